@@ -1,0 +1,38 @@
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { ApiDeps } from './deps';
+import { errorHandler, notFoundHandler } from './middleware/errors';
+import { jsonBody } from './middleware/json-body';
+import { requestLog } from './middleware/request-log';
+import { createPlatformRouter } from './routes/platform';
+import { createWebhooksRouter } from './routes/webhooks';
+import { createIngestRouter } from './routes/ingest';
+import { createDeliveriesRouter } from './routes/deliveries';
+import { createOpsRouter } from './routes/ops';
+import { createDashboardRouter } from './dashboard/router';
+
+export type { ApiDeps } from './deps';
+
+/**
+ * The HTTP app, built from its dependencies (STYLE rule 7): main.ts, the
+ * standalone process and every test build the same app.
+ * The API never sends a callback: it writes rows and enqueues jobs.
+ */
+export function createApp(deps: ApiDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.set('query parser', 'simple');
+  app.use(requestLog(deps.logger));
+  app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
+
+  app.use(createOpsRouter(deps));
+  app.use('/dashboard', createDashboardRouter(deps));
+
+  app.use('/internal/v1', jsonBody, createPlatformRouter(deps), createIngestRouter(deps));
+  app.use('/v1', jsonBody, createWebhooksRouter(deps), createDeliveriesRouter(deps));
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,21 @@
+import type { ApiEnv } from '@hookline/config';
+import type { Logger } from '@hookline/config';
+import type { Db } from '@hookline/db';
+import type { SecretBox } from '@hookline/domain';
+import type { Metrics } from '@hookline/metrics';
+import type { DeliveryQueue } from '@hookline/queue';
+import type IORedis from 'ioredis';
+
+/** Everything the API needs, built by a composition root (main.ts, standalone, or a test). */
+export type ApiDeps = {
+  db: Db;
+  /** Producer connection: fails fast while Redis is down. */
+  redis: IORedis;
+  queue: DeliveryQueue;
+  logger: Logger;
+  metrics: Metrics;
+  secretBox: SecretBox;
+  config: Pick<ApiEnv, 'PLATFORM_TOKEN' | 'ADMIN_PASSWORD' | 'RATE_LIMIT_PER_MINUTE' | 'QUEUE_PREFIX' | 'NODE_ENV' | 'SESSION_SECRET'> & {
+    PLATFORM_TOKEN: string;
+  };
+};

@@ -1,0 +1,65 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { ZodError } from 'zod';
+import { AppError, toEnvelope, type ErrorDetail } from '@hookline/domain';
+import type { Logger } from '@hookline/config';
+
+// Every failure leaves as the contract's envelope: never a stack trace, never HTML.
+
+export function zodDetails(err: ZodError): ErrorDetail[] {
+  return err.issues.map((issue) => {
+    const path = issue.path.map(String).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      return { path: [path, ...issue.keys].filter(Boolean).join('.'), message: 'is not a known field' };
+    }
+    return { path: path || '(body)', message: issue.message };
+  });
+}
+
+export function fromZod(err: ZodError): AppError {
+  const details = zodDetails(err);
+  const first = details[0];
+  return new AppError('INVALID_PAYLOAD', first ? `${first.path}: ${first.message}` : 'Invalid request.', details);
+}
+
+const DB_DOWN = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|Can't reach database|Connection terminated|connection.*(closed|refused|terminated)|too many clients|the database system is (starting|shutting) up|terminating connection/i;
+
+function isDatabaseUnavailable(err: unknown): boolean {
+  for (let cur: unknown = err, depth = 0; cur && depth < 5; depth++) {
+    const e = cur as { code?: unknown; message?: unknown; cause?: unknown; name?: string };
+    if (typeof e.code === 'string' && ['ECONNREFUSED', 'ECONNRESET', '57P01', '57P03', '53300', 'P1001', 'P1017', 'P2024'].includes(e.code)) return true;
+    if (typeof e.message === 'string' && DB_DOWN.test(e.message) && /prisma|pg|database|postgres|connect/i.test(`${e.name} ${e.message}`)) return true;
+    cur = e.cause;
+  }
+  return false;
+}
+
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (err instanceof ZodError) return fromZod(err);
+  const e = err as { type?: string; status?: number; statusCode?: number };
+  // body-parser / raw-body errors
+  if (e?.type === 'entity.too.large') return new AppError('PAYLOAD_TOO_LARGE', 'Request body is larger than 256 KiB.');
+  if (e?.type === 'entity.parse.failed') return new AppError('INVALID_PAYLOAD', 'Request body is not valid JSON.');
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new AppError('INVALID_PAYLOAD', 'Request body must be UTF-8 JSON.');
+  if (e?.type === 'request.aborted' || e?.type === 'request.size.invalid' || e?.type === 'stream.encoding.set') return new AppError('INVALID_PAYLOAD', 'Request body could not be read.');
+  if (isDatabaseUnavailable(err)) return new AppError('SERVICE_UNAVAILABLE', 'The database is unreachable; try again shortly.');
+  const status = e?.status ?? e?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) return new AppError('INVALID_PAYLOAD', 'The request could not be understood.');
+  return new AppError('INTERNAL_ERROR', 'Something went wrong on our side; try again, and contact support if it persists.');
+}
+
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const appError = toAppError(err);
+    if (appError.status >= 500) {
+      logger.error('request failed', { request_id: res.locals.requestId, method: req.method, path: req.path, code: appError.code, err: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err) });
+    }
+    if (res.headersSent) return;
+    for (const [name, value] of Object.entries(appError.headers ?? {})) res.setHeader(name, value);
+    res.status(appError.status).json(toEnvelope(appError));
+  };
+}
+
+export const notFoundHandler: RequestHandler = (req, _res, next) => {
+  next(new AppError('RESOURCE_NOT_FOUND', `No route ${req.method} ${req.path}. See /docs for the API.`));
+};

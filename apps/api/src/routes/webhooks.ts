@@ -1,0 +1,7 @@
+import { Router } from 'express';
+import type { ApiDeps } from '../deps';
+
+// Placeholder: being built.
+export function createWebhooksRouter(_deps: ApiDeps): Router {
+  return Router();
+}

@@ -1,0 +1,33 @@
+/** @jest-config-loader esbuild-register */
+import type { Config } from 'jest';
+
+// got 14 and its dependency tree ship ESM only; jest runs CommonJS, so swc
+// transforms them too (see shared/TOOLCHAIN.md).
+const esmOnly = [
+  'got', '@sindresorhus/is', 'byte-counter', 'cacheable-lookup', 'cacheable-request', 'get-stream',
+  '@sec-ant/readable-stream', 'is-stream', 'mimic-response', 'normalize-url', 'responselike',
+  'lowercase-keys', 'decompress-response', 'form-data-encoder', 'p-cancelable', 'keyv', '@keyv/serialize',
+  'http-cache-semantics', 'type-fest', 'chunk-data', 'uint8array-extras', 'char-regex', 'defer-to-connect',
+  '@szmarczak/http-timer', 'quick-lru', 'http2-wrapper', 'resolve-alpn',
+];
+
+const config: Config = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/apps', '<rootDir>/packages', '<rootDir>/tests'],
+  testMatch: ['**/test/**/*.test.ts', '**/tests/**/*.test.ts'],
+  transform: {
+    '^.+\\.(t|j|mj)sx?$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }],
+  },
+  transformIgnorePatterns: [`node_modules/(?!(${esmOnly.join('|')})/)`],
+  moduleNameMapper: {
+    '^@hookline/(domain|config|db|queue|metrics)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@hookline/(api|worker|standalone)$': '<rootDir>/apps/$1/src/index.ts',
+  },
+  modulePathIgnorePatterns: ['<rootDir>/.data'],
+  testTimeout: 60_000,
+  // Test files share the machine's PostgreSQL and Redis (each with its own database and prefix);
+  // two at a time keeps a 2-core machine responsive.
+  maxWorkers: 2,
+};
+
+export default config;

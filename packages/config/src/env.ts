@@ -1,0 +1,111 @@
+import { z } from 'zod';
+import { parseDuration, parseEncryptionKey, parseSchedule } from '@hookline/domain';
+
+// One small schema per app (STYLE rule 6). Each app's main.ts passes process.env
+// here once; a bad value ends the process with one line naming the variable.
+
+/** A duration variable with its default written as the contract writes it; parsed to milliseconds. */
+const duration = (defaultText: string) =>
+  z
+    .string()
+    .default(defaultText)
+    .transform((text, ctx) => {
+      const ms = parseDuration(text);
+      if (ms === null || ms <= 0) {
+        ctx.addIssue({ code: 'custom', message: `must be a duration like 500ms, 30s, 5m, 2h or 3d (got "${text}")` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const boolFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const port = z.coerce.number({ error: 'must be a port number' }).int('must be a port number').min(0, 'must be a port number').max(65535, 'must be a port number');
+
+const postgresUrl = z
+  .string()
+  .regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL');
+
+const redisUrl = z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL');
+
+const encryptionKey = z.string().refine((v) => parseEncryptionKey(v) !== null, 'must be 32 bytes, base64-encoded (generate one with: openssl rand -base64 32)');
+
+const common = {
+  NODE_ENV: z.enum(['development', 'production', 'test'], { error: 'must be development, production or test' }).default('development'),
+  LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'], { error: 'must be a winston level: error, warn, info, http, verbose, debug or silly' }).default('info'),
+  DATABASE_URL: postgresUrl.optional(),
+  REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
+  ENCRYPTION_KEY: encryptionKey.optional(),
+  // Prefix of every BullMQ key; tests give each file its own.
+  QUEUE_PREFIX: z.string().min(1).max(64).regex(/^[A-Za-z0-9_:-]+$/, 'may contain only letters, digits, _ : -').default('hookline'),
+};
+
+const apiOnly = {
+  PORT: port.default(3000),
+  PLATFORM_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
+  RATE_LIMIT_PER_MINUTE: z.coerce.number({ error: 'must be a positive integer' }).int().min(1, 'must be a positive integer').default(600),
+  SESSION_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+};
+
+const workerOnly = {
+  WEBHOOK_BRAND: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,39}$/, 'must be letters, digits and dashes (it becomes part of header names)').default('PerfectParser'),
+  RETRY_SCHEDULE: z
+    .string()
+    .default('5m,10m,20m,40m,80m')
+    .transform((text, ctx) => {
+      const schedule = parseSchedule(text);
+      if (!schedule) {
+        ctx.addIssue({ code: 'custom', message: `must be comma-separated durations like 5m,10m,20m (got "${text}")` });
+        return z.NEVER;
+      }
+      return schedule;
+    }),
+  DELIVERY_TIMEOUT: duration('10s'),
+  ALLOW_PRIVATE_TARGETS: boolFlag.default(false),
+  AUTO_DISABLE_AFTER: duration('3d'),
+  WORKER_CONCURRENCY: z.coerce.number({ error: 'must be an integer from 1 to 5000' }).int('must be an integer from 1 to 5000').min(1, 'must be an integer from 1 to 5000').max(5000, 'must be an integer from 1 to 5000').default(200),
+  WORKER_HEALTH_PORT: port.optional(),
+  // How long a due delivery may sit unqueued (Redis was down, or lost its data) before the relay re-enqueues it.
+  RELAY_GRACE: duration('30s'),
+};
+
+export const apiEnvSchema = z.object({ ...common, ...apiOnly });
+export const workerEnvSchema = z.object({ ...common, ...workerOnly });
+/** `npm start` runs both apps in one process. */
+export const standaloneEnvSchema = z.object({ ...common, ...apiOnly, ...workerOnly });
+
+export type ApiEnv = z.infer<typeof apiEnvSchema>;
+export type WorkerEnv = z.infer<typeof workerEnvSchema>;
+export type StandaloneEnv = z.infer<typeof standaloneEnvSchema>;
+
+/** Variables production refuses to run without (dev generates them into ./.data). */
+export const PRODUCTION_REQUIRED = {
+  api: ['DATABASE_URL', 'REDIS_URL', 'PLATFORM_TOKEN', 'ENCRYPTION_KEY'],
+  worker: ['DATABASE_URL', 'REDIS_URL', 'ENCRYPTION_KEY'],
+} as const;
+
+export type ParseResult<T> = { ok: true; config: T } | { ok: false; message: string };
+
+export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>, required: readonly string[] = []): ParseResult<z.infer<S>> {
+  // An empty variable means "unset", as in most shells' `FOO= cmd`.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  if (cleaned.NODE_ENV === 'production') {
+    const missing = required.filter((name) => !cleaned[name]);
+    if (missing.length) return { ok: false, message: `${missing.join(', ')} must be set when NODE_ENV=production` };
+  }
+  const result = schema.safeParse(cleaned);
+  if (result.success) return { ok: true, config: result.data };
+  const issue = result.error.issues[0];
+  return { ok: false, message: `${String(issue.path[0] ?? 'environment')}: ${issue.message}` };
+}
+
+/** For main.ts only: parse or print one line and exit. */
+export function loadEnvOrExit<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>, required: readonly string[] = []): z.infer<S> {
+  const result = parseEnv(schema, env, required);
+  if (result.ok) return result.config;
+  process.stderr.write(`hookline: invalid configuration: ${result.message}\n`);
+  process.exit(1);
+}

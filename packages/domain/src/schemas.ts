@@ -1,0 +1,130 @@
+import { z } from 'zod';
+import { API_EVENT_NAMES, EVENT_NAMES, PLANS } from './events';
+import { API_KEY_MODES } from './api-keys';
+
+// One zod schema per request body / query: the source of truth for validation,
+// for the TypeScript types (z.infer) and for the OpenAPI document.
+
+const trimmedText = (max: number) => z.string().max(max, `must be at most ${max} characters`);
+
+export const webhookUrl = z
+  .string({ error: 'must be a string' })
+  .min(1, 'is required')
+  .max(2048, 'must be at most 2048 characters')
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname.length > 0;
+    } catch {
+      return false;
+    }
+  }, 'must be an absolute http(s) URL, e.g. https://example.com/hooks');
+
+const apiEvents = z
+  .array(z.enum(API_EVENT_NAMES, { error: `must be one of ${API_EVENT_NAMES.join(', ')}` }), { error: 'must be an array of event names' })
+  .min(1, 'must list at least one event')
+  .max(API_EVENT_NAMES.length * 4, 'lists too many events')
+  .transform((events) => [...new Set(events)]);
+
+const staticSecret = z.string({ error: 'must be a string' }).min(8, 'must be at least 8 characters').max(256, 'must be at most 256 characters');
+const parserId = z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(128, 'must be at most 128 characters');
+const description = trimmedText(500);
+const maxRetries = z.number({ error: 'must be an integer from 0 to 10' }).int('must be an integer from 0 to 10').min(0, 'must be 0 or more').max(10, 'must be 10 or less');
+
+export const createWebhookBody = z.strictObject(
+  {
+    url: webhookUrl,
+    events: apiEvents,
+    secret: staticSecret.optional(),
+    description: description.nullable().optional(),
+    parser_id: parserId.nullable().optional(),
+    is_active: z.boolean({ error: 'must be true or false' }).optional().default(true),
+    retry_enabled: z.boolean({ error: 'must be true or false' }).optional().default(true),
+    max_retries: maxRetries.optional().default(5),
+  },
+  { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field` : 'must be a JSON object') },
+);
+export type CreateWebhookBody = z.infer<typeof createWebhookBody>;
+
+export const updateWebhookBody = z.strictObject(
+  {
+    url: webhookUrl.optional(),
+    events: apiEvents.optional(),
+    is_active: z.boolean({ error: 'must be true or false' }).optional(),
+    description: description.nullable().optional(),
+    parser_id: parserId.nullable().optional(),
+    secret: staticSecret.nullable().optional(),
+    retry_enabled: z.boolean({ error: 'must be true or false' }).optional(),
+    max_retries: maxRetries.optional(),
+  },
+  { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field` : 'must be a JSON object') },
+);
+export type UpdateWebhookBody = z.infer<typeof updateWebhookBody>;
+
+/** Query numbers arrive as strings. */
+const limitParam = z
+  .string()
+  .regex(/^\d+$/, 'must be an integer from 1 to 100')
+  .transform(Number)
+  .pipe(z.number().min(1, 'must be at least 1').max(100, 'must be at most 100'))
+  .optional()
+  .default(20);
+
+export const listQuery = z.object({
+  limit: limitParam,
+  cursor: z.string().max(512, 'is not a valid cursor').optional(),
+});
+
+export const DELIVERY_STATUSES = ['pending', 'pending_retry', 'succeeded', 'failed', 'cancelled'] as const;
+export const deliveryListQuery = listQuery.extend({
+  status: z.enum(DELIVERY_STATUSES, { error: `must be one of ${DELIVERY_STATUSES.join(', ')}` }).optional(),
+  event: z.enum(EVENT_NAMES, { error: `must be one of ${EVENT_NAMES.join(', ')}` }).optional(),
+});
+
+const isoTime = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 time, e.g. 2026-11-23T10:00:00Z' });
+
+export const recoverBody = z.strictObject({ since: isoTime, until: isoTime.optional() });
+
+// Platform API (contract section 4)
+export const createAccountBody = z.strictObject({
+  name: z.string({ error: 'must be a string' }).min(1, 'is required').max(200, 'must be at most 200 characters'),
+  plan: z.enum(PLANS, { error: `must be one of ${PLANS.join(', ')}` }).optional().default('pro'),
+  monthly_quota: z.number({ error: 'must be a non-negative integer' }).int('must be an integer').min(0, 'must be 0 or more').max(2_000_000_000, 'is too large').nullable().optional(),
+});
+
+export const createApiKeyBody = z.strictObject({
+  mode: z.enum(API_KEY_MODES, { error: `must be live or test` }).optional().default('live'),
+});
+
+const externalId = z
+  .string({ error: 'must be a string' })
+  .min(1, 'must not be empty')
+  .max(128, 'must be at most 128 characters')
+  .regex(/^[A-Za-z0-9._:-]+$/, 'may contain only letters, digits and . _ : -');
+
+export const createExtractionBody = z.strictObject({
+  account_id: z.string({ error: 'is required' }).min(1, 'is required').max(64),
+  extraction_id: externalId.optional(),
+  parser_id: parserId.nullable().optional(),
+  document_count: z.number({ error: 'must be an integer of 1 or more' }).int('must be an integer').min(1, 'must be 1 or more').max(100_000, 'must be at most 100000'),
+});
+
+export const documentReportBody = z
+  .strictObject({
+    status: z.enum(['completed', 'failed'], { error: 'must be completed or failed' }),
+    file_name: z.string({ error: 'must be a string' }).max(1024, 'must be at most 1024 characters').nullable().optional(),
+    result: z.record(z.string(), z.unknown(), { error: 'must be a JSON object' }).nullable().optional(),
+    error: z.string({ error: 'must be a string' }).max(4096, 'must be at most 4096 characters').nullable().optional(),
+  })
+  .superRefine((body, ctx) => {
+    if (body.status === 'failed' && body.result) ctx.addIssue({ code: 'custom', path: ['result'], message: 'must be absent when status is failed' });
+  });
+
+export const publishEventBody = z.strictObject({
+  account_id: z.string({ error: 'is required' }).min(1, 'is required').max(64),
+  event: z.enum(EVENT_NAMES, { error: `must be one of ${EVENT_NAMES.join(', ')}` }),
+  data: z.record(z.string(), z.unknown(), { error: 'must be a JSON object' }).optional().default({}),
+  parser_id: parserId.nullable().optional(),
+});
+
+export const externalIdParam = externalId;

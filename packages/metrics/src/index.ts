@@ -1,0 +1,70 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+// Prometheus metrics shared by the API and the worker. Labels stay bounded:
+// outcomes, status classes and event names, never ids or URLs.
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+export function createMetrics(opts: { app: string; defaultMetrics?: boolean } = { app: 'hookline' }) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ app: opts.app });
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+
+  return {
+    registry,
+    eventsAccepted: new Counter({
+      name: 'hookline_events_accepted_total',
+      help: 'Events accepted by the API (answered 202).',
+      labelNames: ['event'] as const,
+      registers: [registry],
+    }),
+    deliveriesCreated: new Counter({
+      name: 'hookline_deliveries_created_total',
+      help: 'Delivery rows written by the outbox.',
+      registers: [registry],
+    }),
+    enqueueFailures: new Counter({
+      name: 'hookline_enqueue_failures_total',
+      help: 'Deliveries left to the relay because Redis did not take the job.',
+      registers: [registry],
+    }),
+    relayed: new Counter({
+      name: 'hookline_relay_enqueued_total',
+      help: 'Deliveries the relay (re-)enqueued.',
+      registers: [registry],
+    }),
+    attempts: new Counter({
+      name: 'hookline_attempts_total',
+      help: 'Callback attempts by outcome (succeeded, failed) and response status class (2xx…5xx, none).',
+      labelNames: ['outcome', 'status_class', 'error'] as const,
+      registers: [registry],
+    }),
+    deliveries: new Counter({
+      name: 'hookline_deliveries_total',
+      help: 'Deliveries that reached a final state: succeeded, failed, cancelled.',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    attemptDuration: new Histogram({
+      name: 'hookline_attempt_duration_seconds',
+      help: 'Duration of one callback attempt (request sent to response read).',
+      labelNames: ['outcome'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    deliveryLatency: new Histogram({
+      name: 'hookline_event_to_delivery_seconds',
+      help: 'From event accepted to the successful attempt that delivered it.',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 300, 3600, 86400],
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: 'hookline_queue_jobs',
+      help: 'Jobs in each queue by state (waiting, delayed, active, failed), read at scrape time.',
+      labelNames: ['queue', 'state'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export const statusClass = (status: number | null) => (status === null ? 'none' : `${Math.floor(status / 100)}xx`);

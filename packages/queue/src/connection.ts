@@ -1,0 +1,25 @@
+import IORedis, { type RedisOptions } from 'ioredis';
+
+export type RedisRole = 'producer' | 'worker';
+
+/**
+ * Producers fail fast (no offline queue) so an outage is seen at once and the
+ * outbox relay takes over; workers wait for Redis forever, as BullMQ requires.
+ */
+export function redisOptions(role: RedisRole): RedisOptions {
+  return role === 'worker'
+    ? { maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy: (n) => Math.min(n * 200, 2_000) }
+    : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000, retryStrategy: (n) => Math.min(n * 200, 2_000) };
+}
+
+export function createRedis(url: string, role: RedisRole): IORedis {
+  const redis = new IORedis(url, redisOptions(role));
+  // Connection errors surface on the commands that need Redis; an unhandled 'error' event would crash the process.
+  redis.on('error', () => undefined);
+  return redis;
+}
+
+export async function pingRedis(redis: IORedis, timeoutMs = 1_000): Promise<boolean> {
+  const timeout = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref());
+  return Promise.race([redis.ping().then((r) => r === 'PONG', () => false), timeout]);
+}

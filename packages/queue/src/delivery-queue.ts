@@ -1,0 +1,41 @@
+import { Queue, type JobsOptions } from 'bullmq';
+import type IORedis from 'ioredis';
+import { DELIVER_JOB, DELIVERY_BACKOFF, DELIVERY_QUEUE } from './names';
+import type { DeliverJobData } from './jobs';
+
+export type DeliveryQueue = Queue<DeliverJobData>;
+
+/**
+ * Default job options, in one place. `attempts` is only a ceiling: the worker
+ * decides from the delivery row whether another try is due and ends the job
+ * (without throwing) when it is not.
+ */
+export const DELIVERY_JOB_OPTIONS: JobsOptions = {
+  attempts: 12,
+  backoff: { type: DELIVERY_BACKOFF },
+  removeOnComplete: { age: 3_600, count: 10_000 },
+  removeOnFail: { age: 7 * 86_400 },
+};
+
+export function createDeliveryQueue(connection: IORedis, prefix: string): DeliveryQueue {
+  return new Queue<DeliverJobData>(DELIVERY_QUEUE, { connection, prefix, defaultJobOptions: DELIVERY_JOB_OPTIONS });
+}
+
+/**
+ * One job per delivery, `jobId` = delivery id, so enqueuing twice is harmless.
+ * Throws when Redis is unreachable; callers leave the rows to the relay then.
+ */
+export async function enqueueDeliveries(queue: DeliveryQueue, deliveryIds: string[], opts: { once?: boolean; delayMs?: number } = {}): Promise<void> {
+  if (deliveryIds.length === 0) return;
+  await queue.addBulk(
+    deliveryIds.map((deliveryId) => ({
+      name: DELIVER_JOB,
+      data: opts.once ? { deliveryId, once: true } : { deliveryId },
+      opts: {
+        jobId: opts.once ? `${deliveryId}:once:${Date.now()}` : deliveryId,
+        ...(opts.once ? { attempts: 1 } : {}),
+        ...(opts.delayMs ? { delay: opts.delayMs } : {}),
+      },
+    })),
+  );
+}

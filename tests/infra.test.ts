@@ -1,0 +1,18 @@
+import request from 'supertest';
+import { startApiHarness, type ApiHarness } from './support/api-harness';
+
+describe('test infrastructure', () => {
+  let h: ApiHarness;
+  beforeAll(async () => {
+    h = await startApiHarness();
+  });
+  afterAll(() => h.close());
+
+  it('builds the app on a fresh migrated database', async () => {
+    const rows = await h.database.db.sql.query<{ migration_name: string }>('SELECT migration_name FROM "_prisma_migrations"');
+    expect(rows.map((r) => r.migration_name)).toEqual(['20261123110000_init']);
+    const res = await request(h.app).get('/nope');
+    expect(res.status).toBe(404);
+    expect(res.body.error.code).toBe('RESOURCE_NOT_FOUND');
+  });
+});
