@@ -43,7 +43,6 @@ CREATE TABLE "webhooks" (
     "disabled_reason" TEXT,
     "disabled_at" TIMESTAMPTZ(3),
     "failing_since" TIMESTAMPTZ(3),
-    "last_success_at" TIMESTAMPTZ(3),
     "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "updated_at" TIMESTAMPTZ(3) NOT NULL,
     "deleted_at" TIMESTAMPTZ(3),
