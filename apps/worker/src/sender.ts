@@ -1,0 +1,237 @@
+import http from 'node:http';
+import https from 'node:https';
+import { isIP } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import got from 'got';
+import { guardedLookup, isBlockedAddress } from './ssrf';
+
+/** The response body kept for the attempt log (contract: "first 2 KiB"). */
+export const MAX_RESPONSE_BODY_BYTES = 2048;
+
+export type SendErrorCode =
+  | 'timeout'
+  | 'connection_refused'
+  | 'dns_failure'
+  | 'blocked_address'
+  | 'tls_error'
+  | 'redirect'
+  | 'connection_reset'
+  | 'http_error'
+  | 'invalid_url'
+  | 'network_error';
+
+export type SendRequest = {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+};
+
+export type SendResult = {
+  /** A 2xx was received. */
+  ok: boolean;
+  /** HTTP status, null when no response arrived. */
+  status: number | null;
+  /** First 2 KiB of the response body (UTF-8, NULs removed), null when no response arrived. */
+  body: string | null;
+  /**
+   * Why the attempt failed without a usable HTTP response; `'redirect'` for a
+   * 3xx. Null for any other received response, including 4xx/5xx (contract §3).
+   * `'http_error'` is part of the type for callers but never produced here.
+   */
+  error: SendErrorCode | null;
+  durationMs: number;
+  /** `Retry-After` in ms, only for 429 and 503; null otherwise or when absent/unparseable. */
+  retryAfterMs: number | null;
+  /** Response headers (lower-case names, repeated values joined with ", "), when a response arrived. */
+  headers?: Record<string, string>;
+};
+
+export type SenderOptions = {
+  timeoutMs: number;
+  allowPrivateTargets: boolean;
+  userAgent: string;
+};
+
+export type Sender = {
+  send(request: SendRequest): Promise<SendResult>;
+  close(): void;
+};
+
+const TLS_CODES = new Set([
+  'EPROTO',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'HOSTNAME_MISMATCH',
+]);
+const TLS_PREFIXES = ['CERT_', 'ERR_TLS_', 'ERR_SSL_', 'UNABLE_TO_'];
+
+function errorCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const { code, cause } = err as { code?: unknown; cause?: unknown };
+  // got wraps node errors in RequestError and copies `code`, except for its
+  // generic fallback: then the original error in `cause` has the real one.
+  if (typeof code === 'string' && code !== 'ERR_GOT_REQUEST_ERROR') return code;
+  return cause === undefined ? undefined : errorCode(cause);
+}
+
+export function classifyError(err: unknown): SendErrorCode {
+  const name = typeof err === 'object' && err !== null ? (err as { name?: unknown }).name : undefined;
+  if (name === 'TimeoutError') return 'timeout';
+  const code = errorCode(err);
+  if (code === undefined) return 'network_error';
+  if (code === 'ETIMEDOUT') return 'timeout';
+  if (code === 'ECONNREFUSED') return 'connection_refused';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME' || code === 'EAI_NODATA' || code === 'EAI_FAIL') return 'dns_failure';
+  if (code === 'EBLOCKED') return 'blocked_address';
+  if (TLS_CODES.has(code) || TLS_PREFIXES.some((prefix) => code.startsWith(prefix))) return 'tls_error';
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED') return 'connection_reset';
+  return 'network_error';
+}
+
+/** Delta-seconds or HTTP-date; a date in the past means "now" (0). */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | null {
+  if (value === undefined) return null;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  // Every HTTP-date form names the month; without this, V8's lenient
+  // Date.parse would read "1.5" or "-5" as dates.
+  if (!/[a-z]/i.test(trimmed)) return null;
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date)) return null;
+  return Math.max(0, date - now);
+}
+
+function flattenHeaders(headers: http.IncomingHttpHeaders): Record<string, string> {
+  const flat: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    flat[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return flat;
+}
+
+/** The URL's host as an IP literal, or null when it is a name that DNS resolves. */
+function literalIp(url: URL): string | null {
+  // WHATWG URL already turned `2130706433` / `0x7f.1` into dotted IPv4 and
+  // keeps IPv6 in brackets.
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  return isIP(host) === 0 ? null : host;
+}
+
+export function createSender(options: SenderOptions): Sender {
+  const { timeoutMs, allowPrivateTargets, userAgent } = options;
+  // Set on the agents, not only per request: Agent options override request
+  // options when a socket is created, so nothing can bypass the guard.
+  const lookup = allowPrivateTargets ? undefined : guardedLookup;
+  const agentOptions: http.AgentOptions = {
+    keepAlive: true,
+    maxSockets: 256,
+    // Drop idle sockets before typical servers (Node: 5 s) close them, so a
+    // send rarely races a server-side close and fails with ECONNRESET; Node
+    // also honours a shorter `Keep-Alive: timeout=` hint from the server.
+    timeout: 4_000,
+    ...(lookup ? { lookup } : {}),
+  };
+  const agent = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
+
+  async function send(request: SendRequest): Promise<SendResult> {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    const failure = (error: SendErrorCode): SendResult => ({
+      ok: false,
+      status: null,
+      body: null,
+      error,
+      durationMs: elapsed(),
+      retryAfterMs: null,
+    });
+
+    let url: URL;
+    try {
+      url = new URL(request.url);
+    } catch {
+      return failure('invalid_url');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return failure('invalid_url');
+    // net.connect never calls `lookup` for an IP literal, so the agent's guard
+    // would not see it: check here, before any socket exists.
+    const ip = literalIp(url);
+    if (!allowPrivateTargets && ip !== null && isBlockedAddress(ip)) return failure('blocked_address');
+
+    return new Promise<SendResult>((resolve) => {
+      let settled = false;
+      let response: http.IncomingMessage | undefined;
+      const chunks: Buffer[] = [];
+      let received = 0;
+
+      const finish = (error: SendErrorCode | null) => {
+        if (settled) return;
+        settled = true;
+        if (!response) return resolve(failure(error ?? 'network_error'));
+        const status = response.statusCode ?? 0;
+        const isRedirect = status >= 300 && status < 400;
+        resolve({
+          ok: status >= 200 && status < 300,
+          status,
+          // Postgres text cannot hold NUL; the log is for humans anyway.
+          body: Buffer.concat(chunks).toString('utf8').replace(/\u0000/g, ''),
+          error: isRedirect ? 'redirect' : null,
+          durationMs: elapsed(),
+          retryAfterMs: status === 429 || status === 503 ? parseRetryAfter(firstHeader(response.headers['retry-after'])) : null,
+          headers: flattenHeaders(response.headers),
+        });
+      };
+
+      let stream: ReturnType<typeof got.stream.post>;
+      try {
+        stream = got.stream.post(url, {
+          agent,
+          ...(lookup ? { dnsLookup: lookup } : {}),
+          headers: { 'user-agent': userAgent, ...request.headers },
+          body: request.body,
+          retry: { limit: 0 },
+          followRedirect: false,
+          throwHttpErrors: false,
+          decompress: false,
+          timeout: { request: timeoutMs },
+        });
+      } catch (err) {
+        finish(classifyError(err));
+        return;
+      }
+
+      stream.on('response', (res: http.IncomingMessage) => {
+        response = res;
+      });
+      stream.on('data', (chunk: Buffer) => {
+        if (settled) return;
+        const room = MAX_RESPONSE_BODY_BYTES - received;
+        const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
+        chunks.push(kept);
+        received += kept.length;
+        if (received < MAX_RESPONSE_BODY_BYTES) return;
+        // Enough for the log: stop reading instead of buffering a large body.
+        finish(null);
+        stream.destroy();
+      });
+      stream.on('end', () => finish(null));
+      // Once the status line is in, a later error (e.g. the timeout firing
+      // while the body trickles in) only cuts the logged body short: the
+      // outcome is the status the receiver sent.
+      stream.on('error', (err: unknown) => finish(classifyError(err)));
+      stream.on('close', () => finish(null));
+    });
+  }
+
+  function close(): void {
+    agent.http.destroy();
+    agent.https.destroy();
+  }
+
+  return { send, close };
+}
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

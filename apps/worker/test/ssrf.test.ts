@@ -1,0 +1,117 @@
+import type dns from 'node:dns';
+import { BlockedAddressError, createGuardedLookup, isBlockedAddress, type LookupResolver } from '../src/ssrf';
+
+describe('isBlockedAddress', () => {
+  const blocked = [
+    // IPv4 loopback, private, link-local, CGNAT
+    '127.0.0.1', '127.255.255.254', '10.0.0.1', '10.255.255.255', '172.16.0.1', '172.31.255.255',
+    '192.168.0.1', '192.168.255.255', '169.254.169.254', '169.254.0.1', '100.64.0.1', '100.127.255.255',
+    // unspecified, broadcast, multicast, reserved
+    '0.0.0.0', '0.1.2.3', '255.255.255.255', '224.0.0.1', '239.255.255.250', '240.0.0.1', '250.1.2.3',
+    // IETF, documentation, benchmarking, 6to4 relay
+    '192.0.0.8', '192.0.2.1', '198.51.100.7', '203.0.113.9', '198.18.0.1', '198.19.255.255', '192.88.99.1',
+    // IPv6 loopback, unspecified, unique local, link-local, site-local, multicast
+    '::1', '::', '0:0:0:0:0:0:0:1', 'fc00::1', 'fd12:3456:789a::1', 'fe80::1', 'fe80::1%eth0', 'febf::1', 'fec0::1',
+    'ff02::1', 'ff0e::1',
+    // IPv4-mapped (dotted and hex), IPv4-compatible, SIIT, NAT64 and 6to4 carrying a blocked IPv4
+    '::ffff:127.0.0.1', '::ffff:7f00:1', '::FFFF:7F00:0001', '::ffff:10.0.0.1', '::ffff:a9fe:a9fe', '::ffff:0.0.0.0',
+    '0:0:0:0:0:ffff:192.168.1.1', '::127.0.0.1', '::7f00:1', '::ffff:0:127.0.0.1', '64:ff9b::127.0.0.1',
+    '64:ff9b::a00:1', '2002:7f00:1::1', '2002:c0a8:101::',
+    // documentation, discard, IETF-reserved (incl. Teredo), local NAT64, unallocated space outside 2000::/3
+    '2001:db8::1', '2001:db8:ffff::1', '3fff::1', '100::1', '100::ffff:ffff:ffff:ffff', '2001::1', '2001:0:4136:e378::1',
+    '2001:1ff::1', '64:ff9b:1::1', '4000::1', '1::1', 'e000::1',
+    // not an IP address at all: the guard fails closed
+    'localhost', 'example.com', '', '1.2.3', '1.2.3.4.5', '256.1.1.1', '::ffff:1.2.3.256', 'fe80::1::2',
+  ];
+  const allowed = [
+    '8.8.8.8', '1.1.1.1', '93.184.216.34', '151.101.1.69', '9.255.255.255', '11.0.0.1', '100.63.255.255',
+    '100.128.0.1', '126.255.255.255', '128.0.0.1', '169.253.255.255', '169.255.0.1', '172.15.255.255',
+    '172.32.0.1', '191.255.255.255', '192.0.1.1', '192.0.3.1', '192.167.255.255', '192.169.0.1', '198.17.255.255',
+    '198.20.0.1', '198.51.99.1', '203.0.112.1', '223.255.255.255',
+    '2606:4700:4700::1111', '2001:4860:4860::8888', '2a00:1450:4001:80b::200e', '2400:cb00::1', '2001:200::1',
+    '2001:db9::1', '3ffe::1', '3fff:1000::1',
+    // embedded public IPv4
+    '::ffff:8.8.8.8', '::ffff:808:808', '64:ff9b::8.8.8.8', '64:ff9b::101:101', '2002:808:808::1', '::8.8.8.8',
+  ];
+
+  it.each(blocked)('blocks %s', (ip) => {
+    expect(isBlockedAddress(ip)).toBe(true);
+  });
+
+  it.each(allowed)('allows %s', (ip) => {
+    expect(isBlockedAddress(ip)).toBe(false);
+  });
+});
+
+describe('createGuardedLookup', () => {
+  type Answer = dns.LookupAddress[] | NodeJS.ErrnoException;
+
+  /** A fake resolver that answers each call with the next entry of `answers`. */
+  function scriptedResolver(answers: Answer[]): { resolve: LookupResolver; calls: dns.LookupAllOptions[] } {
+    const calls: dns.LookupAllOptions[] = [];
+    const resolve: LookupResolver = (_hostname, options, callback) => {
+      calls.push(options);
+      const answer = answers[calls.length - 1];
+      setImmediate(() => (answer instanceof Error ? callback(answer, []) : callback(null, answer)));
+    };
+    return { resolve, calls };
+  }
+
+  function lookupOnce(
+    lookup: ReturnType<typeof createGuardedLookup>,
+    hostname: string,
+    options: dns.LookupOptions,
+  ): Promise<{ err: NodeJS.ErrnoException | null; address: unknown; family?: number }> {
+    return new Promise((resolve) => lookup(hostname, options, (err, address, family) => resolve({ err, address, family })));
+  }
+
+  const publicV4 = { address: '93.184.216.34', family: 4 };
+  const publicV6 = { address: '2606:2800:220:1:248:1893:25c8:1946', family: 6 };
+  const loopback = { address: '127.0.0.1', family: 4 };
+
+  it('refuses the second resolution of a rebinding hostname', async () => {
+    const { resolve } = scriptedResolver([[publicV4], [loopback]]);
+    const lookup = createGuardedLookup(resolve);
+
+    const first = await lookupOnce(lookup, 'rebind.example', { all: true });
+    expect(first.err).toBeNull();
+    expect(first.address).toEqual([publicV4]);
+
+    const second = await lookupOnce(lookup, 'rebind.example', { all: true });
+    expect(second.err).toBeInstanceOf(BlockedAddressError);
+    expect(second.err?.code).toBe('EBLOCKED');
+    expect((second.err as BlockedAddressError).address).toBe('127.0.0.1');
+  });
+
+  it('refuses when any of several addresses is blocked, whatever its position', async () => {
+    const { resolve } = scriptedResolver([[publicV4, publicV6, { address: '::ffff:10.0.0.1', family: 6 }]]);
+    const result = await lookupOnce(createGuardedLookup(resolve), 'mixed.example', { all: true });
+    expect(result.err?.code).toBe('EBLOCKED');
+  });
+
+  it('answers the single-address form with the first address and its family', async () => {
+    const { resolve, calls } = scriptedResolver([[publicV6, publicV4]]);
+    const result = await lookupOnce(createGuardedLookup(resolve), 'ok.example', { family: 0, hints: 32 });
+    expect(result).toEqual({ err: null, address: publicV6.address, family: 6 });
+    // It always asks the resolver for every address, passing the caller's options through.
+    expect(calls).toEqual([{ family: 0, hints: 32, all: true }]);
+  });
+
+  it('passes resolver errors through untouched', async () => {
+    const notFound: NodeJS.ErrnoException = Object.assign(new Error('getaddrinfo ENOTFOUND nope.invalid'), { code: 'ENOTFOUND' });
+    const { resolve } = scriptedResolver([notFound]);
+    const result = await lookupOnce(createGuardedLookup(resolve), 'nope.invalid', { all: true });
+    expect(result.err).toBe(notFound);
+  });
+
+  it('treats an empty answer as not found', async () => {
+    const { resolve } = scriptedResolver([[]]);
+    const result = await lookupOnce(createGuardedLookup(resolve), 'empty.example', { all: true });
+    expect(result.err?.code).toBe('ENOTFOUND');
+  });
+
+  it('blocks localhost through the real system resolver', async () => {
+    const result = await lookupOnce(createGuardedLookup(), 'localhost', { all: true });
+    expect(result.err?.code).toBe('EBLOCKED');
+  });
+});
