@@ -1,2 +1,3 @@
 export { createApp } from './app';
 export type { ApiDeps } from './deps';
+export { serveUntilSignal } from './serve';

@@ -1,0 +1,51 @@
+// Composition root of the API process (`npm run start:api`): the only place that reads process.env.
+import { resolve } from 'node:path';
+import { apiEnvSchema, createLogger, loadEnvOrExit, loadOrCreateDevSecrets, PRODUCTION_REQUIRED } from '@hookline/config';
+import { createDb, runMigrations } from '@hookline/db';
+import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
+import { createMetrics } from '@hookline/metrics';
+import { createDeliveryQueue, createRedis } from '@hookline/queue';
+import { createApp } from './app';
+import { serveUntilSignal } from './serve';
+
+async function main() {
+  const env = loadEnvOrExit(apiEnvSchema, process.env, PRODUCTION_REQUIRED.api);
+  if (!env.DATABASE_URL) {
+    process.stderr.write('hookline: the API needs DATABASE_URL (a postgresql:// URL); for a single-process dev setup on an embedded database use `npm start`\n');
+    process.exit(1);
+  }
+  const dev = env.NODE_ENV !== 'production' ? loadOrCreateDevSecrets(resolve(process.env.HOOKLINE_DATA_DIR ?? '.data')) : null;
+  const platformToken = env.PLATFORM_TOKEN ?? dev!.PLATFORM_TOKEN;
+  const encryptionKey = parseEncryptionKey(env.ENCRYPTION_KEY ?? dev!.ENCRYPTION_KEY)!;
+
+  const logger = createLogger({ level: env.LOG_LEVEL, service: 'api' });
+  const db = await createDb({ databaseUrl: env.DATABASE_URL, poolSize: 20 });
+  await runMigrations(db.sql);
+  const redis = createRedis(env.REDIS_URL, 'producer');
+  const queue = createDeliveryQueue(redis, env.QUEUE_PREFIX);
+  const app = createApp({
+    db,
+    redis,
+    queue,
+    logger,
+    metrics: createMetrics({ app: 'api' }),
+    secretBox: createSecretBox(encryptionKey),
+    config: { ...env, PLATFORM_TOKEN: platformToken, SESSION_SECRET: env.SESSION_SECRET ?? dev?.SESSION_SECRET },
+  });
+
+  await serveUntilSignal(app, {
+    port: env.PORT,
+    logger,
+    onListening: (port) => logger.info('api listening', { url: `http://127.0.0.1:${port}` }),
+    async onClose() {
+      await queue.close().catch(() => undefined);
+      redis.disconnect();
+      await db.close();
+    },
+  });
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`hookline: the API could not start: ${err.message}\n`);
+  process.exit(1);
+});
