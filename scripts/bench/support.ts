@@ -1,0 +1,87 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+
+// Pieces shared by the benchmark's processes.
+
+export type Receiver = {
+  url: string;
+  /** event id → performance.now() at arrival (first arrival only) */
+  arrivals: Map<string, number>;
+  duplicates: number;
+  total: number;
+  onArrival?: () => void;
+  close(): Promise<void>;
+};
+
+const EVENT_ID = /"id":"(evt_[0-9A-Za-z]+)"/;
+
+/** A fast loopback receiver that records when each event's callback first arrived. */
+export async function startBenchReceiver(): Promise<Receiver> {
+  const receiver: Receiver = { url: '', arrivals: new Map(), duplicates: 0, total: 0, close: async () => undefined };
+  const server: Server = createServer((req, res) => {
+    let head = '';
+    req.on('data', (chunk: Buffer) => {
+      if (head.length < 200) head += chunk.toString('utf8', 0, 200);
+    });
+    req.on('end', () => {
+      const now = performance.now();
+      receiver.total++;
+      const id = EVENT_ID.exec(head)?.[1];
+      if (id) {
+        if (receiver.arrivals.has(id)) receiver.duplicates++;
+        else receiver.arrivals.set(id, now);
+      }
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '2' });
+      res.end('{}');
+      receiver.onArrival?.();
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  receiver.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
+  receiver.close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return receiver;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index];
+}
+
+export function spawnTsx(entry: string, env: Record<string, string>, label: string): ChildProcess {
+  const child = spawn(process.execPath, ['node_modules/tsx/dist/cli.mjs', entry], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let tail = '';
+  const keep = (chunk: Buffer) => {
+    tail = (tail + chunk.toString()).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  child.once('exit', (code, signal) => {
+    if (code && code !== 0) process.stderr.write(`\n[${label}] exited with ${code ?? signal}; last output:\n${tail}\n`);
+  });
+  return child;
+}
+
+export async function waitUntil(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export function progress(line: string): void {
+  if (process.stdout.isTTY) process.stdout.write(`\r\x1b[2K${line}`);
+  else process.stdout.write(`${line}\n`);
+}
