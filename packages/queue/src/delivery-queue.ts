@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
 import type IORedis from 'ioredis';
 import { DELIVER_JOB, DELIVERY_BACKOFF, DELIVERY_QUEUE } from './names';
@@ -18,7 +19,11 @@ export const DELIVERY_JOB_OPTIONS: JobsOptions = {
 };
 
 export function createDeliveryQueue(connection: IORedis, prefix: string): DeliveryQueue {
-  return new Queue<DeliverJobData>(DELIVERY_QUEUE, { connection, prefix, defaultJobOptions: DELIVERY_JOB_OPTIONS });
+  const queue = new Queue<DeliverJobData>(DELIVERY_QUEUE, { connection, prefix, defaultJobOptions: DELIVERY_JOB_OPTIONS });
+  // Without a listener BullMQ prints every reconnection error during a Redis outage;
+  // callers see the failure on the command that needed Redis (and the relay covers it).
+  queue.on('error', () => undefined);
+  return queue;
 }
 
 /**
@@ -32,7 +37,8 @@ export async function enqueueDeliveries(queue: DeliveryQueue, deliveryIds: strin
       name: DELIVER_JOB,
       data: opts.once ? { deliveryId, once: true } : { deliveryId },
       opts: {
-        jobId: opts.once ? `${deliveryId}:once:${Date.now()}` : deliveryId,
+        // BullMQ refuses custom ids with ':'; a random suffix keeps two manual retries in one millisecond apart.
+        jobId: opts.once ? `${deliveryId}-once-${Date.now().toString(36)}${randomBytes(4).toString('hex')}` : deliveryId,
         ...(opts.once ? { attempts: 1 } : {}),
         ...(opts.delayMs ? { delay: opts.delayMs } : {}),
       },

@@ -1,0 +1,234 @@
+import type { z } from 'zod';
+import type { Prisma, WrittenEvent } from '@hookline/db';
+import { publishEvent, writeEvent } from '@hookline/db';
+import {
+  AppError,
+  extractionResource,
+  newId,
+  type createExtractionBody,
+  type documentReportBody,
+  type EventName,
+  type ExtractionRow,
+  type publishEventBody,
+} from '@hookline/domain';
+import { enqueueDeliveries } from '@hookline/queue';
+import type { ApiDeps } from '../deps';
+
+// Ingest: the platform reports extractions and documents; each report becomes
+// events and delivery rows in one transaction (the outbox), and jobs are
+// enqueued only after commit. The API never sends a callback itself.
+
+export type CreateExtractionInput = z.infer<typeof createExtractionBody>;
+export type DocumentReportInput = z.infer<typeof documentReportBody>;
+export type PublishEventInput = z.infer<typeof publishEventBody>;
+
+export type EmittedEvent = { id: string; event: string; deliveries: number };
+type Written = WrittenEvent & { event: string };
+
+// Racing reports of one extraction queue on its row lock; with a small pool
+// a report may wait a while for a connection, which must not fail it.
+const TX_OPTIONS = { maxWait: 15_000, timeout: 20_000 } as const;
+// A producer whose Redis is gone fails fast; this only bounds a Redis that hangs.
+const ENQUEUE_TIMEOUT_MS = 5_000;
+
+export async function requireAccount(deps: Pick<ApiDeps, 'db'>, accountId: string): Promise<void> {
+  const account = await deps.db.prisma.account.findUnique({ where: { id: accountId }, select: { id: true } });
+  if (!account) throw new AppError('RESOURCE_NOT_FOUND', `No such account: ${accountId}. Create it first with POST /internal/v1/accounts.`);
+}
+
+/** Rejects when Redis does not take the jobs within `ms`. */
+export async function enqueueWithin(deps: Pick<ApiDeps, 'queue'>, deliveryIds: string[], opts: { once?: boolean } = {}, ms = ENQUEUE_TIMEOUT_MS): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not accept the jobs within ${ms} ms`)), ms);
+  });
+  try {
+    await Promise.race([enqueueDeliveries(deps.queue, deliveryIds, opts), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * After commit: enqueue every new delivery. A Redis outage is not the caller's
+ * problem: the rows stay `pending` and the worker's relay enqueues them later,
+ * so the event is still accepted (contract section 5: never lost).
+ */
+export async function enqueueCommitted(deps: Pick<ApiDeps, 'queue' | 'logger' | 'metrics'>, written: Written[]): Promise<EmittedEvent[]> {
+  const deliveryIds = written.flatMap((w) => w.deliveryIds);
+  for (const w of written) deps.metrics.eventsAccepted.inc({ event: w.event });
+  deps.metrics.deliveriesCreated.inc(deliveryIds.length);
+  try {
+    await enqueueWithin(deps, deliveryIds);
+  } catch (err) {
+    deps.metrics.enqueueFailures.inc(deliveryIds.length);
+    deps.logger.warn('enqueue failed; deliveries left pending for the relay', {
+      event_ids: written.map((w) => w.eventId),
+      deliveries: deliveryIds.length,
+      err: (err as Error).message,
+    });
+  }
+  return written.map((w) => ({ id: w.eventId, event: w.event, deliveries: w.deliveryIds.length }));
+}
+
+/**
+ * Creates an extraction. Replaying the same creation (same id, account,
+ * parser and document_count) answers the existing row with `created: false`
+ * instead of failing, so a platform retry after a lost response is harmless;
+ * the same id with other attributes is refused.
+ */
+export async function createExtraction(deps: Pick<ApiDeps, 'db'>, input: CreateExtractionInput): Promise<{ created: boolean; extraction: ReturnType<typeof extractionResource> }> {
+  await requireAccount(deps, input.account_id);
+  const id = input.extraction_id ?? newId('extraction');
+  const parserId = input.parser_id ?? null;
+  const created = await deps.db.prisma.extraction
+    .create({ data: { id, accountId: input.account_id, parserId, documentCount: input.document_count } })
+    .then((row) => row, (err: { code?: string }) => {
+      if (err?.code === 'P2002') return null;
+      throw err;
+    });
+  if (created) return { created: true, extraction: extractionResource(created) };
+
+  const existing = await deps.db.prisma.extraction.findUnique({ where: { id } });
+  if (!existing) throw new AppError('INTERNAL_ERROR', 'The extraction could not be created; try again.');
+  const same = existing.accountId === input.account_id && existing.parserId === parserId && existing.documentCount === input.document_count;
+  if (!same) {
+    throw new AppError('INVALID_PAYLOAD', `extraction_id "${id}" already exists with a different account_id, parser_id or document_count; use a new extraction_id.`, [
+      { path: 'extraction_id', message: 'already exists' },
+    ]);
+  }
+  return { created: false, extraction: extractionResource(existing) };
+}
+
+export type ReportOutcome = {
+  duplicate: boolean;
+  extraction: ReturnType<typeof extractionResource>;
+  events: EmittedEvent[];
+};
+
+
+const terminalStatus = (row: Pick<ExtractionRow, 'completedCount' | 'failedCount'>) =>
+  row.failedCount === 0 ? 'completed' : row.completedCount === 0 ? 'failed' : 'partial';
+
+/**
+ * One document reached completed or failed. Exactly-once rules, even when
+ * reports race:
+ * - the (extraction, document) primary key makes a second report of a document
+ *   a no-op (INSERT … ON CONFLICT DO NOTHING waits for a racing insert to commit);
+ * - the counters move by one UPDATE … RETURNING that holds the extraction's row
+ *   lock until commit, so each report sees the counts its predecessors left and
+ *   exactly one of them brings completed + failed to document_count;
+ * - that one flips `status` under `WHERE status = 'processing'` and alone writes
+ *   extraction.job_completed and the batch.* event.
+ * The first report of a document wins: a later one changes neither the stored
+ * result nor the counts (the callbacks already told the integrator the first).
+ */
+export async function reportDocument(
+  deps: Pick<ApiDeps, 'db' | 'queue' | 'logger' | 'metrics'>,
+  extractionId: string,
+  documentId: string,
+  input: DocumentReportInput,
+): Promise<ReportOutcome> {
+  const outcome = await deps.db.prisma.$transaction(async (tx) => {
+    const extraction = await tx.extraction.findUnique({ where: { id: extractionId } });
+    if (!extraction) throw new AppError('RESOURCE_NOT_FOUND', `No such extraction: ${extractionId}. Create it first with POST /internal/v1/extractions.`);
+
+    const inserted = await tx.extractionDocument.createMany({
+      data: [{
+        extractionId,
+        documentId,
+        status: input.status,
+        fileName: input.file_name ?? null,
+        error: input.status === 'failed' ? (input.error ?? null) : null,
+        ...(input.status === 'completed' && input.result ? { result: input.result as Prisma.InputJsonObject } : {}),
+      }],
+      skipDuplicates: true,
+    });
+    if (inserted.count === 0) return { duplicate: true, extraction, written: [] as Written[] };
+
+    const completed = input.status === 'completed' ? 1 : 0;
+    const [counts] = await tx.$queryRaw<ExtractionRow[]>`
+      UPDATE extractions
+         SET completed_count = completed_count + ${completed}::int,
+             failed_count = failed_count + ${1 - completed}::int,
+             updated_at = now()
+       WHERE id = ${extractionId} AND completed_count + failed_count < document_count
+      RETURNING id, account_id AS "accountId", parser_id AS "parserId", document_count AS "documentCount",
+                completed_count AS "completedCount", failed_count AS "failedCount", status,
+                completed_at AS "completedAt", created_at AS "createdAt"`;
+    if (!counts) {
+      throw new AppError(
+        'INVALID_PAYLOAD',
+        `Extraction ${extractionId} already has all ${extraction.documentCount} of its documents reported (document_count is ${extraction.documentCount}); document ${documentId} cannot be added.`,
+        [{ path: 'document_id', message: `exceeds document_count (${extraction.documentCount})` }],
+      );
+    }
+
+    const written: Written[] = [];
+    const emit = async (event: EventName, data: Prisma.InputJsonObject) => {
+      const w = await writeEvent(tx, { accountId: counts.accountId, event, parserId: counts.parserId, data });
+      written.push({ ...w, event });
+    };
+    await emit('extraction.document_completed', {
+      extraction_id: extractionId,
+      document_id: documentId,
+      parser_id: counts.parserId,
+      status: input.status,
+      file_name: input.file_name ?? null,
+      ...(input.status === 'completed' ? { result: (input.result ?? null) as Prisma.InputJsonObject | null } : { error: input.error ?? null }),
+    });
+
+    if (counts.completedCount + counts.failedCount < counts.documentCount) return { duplicate: false, extraction: counts, written };
+
+    const status = terminalStatus(counts);
+    const completedAt = new Date();
+    // The status guard makes the flip happen once even if counting ever went wrong.
+    const flipped = await tx.extraction.updateMany({ where: { id: extractionId, status: 'processing' }, data: { status, completedAt } });
+    if (flipped.count === 0) return { duplicate: false, extraction: counts, written };
+    const summary = {
+      extraction_id: extractionId,
+      parser_id: counts.parserId,
+      status,
+      document_count: counts.documentCount,
+      completed_count: counts.completedCount,
+      failed_count: counts.failedCount,
+    };
+    await emit('extraction.job_completed', summary);
+    await emit(`batch.${status}`, summary);
+    return { duplicate: false, extraction: { ...counts, status, completedAt }, written };
+  }, TX_OPTIONS);
+
+  const events = outcome.written.length ? await enqueueCommitted(deps, outcome.written) : [];
+  return { duplicate: outcome.duplicate, extraction: extractionResource(outcome.extraction), events };
+}
+
+/** An event the platform publishes directly (quota.*, or any catalog event). */
+export async function publishPlatformEvent(deps: Pick<ApiDeps, 'db' | 'queue' | 'logger' | 'metrics'>, input: PublishEventInput): Promise<EmittedEvent> {
+  await requireAccount(deps, input.account_id);
+  const written = await publishEvent(deps.db.prisma, {
+    accountId: input.account_id,
+    event: input.event,
+    parserId: input.parser_id ?? null,
+    data: input.data as Prisma.InputJsonObject,
+  });
+  const [emitted] = await enqueueCommitted(deps, [{ ...written, event: input.event }]);
+  return emitted;
+}
+
+/** The stored result of one document, for its own account only (the seeds' fallback for a missed callback). */
+export async function getDocumentResult(deps: Pick<ApiDeps, 'db'>, accountId: string, extractionId: string, documentId: string) {
+  const extraction = await deps.db.prisma.extraction.findFirst({ where: { id: extractionId, accountId }, select: { id: true, parserId: true } });
+  if (!extraction) throw new AppError('RESOURCE_NOT_FOUND', `No such extraction: ${extractionId}.`);
+  const doc = await deps.db.prisma.extractionDocument.findUnique({ where: { extractionId_documentId: { extractionId, documentId } } });
+  if (!doc) throw new AppError('RESOURCE_NOT_FOUND', `No result for document ${documentId} of extraction ${extractionId} yet: it has not finished processing.`);
+  return {
+    extraction_id: extractionId,
+    document_id: documentId,
+    parser_id: extraction.parserId,
+    status: doc.status,
+    file_name: doc.fileName,
+    result: doc.result ?? null,
+    error: doc.error,
+    reported_at: doc.createdAt.toISOString(),
+  };
+}
