@@ -18,7 +18,17 @@ function principalOf(res: Response): string {
   return 'anonymous';
 }
 
-export function idempotent(deps: Pick<ApiDeps, 'db'>): RequestHandler {
+// A stored answer may hold a signing secret or a new API key: it is kept encrypted.
+function sealBody(deps: Pick<ApiDeps, 'secretBox'>, body: unknown): { sealed: string } {
+  return { sealed: deps.secretBox.encrypt(JSON.stringify(body ?? null)) };
+}
+
+function openBody(deps: Pick<ApiDeps, 'secretBox'>, stored: unknown): unknown {
+  const sealed = (stored as { sealed?: unknown } | null)?.sealed;
+  return typeof sealed === 'string' ? JSON.parse(deps.secretBox.decrypt(sealed)) : stored;
+}
+
+export function idempotent(deps: Pick<ApiDeps, 'db' | 'secretBox'>): RequestHandler {
   return async (req, res, next) => {
     const key = req.get('idempotency-key');
     if (key === undefined) return next();
@@ -47,7 +57,7 @@ export function idempotent(deps: Pick<ApiDeps, 'db'>): RequestHandler {
           throw new AppError('IDEMPOTENCY_CONFLICT', 'A request with this Idempotency-Key is still being processed; retry shortly.');
         }
         res.setHeader('Idempotent-Replayed', 'true');
-        return void res.status(existing.responseStatus).json(existing.responseBody);
+        return void res.status(existing.responseStatus).json(openBody(deps, existing.responseBody));
       }
 
       // Record the answer the handler gives; a 5xx is not stored, so the client may retry it.
@@ -56,7 +66,7 @@ export function idempotent(deps: Pick<ApiDeps, 'db'>): RequestHandler {
         const status = res.statusCode;
         const settle = status >= 500
           ? prisma.idempotencyRecord.delete({ where: { scope } })
-          : prisma.idempotencyRecord.update({ where: { scope }, data: { responseStatus: status, responseBody: body as object } });
+          : prisma.idempotencyRecord.update({ where: { scope }, data: { responseStatus: status, responseBody: sealBody(deps, body) } });
         settle.catch(() => undefined).finally(() => json(body));
         return res;
       };

@@ -1,0 +1,270 @@
+import {
+  AppError,
+  API_EVENT_NAMES,
+  EVENT_NAMES,
+  attemptResource,
+  decodeCursor,
+  encodeCursor,
+  generateSigningSecret,
+  newId,
+  webhookResource,
+  webhookUrl,
+  type ErrorDetail,
+  type UpdateWebhookBody,
+} from '@hookline/domain';
+import type { ApiDeps } from '../deps';
+
+// Webhook logic shared by the integrator API (/v1) and the dashboard: both
+// enforce the same rules (https for live keys, one webhook per URL and scope,
+// secrets encrypted at rest) because both call these functions.
+
+type DbDeps = Pick<ApiDeps, 'db'>;
+type SecretDeps = Pick<ApiDeps, 'db' | 'secretBox'>;
+export type WebhookAuth = { accountId: string; mode: 'live' | 'test' };
+export type WebhookResource = ReturnType<typeof webhookResource>;
+
+export type CreateWebhookInput = {
+  url: string;
+  events: string[];
+  secret?: string | null;
+  description?: string | null;
+  parser_id?: string | null;
+  is_active?: boolean;
+  retry_enabled?: boolean;
+  max_retries?: number;
+};
+
+const RECENT_ATTEMPTS = 10;
+const WEBHOOK_ID_RE = /^wh_[0-9A-Za-z]{1,64}$/;
+const PENDING_STATUSES = ['pending', 'pending_retry'];
+
+const invalid = (path: string, message: string) => new AppError('INVALID_PAYLOAD', `${path}: ${message}`, [{ path, message }]);
+const notFound = () => new AppError('RESOURCE_NOT_FOUND', 'No such webhook.');
+
+// ---- validation the route schemas cannot see (or the dashboard's form skips) ----
+
+/**
+ * PostgreSQL refuses NUL in text columns with an error; refuse it up front as
+ * a validation failure instead. The dashboard gets the same field checks as the API.
+ */
+function checkFields(input: Partial<CreateWebhookInput>): void {
+  const details: ErrorDetail[] = [];
+  for (const [path, value] of Object.entries(input)) {
+    const texts = Array.isArray(value) ? value : [value];
+    if (texts.some((text) => typeof text === 'string' && text.includes('\u0000'))) details.push({ path, message: 'must not contain NUL characters' });
+  }
+  if (input.url !== undefined) {
+    const parsed = webhookUrl.safeParse(input.url);
+    if (!parsed.success) details.push({ path: 'url', message: parsed.error.issues[0]?.message ?? 'is not a valid URL' });
+  }
+  if (typeof input.secret === 'string' && (input.secret.length < 8 || input.secret.length > 256)) {
+    details.push({ path: 'secret', message: 'must be 8 to 256 characters' });
+  }
+  if (typeof input.parser_id === 'string' && (input.parser_id.length < 1 || input.parser_id.length > 128)) {
+    details.push({ path: 'parser_id', message: 'must be 1 to 128 characters' });
+  }
+  if (typeof input.description === 'string' && input.description.length > 500) {
+    details.push({ path: 'description', message: 'must be at most 500 characters' });
+  }
+  if (input.max_retries !== undefined && !(Number.isInteger(input.max_retries) && input.max_retries >= 0 && input.max_retries <= 10)) {
+    details.push({ path: 'max_retries', message: 'must be an integer from 0 to 10' });
+  }
+  if (details.length) throw new AppError('INVALID_PAYLOAD', `${details[0].path}: ${details[0].message}`, details);
+}
+
+function checkEvents(events: string[], source: 'api' | 'dashboard'): string[] {
+  const allowed: readonly string[] = source === 'api' ? API_EVENT_NAMES : EVENT_NAMES;
+  if (events.length === 0) throw invalid('events', 'must list at least one event');
+  const unknown = events.find((name) => !allowed.includes(name));
+  if (unknown !== undefined) throw invalid('events', `must be one of ${allowed.join(', ')}`);
+  return [...new Set(events)];
+}
+
+/** A live key may register only https:// URLs; a test key may also use http://. */
+function checkUrlForMode(url: string, mode: 'live' | 'test'): void {
+  if (mode === 'live' && !url.toLowerCase().startsWith('https://')) {
+    throw invalid('url', 'must be an https URL (live keys may register only https:// URLs; use a test key for http://)');
+  }
+}
+
+function duplicateError(existingId?: string): AppError {
+  const which = existingId ? ` (${existingId})` : '';
+  return new AppError(
+    'DUPLICATE_WEBHOOK',
+    `This account already has a webhook${which} for this URL and scope; update that one, or use another URL or parser_id.`,
+    [{ path: 'url', message: 'is already registered for this scope' }],
+  );
+}
+
+/** The friendly pre-check; the partial unique index "webhooks_account_url_scope_live_key" settles races. */
+async function checkNotDuplicate(deps: DbDeps, accountId: string, url: string, parserId: string | null, exceptId?: string): Promise<void> {
+  const existing = await deps.db.prisma.webhook.findFirst({
+    where: { accountId, url, parserId, deletedAt: null, ...(exceptId ? { id: { not: exceptId } } : {}) },
+    select: { id: true },
+  });
+  if (existing) throw duplicateError(existing.id);
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  for (let cur: unknown = err, depth = 0; cur && depth < 4; depth++) {
+    const e = cur as { code?: unknown; message?: unknown; cause?: unknown };
+    if (e.code === 'P2002' || e.code === '23505') return true;
+    if (typeof e.message === 'string' && e.message.includes('webhooks_account_url_scope_live_key')) return true;
+    cur = e.cause;
+  }
+  return false;
+}
+
+// ---- the operations ----
+
+export async function createWebhook(
+  deps: SecretDeps,
+  auth: WebhookAuth,
+  input: CreateWebhookInput,
+  source: 'api' | 'dashboard' = 'api',
+): Promise<{ webhook: WebhookResource; signingSecret: string }> {
+  checkFields(input);
+  const events = checkEvents(input.events, source);
+  checkUrlForMode(input.url, auth.mode);
+  const parserId = input.parser_id ?? null;
+  await checkNotDuplicate(deps, auth.accountId, input.url, parserId);
+
+  const signingSecret = generateSigningSecret();
+  try {
+    const row = await deps.db.prisma.webhook.create({
+      data: {
+        id: newId('webhook'),
+        accountId: auth.accountId,
+        url: input.url,
+        events,
+        description: input.description ?? null,
+        parserId,
+        source,
+        isActive: input.is_active ?? true,
+        retryEnabled: input.retry_enabled ?? true,
+        maxRetries: input.max_retries ?? 5,
+        signingSecretEnc: deps.secretBox.encrypt(signingSecret),
+        staticSecretEnc: input.secret ? deps.secretBox.encrypt(input.secret) : null,
+      },
+    });
+    return { webhook: webhookResource(row), signingSecret };
+  } catch (err) {
+    if (isUniqueViolation(err)) throw duplicateError();
+    throw err;
+  }
+}
+
+/** Newest first, keyset-paginated on (created_at desc, id desc): no duplicates or gaps while rows are inserted. */
+export async function listWebhooks(
+  deps: DbDeps,
+  accountId: string,
+  page: { limit: number; cursor?: string | null },
+): Promise<{ data: WebhookResource[]; has_more: boolean; next_cursor: string | null }> {
+  const after = page.cursor ? decodeCursor(page.cursor) : null;
+  if (page.cursor && !after) throw invalid('cursor', 'is not a valid cursor; pass the next_cursor of a previous page');
+  const rows = await deps.db.prisma.webhook.findMany({
+    where: {
+      accountId,
+      deletedAt: null,
+      ...(after
+        ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] }
+        : {}),
+    },
+    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    take: page.limit + 1,
+  });
+  const hasMore = rows.length > page.limit;
+  const data = rows.slice(0, page.limit);
+  const last = data[data.length - 1];
+  return {
+    data: data.map(webhookResource),
+    has_more: hasMore,
+    next_cursor: hasMore && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null,
+  };
+}
+
+/** The account's own, not deleted webhook; anything else (another account's, deleted, malformed id) is a 404. */
+export async function getWebhookRow(deps: DbDeps, accountId: string, id: string) {
+  if (!WEBHOOK_ID_RE.test(id)) throw notFound();
+  const row = await deps.db.prisma.webhook.findFirst({ where: { id, accountId, deletedAt: null } });
+  if (!row) throw notFound();
+  return row;
+}
+
+export async function getWebhook(deps: DbDeps, accountId: string, id: string) {
+  const row = await getWebhookRow(deps, accountId, id);
+  const attempts = await deps.db.prisma.attempt.findMany({
+    where: { webhookId: row.id },
+    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    take: RECENT_ATTEMPTS,
+  });
+  return { webhook: webhookResource(row), recent_attempts: attempts.map(attemptResource) };
+}
+
+export async function updateWebhook(deps: SecretDeps, auth: WebhookAuth, id: string, patch: UpdateWebhookBody): Promise<WebhookResource> {
+  const row = await getWebhookRow(deps, auth.accountId, id);
+  checkFields(patch);
+  // Dashboard webhooks always get the batch.* events (contract section 3).
+  if (patch.events !== undefined && row.source === 'dashboard') throw invalid('events', 'cannot be changed on a dashboard webhook');
+  const events = patch.events !== undefined ? checkEvents(patch.events, 'api') : undefined;
+  if (patch.url !== undefined) checkUrlForMode(patch.url, auth.mode);
+
+  const url = patch.url ?? row.url;
+  const parserId = patch.parser_id !== undefined ? patch.parser_id : row.parserId;
+  if (url !== row.url || parserId !== row.parserId) await checkNotDuplicate(deps, auth.accountId, url, parserId, row.id);
+
+  // Re-enabling a webhook the service disabled starts it afresh.
+  const reenable = patch.is_active === true && row.disabledReason !== null;
+  try {
+    const { count } = await deps.db.prisma.webhook.updateMany({
+      where: { id: row.id, deletedAt: null },
+      data: {
+        url,
+        parserId,
+        ...(events !== undefined ? { events } : {}),
+        ...(patch.is_active !== undefined ? { isActive: patch.is_active } : {}),
+        ...(patch.description !== undefined ? { description: patch.description } : {}),
+        ...(patch.retry_enabled !== undefined ? { retryEnabled: patch.retry_enabled } : {}),
+        ...(patch.max_retries !== undefined ? { maxRetries: patch.max_retries } : {}),
+        ...(patch.secret !== undefined ? { staticSecretEnc: patch.secret === null ? null : deps.secretBox.encrypt(patch.secret) } : {}),
+        ...(reenable ? { disabledReason: null, disabledAt: null, failingSince: null } : {}),
+      },
+    });
+    if (count === 0) throw notFound();
+  } catch (err) {
+    if (isUniqueViolation(err)) throw duplicateError();
+    throw err;
+  }
+  return webhookResource(await getWebhookRow(deps, auth.accountId, row.id));
+}
+
+/**
+ * Soft delete. The worker skips deliveries of a deleted webhook; its waiting
+ * deliveries are also marked cancelled here so the log says why nothing was sent.
+ */
+export async function deleteWebhook(deps: DbDeps, accountId: string, id: string): Promise<void> {
+  if (!WEBHOOK_ID_RE.test(id)) throw notFound();
+  const now = new Date();
+  const deleted = await deps.db.prisma.$transaction(async (tx) => {
+    const { count } = await tx.webhook.updateMany({ where: { id, accountId, deletedAt: null }, data: { deletedAt: now } });
+    if (count === 0) return false;
+    await tx.delivery.updateMany({
+      where: { webhookId: id, status: { in: PENDING_STATUSES } },
+      data: { status: 'cancelled', completedAt: now },
+    });
+    return true;
+  });
+  if (!deleted) throw notFound();
+}
+
+/** Only dashboard webhooks can show their signing secret again (contract section 6). */
+export async function revealSigningSecret(deps: SecretDeps, accountId: string, id: string): Promise<string> {
+  const row = await getWebhookRow(deps, accountId, id);
+  if (row.source !== 'dashboard') {
+    throw new AppError(
+      'RESOURCE_NOT_FOUND',
+      'The signing secret of an API webhook is shown once, when it is created; rotate the secret to get a new one.',
+    );
+  }
+  return deps.secretBox.decrypt(row.signingSecretEnc);
+}

@@ -1,0 +1,130 @@
+import { PRODUCTION_REQUIRED, apiEnvSchema, parseEnv, standaloneEnvSchema, workerEnvSchema } from '../src/env';
+
+// Environment parsing (contract section 1): defaults as the contract writes
+// them, and one line naming the variable when a value is bad.
+
+const KEY = Buffer.alloc(32, 7).toString('base64');
+
+describe('parseEnv(workerEnvSchema)', () => {
+  it('fills every default', () => {
+    const result = parseEnv(workerEnvSchema, {});
+    // toMatchObject: other variables may be added; these defaults are the contract's.
+    expect(result).toMatchObject({
+      ok: true,
+      config: {
+        NODE_ENV: 'development',
+        LOG_LEVEL: 'info',
+        REDIS_URL: 'redis://127.0.0.1:6379',
+        QUEUE_PREFIX: 'hookline',
+        WEBHOOK_BRAND: 'PerfectParser',
+        RETRY_SCHEDULE: [300_000, 600_000, 1_200_000, 2_400_000, 4_800_000],
+        DELIVERY_TIMEOUT: 10_000,
+        ALLOW_PRIVATE_TARGETS: false,
+        AUTO_DISABLE_AFTER: 3 * 86_400_000,
+        WORKER_CONCURRENCY: 200,
+        RELAY_GRACE: 30_000,
+      },
+    });
+  });
+
+  it('parses durations, schedules and flags', () => {
+    const result = parseEnv(workerEnvSchema, {
+      RETRY_SCHEDULE: '500ms,2s,1m', DELIVERY_TIMEOUT: '1.5s', AUTO_DISABLE_AFTER: '2h', ALLOW_PRIVATE_TARGETS: 'true', WORKER_CONCURRENCY: '50',
+      WEBHOOK_BRAND: 'Acme-Docs', DATABASE_URL: 'postgresql://u@db:5432/h', REDIS_URL: 'rediss://cache:6380', ENCRYPTION_KEY: KEY,
+    });
+    if (!result.ok) throw new Error(result.message);
+    expect(result.config).toMatchObject({
+      RETRY_SCHEDULE: [500, 2_000, 60_000], DELIVERY_TIMEOUT: 1_500, AUTO_DISABLE_AFTER: 7_200_000, ALLOW_PRIVATE_TARGETS: true, WORKER_CONCURRENCY: 50,
+      WEBHOOK_BRAND: 'Acme-Docs', DATABASE_URL: 'postgresql://u@db:5432/h', REDIS_URL: 'rediss://cache:6380', ENCRYPTION_KEY: KEY,
+    });
+    for (const [text, value] of [['1', true], ['yes', true], ['false', false], ['0', false], ['no', false]] as const) {
+      const flag = parseEnv(workerEnvSchema, { ALLOW_PRIVATE_TARGETS: text });
+      expect(flag.ok && flag.config.ALLOW_PRIVATE_TARGETS).toBe(value);
+    }
+  });
+
+  it('treats an empty variable as unset', () => {
+    const result = parseEnv(workerEnvSchema, { DELIVERY_TIMEOUT: '', RETRY_SCHEDULE: undefined });
+    expect(result.ok && result.config.DELIVERY_TIMEOUT).toBe(10_000);
+  });
+
+  it.each([
+    ['RETRY_SCHEDULE', '5m,,10m'],
+    ['RETRY_SCHEDULE', '5 minutes'],
+    ['DELIVERY_TIMEOUT', '10'],
+    ['DELIVERY_TIMEOUT', '0s'],
+    ['AUTO_DISABLE_AFTER', 'soon'],
+    ['ALLOW_PRIVATE_TARGETS', 'maybe'],
+    ['WORKER_CONCURRENCY', '0'],
+    ['WORKER_CONCURRENCY', '5001'],
+    ['WORKER_CONCURRENCY', 'many'],
+    ['WEBHOOK_BRAND', 'Perfect Parser'],
+    ['DATABASE_URL', 'mysql://db/x'],
+    ['REDIS_URL', 'http://cache'],
+    ['ENCRYPTION_KEY', 'c2hvcnQ='],
+    ['LOG_LEVEL', 'loud'],
+    ['NODE_ENV', 'staging'],
+    ['QUEUE_PREFIX', 'has space'],
+  ])('%s=%s fails with one line naming the variable', (name, value) => {
+    const result = parseEnv(workerEnvSchema, { [name]: value });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.message.startsWith(`${name}: `)).toBe(true);
+    expect(result.message).not.toContain('\n');
+    expect(result.message.length).toBeGreaterThan(name.length + 5);
+  });
+
+  it('the message says what a good value looks like', () => {
+    const result = parseEnv(workerEnvSchema, { RETRY_SCHEDULE: 'often' });
+    expect(result).toEqual({ ok: false, message: 'RETRY_SCHEDULE: must be comma-separated durations like 5m,10m,20m (got "often")' });
+  });
+});
+
+describe('parseEnv(apiEnvSchema)', () => {
+  it('fills the API defaults', () => {
+    const result = parseEnv(apiEnvSchema, {});
+    expect(result.ok && result.config).toMatchObject({ PORT: 3000, RATE_LIMIT_PER_MINUTE: 600, REDIS_URL: 'redis://127.0.0.1:6379', NODE_ENV: 'development' });
+  });
+
+  it.each([
+    ['PORT', '70000'],
+    ['PORT', 'http'],
+    ['PLATFORM_TOKEN', 'short'],
+    ['ADMIN_PASSWORD', 'abc'],
+    ['RATE_LIMIT_PER_MINUTE', '0'],
+  ])('%s=%s fails naming the variable', (name, value) => {
+    const result = parseEnv(apiEnvSchema, { [name]: value });
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.message).toMatch(new RegExp(`^${name}: [^\\n]+$`));
+  });
+
+  it('NODE_ENV=production without the required variables fails with the list', () => {
+    const result = parseEnv(apiEnvSchema, { NODE_ENV: 'production' }, PRODUCTION_REQUIRED.api);
+    expect(result).toEqual({ ok: false, message: 'DATABASE_URL, REDIS_URL, PLATFORM_TOKEN, ENCRYPTION_KEY must be set when NODE_ENV=production' });
+    const partial = parseEnv(apiEnvSchema, { NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/h', REDIS_URL: 'redis://r:6379' }, PRODUCTION_REQUIRED.api);
+    expect(partial).toEqual({ ok: false, message: 'PLATFORM_TOKEN, ENCRYPTION_KEY must be set when NODE_ENV=production' });
+    const worker = parseEnv(workerEnvSchema, { NODE_ENV: 'production', ENCRYPTION_KEY: '' }, PRODUCTION_REQUIRED.worker);
+    expect(worker.ok).toBe(false);
+    if (!worker.ok) expect(worker.message).toBe('DATABASE_URL, REDIS_URL, ENCRYPTION_KEY must be set when NODE_ENV=production');
+  });
+
+  it('NODE_ENV=production with everything set parses', () => {
+    const result = parseEnv(
+      apiEnvSchema,
+      { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/h', REDIS_URL: 'redis://r:6379', PLATFORM_TOKEN: 'p'.repeat(32), ENCRYPTION_KEY: KEY },
+      PRODUCTION_REQUIRED.api,
+    );
+    expect(result.ok).toBe(true);
+  });
+
+  it('outside production the required list is not enforced', () => {
+    expect(parseEnv(apiEnvSchema, { NODE_ENV: 'test' }, PRODUCTION_REQUIRED.api).ok).toBe(true);
+  });
+});
+
+describe('parseEnv(standaloneEnvSchema)', () => {
+  it('has both apps\' variables', () => {
+    const result = parseEnv(standaloneEnvSchema, {});
+    expect(result.ok && result.config).toMatchObject({ PORT: 3000, RETRY_SCHEDULE: [300_000, 600_000, 1_200_000, 2_400_000, 4_800_000], DELIVERY_TIMEOUT: 10_000 });
+  });
+});

@@ -1,0 +1,50 @@
+import { ID_PREFIX, newId, randomBase62 } from '../src/ids';
+import { apiKeyPrefix, generateApiKey, hashApiKey, looksLikeApiKey } from '../src/api-keys';
+import { createHash } from 'node:crypto';
+
+describe('ids', () => {
+  it('carry the contract type prefixes and 24 base62 characters', () => {
+    expect(ID_PREFIX).toMatchObject({ account: 'acct', apiKey: 'key', webhook: 'wh', event: 'evt', delivery: 'dlv', attempt: 'att' });
+    for (const kind of Object.keys(ID_PREFIX) as (keyof typeof ID_PREFIX)[]) {
+      expect(newId(kind)).toMatch(new RegExp(`^${ID_PREFIX[kind]}_[0-9A-Za-z]{24}$`));
+    }
+  });
+
+  it('are unique', () => {
+    const ids = new Set(Array.from({ length: 10_000 }, () => newId('delivery')));
+    expect(ids.size).toBe(10_000);
+  });
+
+  it('randomBase62 gives the asked length over the whole alphabet, roughly uniformly', () => {
+    expect(randomBase62(0)).toBe('');
+    expect(randomBase62(1)).toMatch(/^[0-9A-Za-z]$/);
+    const text = randomBase62(62_000);
+    expect(text).toHaveLength(62_000);
+    const counts = new Map<string, number>();
+    for (const c of text) counts.set(c, (counts.get(c) ?? 0) + 1);
+    expect(counts.size).toBe(62);
+    // Expected 1000 each; a biased generator (e.g. byte % 62) skews the first characters by ~25%.
+    for (const count of counts.values()) {
+      expect(count).toBeGreaterThan(820);
+      expect(count).toBeLessThan(1180);
+    }
+  });
+});
+
+describe('api keys', () => {
+  it('look like hk_live_/hk_test_ + 32 base62 characters', () => {
+    expect(generateApiKey('live')).toMatch(/^hk_live_[0-9A-Za-z]{32}$/);
+    expect(generateApiKey('test')).toMatch(/^hk_test_[0-9A-Za-z]{32}$/);
+    expect(looksLikeApiKey(generateApiKey('live'))).toBe(true);
+    expect(looksLikeApiKey('hk_prod_' + 'a'.repeat(32))).toBe(false);
+    expect(looksLikeApiKey('hk_live_short')).toBe(false);
+  });
+
+  it('hash to SHA-256 hex; the prefix is the first 12 characters', () => {
+    const key = generateApiKey('test');
+    expect(hashApiKey(key)).toBe(createHash('sha256').update(key).digest('hex'));
+    expect(hashApiKey(key)).not.toContain(key.slice(8));
+    expect(apiKeyPrefix(key)).toBe(key.slice(0, 12));
+    expect(apiKeyPrefix(key).startsWith('hk_test_')).toBe(true);
+  });
+});
