@@ -35,7 +35,17 @@ async function main() {
   const queue = createDeliveryQueue(producer, env.QUEUE_PREFIX);
   const metrics = createMetrics({ app: 'hookline' });
   const workerConnection = createRedis(env.REDIS_URL, 'worker');
-  const worker = createWorker({ db, connection: workerConnection, prefix: env.QUEUE_PREFIX, logger, metrics, secretBox, config: env });
+  const worker = createWorker({
+    db,
+    connection: workerConnection,
+    prefix: env.QUEUE_PREFIX,
+    logger,
+    metrics,
+    secretBox,
+    config: env,
+    lockDurationMs: env.WORKER_LOCK_DURATION,
+    stalledIntervalMs: env.WORKER_STALLED_INTERVAL,
+  });
 
   const app = createApp({
     db,
