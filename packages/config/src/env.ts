@@ -70,6 +70,10 @@ const workerOnly = {
   WORKER_HEALTH_PORT: port.optional(),
   // How long a due delivery may sit unqueued (Redis was down, or lost its data) before the relay re-enqueues it.
   RELAY_GRACE: duration('30s'),
+  // BullMQ lock of a running job: a worker that dies mid-delivery leaves its jobs to others after this long.
+  WORKER_LOCK_DURATION: duration('30s'),
+  // How often a worker looks for jobs whose worker died (BullMQ's stalled check).
+  WORKER_STALLED_INTERVAL: duration('30s'),
 };
 
 export const apiEnvSchema = z.object({ ...common, ...apiOnly });

@@ -8,8 +8,9 @@ export type DeliveryQueue = Queue<DeliverJobData>;
 
 /**
  * Default job options, in one place. `attempts` is only a ceiling: the worker
- * decides from the delivery row whether another try is due and ends the job
- * (without throwing) when it is not.
+ * decides from the delivery row whether another try is due, throws a
+ * RetryLaterError carrying the delay when it is, and ends the job with
+ * UnrecoverableError on a final outcome.
  */
 export const DELIVERY_JOB_OPTIONS: JobsOptions = {
   attempts: 12,

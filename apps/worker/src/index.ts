@@ -1,0 +1,9 @@
+// The worker as a library: `npm run start:worker` (main.ts) and the standalone
+// `npm start` process both build it with createWorker.
+export { createWorker, type DeliveryWorker, type WorkerConfig, type WorkerDeps } from './worker';
+export { createDeliverer, type DeliverDeps, type DeliverOutcome, type DeliverResult, type Deliverer } from './deliver';
+export { deliveryBackoffStrategy, retryDelayMs, RetryLaterError } from './backoff';
+export { startRelay, type Relay, type RelayDeps } from './relay';
+export { createSender, type Sender, type SendResult } from './sender';
+export { startHealthServer, type HealthServer, type HealthServerOptions } from './health-server';
+export { USER_AGENT, VERSION } from './version';

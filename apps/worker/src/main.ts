@@ -1,0 +1,87 @@
+// Composition root of the worker process (`npm run start:worker`): the only
+// place that reads process.env. Any number of these may run at once.
+import { resolve } from 'node:path';
+import { createLogger, loadEnvOrExit, loadOrCreateDevSecrets, PRODUCTION_REQUIRED, workerEnvSchema } from '@hookline/config';
+import { createDb, runMigrations } from '@hookline/db';
+import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
+import { createMetrics } from '@hookline/metrics';
+import { createRedis } from '@hookline/queue';
+import { startHealthServer } from './health-server';
+import { createWorker } from './worker';
+
+function refuse(line: string): never {
+  process.stderr.write(`hookline: ${line}\n`);
+  process.exit(1);
+}
+
+async function main() {
+  const env = loadEnvOrExit(workerEnvSchema, process.env, PRODUCTION_REQUIRED.worker);
+  if (!env.DATABASE_URL) refuse('the worker needs DATABASE_URL (PostgreSQL); for a single-process dev setup use npm start');
+  // Production must be given the key (PRODUCTION_REQUIRED); in development the
+  // worker shares the one the API generated into the data folder, so both
+  // processes encrypt and decrypt with the same key.
+  const keyText = env.ENCRYPTION_KEY ?? (env.NODE_ENV !== 'production' ? loadOrCreateDevSecrets(resolve(process.env.HOOKLINE_DATA_DIR ?? '.data')).ENCRYPTION_KEY : undefined);
+  const encryptionKey = keyText ? parseEncryptionKey(keyText) : null;
+  if (!encryptionKey) refuse('the worker needs ENCRYPTION_KEY (32 bytes, base64; the same as the API\'s) to decrypt webhook secrets');
+
+  const logger = createLogger({ level: env.LOG_LEVEL, service: 'worker' });
+  const db = await createDb({ databaseUrl: env.DATABASE_URL, poolSize: 20 });
+  await runMigrations(db.sql);
+  const connection = createRedis(env.REDIS_URL, 'worker');
+  const metrics = createMetrics({ app: 'worker' });
+  const delivery = createWorker({
+    db,
+    connection,
+    prefix: env.QUEUE_PREFIX,
+    logger,
+    metrics,
+    secretBox: createSecretBox(encryptionKey),
+    config: env,
+    lockDurationMs: env.WORKER_LOCK_DURATION,
+    stalledIntervalMs: env.WORKER_STALLED_INTERVAL,
+  });
+  const health = env.WORKER_HEALTH_PORT !== undefined
+    ? await startHealthServer({ port: env.WORKER_HEALTH_PORT, db, redis: connection, metrics, queue: delivery.queue, logger })
+    : null;
+
+  let stoppingSince = 0;
+  const stop = (signal: string) => {
+    if (stoppingSince) {
+      // One Ctrl-C or SIGTERM can arrive twice at once (the shell signals the
+      // process group, and tsx relays it too); only a later one means "now".
+      if (Date.now() - stoppingSince < 2_000) return;
+      logger.warn('second signal: exiting without waiting for in-flight deliveries', { signal });
+      process.exit(1);
+    }
+    stoppingSince = Date.now();
+    logger.info('worker shutting down; finishing in-flight deliveries', { signal });
+    (async () => {
+      await health?.close();
+      await delivery.close();
+      connection.disconnect();
+      await db.close();
+    })().then(
+      () => process.exit(0),
+      (err: Error) => {
+        logger.error('worker shutdown failed', { err: err.message });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  await delivery.worker.waitUntilReady();
+  logger.info('worker started', {
+    queue_prefix: env.QUEUE_PREFIX,
+    concurrency: env.WORKER_CONCURRENCY,
+    brand: env.WEBHOOK_BRAND,
+    allow_private_targets: env.ALLOW_PRIVATE_TARGETS,
+    ...(health ? { health_port: health.port } : {}),
+  });
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`hookline: the worker could not start: ${err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,112 @@
+import type { Logger } from '@hookline/config';
+import type { Db, SqlRunner } from '@hookline/db';
+import type { Metrics } from '@hookline/metrics';
+import { enqueueDeliveries, type DeliveryQueue } from '@hookline/queue';
+
+// The outbox relay (STYLE "How a delivery flows", step 2). The API enqueues a
+// job right after its transaction commits; when that fails (Redis down, the
+// process died in between) or Redis later loses the job, the delivery row is
+// still `pending`/`pending_retry` and its turn passes unnoticed. Every tick the
+// relay re-enqueues such rows. This is what makes "an event accepted with 202
+// is never lost" true. Enqueuing is idempotent (jobId = delivery id), so a
+// false alarm costs one no-op.
+
+/** Only one relay (across every worker process) scans at a time. */
+const RELAY_LOCK_ID = 72_707_370;
+const BATCH_SIZE = 1_000;
+
+export type RelayDeps = {
+  db: Db;
+  queue: DeliveryQueue;
+  logger: Logger;
+  metrics: Metrics;
+  /** How long past its due time a waiting delivery may sit before it counts as lost. */
+  graceMs: number;
+  intervalMs?: number;
+  batchSize?: number;
+};
+
+export type Relay = {
+  /** One scan; resolves to the number of deliveries (re-)enqueued, or null when another relay held the lock. */
+  runOnce(): Promise<number | null>;
+  stop(): Promise<void>;
+};
+
+const DUE_SQL = `
+SELECT id FROM deliveries
+ WHERE status IN ('pending', 'pending_retry')
+   AND next_attempt_at < now() - ($1::double precision * interval '1 millisecond')
+ ORDER BY next_attempt_at
+ LIMIT $2`;
+
+export function startRelay(deps: RelayDeps): Relay {
+  const { db, queue, logger, metrics } = deps;
+  const intervalMs = deps.intervalMs ?? 5_000;
+  const batchSize = deps.batchSize ?? BATCH_SIZE;
+
+  async function relayDue(sql: SqlRunner): Promise<number> {
+    const rows = await sql.query<{ id: string }>(DUE_SQL, [deps.graceMs, batchSize]);
+    if (rows.length === 0) return 0;
+    const ids = rows.map((row) => row.id);
+    const states = await Promise.all(ids.map((id) => queue.getJobState(id)));
+    const lost: string[] = [];
+    for (let i = 0; i < ids.length; i += 1) {
+      const state = states[i];
+      if (state === 'unknown') lost.push(ids[i]);
+      // Finished in Redis but still waiting in PostgreSQL: a job that ran out
+      // of BullMQ attempts, or whose outcome never reached the row. Adding a
+      // job whose id exists is a no-op, so the finished one must go first.
+      else if (state === 'completed' || state === 'failed') {
+        const removed = await queue.remove(ids[i]).catch(() => 0);
+        if (removed === 1) lost.push(ids[i]);
+      }
+    }
+    if (lost.length === 0) return 0;
+    await enqueueDeliveries(queue, lost);
+    metrics.relayed.inc(lost.length);
+    logger.info('relay enqueued lost deliveries', { count: lost.length, scanned: ids.length });
+    return lost.length;
+  }
+
+  async function runOnce(): Promise<number | null> {
+    return db.sql.withSession(async (sql) => {
+      // A session lock, not a transaction: no transaction stays open while Redis is called.
+      const [lock] = await sql.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [RELAY_LOCK_ID]);
+      if (!lock?.ok) return null;
+      try {
+        return await relayDue(sql);
+      } finally {
+        await sql.query('SELECT pg_advisory_unlock($1)', [RELAY_LOCK_ID]);
+      }
+    });
+  }
+
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      running = runOnce()
+        .then(() => undefined)
+        .catch((err: Error) => {
+          // Redis or PostgreSQL down: the rows wait; try again next tick.
+          logger.warn('relay tick failed; retrying next tick', { err: err.message });
+        })
+        .finally(schedule);
+    }, intervalMs);
+    // The relay alone must not keep a process alive.
+    timer.unref();
+  };
+  schedule();
+
+  return {
+    runOnce,
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+    },
+  };
+}
