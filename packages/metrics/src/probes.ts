@@ -1,0 +1,65 @@
+import type { Metrics } from './index';
+
+// Readiness and scrape-time gauges shared by the API (/readyz, /metrics) and the
+// worker's health port. Typed structurally so this package imports no I/O library.
+
+export type ProbeState = 'up' | 'down';
+export type ReadinessChecks = { postgres: ProbeState; redis: ProbeState };
+export type Readiness = { ready: boolean; checks: ReadinessChecks; message: string };
+
+export type ReadinessProbes = { postgres: () => Promise<boolean>; redis: () => Promise<boolean> };
+
+const PROBE_NAMES: Record<keyof ReadinessChecks, string> = { postgres: 'PostgreSQL', redis: 'Redis' };
+
+/** false when the probe throws or does not answer in time: a blackholed host must not hang the probe. */
+function within(probe: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+    timer.unref();
+  });
+  const answer = Promise.resolve()
+    .then(probe)
+    .then((ok) => ok === true, () => false);
+  return Promise.race([answer, timeout]).finally(() => clearTimeout(timer));
+}
+
+export async function checkReadiness(probes: ReadinessProbes, timeoutMs = 2_000): Promise<Readiness> {
+  const [postgres, redis] = await Promise.all([within(probes.postgres, timeoutMs), within(probes.redis, timeoutMs)]);
+  const checks: ReadinessChecks = { postgres: postgres ? 'up' : 'down', redis: redis ? 'up' : 'down' };
+  const down = (Object.keys(checks) as Array<keyof ReadinessChecks>).filter((name) => checks[name] === 'down').map((name) => PROBE_NAMES[name]);
+  const message = down.length === 0
+    ? 'ready'
+    : `${down.join(' and ')} ${down.length === 1 ? 'is' : 'are'} unreachable; the service is not ready to take traffic.`;
+  return { ready: down.length === 0, checks, message };
+}
+
+/** The states the queue depth gauge reports; fixed so label values stay bounded. */
+export const QUEUE_DEPTH_STATES = ['waiting', 'delayed', 'active', 'failed'] as const;
+
+export type CountableQueue = { name: string; getJobCounts(...types: string[]): Promise<Record<string, number>> };
+
+/**
+ * Fills hookline_queue_jobs from Redis at scrape time. A queue Redis cannot
+ * answer for is dropped from the gauge (a stale number would look healthy)
+ * and the scrape still succeeds: the process metrics matter most during an outage.
+ */
+export async function refreshQueueDepth(metrics: Pick<Metrics, 'queueDepth'>, queues: readonly CountableQueue[], timeoutMs = 1_000): Promise<void> {
+  await Promise.all(
+    queues.map(async (queue) => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('queue count timed out')), timeoutMs);
+          timer.unref();
+        });
+        const counts = await Promise.race([queue.getJobCounts(...QUEUE_DEPTH_STATES), timeout]);
+        for (const state of QUEUE_DEPTH_STATES) metrics.queueDepth.set({ queue: queue.name, state }, counts[state] ?? 0);
+      } catch {
+        for (const state of QUEUE_DEPTH_STATES) metrics.queueDepth.remove({ queue: queue.name, state });
+      } finally {
+        clearTimeout(timer);
+      }
+    }),
+  );
+}

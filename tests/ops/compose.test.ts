@@ -1,0 +1,341 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse } from 'yaml';
+import { apiEnvSchema, parseEnv, PRODUCTION_REQUIRED, workerEnvSchema } from '@hookline/config';
+import { createTestDatabase, type TestDatabase } from '@hookline/db';
+import { cleanPrefix, TEST_REDIS_URL, uniquePrefix } from '../support/api-harness';
+import { createRedis } from '@hookline/queue';
+
+// No Docker engine runs here, so the container files are checked for what can
+// be checked: the compose file against the apps' env schemas, the Dockerfile's
+// shape, and the image's entrypoint and healthcheck run for real as processes.
+
+const ROOT = resolve(__dirname, '../..');
+const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
+
+type Service = {
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  environment?: Record<string, string>;
+  ports?: string[];
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: string[] };
+  volumes?: string[];
+  deploy?: { replicas?: number };
+  restart?: string;
+};
+
+const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+const { services } = compose;
+
+/** Compose's interpolation: ${VAR}, ${VAR:-default}, ${VAR:?error}; an unset required variable fails like `docker compose up` does. */
+function interpolate(value: string, shell: Record<string, string>): string {
+  return value.replace(/\$\{([A-Z0-9_]+)(?:(:-|:\?)([^}]*))?\}/g, (_m, name: string, op: string | undefined, arg: string | undefined) => {
+    const set = shell[name];
+    if (set) return set;
+    if (op === ':?') throw new Error(`required variable ${name} is missing a value: ${arg}`);
+    return op === ':-' ? (arg ?? '') : '';
+  });
+}
+
+const operatorShell = {
+  PLATFORM_TOKEN: randomBytes(24).toString('hex'),
+  ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+};
+const envOf = (service: string, shell: Record<string, string> = operatorShell) =>
+  Object.fromEntries(Object.entries(services[service].environment ?? {}).map(([k, v]) => [k, interpolate(String(v), shell)]));
+
+describe('docker-compose.yml', () => {
+  it('runs postgres, redis, a one-shot migrate, the API and the workers', () => {
+    expect(Object.keys(services).sort()).toEqual(['api', 'migrate', 'postgres', 'redis', 'worker']);
+    for (const name of ['migrate', 'api', 'worker']) {
+      expect(services[name].build).toBe('.');
+      expect(services[name].image).toBe(services.api.image);
+    }
+  });
+
+  it('postgres 16 with a volume and a pg_isready healthcheck', () => {
+    const pg = services.postgres;
+    expect(pg.image).toMatch(/^postgres:16/);
+    expect(pg.volumes).toEqual(expect.arrayContaining([expect.stringMatching(/^pgdata:\/var\/lib\/postgresql\/data$/)]));
+    expect(pg.healthcheck!.test.join(' ')).toMatch(/pg_isready/);
+    expect(compose.volumes).toHaveProperty('pgdata');
+  });
+
+  it('redis 7 with append-only persistence, noeviction, a volume and a ping healthcheck', () => {
+    const redis = services.redis;
+    expect(redis.image).toMatch(/^redis:7/);
+    expect(redis.command!.join(' ')).toMatch(/--appendonly yes/);
+    expect(redis.command!.join(' ')).toMatch(/--maxmemory-policy noeviction/);
+    expect(redis.volumes).toEqual(['redisdata:/data']);
+    expect(redis.healthcheck!.test).toEqual(['CMD', 'redis-cli', 'ping']);
+    expect(compose.volumes).toHaveProperty('redisdata');
+  });
+
+  it('migrate runs once, after postgres is healthy', () => {
+    expect(services.migrate.command).toEqual(['migrate']);
+    expect(services.migrate.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
+    expect(services.migrate.restart).toBe('no');
+    expect(envOf('migrate').DATABASE_URL).toMatch(/^postgresql:\/\/hookline:[^@]+@postgres:5432\/hookline$/);
+  });
+
+  it.each(['api', 'worker'])('%s waits for healthy postgres and redis and a completed migrate, and is health-checked on /readyz', (name) => {
+    const service = services[name];
+    expect(service.command).toEqual([name]);
+    expect(service.depends_on).toEqual({
+      postgres: { condition: 'service_healthy' },
+      redis: { condition: 'service_healthy' },
+      migrate: { condition: 'service_completed_successfully' },
+    });
+    expect(service.healthcheck!.test).toEqual(['CMD', 'node', 'docker/healthcheck.mjs', '/readyz']);
+  });
+
+  it('the API publishes its PORT', () => {
+    const env = envOf('api');
+    expect(services.api.ports).toHaveLength(1);
+    const [host, container] = interpolate(services.api.ports![0], {}).split(':');
+    expect(container).toBe(env.PORT);
+    expect(host).toBe('3000');
+  });
+
+  it('the worker runs two replicas with a health port and publishes no host port (so it scales)', () => {
+    expect(services.worker.deploy!.replicas).toBeGreaterThanOrEqual(2);
+    expect(services.worker.ports).toBeUndefined();
+    expect(envOf('worker').WORKER_HEALTH_PORT).toMatch(/^\d+$/);
+    expect(envOf('worker').ALLOW_PRIVATE_TARGETS).toBe('false');
+  });
+
+  it.each([
+    ['api', apiEnvSchema, PRODUCTION_REQUIRED.api],
+    ['worker', workerEnvSchema, PRODUCTION_REQUIRED.worker],
+  ] as const)('%s: every variable is one its env schema knows, production requirements are met, and it parses', (name, schema, required) => {
+    const env = envOf(name);
+    const known = Object.keys(schema.shape);
+    expect(Object.keys(env).filter((key) => !known.includes(key))).toEqual([]);
+    expect(env.NODE_ENV).toBe('production');
+    for (const key of required) expect({ key, set: Boolean(env[key]) }).toEqual({ key, set: true });
+    const parsed = parseEnv(schema, env, required);
+    expect(parsed).toEqual({ ok: true, config: expect.any(Object) });
+  });
+
+  it('API and workers share the database, Redis, queue prefix and encryption key', () => {
+    const api = envOf('api');
+    const worker = envOf('worker');
+    for (const key of ['DATABASE_URL', 'REDIS_URL', 'QUEUE_PREFIX', 'ENCRYPTION_KEY']) expect(worker[key]).toBe(api[key]);
+    expect(envOf('migrate').DATABASE_URL).toBe(api.DATABASE_URL);
+  });
+
+  it('refuses to start without the secrets: they have no defaults', () => {
+    expect(() => envOf('api', { ENCRYPTION_KEY: operatorShell.ENCRYPTION_KEY })).toThrow(/PLATFORM_TOKEN/);
+    expect(() => envOf('worker', {})).toThrow(/ENCRYPTION_KEY/);
+    const text = read('docker-compose.yml');
+    expect(text).toMatch(/PLATFORM_TOKEN: \$\{PLATFORM_TOKEN:\?/);
+    expect(text).toMatch(/ENCRYPTION_KEY: \$\{ENCRYPTION_KEY:\?/);
+  });
+
+  it('leaves the admin view off unless ADMIN_PASSWORD is given', () => {
+    const off = parseEnv(apiEnvSchema, envOf('api'), PRODUCTION_REQUIRED.api);
+    expect(off.ok && off.config.ADMIN_PASSWORD).toBeUndefined();
+    const on = parseEnv(apiEnvSchema, envOf('api', { ...operatorShell, ADMIN_PASSWORD: 'a-long-admin-password' }), PRODUCTION_REQUIRED.api);
+    expect(on.ok && on.config.ADMIN_PASSWORD).toBe('a-long-admin-password');
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = read('Dockerfile');
+  const lines = dockerfile.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const froms = lines.filter((l) => /^FROM\s/i.test(l));
+  const stageOf = (index: number) => {
+    let current = '';
+    lines.slice(0, index + 1).forEach((l) => {
+      const m = /^FROM\s+\S+(?:\s+AS\s+(\S+))?/i.exec(l);
+      if (m) current = m[1] ?? '';
+    });
+    return current;
+  };
+
+  it('is multi-stage on node:20-bookworm-slim', () => {
+    expect(froms.length).toBeGreaterThanOrEqual(3);
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
+    for (const from of froms) expect(from).toMatch(/^FROM (\$\{NODE_IMAGE\}|manifests) AS [a-z-]+$/);
+  });
+
+  it('installs everything and generates the Prisma client in the build stage', () => {
+    const ci = lines.findIndex((l) => /^RUN npm ci(?!.*--omit)/.test(l));
+    const generate = lines.findIndex((l) => /prisma-generate/.test(l));
+    expect(stageOf(ci)).toBe('build');
+    expect(stageOf(generate)).toBe('build');
+  });
+
+  it('ships production dependencies only in the runtime stage', () => {
+    const prodInstall = lines.findIndex((l) => /^RUN npm ci .*--omit=dev/.test(l));
+    expect(prodInstall).toBeGreaterThan(-1);
+    const stage = stageOf(prodInstall);
+    expect(lines).toContain(`COPY --from=${stage} /app/node_modules ./node_modules`);
+    expect(lines.filter((l) => /node_modules/.test(l) && /COPY --from=build/.test(l))).toEqual([]);
+    // tsx runs the apps: it must be a production dependency, or the runtime image cannot start.
+    expect(JSON.parse(read('package.json')).dependencies).toHaveProperty('tsx');
+  });
+
+  it('every package the apps import at run time is a production dependency (the image omits dev ones)', () => {
+    const { dependencies } = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
+    // A production dependency's own dependencies are installed with it (e.g. @bull-board/ui under @bull-board/api).
+    const installedWith = new Set(Object.keys(dependencies).flatMap((dep) => Object.keys((JSON.parse(read(`node_modules/${dep}/package.json`)) as { dependencies?: object }).dependencies ?? {})));
+    const sources: string[] = [];
+    const walk = (dir: string) => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) walk(path);
+        else if (/\.(ts|mjs|js)$/.test(entry.name) && !/\.d\.ts$/.test(entry.name)) sources.push(path);
+      }
+    };
+    for (const base of ['apps', 'packages']) {
+      for (const ws of readdirSync(join(ROOT, base))) if (existsSync(join(ROOT, base, ws, 'src'))) walk(join(ROOT, base, ws, 'src'));
+    }
+    walk(join(ROOT, 'docker'));
+    const missing = new Set<string>();
+    for (const file of sources) {
+      const text = readFileSync(file, 'utf8');
+      const specifiers = [
+        ...[...text.matchAll(/^\s*(?:import|export)\s+(?!type\s)[^'";]*?from\s+'([^']+)'/gm)].map((m) => m[1]),
+        ...[...text.matchAll(/^\s*import\s+'([^']+)'/gm)].map((m) => m[1]),
+        ...[...text.matchAll(/\b(?:require|import)\(\s*'([^']+)'\s*\)/g)].map((m) => m[1]),
+        ...[...text.matchAll(/require\.resolve\(\s*'([^']+)'/g)].map((m) => m[1]),
+      ];
+      for (const spec of specifiers) {
+        if (spec.startsWith('.') || spec.startsWith('node:') || spec.startsWith('@hookline/')) continue;
+        const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
+        if (!(name in dependencies) && !installedWith.has(name)) missing.add(`${name} (${file.slice(ROOT.length + 1)})`);
+      }
+    }
+    expect([...missing]).toEqual([]);
+  });
+
+  it('copies every workspace manifest, so a new workspace cannot be forgotten', () => {
+    const workspaces = (JSON.parse(read('package.json')).workspaces as string[]).flatMap((pattern) => {
+      const dir = pattern.replace(/\/\*$/, '');
+      return readdirSync(join(ROOT, dir)).filter((name) => existsSync(join(ROOT, dir, name, 'package.json'))).map((name) => `${dir}/${name}`);
+    });
+    expect(workspaces.length).toBeGreaterThanOrEqual(8);
+    for (const ws of workspaces) expect(lines).toContain(`COPY ${ws}/package.json ${ws}/`);
+  });
+
+  it('runs as the non-root node user, with a HEALTHCHECK and the entrypoint', () => {
+    const runtimeStart = lines.lastIndexOf(froms[froms.length - 1]);
+    const runtime = lines.slice(runtimeStart);
+    const users = runtime.filter((l) => /^USER\s/i.test(l));
+    expect(users).toEqual(['USER node']);
+    expect(runtime.some((l) => /^HEALTHCHECK .*CMD \["node", "docker\/healthcheck\.mjs"\]$/.test(l))).toBe(true);
+    expect(runtime).toContain('ENTRYPOINT ["docker/entrypoint.sh"]');
+    expect(runtime).toContain('CMD ["api"]');
+  });
+
+  it('.dockerignore keeps local state and dependencies out of the build context', () => {
+    const ignore = read('.dockerignore').split('\n').map((l) => l.trim());
+    for (const entry of ['**/node_modules', '.git', '.data', 'packages/db/src/generated', '.env']) expect(ignore).toContain(entry);
+  });
+});
+
+describe('docker/entrypoint.sh and docker/healthcheck.mjs, run as processes', () => {
+  const entrypoint = join(ROOT, 'docker/entrypoint.sh');
+  let database: TestDatabase;
+  const prefix = uniquePrefix('entry');
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    // The entrypoint's migrate must find the database empty.
+    await database.db.sql.exec('DROP SCHEMA public CASCADE; CREATE SCHEMA public;');
+  });
+  afterAll(async () => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    const redis = createRedis(TEST_REDIS_URL, 'producer');
+    await cleanPrefix(redis, prefix);
+    redis.disconnect();
+    await database.drop();
+  });
+
+  const baseEnv = () => ({
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+    NODE_ENV: 'production',
+    DATABASE_URL: database.url,
+    REDIS_URL: TEST_REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    ENCRYPTION_KEY: operatorShell.ENCRYPTION_KEY,
+    LOG_LEVEL: 'info',
+  });
+
+  /** Starts the entrypoint with a role; resolves with the port it logs once listening. */
+  function start(role: string, env: Record<string, string>, listening: RegExp): Promise<{ child: ChildProcess; port: number }> {
+    const child = spawn('sh', [entrypoint, role], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    return new Promise((resolvePort, reject) => {
+      let output = '';
+      const timer = setTimeout(() => reject(new Error(`${role} did not start in time:\n${output}`)), 30_000);
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString();
+        const match = listening.exec(output);
+        if (match) {
+          clearTimeout(timer);
+          resolvePort({ child, port: Number(match[1]) });
+        }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`${role} exited with ${code}:\n${output}`));
+      });
+    });
+  }
+
+  const exitOf = (child: ChildProcess) => new Promise<number | null>((done) => (child.exitCode !== null ? done(child.exitCode) : child.once('exit', (code) => done(code))));
+  const healthcheck = (env: Record<string, string>) => spawnSync(process.execPath, [join(ROOT, 'docker/healthcheck.mjs'), '/readyz'], { env: { ...env, PATH: process.env.PATH ?? '' }, encoding: 'utf8', timeout: 10_000 });
+
+  it('refuses an unknown command with a usage line and exit code 64', () => {
+    const result = spawnSync('sh', [entrypoint, 'serve'], { encoding: 'utf8' });
+    expect(result.status).toBe(64);
+    expect(result.stderr).toMatch(/use one of: api, worker, migrate/);
+  });
+
+  it('migrate applies the migrations to an empty database and exits 0', async () => {
+    const result = spawnSync('sh', [entrypoint, 'migrate'], { env: baseEnv(), encoding: 'utf8', timeout: 60_000 });
+    expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(result.stdout).toMatch(/applied \d+ migration/);
+    const rows = await database.db.sql.query<{ migration_name: string }>('SELECT migration_name FROM "_prisma_migrations"');
+    expect(rows.length).toBeGreaterThan(0);
+    const again = spawnSync('sh', [entrypoint, 'migrate'], { env: baseEnv(), encoding: 'utf8', timeout: 60_000 });
+    expect(again.stdout).toMatch(/up to date/);
+  });
+
+  it('api starts, passes the image healthcheck, and exits 0 on SIGTERM', async () => {
+    const env = { ...baseEnv(), PORT: '0', PLATFORM_TOKEN: operatorShell.PLATFORM_TOKEN };
+    const { child, port } = await start('api', env, /api listening.*?127\.0\.0\.1:(\d+)/);
+    const health = healthcheck({ HOOKLINE_ROLE: 'api', PORT: String(port) });
+    expect({ status: health.status, stderr: health.stderr }).toEqual({ status: 0, stderr: '' });
+    child.kill('SIGTERM');
+    expect(await exitOf(child)).toBe(0);
+    // Nothing listens any more: the healthcheck reports it.
+    expect(healthcheck({ HOOKLINE_ROLE: 'api', PORT: String(port) }).status).toBe(1);
+  });
+
+  it('worker starts with its health port, passes the image healthcheck, and exits 0 on SIGTERM', async () => {
+    const env = { ...baseEnv(), WORKER_HEALTH_PORT: '0', ALLOW_PRIVATE_TARGETS: 'false' };
+    const { child, port } = await start('worker', env, /health server listening.*?"port":(\d+)/);
+    const health = healthcheck({ HOOKLINE_ROLE: 'worker', WORKER_HEALTH_PORT: String(port) });
+    expect({ status: health.status, stderr: health.stderr }).toEqual({ status: 0, stderr: '' });
+    child.kill('SIGTERM');
+    expect(await exitOf(child)).toBe(0);
+  });
+
+  it('the healthcheck passes for migrate and fails for a worker without a health port', () => {
+    expect(healthcheck({ HOOKLINE_ROLE: 'migrate' }).status).toBe(0);
+    const noPort = healthcheck({ HOOKLINE_ROLE: 'worker' });
+    expect(noPort.status).toBe(1);
+    expect(noPort.stderr).toMatch(/WORKER_HEALTH_PORT/);
+  });
+});
