@@ -56,10 +56,9 @@ describe('graceful shutdown', () => {
       const [callback] = await receiver.waitFor(1);
       const signalledAt = Date.now();
       expect(signalledAt - callback.receivedAt).toBeLessThan(HOLD_MS / 2);
-      // SIGTERM to the process itself, as `docker stop` and Kubernetes do to PID 1 (tsx relays it
-      // to the node process it runs). Not to the whole process group: the node process would get
-      // it twice (directly and relayed) and treat the second as "exit now".
-      process.kill(worker.child.pid!, 'SIGTERM');
+      // SIGTERM to the whole process group, as systemd and a terminal do: the node process gets it
+      // twice (directly and relayed by tsx) and must still finish the delivery, not exit at once.
+      process.kill(-worker.child.pid!, 'SIGTERM');
       const exit = await worker.exited;
       expect({ ...exit, output: exit.code === 0 ? [] : worker.output }).toEqual({ code: 0, signal: null, output: [] });
       // It waited for the answer instead of dropping the delivery.

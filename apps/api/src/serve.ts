@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
-import type { Logger } from '@hookline/config';
+import { onShutdownSignal, type Logger } from '@hookline/config';
 
 /**
  * Listens until SIGTERM/SIGINT, then shuts down gracefully: stop accepting,
@@ -20,10 +20,7 @@ export function serveUntilSignal(
       opts.onListening?.((server.address() as AddressInfo).port);
       resolveServer(server);
     });
-    let stopping = false;
     const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
       opts.logger.info('shutting down', { signal });
       server.close(() => undefined);
       server.closeIdleConnections();
@@ -51,7 +48,6 @@ export function serveUntilSignal(
           process.exit(1);
         });
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    onShutdownSignal(stop, opts.logger);
   });
 }

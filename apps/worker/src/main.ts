@@ -1,7 +1,7 @@
 // Composition root of the worker process (`npm run start:worker`): the only
 // place that reads process.env. Any number of these may run at once.
 import { resolve } from 'node:path';
-import { createLogger, loadEnvOrExit, loadOrCreateDevSecrets, PRODUCTION_REQUIRED, workerEnvSchema } from '@hookline/config';
+import { createLogger, loadEnvOrExit, loadOrCreateDevSecrets, onShutdownSignal, PRODUCTION_REQUIRED, workerEnvSchema } from '@hookline/config';
 import { createDb, runMigrations } from '@hookline/db';
 import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
@@ -44,16 +44,7 @@ async function main() {
     ? await startHealthServer({ port: env.WORKER_HEALTH_PORT, db, redis: connection, metrics, queue: delivery.queue, logger })
     : null;
 
-  let stoppingSince = 0;
-  const stop = (signal: string) => {
-    if (stoppingSince) {
-      // One Ctrl-C or SIGTERM can arrive twice at once (the shell signals the
-      // process group, and tsx relays it too); only a later one means "now".
-      if (Date.now() - stoppingSince < 2_000) return;
-      logger.warn('second signal: exiting without waiting for in-flight deliveries', { signal });
-      process.exit(1);
-    }
-    stoppingSince = Date.now();
+  onShutdownSignal((signal) => {
     logger.info('worker shutting down; finishing in-flight deliveries', { signal });
     (async () => {
       await health?.close();
@@ -67,9 +58,7 @@ async function main() {
         process.exit(1);
       },
     );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  }, logger);
 
   await delivery.worker.waitUntilReady();
   logger.info('worker started', {
