@@ -20,7 +20,10 @@ export type NewEvent = {
 
 export type WrittenEvent = { eventId: string; createdAt: Date; deliveryIds: string[] };
 
-/** Webhooks that receive `event`: subscribed, in scope, active, not disabled or deleted. */
+/**
+ * Webhooks that receive `event`: subscribed, in scope, active, not disabled or deleted.
+ * outbox-batch.ts says the same in SQL; packages/db/test/outbox-batch.test.ts keeps the two in step.
+ */
 export function matchingWebhooksWhere(input: Pick<NewEvent, 'accountId' | 'event' | 'parserId'>): Prisma.WebhookWhereInput {
   return {
     accountId: input.accountId,
@@ -64,3 +67,6 @@ export async function writeEvent(tx: Tx, input: NewEvent): Promise<WrittenEvent>
 export function publishEvent(prisma: PrismaClient, input: NewEvent): Promise<WrittenEvent> {
   return prisma.$transaction((tx) => writeEvent(tx, input));
 }
+
+// The batched, raw-SQL write of the ingest hot path.
+export * from './outbox-batch';

@@ -3,6 +3,7 @@ import { AppError, createExtractionBody, documentReportBody, externalIdParam, pu
 import type { ApiDeps } from '../deps';
 import { requirePlatformToken } from '../middleware/auth';
 import { idempotent } from '../middleware/idempotency';
+import { createEventPublisher } from '../services/event-publisher';
 import { createExtraction, publishPlatformEvent, reportDocument } from '../services/ingest';
 
 // Ingest (contract section 4): the platform reports extractions, documents and
@@ -22,6 +23,8 @@ export function createIngestRouter(deps: ApiDeps): Router {
   const platform = requirePlatformToken(deps);
   // After the token check, so a stored answer is never replayed to an unauthenticated caller.
   const once = idempotent(deps);
+  // One per app: concurrent publishes share its batches.
+  const publisher = createEventPublisher(deps);
 
   router.post('/extractions', platform, once, async (req, res) => {
     const body = createExtractionBody.parse(req.body ?? {});
@@ -40,7 +43,7 @@ export function createIngestRouter(deps: ApiDeps): Router {
 
   router.post('/events', platform, once, async (req, res) => {
     const body = publishEventBody.parse(req.body ?? {});
-    const event = await publishPlatformEvent(deps, body);
+    const event = await publishPlatformEvent(publisher, body);
     res.status(202).json({ event: { id: event.id, event: event.event, deliveries: event.deliveries } });
   });
 

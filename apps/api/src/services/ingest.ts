@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import type { Prisma, WrittenEvent } from '@hookline/db';
-import { publishEvent, writeEvent } from '@hookline/db';
+import type { Prisma } from '@hookline/db';
+import { writeEvent } from '@hookline/db';
 import {
   AppError,
   extractionResource,
@@ -11,64 +11,30 @@ import {
   type ExtractionRow,
   type publishEventBody,
 } from '@hookline/domain';
-import { enqueueDeliveries } from '@hookline/queue';
 import type { ApiDeps } from '../deps';
+import type { EventPublisher } from './event-publisher';
+import { enqueueCommitted, type EmittedEvent, type Written } from './outbox-enqueue';
+
+export { enqueueCommitted, enqueueWithin, type EmittedEvent } from './outbox-enqueue';
 
 // Ingest: the platform reports extractions and documents; each report becomes
 // events and delivery rows in one transaction (the outbox), and jobs are
 // enqueued only after commit. The API never sends a callback itself.
+// Published events take the batched raw-SQL path of event-publisher.ts; the
+// rarer document reports keep their interactive transaction (a row lock
+// orders racing reports of one extraction).
 
 export type CreateExtractionInput = z.infer<typeof createExtractionBody>;
 export type DocumentReportInput = z.infer<typeof documentReportBody>;
 export type PublishEventInput = z.infer<typeof publishEventBody>;
 
-export type EmittedEvent = { id: string; event: string; deliveries: number };
-type Written = WrittenEvent & { event: string };
-
 // Racing reports of one extraction queue on its row lock; with a small pool
 // a report may wait a while for a connection, which must not fail it.
 const TX_OPTIONS = { maxWait: 15_000, timeout: 20_000 } as const;
-// A producer whose Redis is gone fails fast; this only bounds a Redis that hangs.
-const ENQUEUE_TIMEOUT_MS = 5_000;
 
 export async function requireAccount(deps: Pick<ApiDeps, 'db'>, accountId: string): Promise<void> {
   const account = await deps.db.prisma.account.findUnique({ where: { id: accountId }, select: { id: true } });
   if (!account) throw new AppError('RESOURCE_NOT_FOUND', `No such account: ${accountId}. Create it first with POST /internal/v1/accounts.`);
-}
-
-/** Rejects when Redis does not take the jobs within `ms`. */
-export async function enqueueWithin(deps: Pick<ApiDeps, 'queue'>, deliveryIds: string[], opts: { once?: boolean } = {}, ms = ENQUEUE_TIMEOUT_MS): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not accept the jobs within ${ms} ms`)), ms);
-  });
-  try {
-    await Promise.race([enqueueDeliveries(deps.queue, deliveryIds, opts), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
- * After commit: enqueue every new delivery. A Redis outage is not the caller's
- * problem: the rows stay `pending` and the worker's relay enqueues them later,
- * so the event is still accepted (contract section 5: never lost).
- */
-export async function enqueueCommitted(deps: Pick<ApiDeps, 'queue' | 'logger' | 'metrics'>, written: Written[]): Promise<EmittedEvent[]> {
-  const deliveryIds = written.flatMap((w) => w.deliveryIds);
-  for (const w of written) deps.metrics.eventsAccepted.inc({ event: w.event });
-  deps.metrics.deliveriesCreated.inc(deliveryIds.length);
-  try {
-    await enqueueWithin(deps, deliveryIds);
-  } catch (err) {
-    deps.metrics.enqueueFailures.inc(deliveryIds.length);
-    deps.logger.warn('enqueue failed; deliveries left pending for the relay', {
-      event_ids: written.map((w) => w.eventId),
-      deliveries: deliveryIds.length,
-      err: (err as Error).message,
-    });
-  }
-  return written.map((w) => ({ id: w.eventId, event: w.event, deliveries: w.deliveryIds.length }));
 }
 
 /**
@@ -202,17 +168,18 @@ export async function reportDocument(
   return { duplicate: outcome.duplicate, extraction: extractionResource(outcome.extraction), events };
 }
 
-/** An event the platform publishes directly (quota.*, or any catalog event). */
-export async function publishPlatformEvent(deps: Pick<ApiDeps, 'db' | 'queue' | 'logger' | 'metrics'>, input: PublishEventInput): Promise<EmittedEvent> {
-  await requireAccount(deps, input.account_id);
-  const written = await publishEvent(deps.db.prisma, {
+/**
+ * An event the platform publishes directly (quota.*, or any catalog event).
+ * The publisher batches concurrent calls (see event-publisher.ts); an unknown
+ * account is refused with 404 and nothing is written for it.
+ */
+export function publishPlatformEvent(publisher: EventPublisher, input: PublishEventInput): Promise<EmittedEvent> {
+  return publisher.publish({
     accountId: input.account_id,
     event: input.event,
     parserId: input.parser_id ?? null,
     data: input.data as Prisma.InputJsonObject,
   });
-  const [emitted] = await enqueueCommitted(deps, [{ ...written, event: input.event }]);
-  return emitted;
 }
 
 /** The stored result of one document, for its own account only (the seeds' fallback for a missed callback). */

@@ -1,0 +1,99 @@
+import { writeEventBatch, type EventBatchItem, type EventBatchResult } from '@hookline/db';
+import { AppError } from '@hookline/domain';
+import type { ApiDeps } from '../deps';
+import { createMicroBatcher, type Settled } from './micro-batcher';
+import { enqueueCommitted, type EmittedEvent, type Written } from './outbox-enqueue';
+
+// POST /internal/v1/events at volume. Concurrent requests share one batch:
+// two SQL statements (match webhooks + check accounts; write events and
+// deliveries atomically) and one BullMQ addBulk, however many requests the
+// batch holds. Each request is still answered only after its own rows are
+// committed (an answered 202 is durable in PostgreSQL) and its jobs were
+// offered to Redis; a Redis failure leaves the rows pending for the relay.
+
+export type EventPublisher = { publish(input: EventBatchItem): Promise<EmittedEvent> };
+
+export type EventPublisherOptions = {
+  /**
+   * Events per batch at most. It bounds one statement's size (100 bodies of at
+   * most 256 KiB); under load batches hold ~20 events, so the bound rarely bites.
+   */
+  maxBatch?: number;
+  /** Batches in flight at once: while they run, new requests queue up for the next one. */
+  maxInFlight?: number;
+};
+
+// Two batches in flight let one wait on PostgreSQL or Redis while the next forms
+// (measured on 2 cores, 64 concurrent publishers: ~2,800 events/s; 1 or 4 in flight ~2,550/s).
+const DEFAULTS = { maxBatch: 100, maxInFlight: 2 } as const;
+
+// SQLSTATE classes that blame the statement's input, not the database: data
+// exceptions (22: a NUL character, an unpaired surrogate), integrity (23) and
+// program limits (54). PostgreSQL rolled the statement back, so writing its
+// items one by one again cannot duplicate anything; any other failure (the
+// database unreachable, a connection lost around a commit) fails the whole
+// batch as it is, since a retry could write an event twice.
+const ITEM_FAULT = /^(22|23|54)/;
+
+function sqlState(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.length === 5 ? code : undefined;
+}
+
+const unknownAccount = (accountId: string) =>
+  new AppError('RESOURCE_NOT_FOUND', `No such account: ${accountId}. Create it first with POST /internal/v1/accounts.`);
+
+function unstorable(err: unknown): unknown {
+  if (!sqlState(err)?.startsWith('22')) return err;
+  return new AppError(
+    'INVALID_PAYLOAD',
+    'The event contains text PostgreSQL cannot store (a NUL character or an unpaired UTF-16 surrogate); remove it and send the event again.',
+  );
+}
+
+export function createEventPublisher(deps: Pick<ApiDeps, 'db' | 'queue' | 'logger' | 'metrics'>, options: EventPublisherOptions = {}): EventPublisher {
+  const { maxBatch, maxInFlight } = { ...DEFAULTS, ...options };
+
+  /** One statement pair for the batch; if an item's content made it fail, each item alone, so only that one fails. */
+  async function write(items: EventBatchItem[]): Promise<Settled<EventBatchResult>[]> {
+    try {
+      const results = await writeEventBatch(deps.db.sql, items);
+      return results.map((value) => ({ ok: true, value }));
+    } catch (err) {
+      const state = sqlState(err);
+      if (items.length === 1 || !state || !ITEM_FAULT.test(state)) throw err;
+      return Promise.all(
+        items.map((item) =>
+          writeEventBatch(deps.db.sql, [item]).then(
+            ([value]): Settled<EventBatchResult> => ({ ok: true, value }),
+            (error: unknown): Settled<EventBatchResult> => ({ ok: false, error }),
+          ),
+        ),
+      );
+    }
+  }
+
+  async function run(items: EventBatchItem[]): Promise<Settled<EmittedEvent>[]> {
+    let outcomes: Settled<EventBatchResult>[];
+    try {
+      outcomes = await write(items);
+    } catch (err) {
+      const error = unstorable(err);
+      return items.map(() => ({ ok: false, error }));
+    }
+    const written: Written[] = [];
+    outcomes.forEach((outcome, i) => {
+      if (outcome.ok && outcome.value) written.push({ ...outcome.value, event: items[i].event });
+    });
+    const emitted = written.length ? await enqueueCommitted(deps, written) : [];
+    const byEventId = new Map(emitted.map((e) => [e.id, e]));
+    return outcomes.map((outcome, i): Settled<EmittedEvent> => {
+      if (!outcome.ok) return { ok: false, error: unstorable(outcome.error) };
+      if (!outcome.value) return { ok: false, error: unknownAccount(items[i].accountId) };
+      return { ok: true, value: byEventId.get(outcome.value.eventId)! };
+    });
+  }
+
+  const publish = createMicroBatcher<EventBatchItem, EmittedEvent>({ run, maxBatch, maxInFlight });
+  return { publish };
+}

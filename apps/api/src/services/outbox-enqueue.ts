@@ -1,0 +1,47 @@
+import type { WrittenEvent } from '@hookline/db';
+import { enqueueDeliveries } from '@hookline/queue';
+import type { ApiDeps } from '../deps';
+
+// After commit (STYLE "How a delivery flows", step 2): one job per new delivery.
+
+export type EmittedEvent = { id: string; event: string; deliveries: number };
+export type Written = WrittenEvent & { event: string };
+
+// A producer whose Redis is gone fails fast; this only bounds a Redis that hangs.
+const ENQUEUE_TIMEOUT_MS = 5_000;
+
+/** Rejects when Redis does not take the jobs within `ms`. */
+export async function enqueueWithin(deps: Pick<ApiDeps, 'queue'>, deliveryIds: string[], opts: { once?: boolean } = {}, ms = ENQUEUE_TIMEOUT_MS): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not accept the jobs within ${ms} ms`)), ms);
+  });
+  try {
+    await Promise.race([enqueueDeliveries(deps.queue, deliveryIds, opts), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * After commit: enqueue every new delivery (one addBulk, however many events).
+ * A Redis outage is not the caller's problem: the rows stay `pending` and the
+ * worker's relay enqueues them later, so the events are still accepted
+ * (contract section 5: never lost). Never rejects.
+ */
+export async function enqueueCommitted(deps: Pick<ApiDeps, 'queue' | 'logger' | 'metrics'>, written: Written[]): Promise<EmittedEvent[]> {
+  const deliveryIds = written.flatMap((w) => w.deliveryIds);
+  for (const w of written) deps.metrics.eventsAccepted.inc({ event: w.event });
+  deps.metrics.deliveriesCreated.inc(deliveryIds.length);
+  try {
+    await enqueueWithin(deps, deliveryIds);
+  } catch (err) {
+    deps.metrics.enqueueFailures.inc(deliveryIds.length);
+    deps.logger.warn('enqueue failed; deliveries left pending for the relay', {
+      event_ids: written.map((w) => w.eventId),
+      deliveries: deliveryIds.length,
+      err: (err as Error).message,
+    });
+  }
+  return written.map((w) => ({ id: w.eventId, event: w.event, deliveries: w.deliveryIds.length }));
+}
