@@ -33,12 +33,17 @@ function isDatabaseUnavailable(err: unknown): boolean {
   return false;
 }
 
-/** True when the error, or one it wraps, carries one of these codes (pg SQLSTATE or Prisma). */
+/**
+ * True when the error, or one it wraps, carries one of these codes (pg SQLSTATE or Prisma).
+ * Prisma 7 wraps the driver adapter's error in `meta.driverAdapterError`, whose cause holds
+ * the SQLSTATE as `originalCode`, or for 22P02 only the kind `InvalidInputValue`.
+ */
 function hasCode(err: unknown, codes: string[]): boolean {
-  for (let cur: unknown = err, depth = 0; cur && depth < 5; depth++) {
-    const e = cur as { code?: unknown; cause?: unknown; originalCode?: unknown; meta?: { code?: unknown } };
+  for (let cur: unknown = err, depth = 0; cur && depth < 6; depth++) {
+    const e = cur as { code?: unknown; cause?: unknown; originalCode?: unknown; kind?: unknown; meta?: { code?: unknown; driverAdapterError?: unknown } };
     if ([e.code, e.originalCode, e.meta?.code].some((c) => typeof c === 'string' && codes.includes(c))) return true;
-    cur = e.cause;
+    if (e.kind === 'InvalidInputValue' && codes.includes('22P02')) return true;
+    cur = e.cause ?? e.meta?.driverAdapterError;
   }
   return false;
 }
@@ -52,7 +57,7 @@ export function toAppError(err: unknown): AppError {
   if (e?.type === 'entity.parse.failed') return new AppError('INVALID_PAYLOAD', 'Request body is not valid JSON.');
   if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new AppError('INVALID_PAYLOAD', 'Request body must be UTF-8 JSON.');
   if (e?.type === 'request.aborted' || e?.type === 'request.size.invalid' || e?.type === 'stream.encoding.set') return new AppError('INVALID_PAYLOAD', 'Request body could not be read.');
-  if (hasCode(err, ['22021', '22P05', '54000'])) return new AppError('INVALID_PAYLOAD', 'The request contains characters or values PostgreSQL cannot store (for example a NUL character).');
+  if (hasCode(err, ['22021', '22P02', '22P05', '54000'])) return new AppError('INVALID_PAYLOAD', 'The request contains characters or values PostgreSQL cannot store (for example a NUL character).');
   if (isDatabaseUnavailable(err)) return new AppError('SERVICE_UNAVAILABLE', 'The database is unreachable; try again shortly.');
   const status = e?.status ?? e?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) return new AppError('INVALID_PAYLOAD', 'The request could not be understood.');
