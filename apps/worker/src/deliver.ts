@@ -1,11 +1,10 @@
 import { UnrecoverableError } from 'bullmq';
 import type { Logger, WorkerEnv } from '@hookline/config';
 import type { Db } from '@hookline/db';
-import { callbackBody, newId, signatureHeaders, type SecretBox } from '@hookline/domain';
+import { callbackBody, createBatcher, newId, signatureHeaders, type SecretBox } from '@hookline/domain';
 import { statusClass, type Metrics } from '@hookline/metrics';
 import type { DeliverJobData } from '@hookline/queue';
 import { RetryLaterError, retryDelayMs } from './backoff';
-import { createBatcher } from './batcher';
 import type { Sender, SendResult } from './sender';
 
 // The delivery processor (STYLE "How a delivery flows", step 3). Hot path:

@@ -8,3 +8,4 @@ export * from './api-keys';
 export * from './resources';
 export * from './schemas';
 export * from './cursor';
+export * from './batcher';

@@ -1,7 +1,6 @@
 import { writeEventBatch, type EventBatchItem, type EventBatchResult } from '@hookline/db';
-import { AppError } from '@hookline/domain';
+import { AppError, createBatcher, unwrapSettled, type Settled } from '@hookline/domain';
 import type { ApiDeps } from '../deps';
-import { createMicroBatcher, type Settled } from './micro-batcher';
 import { enqueueCommitted, type EmittedEvent, type Written } from './outbox-enqueue';
 
 // POST /internal/v1/events at volume. Concurrent requests share one batch:
@@ -94,6 +93,6 @@ export function createEventPublisher(deps: Pick<ApiDeps, 'db' | 'queue' | 'logge
     });
   }
 
-  const publish = createMicroBatcher<EventBatchItem, EmittedEvent>({ run, maxBatch, maxInFlight });
+  const publish = unwrapSettled(createBatcher<EventBatchItem, Settled<EmittedEvent>>({ run, maxBatch, maxInFlight }));
   return { publish };
 }

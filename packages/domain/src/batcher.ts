@@ -1,10 +1,14 @@
-// Coalesces concurrent single-item calls into one multi-item call. With
-// hundreds of deliveries in flight, one statement for the deliveries that
-// finished in the same instant costs PostgreSQL one round trip and one commit
-// instead of dozens; with little traffic a call runs alone, at once.
+// Coalesces concurrent single-item calls into one multi-item call. Under load,
+// the calls made while a batch runs go out together as the next batch, so one
+// SQL statement (one round trip, one commit) serves dozens of callers; with
+// little traffic a call runs alone, at once (no timer, no added latency).
+// Used by the API's event publisher and the worker's load/record statements.
+
+/** One item's outcome, for batches whose items can fail one by one. */
+export type Settled<O> = { ok: true; value: O } | { ok: false; error: unknown };
 
 export type BatcherOptions<I, O> = {
-  /** Runs a batch; resolves to one result per item, in order. */
+  /** Runs a batch; resolves to one result per item, in order. A rejection fails every item of the batch. */
   run(items: I[]): Promise<O[]>;
   maxBatch: number;
   /** Batches running at once; calls arriving meanwhile wait and go out together. */
@@ -37,15 +41,23 @@ export function createBatcher<I, O>(opts: BatcherOptions<I, O>): (item: I) => Pr
     return batch;
   }
 
+  function settle(batch: Pending<I, O>[], results: O[]): void {
+    batch.forEach((pending, i) => {
+      if (i < results.length) pending.resolve(results[i]);
+      else pending.reject(new Error('the batch returned no result for this item'));
+    });
+  }
+
   function flush(): void {
     scheduled = false;
     while (inFlight < opts.maxInFlight && queue.length > 0) {
       const batch = takeBatch();
       inFlight += 1;
-      opts
-        .run(batch.map((p) => p.item))
+      // `then` before `run` starts: a synchronous throw in run must reject the batch, not escape flush.
+      Promise.resolve()
+        .then(() => opts.run(batch.map((p) => p.item)))
         .then(
-          (results) => batch.forEach((p, i) => p.resolve(results[i])),
+          (results) => settle(batch, results),
           (err) => batch.forEach((p) => p.reject(err)),
         )
         .finally(() => {
@@ -58,7 +70,7 @@ export function createBatcher<I, O>(opts: BatcherOptions<I, O>): (item: I) => Pr
   function schedule(): void {
     if (scheduled) return;
     scheduled = true;
-    // End of this turn of the event loop: everything queued in the same turn goes together.
+    // After this turn's I/O callbacks: everything queued in the same turn goes together.
     setImmediate(flush);
   }
 
@@ -67,4 +79,13 @@ export function createBatcher<I, O>(opts: BatcherOptions<I, O>): (item: I) => Pr
       queue.push({ item, resolve, reject });
       schedule();
     });
+}
+
+/** A batched call whose items fail one by one: resolves with the value or rejects with the item's error. */
+export function unwrapSettled<I, O>(call: (item: I) => Promise<Settled<O>>): (item: I) => Promise<O> {
+  return async (item) => {
+    const outcome = await call(item);
+    if (outcome.ok) return outcome.value;
+    throw outcome.error;
+  };
 }

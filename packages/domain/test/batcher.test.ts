@@ -1,4 +1,4 @@
-import { createBatcher } from '../src/batcher';
+import { createBatcher, unwrapSettled, type Settled } from '../src/batcher';
 
 // Pure logic: a recording `run` stands in for the SQL statement.
 
@@ -87,5 +87,44 @@ describe('createBatcher', () => {
     const outcomes = await Promise.allSettled([1, 2, 3].map((n) => call(n)));
     expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'fulfilled']);
     expect((outcomes[0] as PromiseRejectedResult).reason.message).toBe('database down');
+  });
+
+  it('rejects a synchronous throw of run as a failed batch and keeps serving later calls', async () => {
+    let fail = true;
+    const call = createBatcher<number, number>({
+      run(items) {
+        if (fail) throw new Error('thrown');
+        return Promise.resolve(items);
+      },
+      maxBatch: 10,
+      maxInFlight: 1,
+    });
+    const thrown = await Promise.allSettled([call(1), call(2)]);
+    expect(thrown.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    fail = false;
+    expect(await Promise.all([call(3), call(4)])).toEqual([3, 4]);
+  });
+
+  it('rejects an item the batch gave no result for instead of leaving it hanging (undefined is a result)', async () => {
+    const call = createBatcher<number, number | undefined>({ run: async (items) => items.slice(1).map(() => undefined), maxBatch: 10, maxInFlight: 1 });
+    const outcomes = await Promise.allSettled([call(1), call(2)]);
+    expect(outcomes[0]).toEqual({ status: 'fulfilled', value: undefined });
+    expect(outcomes[1]).toEqual({ status: 'rejected', reason: new Error('the batch returned no result for this item') });
+  });
+
+  it('with unwrapSettled, answers each item with its own outcome', async () => {
+    const call = unwrapSettled(
+      createBatcher<number, Settled<number>>({
+        run: async (items) => items.map((n): Settled<number> => (n < 0 ? { ok: false, error: new Error(`negative ${n}`) } : { ok: true, value: n * 10 })),
+        maxBatch: 100,
+        maxInFlight: 1,
+      }),
+    );
+    const outcomes = await Promise.allSettled([call(1), call(-2), call(3)]);
+    expect(outcomes).toEqual([
+      { status: 'fulfilled', value: 10 },
+      { status: 'rejected', reason: new Error('negative -2') },
+      { status: 'fulfilled', value: 30 },
+    ]);
   });
 });
