@@ -1,0 +1,37 @@
+import request from 'supertest';
+import { startApiHarness, type ApiHarness } from '../support/api-harness';
+
+// The dashboard's sign-in form cannot be used to guess keys: after 10 failed
+// sign-ins from one address in 15 minutes, even a valid key is refused (429 page
+// with Retry-After) until the window passes. Counted in Redis, per deployment prefix.
+
+let h: ApiHarness;
+beforeAll(async () => {
+  h = await startApiHarness();
+});
+afterAll(() => h.close());
+
+const csrfOf = (page: string) => /name="_csrf" value="([^"]+)"/.exec(page)![1];
+
+it('refuses sign-ins from an address after 10 failures, and says when to retry', async () => {
+  const { key } = await h.integrator();
+  // A fresh browser (cookie jar) for each attempt, as a guesser would use.
+  const attempt = async (apiKey: string) => {
+    const agent = request.agent(h.app);
+    const csrf = csrfOf((await agent.get('/dashboard')).text);
+    return agent.post('/dashboard/sign-in').type('form').send({ _csrf: csrf, api_key: apiKey });
+  };
+
+  // Successful sign-ins are not counted.
+  expect((await attempt(key)).status).toBe(303);
+  for (let i = 0; i < 10; i++) {
+    const res = await attempt(`hk_test_${'x'.repeat(31)}${i}`);
+    expect(res.status).toBe(401);
+  }
+  const blocked = await attempt(key);
+  expect(blocked.status).toBe(429);
+  expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(800);
+  expect(blocked.text).toContain('Too many failed sign-ins');
+  expect(blocked.text).not.toContain(key);
+  expect(await h.redis.keys(`${h.prefix}:dash:signin-fail*`)).toHaveLength(1);
+});
