@@ -36,8 +36,6 @@ export class AppError extends Error {
   }
 }
 
-export const notFound = (what: string) => new AppError('RESOURCE_NOT_FOUND', `No such ${what}.`);
-
 export function toEnvelope(err: AppError): ErrorEnvelope {
   return {
     error: { code: err.code, message: err.message, ...(err.details?.length ? { details: err.details } : {}) },

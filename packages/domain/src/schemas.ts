@@ -63,7 +63,7 @@ export type UpdateWebhookBody = z.infer<typeof updateWebhookBody>;
 
 /** Query numbers arrive as strings. */
 const limitParam = z
-  .string()
+  .string({ error: 'must be given once, as an integer from 1 to 100' })
   .regex(/^\d+$/, 'must be an integer from 1 to 100')
   .transform(Number)
   .pipe(z.number().min(1, 'must be at least 1').max(100, 'must be at most 100'))
@@ -72,7 +72,7 @@ const limitParam = z
 
 export const listQuery = z.object({
   limit: limitParam,
-  cursor: z.string().max(512, 'is not a valid cursor').optional(),
+  cursor: z.string({ error: 'must be given once: the next_cursor of a previous page' }).max(512, 'is not a valid cursor').optional(),
 });
 
 export const DELIVERY_STATUSES = ['pending', 'pending_retry', 'succeeded', 'failed', 'cancelled'] as const;

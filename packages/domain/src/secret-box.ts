@@ -21,7 +21,8 @@ export function createSecretBox(key: Buffer): SecretBox {
     decrypt(stored) {
       const [version, iv, tag, data] = stored.split(':');
       if (version !== 'v1' || !iv || !tag || data === undefined) throw new Error('unrecognised secret format');
-      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64'));
+      // The full 16-byte tag: GCM otherwise accepts a tag cut down to 4 bytes, and checks only those.
+      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64'), { authTagLength: 16 });
       decipher.setAuthTag(Buffer.from(tag, 'base64'));
       return Buffer.concat([decipher.update(Buffer.from(data, 'base64')), decipher.final()]).toString('utf8');
     },

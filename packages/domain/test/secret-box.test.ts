@@ -41,6 +41,13 @@ describe('secret box (AES-256-GCM)', () => {
     expect(() => box.decrypt('plaintext')).toThrow(/unrecognised/);
   });
 
+  it('refuses a truncated tag: GCM would otherwise check only its first bytes', () => {
+    const stored = box.encrypt('secret value');
+    const [v, iv, tag, data] = stored.split(':');
+    const short = Buffer.from(tag, 'base64').subarray(0, 4).toString('base64');
+    expect(() => box.decrypt([v, iv, short, data].join(':'))).toThrow();
+  });
+
   it('needs a 32-byte key', () => {
     expect(() => createSecretBox(randomBytes(16))).toThrow(/32 bytes/);
   });

@@ -5,11 +5,17 @@ import type { Logger } from '@hookline/config';
 
 // Every failure leaves as the contract's envelope: never a stack trace, never HTML.
 
+const EXPECTED: Record<string, string> = { object: 'a JSON object', array: 'an array', string: 'a string', number: 'a number', boolean: 'true or false' };
+
 export function zodDetails(err: ZodError): ErrorDetail[] {
   return err.issues.map((issue) => {
     const path = issue.path.map(String).join('.');
     if (issue.code === 'unrecognized_keys') {
       return { path: [path, ...issue.keys].filter(Boolean).join('.'), message: 'is not a known field' };
+    }
+    // zod's own wording ("Invalid input: expected object, received undefined") names no remedy.
+    if (issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')) {
+      return { path: path || '(body)', message: `must be ${EXPECTED[issue.expected] ?? `of type ${issue.expected}`}` };
     }
     return { path: path || '(body)', message: issue.message };
   });
@@ -59,8 +65,10 @@ export function toAppError(err: unknown): AppError {
   if (e?.type === 'request.aborted' || e?.type === 'request.size.invalid' || e?.type === 'stream.encoding.set') return new AppError('INVALID_PAYLOAD', 'Request body could not be read.');
   if (hasCode(err, ['22021', '22P02', '22P05', '54000'])) return new AppError('INVALID_PAYLOAD', 'The request contains characters or values PostgreSQL cannot store (for example a NUL character).');
   if (isDatabaseUnavailable(err)) return new AppError('SERVICE_UNAVAILABLE', 'The database is unreachable; try again shortly.');
+  // Express 5 fails to decode a path parameter with a URIError (status 400).
+  if (err instanceof URIError) return new AppError('INVALID_PAYLOAD', 'The URL is not valid percent-encoding; encode each path segment with encodeURIComponent.');
   const status = e?.status ?? e?.statusCode;
-  if (typeof status === 'number' && status >= 400 && status < 500) return new AppError('INVALID_PAYLOAD', 'The request could not be understood.');
+  if (typeof status === 'number' && status >= 400 && status < 500) return new AppError('INVALID_PAYLOAD', 'The request could not be understood; check its URL, headers and body against /docs.');
   return new AppError('INTERNAL_ERROR', 'Something went wrong on our side; try again, and contact support if it persists.');
 }
 

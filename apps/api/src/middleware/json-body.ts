@@ -2,8 +2,26 @@ import express, { type RequestHandler } from 'express';
 import { AppError } from '@hookline/domain';
 
 export const MAX_BODY_BYTES = 256 * 1024;
+/**
+ * Deeper bodies are refused: JSON.parse copes with any depth, but the
+ * recursive serialisers after it (Prisma's, JSON.stringify) overflow the stack
+ * somewhere past a few thousand levels, which would be a 500.
+ */
+export const MAX_JSON_DEPTH = 128;
 
 const parseJson = express.json({ limit: MAX_BODY_BYTES, strict: false, type: () => true });
+
+/** True when the parsed value nests arrays/objects deeper than `max` (iterative: a deep value cannot overflow this check). */
+function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length) {
+    const [current, depth] = stack.pop()!;
+    if (current === null || typeof current !== 'object') continue;
+    if (depth > max) return true;
+    for (const inner of Object.values(current)) stack.push([inner, depth + 1]);
+  }
+  return false;
+}
 
 /**
  * JSON bodies only, 256 KiB at most. A body sent with another Content-Type is
@@ -18,5 +36,11 @@ export const jsonBody: RequestHandler = (req, res, next) => {
   if (!req.is('application/json') && !req.is('application/*+json')) {
     return next(new AppError('INVALID_PAYLOAD', 'Content-Type must be application/json.'));
   }
-  parseJson(req, res, next);
+  parseJson(req, res, (err?: unknown) => {
+    if (err) return next(err);
+    if (nestedDeeperThan(req.body, MAX_JSON_DEPTH)) {
+      return next(new AppError('INVALID_PAYLOAD', `Request body is nested more than ${MAX_JSON_DEPTH} levels deep; flatten it.`));
+    }
+    next();
+  });
 };

@@ -47,7 +47,7 @@ export function createDeliveriesRouter(deps: ApiDeps): Router {
     res.status(202).json(await recoverDeliveries(deps, getAuth(res).accountId, String(req.params.id), body));
   });
 
-  // No Idempotency-Key here: a stored answer would keep the new signing secret in plain text.
+  // No Idempotency-Key here: the contract names it for create and retry only (stored answers are sealed anyway).
   router.post('/webhooks/:id/rotate-secret', ...paid, async (req, res) => {
     res.locals.webhookId = req.params.id;
     res.json(await rotateSecret(deps, getAuth(res).accountId, String(req.params.id)));

@@ -6,8 +6,6 @@ import { idempotent } from '../middleware/idempotency';
 import { v1Auth } from '../middleware/v1-auth';
 import { createWebhook, deleteWebhook, getWebhook, listWebhooks, updateWebhook } from '../services/webhooks';
 
-export { v1Auth } from '../middleware/v1-auth';
-
 // The integrator's webhook API (contract section 3). Handlers only parse and
 // answer; the rules live in services/webhooks.ts, which the dashboard shares.
 export function createWebhooksRouter(deps: ApiDeps): Router {
