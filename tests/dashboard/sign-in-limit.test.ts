@@ -35,3 +35,36 @@ it('refuses sign-ins from an address after 10 failures, and says when to retry',
   expect(blocked.text).not.toContain(key);
   expect(await h.redis.keys(`${h.prefix}:dash:signin-fail*`)).toHaveLength(1);
 });
+
+describe('behind a proxy (TRUST_PROXY)', () => {
+  const failFrom = async (app: ApiHarness['app'], forwardedFor: string, times: number) => {
+    for (let i = 0; i < times; i++) {
+      const agent = request.agent(app);
+      const csrf = csrfOf((await agent.get('/dashboard').set('X-Forwarded-For', forwardedFor)).text);
+      const res = await agent.post('/dashboard/sign-in').set('X-Forwarded-For', forwardedFor).type('form').send({ _csrf: csrf, api_key: `hk_test_${'y'.repeat(32)}` });
+      expect([401, 429]).toContain(res.status);
+    }
+  };
+  const statusFrom = async (app: ApiHarness['app'], forwardedFor: string) => {
+    const agent = request.agent(app);
+    const csrf = csrfOf((await agent.get('/dashboard').set('X-Forwarded-For', forwardedFor)).text);
+    return (await agent.post('/dashboard/sign-in').set('X-Forwarded-For', forwardedFor).type('form').send({ _csrf: csrf, api_key: 'hk_test_' + 'z'.repeat(32) })).status;
+  };
+
+  it('counts each client behind a trusted proxy on its own (default: loopback proxies are trusted)', async () => {
+    await failFrom(h.app, '203.0.113.5', 10);
+    expect(await statusFrom(h.app, '203.0.113.5')).toBe(429);
+    expect(await statusFrom(h.app, '203.0.113.6')).toBe(401);
+  });
+
+  it('ignores X-Forwarded-For when TRUST_PROXY=false', async () => {
+    const strict = await startApiHarness({ config: { TRUST_PROXY: false } });
+    try {
+      await failFrom(strict.app, '198.51.100.1', 10);
+      // Every request comes from the same socket address, whatever the header says.
+      expect(await statusFrom(strict.app, '198.51.100.2')).toBe(429);
+    } finally {
+      await strict.close();
+    }
+  });
+});

@@ -21,7 +21,7 @@ export type { ApiDeps } from './deps';
 export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  app.set('trust proxy', deps.config.TRUST_PROXY ?? 'loopback');
   app.set('query parser', 'simple');
   app.use(requestLog(deps.logger));
   app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));

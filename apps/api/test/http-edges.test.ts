@@ -71,3 +71,17 @@ describe('messages that say what to do', () => {
     expectInvalid(await request(h.app).get('/v1/webhooks/%E0%A4%A').set(acme.auth), /percent-encod/);
   });
 });
+
+describe('webhook URLs with credentials', () => {
+  it('are refused on create and on patch, pointing to the static secret', async () => {
+    const created = await request(h.app).post('/v1/webhooks').set(acme.auth).send({ url: 'https://user:pa55@example.com/hooks', events: ['quota.warning'] });
+    expect(created.status).toBe(400);
+    expect(created.body.error.details).toEqual([{ path: 'url', message: expect.stringMatching(/username or password.*secret/) }]);
+    expect(JSON.stringify(created.body)).not.toContain('pa55');
+    const ok = await request(h.app).post('/v1/webhooks').set(acme.auth).send({ url: 'https://example.com/creds-free', events: ['quota.warning'] });
+    expect(ok.status).toBe(201);
+    const patched = await request(h.app).patch(`/v1/webhooks/${ok.body.webhook.id}`).set(acme.auth).send({ url: 'https://user@example.com/hooks' });
+    expect(patched.status).toBe(400);
+    expect(patched.body.error.code).toBe('INVALID_PAYLOAD');
+  });
+});

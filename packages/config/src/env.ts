@@ -48,6 +48,12 @@ const apiOnly = {
   ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
   RATE_LIMIT_PER_MINUTE: z.coerce.number({ error: 'must be a positive integer' }).int().min(1, 'must be a positive integer').default(600),
   SESSION_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  // Which proxies' X-Forwarded-* headers to believe (client address for the sign-in limit,
+  // https for Secure cookies): Express's 'trust proxy' — true, a hop count, or addresses/subnets.
+  TRUST_PROXY: z
+    .string()
+    .default('loopback')
+    .transform((v): boolean | number | string => (v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v)),
 };
 
 const workerOnly = {

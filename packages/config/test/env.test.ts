@@ -128,3 +128,16 @@ describe('parseEnv(standaloneEnvSchema)', () => {
     expect(result.ok && result.config).toMatchObject({ PORT: 3000, RETRY_SCHEDULE: [300_000, 600_000, 1_200_000, 2_400_000, 4_800_000], DELIVERY_TIMEOUT: 10_000 });
   });
 });
+
+describe('TRUST_PROXY', () => {
+  it.each([
+    [undefined, 'loopback'],
+    ['true', true],
+    ['false', false],
+    ['2', 2],
+    ['10.0.0.0/8, 127.0.0.1', '10.0.0.0/8, 127.0.0.1'],
+  ])('%s → %p', (value, expected) => {
+    const result = parseEnv(apiEnvSchema, value === undefined ? {} : { TRUST_PROXY: value });
+    expect(result).toMatchObject({ ok: true, config: { TRUST_PROXY: expected } });
+  });
+});

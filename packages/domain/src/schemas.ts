@@ -18,7 +18,16 @@ export const webhookUrl = z
     } catch {
       return false;
     }
-  }, 'must be an absolute http(s) URL, e.g. https://example.com/hooks');
+  }, 'must be an absolute http(s) URL, e.g. https://example.com/hooks')
+  // Credentials in a URL would show in every read of the webhook; the static secret is the place for them.
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return url.username === '' && url.password === '';
+    } catch {
+      return true; // reported by the check above
+    }
+  }, 'must not contain a username or password; send a credential as the static `secret` (X-Webhook-Secret) instead');
 
 const apiEvents = z
   .array(z.enum(API_EVENT_NAMES, { error: `must be one of ${API_EVENT_NAMES.join(', ')}` }), { error: 'must be an array of event names' })
