@@ -43,11 +43,14 @@ export type DeliverResult = { outcome: DeliverOutcome; attemptId?: string; attem
 const WAITING = new Set(['pending', 'pending_retry']);
 const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
 const MAX_RECORD_TRIES = 5;
+/** BullMQ fires a delayed job at or after its time; less than this early is clock skew between workers, not worth a round trip. */
+const EARLY_TOLERANCE_MS = 1_000;
 
 type Loaded = {
   id: string;
   status: string;
   attempt_count: number;
+  next_attempt_at: Date | null;
   webhook_id: string;
   event_id: string;
   event: string;
@@ -70,7 +73,7 @@ type Loaded = {
 // Deliveries that start or finish in the same instant share one statement
 // (see batcher.ts): one round trip and one commit for many deliveries.
 const LOAD_SQL = `
-SELECT d.id, d.status, d.attempt_count, d.webhook_id, d.event_id, d.event,
+SELECT d.id, d.status, d.attempt_count, d.next_attempt_at, d.webhook_id, d.event_id, d.event,
        w.url, w.is_active, w.retry_enabled, w.max_retries,
        w.signing_secret_enc, w.previous_secret_enc,
        (w.previous_secret_expires_at IS NOT NULL AND w.previous_secret_expires_at > now()) AS previous_valid,
@@ -252,11 +255,13 @@ export function createDeliverer(deps: DeliverDeps) {
   /** Records the attempt; returns the decision taken and the attempt's id and number. */
   async function record(row: Loaded, result: SendResult, once: boolean) {
     let current = { status: row.status, attemptCount: row.attempt_count };
+    // One id for every try: a try that committed although its call failed (the
+    // answer lost with the connection) is found by it, not recorded again.
+    const attemptId = newId('attempt');
     for (let tries = 0; tries < MAX_RECORD_TRIES; tries += 1) {
       const now = Date.now();
       const attemptNumber = current.attemptCount + 1;
       const decision = decide({ ...row, status: current.status }, result, once, attemptNumber, now);
-      const attemptId = newId('attempt');
       const recorded = await recordOne({
         deliveryId: row.id,
         status: decision.deliveryStatus,
@@ -272,9 +277,14 @@ export function createDeliverer(deps: DeliverDeps) {
       });
       if (recorded instanceof Error) throw recorded;
       if (recorded) return { decision, attemptId, attemptNumber, now };
-      // Another run recorded an attempt since we loaded the row: decide again on its count.
-      const fresh = await db.sql.query<{ status: string; attempt_count: number }>('SELECT status, attempt_count FROM deliveries WHERE id = $1', [row.id]);
+      // Another run recorded an attempt since we loaded the row (or this one did, unanswered): decide again on its count.
+      const fresh = await db.sql.query<{ status: string; attempt_count: number; mine: number | null }>(
+        'SELECT status, attempt_count, (SELECT attempt_number FROM attempts WHERE id = $2) AS mine FROM deliveries WHERE id = $1',
+        [row.id, attemptId],
+      );
       if (!fresh.length) throw new Error(`delivery ${row.id} vanished while recording an attempt`);
+      // Only this try can have committed unanswered (an earlier try's failure threw): its decision stands.
+      if (fresh[0].mine !== null) return { decision, attemptId, attemptNumber: fresh[0].mine, now };
       current = { status: fresh[0].status, attemptCount: fresh[0].attempt_count };
     }
     throw new Error(`could not record an attempt of ${row.id}: its attempt count kept changing`);
@@ -326,6 +336,11 @@ export function createDeliverer(deps: DeliverDeps) {
       return { outcome: 'missing' };
     }
     if (FINAL.has(row.status) && !once) return { outcome: 'skipped' };
+    // A scheduled retry runs only when due. Its job can run early when the
+    // worker died (or lost Redis) after recording the attempt but before BullMQ
+    // delayed the job: stalled recovery then runs it at once. Wait for the turn.
+    const earlyMs = row.status === 'pending_retry' && row.next_attempt_at ? row.next_attempt_at.getTime() - Date.now() : 0;
+    if (!once && earlyMs > EARLY_TOLERANCE_MS) throw new RetryLaterError(earlyMs, `retry of ${row.id} not due yet; waiting ${earlyMs} ms`);
     if (row.deleted) return cancel(row, 'webhook_deleted');
     // Explicit user actions (a test send, a manual retry) still reach a paused webhook.
     if ((!row.is_active || row.disabled_reason) && !once && !row.test) return cancel(row, row.disabled_reason ? 'webhook_disabled' : 'webhook_paused');

@@ -149,6 +149,33 @@ describe('deliver', () => {
     expect((await attempts(id)).map((a) => a.attemptNumber)).toEqual([1, 2]);
   });
 
+  it('a job that runs again before its retry is due (stalled recovery, a relayed job) sends nothing and waits for its turn', async () => {
+    // The worker died (or lost Redis) after recording attempt 1 but before BullMQ
+    // moved the job to delayed: stalled recovery runs it again at once.
+    const { emit } = await setup();
+    const id = await emit();
+    receiver.respond({ status: 500 });
+    const d = deliverer({ RETRY_SCHEDULE: [60_000] });
+    expect((await run(d, id)).error).toBeInstanceOf(RetryLaterError);
+    const before = receiver.received.length;
+    const { error } = await run(d, id);
+    expect(error).toBeInstanceOf(RetryLaterError);
+    expect((error as RetryLaterError).delayMs).toBeGreaterThan(55_000);
+    expect((error as RetryLaterError).delayMs).toBeLessThanOrEqual(60_000);
+    expect(receiver.received.length).toBe(before);
+    expect(await delivery(id)).toMatchObject({ status: 'pending_retry', attemptCount: 1 });
+
+    // Once due it is sent; a manual retry (once) never waits.
+    await database.db.prisma.delivery.update({ where: { id }, data: { nextAttemptAt: new Date(Date.now() - 1) } });
+    receiver.respond({ status: 200 });
+    expect((await run(d, id)).result).toMatchObject({ outcome: 'succeeded', attemptNumber: 2 });
+    const other = await emit();
+    receiver.respond({ status: 500 });
+    await run(d, other);
+    receiver.respond({ status: 200 });
+    expect((await run(d, other, true)).result).toMatchObject({ outcome: 'succeeded', attemptNumber: 2 });
+  });
+
   it('honours Retry-After on a 429 when it is later than the schedule', async () => {
     const { emit } = await setup();
     const id = await emit();
@@ -285,6 +312,36 @@ describe('deliver', () => {
     const rows = await database.db.prisma.delivery.findMany({ where: { id: { in: ids } } });
     for (const row of rows) expect(row).toMatchObject({ status: failing.has(row.id) ? 'pending_retry' : 'succeeded', attemptCount: 1 });
     expect(await database.db.prisma.attempt.count({ where: { deliveryId: { in: ids } } })).toBe(30);
+  });
+
+  it('a shared record statement that committed but lost its answer logs each attempt once, not twice', async () => {
+    const { emit } = await setup();
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i += 1) ids.push(await emit());
+    // The connection drops after PostgreSQL committed the batch (the answer is lost):
+    // the rows are written although the call failed.
+    let dropped = false;
+    const sql = database.db.sql;
+    const flaky = {
+      ...sql,
+      async query<T>(text: string, params?: unknown[]): Promise<T[]> {
+        const rows = await sql.query<T>(text, params);
+        if (!dropped && text.includes('INSERT INTO attempts') && (params?.[0] as string[]).length > 1) {
+          dropped = true;
+          throw new Error('Connection terminated unexpectedly');
+        }
+        return rows;
+      },
+    };
+    const metrics = createMetrics({ app: 'deliver-test', defaultMetrics: false });
+    const d = createDeliverer({ db: { ...database.db, sql: flaky }, sender, secretBox, logger, metrics, config });
+    const outcomes = await Promise.all(ids.map((id) => d.deliver({ deliveryId: id })));
+    expect(dropped).toBe(true);
+    expect(outcomes.every((o) => o.outcome === 'succeeded')).toBe(true);
+    for (const id of ids) {
+      expect((await attempts(id)).map((a) => a.attemptNumber)).toEqual([1]);
+      expect(await delivery(id)).toMatchObject({ status: 'succeeded', attemptCount: 1 });
+    }
   });
 
   it('signs with both secrets during a rotation', async () => {
