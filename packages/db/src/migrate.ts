@@ -62,15 +62,21 @@ async function applyAll(sql: SqlRunner, migrations: Migration[]): Promise<string
         }
         continue;
       }
-      const id = randomUUID();
-      await sql.exec(`BEGIN;\n${migration.sql}\n;COMMIT;`).catch(async (err) => {
+      // The migration and its record commit together: a crash between the two
+      // would leave a change applied but unrecorded, and every later start
+      // would fail applying it again.
+      await sql.exec('BEGIN');
+      try {
+        await sql.exec(migration.sql);
+        await sql.query(
+          'INSERT INTO "_prisma_migrations" (id, checksum, migration_name, finished_at, applied_steps_count) VALUES ($1, $2, $3, now(), 1)',
+          [randomUUID(), migration.checksum, migration.name],
+        );
+        await sql.exec('COMMIT');
+      } catch (err) {
         await sql.exec('ROLLBACK').catch(() => undefined);
         throw new Error(`migration ${migration.name} failed: ${(err as Error).message}`);
-      });
-      await sql.query(
-        'INSERT INTO "_prisma_migrations" (id, checksum, migration_name, finished_at, applied_steps_count) VALUES ($1, $2, $3, now(), 1)',
-        [id, migration.checksum, migration.name],
-      );
+      }
       done.push(migration.name);
     }
     return done;
