@@ -32,11 +32,15 @@ export type Relay = {
   stop(): Promise<void>;
 };
 
+// Keyset scan: each tick continues after the last row of the previous one (and
+// starts over once it reaches the end), so under a backlog larger than a batch
+// a lost job behind a thousand healthy ones is still found within a few ticks.
 const DUE_SQL = `
-SELECT id FROM deliveries
+SELECT id, next_attempt_at FROM deliveries
  WHERE status IN ('pending', 'pending_retry')
    AND next_attempt_at < now() - ($1::double precision * interval '1 millisecond')
- ORDER BY next_attempt_at
+   AND ($3::timestamptz IS NULL OR (next_attempt_at, id) > ($3::timestamptz, $4::text))
+ ORDER BY next_attempt_at, id
  LIMIT $2`;
 
 export function startRelay(deps: RelayDeps): Relay {
@@ -44,8 +48,12 @@ export function startRelay(deps: RelayDeps): Relay {
   const intervalMs = deps.intervalMs ?? 5_000;
   const batchSize = deps.batchSize ?? BATCH_SIZE;
 
+  let after: { nextAttemptAt: Date; id: string } | null = null;
+
   async function relayDue(sql: SqlRunner): Promise<number> {
-    const rows = await sql.query<{ id: string }>(DUE_SQL, [deps.graceMs, batchSize]);
+    const rows = await sql.query<{ id: string; next_attempt_at: Date | string }>(DUE_SQL, [deps.graceMs, batchSize, after?.nextAttemptAt ?? null, after?.id ?? null]);
+    const last = rows[rows.length - 1];
+    after = rows.length < batchSize || !last ? null : { nextAttemptAt: new Date(last.next_attempt_at), id: last.id };
     if (rows.length === 0) return 0;
     const ids = rows.map((row) => row.id);
     const states = await Promise.all(ids.map((id) => queue.getJobState(id)));

@@ -1,0 +1,50 @@
+import request from 'supertest';
+import { createLogger } from '@hookline/config';
+import { publishEvent } from '@hookline/db';
+import { createMetrics } from '@hookline/metrics';
+import { enqueueDeliveries } from '@hookline/queue';
+import { startRelay } from '../src/relay';
+import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
+
+// The relay scans overdue deliveries a batch at a time. Under a backlog larger
+// than a batch, a lost job must not hide behind healthy ones that sort first.
+
+let h: ApiHarness;
+beforeAll(async () => {
+  h = await startApiHarness();
+});
+afterAll(() => h.close());
+
+it('finds lost jobs behind a full batch of healthy ones within a few ticks', async () => {
+  const { accountId, auth } = await h.integrator();
+  for (let i = 0; i < 5; i++) {
+    expect((await request(h.app).post('/v1/webhooks').set(auth).send({ url: `https://example.com/relay/${i}`, events: ['quota.warning'] })).status).toBe(201);
+  }
+  const { deliveryIds } = await publishEvent(h.database.db.prisma, { accountId, event: 'quota.warning', parserId: null, data: {} });
+  expect(deliveryIds).toHaveLength(5);
+  // All overdue, in a known order; the two oldest still have their (delayed) jobs in Redis.
+  for (const [i, id] of deliveryIds.entries()) {
+    await h.database.db.sql.query(`UPDATE deliveries SET next_attempt_at = now() - interval '10 minutes' + ($2 || ' seconds')::interval WHERE id = $1`, [id, String(i)]);
+  }
+  const [healthy, lost] = [deliveryIds.slice(0, 2), deliveryIds.slice(2)];
+  await enqueueDeliveries(h.queue, healthy, { delayMs: 3_600_000 });
+
+  const relay = startRelay({
+    db: h.database.db,
+    queue: h.queue,
+    logger: createLogger({ level: 'error', service: 'relay-test', silent: true }),
+    metrics: createMetrics({ app: 'relay-test', defaultMetrics: false }),
+    graceMs: 0,
+    intervalMs: 3_600_000,
+    batchSize: 2,
+  });
+  try {
+    let relayed = 0;
+    for (let tick = 0; tick < 4; tick++) relayed += (await relay.runOnce()) ?? 0;
+    expect(relayed).toBe(3);
+    for (const id of lost) expect(await h.queue.getJobState(id)).toBe('waiting');
+    for (const id of healthy) expect(await h.queue.getJobState(id)).toBe('delayed');
+  } finally {
+    await relay.stop();
+  }
+});
