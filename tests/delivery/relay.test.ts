@@ -1,6 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { publishEvent } from '@hookline/db';
+import { ownRedisServer, type OwnRedis } from '../support/local-services';
 import { deliveryReaches, eventually, onlyDelivery, startStack, type Stack } from './stack';
 
 // "An event accepted with 202 is never lost": deliveries whose job never
@@ -75,58 +74,25 @@ describe('the outbox relay', () => {
 });
 
 describe('Redis down at ingest', () => {
-  let redis: ChildProcess | undefined;
-  let port: number;
+  let redis: OwnRedis;
   let stack: Stack | undefined;
 
-  async function freePort(): Promise<number> {
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port: p } = server.address() as { port: number };
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    return p;
-  }
-
-  async function startRedis(): Promise<void> {
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    redis = child;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('redis-server did not start')), 10_000);
-      child.stdout!.on('data', (chunk: Buffer) => {
-        if (chunk.toString().includes('Ready to accept connections')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}`)));
-    });
-  }
-
-  async function stopRedis(): Promise<void> {
-    const child = redis;
-    redis = undefined;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
-  }
-
   beforeAll(async () => {
-    port = await freePort();
-    await startRedis();
-    stack = await startStack({ redisUrl: `redis://127.0.0.1:${port}` });
+    redis = await ownRedisServer();
+    await redis.start();
+    stack = await startStack({ redisUrl: redis.url });
   });
 
   afterAll(async () => {
     await stack?.close();
-    await stopRedis();
+    await redis.stop();
   });
 
   it('an event accepted (202) while Redis is down is delivered once Redis is back', async () => {
     const s = stack!;
     const r = await s.receiver();
     const wh = await s.createWebhook({ url: r.url });
-    await stopRedis();
+    await redis.stop();
 
     const res = await s.api.platform.post('/internal/v1/events', { account_id: s.account.accountId, event: 'quota.warning', data: { usage: 99 } });
     expect(res.status).toBe(202);
@@ -137,7 +103,7 @@ describe('Redis down at ingest', () => {
     expect(r.received).toHaveLength(0);
 
     // Same port, empty data set: nothing of the job survived; only the outbox row did.
-    await startRedis();
+    await redis.start();
     const [cb] = await r.waitFor(1, 20_000);
     expect(cb.headers['x-perfectparser-delivery']).toBe(delivery.id);
     await deliveryReaches(s, delivery.id, 'succeeded');

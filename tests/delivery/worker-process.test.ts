@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { freePort } from '../support/local-services';
 import { spawnWorkerProcess, type WorkerProcess } from '../support/worker-harness';
 import { deliveryReaches, onlyDelivery, startStack, type Stack } from './stack';
 
@@ -113,11 +113,3 @@ describe('worker process', () => {
     expect(failure).toContain('RETRY_SCHEDULE');
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}

@@ -1,27 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { verifyCallback } from '../support/verifier';
 import { uniquePrefix } from '../support/api-harness';
+import { freePort } from '../support/local-services';
 
 // `npm start`'s process on the embedded PostgreSQL (PGlite): migrations, API,
 // worker and a redis-server of its own (nothing answers at its REDIS_URL), driven
 // over HTTP like an integrator would; one signed callback must arrive.
 
 const ROOT = resolve(__dirname, '../..');
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 describe('npm start (standalone, PGlite, own redis-server)', () => {
   let child: ChildProcess;

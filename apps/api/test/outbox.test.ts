@@ -1,8 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import request from 'supertest';
 import { pingRedis } from '@hookline/queue';
 import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
+import { ownRedisServer, type OwnRedis } from '../../../tests/support/local-services';
 import { DASHBOARD_EVENTS, completedReport, createExtraction, failedReport, insertWebhook, report } from './support/pipeline-fixtures';
 
 // The outbox: which webhooks get a delivery row for an event (subscription,
@@ -92,26 +91,6 @@ describe('delivery rows: who gets what', () => {
   });
 });
 
-/** A free TCP port on loopback. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-function startRedisServer(port: number): ChildProcess {
-  return spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGKILL');
-  await exited;
-}
-
 async function until(check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -121,14 +100,13 @@ async function until(check: () => Promise<boolean> | boolean, timeoutMs = 10_000
 }
 
 describe('Redis down at ingest', () => {
-  let port: number;
-  let redisServer: ChildProcess;
+  let redisServer: OwnRedis;
   let h: ApiHarness;
 
   beforeAll(async () => {
-    port = await freePort();
-    redisServer = startRedisServer(port);
-    h = await startApiHarness({ redisUrl: `redis://127.0.0.1:${port}` });
+    redisServer = await ownRedisServer();
+    await redisServer.start();
+    h = await startApiHarness({ redisUrl: redisServer.url });
     // Without a listener BullMQ prints every reconnection error of the outage.
     h.queue.on('error', () => undefined);
     await until(() => pingRedis(h.redis, 500));
@@ -136,11 +114,11 @@ describe('Redis down at ingest', () => {
 
   afterAll(async () => {
     // Bring Redis back so the harness closes its connections cleanly, then stop it for good.
-    if (redisServer && redisServer.exitCode === null && redisServer.signalCode === null) await stopProcess(redisServer);
-    redisServer = startRedisServer(port);
+    await redisServer.stop();
+    await redisServer.start();
     await until(() => pingRedis(h.redis, 500)).catch(() => undefined);
     await h?.close();
-    await stopProcess(redisServer);
+    await redisServer.stop();
   });
 
   it('still answers 202 and leaves the delivery rows pending for the relay', async () => {
@@ -152,7 +130,7 @@ describe('Redis down at ingest', () => {
     const [firstDelivery] = await h.deps.db.prisma.delivery.findMany({ where: { eventId: before.body.events[0].id } });
     expect(await h.queue.getJob(firstDelivery.id)).toBeDefined();
 
-    await stopProcess(redisServer);
+    await redisServer.stop();
     await until(async () => !(await pingRedis(h.redis, 200)));
     const failuresBefore = (await h.deps.metrics.enqueueFailures.get()).values[0]?.value ?? 0;
 
