@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
 import { AppError, toEnvelope, type ErrorDetail } from '@hookline/domain';
 import type { Logger } from '@hookline/config';
+import { errorChain, hasErrorCode } from '@hookline/db';
 
 // Every failure leaves as the contract's envelope: never a stack trace, never HTML.
 
@@ -29,29 +30,11 @@ export function fromZod(err: ZodError): AppError {
 
 const DB_DOWN = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|Can't reach database|Connection terminated|connection.*(closed|refused|terminated)|too many clients|the database system is (starting|shutting) up|terminating connection/i;
 
-function isDatabaseUnavailable(err: unknown): boolean {
-  for (let cur: unknown = err, depth = 0; cur && depth < 5; depth++) {
-    const e = cur as { code?: unknown; message?: unknown; cause?: unknown; name?: string };
-    if (typeof e.code === 'string' && ['ECONNREFUSED', 'ECONNRESET', '57P01', '57P03', '53300', 'P1001', 'P1017', 'P2024'].includes(e.code)) return true;
-    if (typeof e.message === 'string' && DB_DOWN.test(e.message) && /prisma|pg|database|postgres|connect/i.test(`${e.name} ${e.message}`)) return true;
-    cur = e.cause;
-  }
-  return false;
-}
+const DB_DOWN_CODES = ['ECONNREFUSED', 'ECONNRESET', '57P01', '57P03', '53300', 'P1001', 'P1017', 'P2024'];
 
-/**
- * True when the error, or one it wraps, carries one of these codes (pg SQLSTATE or Prisma).
- * Prisma 7 wraps the driver adapter's error in `meta.driverAdapterError`, whose cause holds
- * the SQLSTATE as `originalCode`, or for 22P02 only the kind `InvalidInputValue`.
- */
-function hasCode(err: unknown, codes: string[]): boolean {
-  for (let cur: unknown = err, depth = 0; cur && depth < 6; depth++) {
-    const e = cur as { code?: unknown; cause?: unknown; originalCode?: unknown; kind?: unknown; meta?: { code?: unknown; driverAdapterError?: unknown } };
-    if ([e.code, e.originalCode, e.meta?.code].some((c) => typeof c === 'string' && codes.includes(c))) return true;
-    if (e.kind === 'InvalidInputValue' && codes.includes('22P02')) return true;
-    cur = e.cause ?? e.meta?.driverAdapterError;
-  }
-  return false;
+function isDatabaseUnavailable(err: unknown): boolean {
+  if (hasErrorCode(err, DB_DOWN_CODES)) return true;
+  return [...errorChain(err)].some((e) => typeof e.message === 'string' && DB_DOWN.test(e.message) && /prisma|pg|database|postgres|connect/i.test(`${e.name} ${e.message}`));
 }
 
 export function toAppError(err: unknown): AppError {
@@ -63,7 +46,7 @@ export function toAppError(err: unknown): AppError {
   if (e?.type === 'entity.parse.failed') return new AppError('INVALID_PAYLOAD', 'Request body is not valid JSON.');
   if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new AppError('INVALID_PAYLOAD', 'Request body must be UTF-8 JSON.');
   if (e?.type === 'request.aborted' || e?.type === 'request.size.invalid' || e?.type === 'stream.encoding.set') return new AppError('INVALID_PAYLOAD', 'Request body could not be read.');
-  if (hasCode(err, ['22021', '22P02', '22P05', '54000'])) return new AppError('INVALID_PAYLOAD', 'The request contains characters or values PostgreSQL cannot store (for example a NUL character).');
+  if (hasErrorCode(err, ['22021', '22P02', '22P05', '54000'])) return new AppError('INVALID_PAYLOAD', 'The request contains characters or values PostgreSQL cannot store (for example a NUL character).');
   if (isDatabaseUnavailable(err)) return new AppError('SERVICE_UNAVAILABLE', 'The database is unreachable; try again shortly.');
   // Express 5 fails to decode a path parameter with a URIError (status 400).
   if (err instanceof URIError) return new AppError('INVALID_PAYLOAD', 'The URL is not valid percent-encoding; encode each path segment with encodeURIComponent.');

@@ -12,6 +12,7 @@ import {
   type ErrorDetail,
   type UpdateWebhookBody,
 } from '@hookline/domain';
+import { isUniqueViolation } from '@hookline/db';
 import type { ApiDeps } from '../deps';
 
 // Webhook logic shared by the integrator API (/v1) and the dashboard: both
@@ -105,16 +106,6 @@ async function checkNotDuplicate(deps: DbDeps, accountId: string, url: string, p
   if (existing) throw duplicateError(existing.id);
 }
 
-function isUniqueViolation(err: unknown): boolean {
-  for (let cur: unknown = err, depth = 0; cur && depth < 4; depth++) {
-    const e = cur as { code?: unknown; message?: unknown; cause?: unknown };
-    if (e.code === 'P2002' || e.code === '23505') return true;
-    if (typeof e.message === 'string' && e.message.includes('webhooks_account_url_scope_live_key')) return true;
-    cur = e.cause;
-  }
-  return false;
-}
-
 // ---- the operations ----
 
 export async function createWebhook(
@@ -149,7 +140,7 @@ export async function createWebhook(
     });
     return { webhook: webhookResource(row), signingSecret };
   } catch (err) {
-    if (isUniqueViolation(err)) throw duplicateError();
+    if (isUniqueViolation(err, 'webhooks_account_url_scope_live_key')) throw duplicateError();
     throw err;
   }
 }
@@ -232,7 +223,7 @@ export async function updateWebhook(deps: SecretDeps, auth: WebhookAuth, id: str
     });
     if (count === 0) throw notFound();
   } catch (err) {
-    if (isUniqueViolation(err)) throw duplicateError();
+    if (isUniqueViolation(err, 'webhooks_account_url_scope_live_key')) throw duplicateError();
     throw err;
   }
   return webhookResource(await getWebhookRow(deps, auth.accountId, row.id));
