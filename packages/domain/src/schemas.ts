@@ -40,6 +40,15 @@ const parserId = z.string({ error: 'must be a string' }).min(1, 'must not be emp
 const description = trimmedText(500);
 const maxRetries = z.number({ error: 'must be an integer from 0 to 10' }).int('must be an integer from 0 to 10').min(0, 'must be 0 or more').max(10, 'must be 10 or less');
 
+/** The per-field rules of a webhook, for callers that build the input themselves (the dashboard's form). */
+export const webhookFieldSchemas = {
+  url: webhookUrl,
+  secret: staticSecret.nullable(),
+  description: description.nullable(),
+  parser_id: parserId.nullable(),
+  max_retries: maxRetries,
+} as const;
+
 export const createWebhookBody = z.strictObject(
   {
     url: webhookUrl,

@@ -8,7 +8,7 @@ import {
   generateSigningSecret,
   newId,
   webhookResource,
-  webhookUrl,
+  webhookFieldSchemas,
   type ErrorDetail,
   type UpdateWebhookBody,
 } from '@hookline/domain';
@@ -54,21 +54,12 @@ function checkFields(input: Partial<CreateWebhookInput>): void {
     const texts = Array.isArray(value) ? value : [value];
     if (texts.some((text) => typeof text === 'string' && text.includes('\u0000'))) details.push({ path, message: 'must not contain NUL characters' });
   }
-  if (input.url !== undefined) {
-    const parsed = webhookUrl.safeParse(input.url);
-    if (!parsed.success) details.push({ path: 'url', message: parsed.error.issues[0]?.message ?? 'is not a valid URL' });
-  }
-  if (typeof input.secret === 'string' && (input.secret.length < 8 || input.secret.length > 256)) {
-    details.push({ path: 'secret', message: 'must be 8 to 256 characters' });
-  }
-  if (typeof input.parser_id === 'string' && (input.parser_id.length < 1 || input.parser_id.length > 128)) {
-    details.push({ path: 'parser_id', message: 'must be 1 to 128 characters' });
-  }
-  if (typeof input.description === 'string' && input.description.length > 500) {
-    details.push({ path: 'description', message: 'must be at most 500 characters' });
-  }
-  if (input.max_retries !== undefined && !(Number.isInteger(input.max_retries) && input.max_retries >= 0 && input.max_retries <= 10)) {
-    details.push({ path: 'max_retries', message: 'must be an integer from 0 to 10' });
+  // The same zod rules as the request schemas, field by field.
+  for (const [path, schema] of Object.entries(webhookFieldSchemas)) {
+    const value = input[path as keyof typeof webhookFieldSchemas];
+    if (value === undefined) continue;
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) details.push({ path, message: parsed.error.issues[0]?.message ?? 'is not valid' });
   }
   if (details.length) throw new AppError('INVALID_PAYLOAD', `${details[0].path}: ${details[0].message}`, details);
 }
