@@ -42,7 +42,7 @@ COPY --from=build /app/prisma ./prisma
 COPY --from=build /app/packages ./packages
 COPY --from=build /app/apps ./apps
 COPY --from=build /app/docker ./docker
-RUN chmod 0755 docker/entrypoint.sh
+RUN chmod 0755 docker/entrypoint.sh && mkdir -p /secrets && chown node:node /secrets
 
 # Never root. The app writes nothing to its own tree in production (no ./.data: secrets come from the environment).
 USER node

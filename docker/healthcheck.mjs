@@ -7,7 +7,8 @@ const role = process.env.HOOKLINE_ROLE ?? 'api';
 const port = role === 'worker' ? process.env.WORKER_HEALTH_PORT : process.env.PORT ?? '3000';
 const path = process.argv[2] ?? '/readyz';
 
-if (role === 'migrate') process.exit(0);
+// One-shot roles have nothing to probe.
+if (role === 'migrate' || role === 'init-secrets') process.exit(0);
 if (!port) {
   console.error('healthcheck: the worker serves /readyz only when WORKER_HEALTH_PORT is set');
   process.exit(1);

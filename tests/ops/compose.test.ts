@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { apiEnvSchema, parseEnv, PRODUCTION_REQUIRED, workerEnvSchema } from '@hookline/config';
@@ -49,9 +50,9 @@ const envOf = (service: string, shell: Record<string, string> = operatorShell) =
   Object.fromEntries(Object.entries(services[service].environment ?? {}).map(([k, v]) => [k, interpolate(String(v), shell)]));
 
 describe('docker-compose.yml', () => {
-  it('runs postgres, redis, a one-shot migrate, the API and the workers', () => {
-    expect(Object.keys(services).sort()).toEqual(['api', 'migrate', 'postgres', 'redis', 'worker']);
-    for (const name of ['migrate', 'api', 'worker']) {
+  it('runs postgres, redis, one-shot secrets and migrate, the API and the workers', () => {
+    expect(Object.keys(services).sort()).toEqual(['api', 'migrate', 'postgres', 'redis', 'secrets', 'worker']);
+    for (const name of ['secrets', 'migrate', 'api', 'worker']) {
       expect(services[name].build).toBe('.');
       expect(services[name].image).toBe(services.api.image);
     }
@@ -82,13 +83,14 @@ describe('docker-compose.yml', () => {
     expect(envOf('migrate').DATABASE_URL).toMatch(/^postgresql:\/\/hookline:[^@]+@postgres:5432\/hookline$/);
   });
 
-  it.each(['api', 'worker'])('%s waits for healthy postgres and redis and a completed migrate, and is health-checked on /readyz', (name) => {
+  it.each(['api', 'worker'])('%s waits for healthy postgres and redis and completed migrate and secrets, and is health-checked on /readyz', (name) => {
     const service = services[name];
     expect(service.command).toEqual([name]);
     expect(service.depends_on).toEqual({
       postgres: { condition: 'service_healthy' },
       redis: { condition: 'service_healthy' },
       migrate: { condition: 'service_completed_successfully' },
+      secrets: { condition: 'service_completed_successfully' },
     });
     expect(service.healthcheck!.test).toEqual(['CMD', 'node', 'docker/healthcheck.mjs', '/readyz']);
   });
@@ -128,12 +130,19 @@ describe('docker-compose.yml', () => {
     expect(envOf('migrate').DATABASE_URL).toBe(api.DATABASE_URL);
   });
 
-  it('refuses to start without the secrets: they have no defaults', () => {
-    expect(() => envOf('api', { ENCRYPTION_KEY: operatorShell.ENCRYPTION_KEY })).toThrow(/PLATFORM_TOKEN/);
-    expect(() => envOf('worker', {})).toThrow(/ENCRYPTION_KEY/);
+  it('writes no secret into the file: unset ones come from the one-shot secrets service, through a volume', () => {
     const text = read('docker-compose.yml');
-    expect(text).toMatch(/PLATFORM_TOKEN: \$\{PLATFORM_TOKEN:\?/);
-    expect(text).toMatch(/ENCRYPTION_KEY: \$\{ENCRYPTION_KEY:\?/);
+    expect(text).toMatch(/PLATFORM_TOKEN: \$\{PLATFORM_TOKEN:-\}/);
+    expect(text).toMatch(/ENCRYPTION_KEY: \$\{ENCRYPTION_KEY:-\}/);
+    expect(envOf('api', {}).PLATFORM_TOKEN).toBe('');
+    expect(envOf('worker', {}).ENCRYPTION_KEY).toBe('');
+    expect(services.secrets.command).toEqual(['init-secrets']);
+    expect(services.secrets.volumes).toEqual(['secrets:/secrets']);
+    for (const name of ['api', 'worker']) {
+      expect(services[name].volumes).toEqual(['secrets:/secrets:ro']);
+      expect(services[name].depends_on!.secrets).toEqual({ condition: 'service_completed_successfully' });
+    }
+    expect(Object.keys(compose.volumes)).toContain('secrets');
   });
 
   it('leaves the admin view off unless ADMIN_PASSWORD is given', () => {
@@ -299,7 +308,27 @@ describe('docker/entrypoint.sh and docker/healthcheck.mjs, run as processes', ()
   it('refuses an unknown command with a usage line and exit code 64', () => {
     const result = spawnSync('sh', [entrypoint, 'serve'], { encoding: 'utf8' });
     expect(result.status).toBe(64);
-    expect(result.stderr).toMatch(/use one of: api, worker, migrate/);
+    expect(result.stderr).toMatch(/use one of: api, worker, migrate, init-secrets/);
+  });
+
+  it('init-secrets creates the platform token and encryption key once (mode 600) and never replaces them', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hookline-secrets-'));
+    try {
+      const env = { PATH: process.env.PATH ?? '', HOOKLINE_SECRETS_DIR: dir };
+      expect(spawnSync('sh', [entrypoint, 'init-secrets'], { env, encoding: 'utf8' }).status).toBe(0);
+      const token = readFileSync(join(dir, 'platform_token'), 'utf8');
+      const key = readFileSync(join(dir, 'encryption_key'), 'utf8');
+      expect(token).toMatch(/^[0-9a-f]{48}$/);
+      expect(Buffer.from(key, 'base64')).toHaveLength(32);
+      for (const file of ['platform_token', 'encryption_key']) expect(statSync(join(dir, file)).mode & 0o077).toBe(0);
+      const again = spawnSync('sh', [entrypoint, 'init-secrets'], { env, encoding: 'utf8' });
+      expect(again.status).toBe(0);
+      expect(again.stdout).not.toContain(token);
+      expect(readFileSync(join(dir, 'platform_token'), 'utf8')).toBe(token);
+      expect(readFileSync(join(dir, 'encryption_key'), 'utf8')).toBe(key);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('migrate applies the migrations to an empty database and exits 0', async () => {
@@ -312,11 +341,24 @@ describe('docker/entrypoint.sh and docker/healthcheck.mjs, run as processes', ()
     expect(again.stdout).toMatch(/up to date/);
   });
 
-  it('api starts, passes the image healthcheck, and exits 0 on SIGTERM', async () => {
-    const env = { ...baseEnv(), PORT: '0', PLATFORM_TOKEN: operatorShell.PLATFORM_TOKEN };
+  it('api starts with the generated secrets, passes the image healthcheck, and exits 0 on SIGTERM', async () => {
+    // No PLATFORM_TOKEN or ENCRYPTION_KEY in the environment: the entrypoint reads the volume's.
+    const dir = mkdtempSync(join(tmpdir(), 'hookline-secrets-'));
+    writeFileSync(join(dir, 'platform_token'), operatorShell.PLATFORM_TOKEN);
+    writeFileSync(join(dir, 'encryption_key'), operatorShell.ENCRYPTION_KEY);
+    const { ENCRYPTION_KEY: _unset, ...withoutKey } = baseEnv();
+    const env = { ...withoutKey, PORT: '0', HOOKLINE_SECRETS_DIR: dir };
     const { child, port } = await start('api', env, /api listening.*?127\.0\.0\.1:(\d+)/);
     const health = healthcheck({ HOOKLINE_ROLE: 'api', PORT: String(port) });
     expect({ status: health.status, stderr: health.stderr }).toEqual({ status: 0, stderr: '' });
+    // It took the token from the file: the platform API accepts it.
+    const created = await fetch(`http://127.0.0.1:${port}/internal/v1/accounts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${operatorShell.PLATFORM_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'From the secrets volume' }),
+    });
+    expect(created.status).toBe(201);
+    rmSync(dir, { recursive: true, force: true });
     child.kill('SIGTERM');
     expect(await exitOf(child)).toBe(0);
     // Nothing listens any more: the healthcheck reports it.
