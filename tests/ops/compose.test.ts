@@ -260,7 +260,15 @@ describe('docker/entrypoint.sh and docker/healthcheck.mjs, run as processes', ()
     await database.db.sql.exec('DROP SCHEMA public CASCADE; CREATE SCHEMA public;');
   });
   afterAll(async () => {
-    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    // Every child gone before the prefix is cleaned, or a late BullMQ write would outlive the cleanup.
+    await Promise.all(
+      children.map((child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return undefined;
+        const exited = new Promise((done) => child.once('exit', done));
+        child.kill('SIGKILL');
+        return exited;
+      }),
+    );
     const redis = createRedis(TEST_REDIS_URL, 'producer');
     await cleanPrefix(redis, prefix);
     redis.disconnect();

@@ -99,6 +99,17 @@ export async function startApiHarness(opts: { logger?: Logger; config?: Partial<
 
 /** Deletes every Redis key under a BullMQ prefix (and the rate limiter's). */
 export async function cleanPrefix(redis: IORedis, prefix: string): Promise<void> {
+  // A producer connection fails commands at once until it is connected: wait for it (briefly),
+  // or a cleanup right after createRedis would silently clean nothing.
+  if (redis.status !== 'ready') {
+    await new Promise<void>((ready) => {
+      const timer = setTimeout(ready, 2_000);
+      redis.once('ready', () => {
+        clearTimeout(timer);
+        ready();
+      });
+    });
+  }
   try {
     let cursor = '0';
     do {
