@@ -24,6 +24,12 @@ const boolFlag = z
 
 const port = z.coerce.number({ error: 'must be a port number' }).int('must be a port number').min(0, 'must be a port number').max(65535, 'must be a port number');
 
+/** An integer variable within [min, max], with one message naming the range. */
+const intRange = (min: number, max: number) => {
+  const message = `must be an integer from ${min} to ${max}`;
+  return z.coerce.number({ error: message }).int(message).min(min, message).max(max, message);
+};
+
 const postgresUrl = z
   .string()
   .regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL');
@@ -72,10 +78,27 @@ const workerOnly = {
   DELIVERY_TIMEOUT: duration('10s'),
   ALLOW_PRIVATE_TARGETS: boolFlag.default(false),
   AUTO_DISABLE_AFTER: duration('3d'),
-  WORKER_CONCURRENCY: z.coerce.number({ error: 'must be an integer from 1 to 5000' }).int('must be an integer from 1 to 5000').min(1, 'must be an integer from 1 to 5000').max(5000, 'must be an integer from 1 to 5000').default(200),
+  WORKER_CONCURRENCY: intRange(1, 5000).default(200),
   WORKER_HEALTH_PORT: port.optional(),
   // How long a due delivery may sit unqueued (Redis was down, or lost its data) before the relay re-enqueues it.
   RELAY_GRACE: duration('30s'),
+  // Endpoint isolation: each webhook's share of the workers, and when to stop trying it for a while.
+  ENDPOINT_CONCURRENCY: intRange(1, 1000).default(10),
+  CIRCUIT_BREAKER_THRESHOLD: intRange(1, 1000).default(5),
+  CIRCUIT_BREAKER_COOLDOWN: duration('30s'),
+  // Each scheduled retry moves by a random amount within ± this share of its delay.
+  RETRY_JITTER: z
+    .string()
+    .default('10%')
+    .transform((text, ctx) => {
+      const match = /^(\d{1,2}(?:\.\d+)?)%$/.exec(text.trim());
+      const share = match ? Number(match[1]) / 100 : NaN;
+      if (!(share >= 0 && share <= 0.5)) {
+        ctx.addIssue({ code: 'custom', message: `must be a percentage from 0% to 50%, like 10% (got "${text}")` });
+        return z.NEVER;
+      }
+      return share;
+    }),
   // BullMQ lock of a running job: a worker that dies mid-delivery leaves its jobs to others after this long.
   WORKER_LOCK_DURATION: duration('30s'),
   // How often a worker looks for jobs whose worker died (BullMQ's stalled check).

@@ -23,8 +23,24 @@ describe('parseEnv(workerEnvSchema)', () => {
         AUTO_DISABLE_AFTER: 3 * 86_400_000,
         WORKER_CONCURRENCY: 200,
         RELAY_GRACE: 30_000,
+        ENDPOINT_CONCURRENCY: 10,
+        CIRCUIT_BREAKER_THRESHOLD: 5,
+        CIRCUIT_BREAKER_COOLDOWN: 30_000,
+        RETRY_JITTER: 0.1,
       },
     });
+  });
+
+  it('parses the endpoint isolation settings and names a bad one', () => {
+    const result = parseEnv(workerEnvSchema, { ENDPOINT_CONCURRENCY: '3', CIRCUIT_BREAKER_THRESHOLD: '2', CIRCUIT_BREAKER_COOLDOWN: '2s', RETRY_JITTER: '0%' });
+    if (!result.ok) throw new Error(result.message);
+    expect(result.config).toMatchObject({ ENDPOINT_CONCURRENCY: 3, CIRCUIT_BREAKER_THRESHOLD: 2, CIRCUIT_BREAKER_COOLDOWN: 2_000, RETRY_JITTER: 0 });
+    expect(parseEnv(workerEnvSchema, { RETRY_JITTER: '25.5%' })).toMatchObject({ ok: true, config: { RETRY_JITTER: 0.255 } });
+    expect(parseEnv(workerEnvSchema, { RETRY_JITTER: '60%' })).toEqual({ ok: false, message: expect.stringMatching(/^RETRY_JITTER: must be a percentage from 0% to 50%/) });
+    expect(parseEnv(workerEnvSchema, { RETRY_JITTER: '0.1' })).toEqual({ ok: false, message: expect.stringMatching(/^RETRY_JITTER: /) });
+    expect(parseEnv(workerEnvSchema, { ENDPOINT_CONCURRENCY: '0' })).toEqual({ ok: false, message: 'ENDPOINT_CONCURRENCY: must be an integer from 1 to 1000' });
+    expect(parseEnv(workerEnvSchema, { CIRCUIT_BREAKER_THRESHOLD: 'many' })).toEqual({ ok: false, message: 'CIRCUIT_BREAKER_THRESHOLD: must be an integer from 1 to 1000' });
+    expect(parseEnv(workerEnvSchema, { CIRCUIT_BREAKER_COOLDOWN: 'soon' })).toEqual({ ok: false, message: expect.stringMatching(/^CIRCUIT_BREAKER_COOLDOWN: must be a duration/) });
   });
 
   it('parses durations, schedules and flags', () => {
