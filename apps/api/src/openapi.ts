@@ -3,10 +3,13 @@ import { z } from 'zod';
 import {
   API_EVENT_NAMES,
   API_KEY_MODES,
+  CIRCUIT_STATES,
   DELIVERY_STATUSES,
   ERROR_STATUS,
   EVENT_NAMES,
+  MAX_IN_FLIGHT_RANGE,
   PLANS,
+  RATE_LIMIT_PER_SECOND_RANGE,
   createAccountBody,
   createApiKeyBody,
   createExtractionBody,
@@ -53,6 +56,12 @@ const webhookFields = {
   has_static_secret: z.boolean().meta({ description: 'Whether an X-Webhook-Secret is sent; the secret itself is never returned.' }),
   disabled_reason: z.enum(['failing_too_long', 'gone']).nullable(),
   failing_since: nullableTime,
+  max_in_flight: z.number().int().min(MAX_IN_FLIGHT_RANGE.min).max(MAX_IN_FLIGHT_RANGE.max).nullable().meta({ description: 'Deliveries in flight to this webhook at once, across every worker. null: the service default (ENDPOINT_CONCURRENCY).' }),
+  rate_limit_per_second: z.number().int().min(RATE_LIMIT_PER_SECOND_RANGE.min).max(RATE_LIMIT_PER_SECOND_RANGE.max).nullable().meta({ description: 'At most this many attempts start per second. null: no limit.' }),
+  circuit: z.enum(CIRCUIT_STATES).meta({
+    description: '`closed`: deliveries flow; `open`: after consecutive failed attempts, deliveries are held (no attempt is used up) until circuit_retry_at; `half_open`: one probe attempt is in flight, and its outcome closes or reopens the circuit.',
+  }),
+  circuit_retry_at: nullableTime.meta({ description: 'While the circuit is open: when one probe attempt is let through. null when closed.' }),
   created_at: isoTime,
   updated_at: isoTime,
 };
@@ -60,7 +69,8 @@ const webhookFields = {
 const webhookExample = {
   id: 'wh_3kTMd9e2Rz8wLq5vN1bXc7Ya', url: 'https://example.com/hooks', events: ['extraction.document_completed'],
   description: null, parser_id: null, source: 'api', is_active: true, status: 'active', retry_enabled: true, max_retries: 5,
-  has_static_secret: true, disabled_reason: null, failing_since: null, created_at: EXAMPLE_TIME, updated_at: EXAMPLE_TIME,
+  has_static_secret: true, disabled_reason: null, failing_since: null, max_in_flight: null, rate_limit_per_second: null,
+  circuit: 'closed', circuit_retry_at: null, created_at: EXAMPLE_TIME, updated_at: EXAMPLE_TIME,
 };
 
 const Webhook = z.object(webhookFields).openapi('Webhook', { example: webhookExample });

@@ -111,11 +111,20 @@ describe('POST /v1/webhooks', () => {
       has_static_secret: true,
       disabled_reason: null,
       failing_since: null,
+      max_in_flight: null,
+      rate_limit_per_second: null,
+      circuit: 'closed',
+      circuit_retry_at: null,
       created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
       updated_at: expect.any(String),
       signing_secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{43}=$/),
     });
     expect(Buffer.from(wh.signing_secret.slice(6), 'base64')).toHaveLength(32);
+    // The contract's field order: the isolation fields sit between failing_since and created_at.
+    expect(Object.keys(wh)).toEqual([
+      'id', 'url', 'events', 'description', 'parser_id', 'source', 'is_active', 'status', 'retry_enabled', 'max_retries', 'has_static_secret',
+      'disabled_reason', 'failing_since', 'max_in_flight', 'rate_limit_per_second', 'circuit', 'circuit_retry_at', 'created_at', 'updated_at', 'signing_secret',
+    ]);
   });
 
   it('stores both secrets encrypted, and never shows them on reads', async () => {
@@ -396,6 +405,143 @@ describe('PATCH /v1/webhooks/:id', () => {
     expect(theirs.status).toBe(404);
     expect((await request(h.app).patch(`/v1/webhooks/${newId('webhook')}`).set(acme.auth).send({ is_active: false })).status).toBe(404);
     expect((await request(h.app).get(`/v1/webhooks/${wh.id}`).set(acme.auth)).body.webhook.is_active).toBe(true);
+  });
+});
+
+describe('endpoint isolation fields: max_in_flight, rate_limit_per_second, circuit', () => {
+  const prisma = () => h.database.db.prisma;
+  const get = (id: string) => request(h.app).get(`/v1/webhooks/${id}`).set(acme.auth);
+  const patch = (id: string, body: Record<string, unknown>) => request(h.app).patch(`/v1/webhooks/${id}`).set(acme.auth).send(body);
+  const listed = async (id: string) => {
+    const res = await request(h.app).get('/v1/webhooks?limit=100').set(acme.auth);
+    expect(res.status).toBe(200);
+    return res.body.data.find((w: { id: string }) => w.id === id);
+  };
+
+  it('round-trips through create, get, list and patch; a patch that leaves them out keeps them; null clears them', async () => {
+    const wh = await create(acme.auth, { max_in_flight: 7, rate_limit_per_second: 50 });
+    expect(wh).toMatchObject({ max_in_flight: 7, rate_limit_per_second: 50, circuit: 'closed', circuit_retry_at: null });
+    expect(await prisma().webhook.findUniqueOrThrow({ where: { id: wh.id } })).toMatchObject({ maxInFlight: 7, rateLimitPerSecond: 50, circuit: 'closed' });
+    expect((await get(wh.id)).body.webhook).toMatchObject({ max_in_flight: 7, rate_limit_per_second: 50 });
+    expect(await listed(wh.id)).toMatchObject({ max_in_flight: 7, rate_limit_per_second: 50, circuit: 'closed', circuit_retry_at: null });
+
+    const one = await patch(wh.id, { max_in_flight: 3 });
+    expect(one.status).toBe(200);
+    expect(one.body.webhook).toMatchObject({ max_in_flight: 3, rate_limit_per_second: 50 });
+    const other = await patch(wh.id, { description: 'unrelated' });
+    expect(other.body.webhook).toMatchObject({ max_in_flight: 3, rate_limit_per_second: 50 });
+    const cleared = await patch(wh.id, { max_in_flight: null, rate_limit_per_second: null });
+    expect(cleared.body.webhook).toMatchObject({ max_in_flight: null, rate_limit_per_second: null });
+    expect(await prisma().webhook.findUniqueOrThrow({ where: { id: wh.id } })).toMatchObject({ maxInFlight: null, rateLimitPerSecond: null });
+    expect(await listed(wh.id)).toMatchObject({ max_in_flight: null, rate_limit_per_second: null });
+
+    // Explicit nulls on create are the defaults too.
+    expect(await create(acme.auth, { max_in_flight: null, rate_limit_per_second: null })).toMatchObject({ max_in_flight: null, rate_limit_per_second: null });
+  });
+
+  it('accepts the bounds: max_in_flight 1 and 100, rate_limit_per_second 1 and 1000', async () => {
+    for (const [max, rate] of [[1, 1], [100, 1000]]) {
+      const wh = await create(acme.auth, { max_in_flight: max, rate_limit_per_second: rate });
+      expect(wh).toMatchObject({ max_in_flight: max, rate_limit_per_second: rate });
+      const patched = await patch(wh.id, { max_in_flight: max === 1 ? 100 : 1, rate_limit_per_second: rate === 1 ? 1000 : 1 });
+      expect(patched.status).toBe(200);
+    }
+  });
+
+  const BAD: Array<[string, unknown, RegExp]> = [
+    ['max_in_flight', 0, /1 or more/],
+    ['max_in_flight', -1, /1 or more/],
+    ['max_in_flight', 101, /100 or less/],
+    ['max_in_flight', 1.5, /integer from 1 to 100/],
+    ['max_in_flight', '10', /integer from 1 to 100/],
+    ['max_in_flight', true, /integer from 1 to 100/],
+    ['max_in_flight', 1e308, /100 or less/],
+    ['rate_limit_per_second', 0, /1 or more/],
+    ['rate_limit_per_second', 1001, /1000 or less/],
+    ['rate_limit_per_second', 1.5, /integer from 1 to 1000/],
+    ['rate_limit_per_second', '10', /integer from 1 to 1000/],
+    ['rate_limit_per_second', [5], /integer from 1 to 1000/],
+  ];
+
+  it.each(BAD)('create refuses %s = %p with 400 INVALID_PAYLOAD naming the field, and writes nothing', async (field, value, message) => {
+    const url = freshUrl();
+    const res = await post(acme.auth, { url, events: [DOC], [field]: value });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('INVALID_PAYLOAD');
+    expect(res.body.error.details).toContainEqual({ path: field, message: expect.stringMatching(message) });
+    expect(res.body.error.details.map((d: { path: string }) => d.path)).toEqual(res.body.error.details.map(() => field));
+    expect(res.body.error.message).toMatch(new RegExp(`^${field}: `));
+    expect(await prisma().webhook.count({ where: { url } })).toBe(0);
+  });
+
+  it('patch refuses the same values and leaves the webhook as it was', async () => {
+    const wh = await create(acme.auth, { max_in_flight: 4, rate_limit_per_second: 9 });
+    for (const [field, value] of BAD) {
+      const res = await patch(wh.id, { [field]: value });
+      expect([field, value, res.status]).toEqual([field, value, 400]);
+      expect(res.body.error.details[0].path).toBe(field);
+    }
+    expect((await get(wh.id)).body.webhook).toMatchObject({ max_in_flight: 4, rate_limit_per_second: 9 });
+  });
+
+  it('the service functions the dashboard calls check the same rules', async () => {
+    const auth = { accountId: acme.accountId, mode: 'test' as const };
+    await expect(createWebhook(h.deps, auth, { url: freshUrl(), events: DASHBOARD_EVENT_NAMES, max_in_flight: 0 }, 'dashboard')).rejects.toMatchObject({
+      code: 'INVALID_PAYLOAD', details: [{ path: 'max_in_flight', message: expect.any(String) }],
+    });
+    const { webhook } = await createWebhook(h.deps, auth, { url: freshUrl(), events: DASHBOARD_EVENT_NAMES, rate_limit_per_second: 20 }, 'dashboard');
+    expect(webhook.rate_limit_per_second).toBe(20);
+    await expect(updateWebhook(h.deps, auth, webhook.id, { rate_limit_per_second: 1001 })).rejects.toMatchObject({ details: [{ path: 'rate_limit_per_second', message: expect.any(String) }] });
+  });
+
+  it('shows the circuit the worker wrote (open with its retry time, half_open), never circuit_cooldown_ms', async () => {
+    const wh = await create(acme.auth);
+    const retryAt = new Date(Date.now() + 45_000);
+    await prisma().webhook.update({ where: { id: wh.id }, data: { circuit: 'open', circuitRetryAt: retryAt, circuitCooldownMs: 987_654 } });
+
+    const one = await get(wh.id);
+    expect(one.body.webhook).toMatchObject({ circuit: 'open', circuit_retry_at: retryAt.toISOString(), status: 'active' });
+    expect(await listed(wh.id)).toMatchObject({ circuit: 'open', circuit_retry_at: retryAt.toISOString() });
+    // Changing a limit does not touch the worker's circuit state.
+    const patched = await patch(wh.id, { max_in_flight: 2 });
+    expect(patched.body.webhook).toMatchObject({ max_in_flight: 2, circuit: 'open', circuit_retry_at: retryAt.toISOString() });
+    const rotated = await request(h.app).post(`/v1/webhooks/${wh.id}/rotate-secret`).set(acme.auth);
+    expect(rotated.status).toBe(200);
+    expect(rotated.body.webhook).toMatchObject({ circuit: 'open', circuit_retry_at: retryAt.toISOString() });
+    for (const res of [one, patched, rotated, await request(h.app).get('/v1/webhooks?limit=100').set(acme.auth)]) {
+      expect(res.text).not.toMatch(/cooldown/i);
+      expect(res.text).not.toContain('987654');
+    }
+
+    await prisma().webhook.update({ where: { id: wh.id }, data: { circuit: 'half_open' } });
+    expect((await get(wh.id)).body.webhook).toMatchObject({ circuit: 'half_open' });
+    // A closed circuit shows no retry time, even if one was left behind in the row.
+    await prisma().webhook.update({ where: { id: wh.id }, data: { circuit: 'closed' } });
+    expect((await get(wh.id)).body.webhook).toMatchObject({ circuit: 'closed', circuit_retry_at: null });
+  });
+
+  it('is_active: true on a disabled webhook re-enables it and closes its circuit; resuming a paused one leaves the circuit to the worker', async () => {
+    const wh = await create(acme.auth);
+    const since = new Date(Date.now() - 4 * 86_400_000);
+    const retryAt = new Date(Date.now() + 600_000);
+    await prisma().webhook.update({
+      where: { id: wh.id },
+      data: { disabledReason: 'failing_too_long', disabledAt: new Date(), failingSince: since, circuit: 'open', circuitRetryAt: retryAt, circuitCooldownMs: 1_800_000 },
+    });
+    expect((await get(wh.id)).body.webhook).toMatchObject({ status: 'disabled', is_active: false, circuit: 'open', circuit_retry_at: retryAt.toISOString() });
+
+    const reenabled = await patch(wh.id, { is_active: true });
+    expect(reenabled.status).toBe(200);
+    expect(reenabled.body.webhook).toMatchObject({ status: 'active', is_active: true, disabled_reason: null, failing_since: null, circuit: 'closed', circuit_retry_at: null });
+    expect(await prisma().webhook.findUniqueOrThrow({ where: { id: wh.id } })).toMatchObject({
+      disabledReason: null, disabledAt: null, failingSince: null, circuit: 'closed', circuitRetryAt: null, circuitCooldownMs: null,
+    });
+
+    // Pause and resume of a webhook the service never disabled: the breaker keeps its state.
+    await prisma().webhook.update({ where: { id: wh.id }, data: { circuit: 'open', circuitRetryAt: retryAt, circuitCooldownMs: 60_000 } });
+    expect((await patch(wh.id, { is_active: false })).body.webhook).toMatchObject({ status: 'paused', circuit: 'open' });
+    expect((await patch(wh.id, { is_active: true })).body.webhook).toMatchObject({ status: 'active', circuit: 'open', circuit_retry_at: retryAt.toISOString() });
+    expect((await prisma().webhook.findUniqueOrThrow({ where: { id: wh.id } })).circuitCooldownMs).toBe(60_000);
   });
 });
 

@@ -5,7 +5,18 @@ export type WebhookRow = {
   id: string; url: string; events: string[]; description: string | null; parserId: string | null; source: string;
   isActive: boolean; retryEnabled: boolean; maxRetries: number; staticSecretEnc: string | null;
   disabledReason: string | null; failingSince: Date | null; createdAt: Date; updatedAt: Date;
+  maxInFlight: number | null; rateLimitPerSecond: number | null; circuit: string; circuitRetryAt: Date | null;
+  // circuit_cooldown_ms is the worker's own bookkeeping (the next open period): never shown, so not named here.
 };
+
+/** A webhook's circuit breaker: `open` holds its deliveries until circuit_retry_at, `half_open` lets one probe through. */
+export const CIRCUIT_STATES = ['closed', 'open', 'half_open'] as const;
+export type CircuitState = (typeof CIRCUIT_STATES)[number];
+
+/** The column is free text; anything unexpected reads as closed rather than leaking an unknown value. */
+export function circuitState(value: string): CircuitState {
+  return (CIRCUIT_STATES as readonly string[]).includes(value) ? (value as CircuitState) : 'closed';
+}
 
 export type WebhookStatus = 'active' | 'paused' | 'failing' | 'disabled';
 
@@ -17,6 +28,7 @@ export function webhookStatus(row: Pick<WebhookRow, 'isActive' | 'disabledReason
 }
 
 export function webhookResource(row: WebhookRow) {
+  const circuit = circuitState(row.circuit);
   return {
     id: row.id,
     url: row.url,
@@ -31,6 +43,11 @@ export function webhookResource(row: WebhookRow) {
     has_static_secret: row.staticSecretEnc !== null,
     disabled_reason: row.disabledReason,
     failing_since: row.failingSince?.toISOString() ?? null,
+    max_in_flight: row.maxInFlight,
+    rate_limit_per_second: row.rateLimitPerSecond,
+    circuit,
+    // A closed circuit holds nothing back, so a time left over from its last opening means nothing.
+    circuit_retry_at: circuit === 'closed' ? null : (row.circuitRetryAt?.toISOString() ?? null),
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
   };

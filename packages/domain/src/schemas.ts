@@ -40,6 +40,25 @@ const parserId = z.string({ error: 'must be a string' }).min(1, 'must not be emp
 const description = trimmedText(500);
 const maxRetries = z.number({ error: 'must be an integer from 0 to 10' }).int('must be an integer from 0 to 10').min(0, 'must be 0 or more').max(10, 'must be 10 or less');
 
+// Per-endpoint isolation. null means "no override": the worker then uses
+// ENDPOINT_CONCURRENCY for in-flight deliveries and no per-second cap.
+export const MAX_IN_FLIGHT_RANGE = { min: 1, max: 100 } as const;
+export const RATE_LIMIT_PER_SECOND_RANGE = { min: 1, max: 1000 } as const;
+const maxInFlight = z
+  .number({ error: 'must be an integer from 1 to 100, or null for the service default' })
+  .int('must be an integer from 1 to 100, or null for the service default')
+  .min(MAX_IN_FLIGHT_RANGE.min, 'must be 1 or more (or null for the service default)')
+  .max(MAX_IN_FLIGHT_RANGE.max, 'must be 100 or less')
+  .nullable()
+  .meta({ description: 'Deliveries in flight to this webhook at once, across every worker (1–100). null: the service default (ENDPOINT_CONCURRENCY).' });
+const rateLimitPerSecond = z
+  .number({ error: 'must be an integer from 1 to 1000, or null for no limit' })
+  .int('must be an integer from 1 to 1000, or null for no limit')
+  .min(RATE_LIMIT_PER_SECOND_RANGE.min, 'must be 1 or more (or null for no limit)')
+  .max(RATE_LIMIT_PER_SECOND_RANGE.max, 'must be 1000 or less')
+  .nullable()
+  .meta({ description: 'At most this many attempts start per second for this webhook (1–1000). null: no limit.' });
+
 /** The per-field rules of a webhook, for callers that build the input themselves (the dashboard's form). */
 export const webhookFieldSchemas = {
   url: webhookUrl,
@@ -47,6 +66,8 @@ export const webhookFieldSchemas = {
   description: description.nullable(),
   parser_id: parserId.nullable(),
   max_retries: maxRetries,
+  max_in_flight: maxInFlight,
+  rate_limit_per_second: rateLimitPerSecond,
 } as const;
 
 export const createWebhookBody = z.strictObject(
@@ -59,6 +80,8 @@ export const createWebhookBody = z.strictObject(
     is_active: z.boolean({ error: 'must be true or false' }).optional().default(true),
     retry_enabled: z.boolean({ error: 'must be true or false' }).optional().default(true),
     max_retries: maxRetries.optional().default(5),
+    max_in_flight: maxInFlight.optional(),
+    rate_limit_per_second: rateLimitPerSecond.optional(),
   },
   { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field` : 'must be a JSON object') },
 );
@@ -74,6 +97,8 @@ export const updateWebhookBody = z.strictObject(
     secret: staticSecret.nullable().optional(),
     retry_enabled: z.boolean({ error: 'must be true or false' }).optional(),
     max_retries: maxRetries.optional(),
+    max_in_flight: maxInFlight.optional(),
+    rate_limit_per_second: rateLimitPerSecond.optional(),
   },
   { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field` : 'must be a JSON object') },
 );

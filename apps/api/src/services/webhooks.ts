@@ -33,6 +33,8 @@ export type CreateWebhookInput = {
   is_active?: boolean;
   retry_enabled?: boolean;
   max_retries?: number;
+  max_in_flight?: number | null;
+  rate_limit_per_second?: number | null;
 };
 
 const RECENT_ATTEMPTS = 10;
@@ -125,6 +127,8 @@ export async function createWebhook(
         isActive: input.is_active ?? true,
         retryEnabled: input.retry_enabled ?? true,
         maxRetries: input.max_retries ?? 5,
+        maxInFlight: input.max_in_flight ?? null,
+        rateLimitPerSecond: input.rate_limit_per_second ?? null,
         signingSecretEnc: deps.secretBox.encrypt(signingSecret),
         staticSecretEnc: input.secret ? deps.secretBox.encrypt(input.secret) : null,
       },
@@ -195,7 +199,11 @@ export async function updateWebhook(deps: SecretDeps, auth: WebhookAuth, id: str
   const parserId = patch.parser_id !== undefined ? patch.parser_id : row.parserId;
   if (url !== row.url || parserId !== row.parserId) await checkNotDuplicate(deps, auth.accountId, url, parserId, row.id);
 
-  // Re-enabling a webhook the service disabled starts it afresh.
+  // Re-enabling a webhook the service disabled starts it afresh, circuit
+  // breaker included: the operator says the endpoint is fixed, so its
+  // deliveries flow at once instead of waiting out an old cooldown, and a
+  // later failure streak starts from the base cooldown again. Pausing and
+  // resuming a webhook that was never disabled leaves the circuit to the worker.
   const reenable = patch.is_active === true && row.disabledReason !== null;
   try {
     const { count } = await deps.db.prisma.webhook.updateMany({
@@ -208,8 +216,12 @@ export async function updateWebhook(deps: SecretDeps, auth: WebhookAuth, id: str
         ...(patch.description !== undefined ? { description: patch.description } : {}),
         ...(patch.retry_enabled !== undefined ? { retryEnabled: patch.retry_enabled } : {}),
         ...(patch.max_retries !== undefined ? { maxRetries: patch.max_retries } : {}),
+        ...(patch.max_in_flight !== undefined ? { maxInFlight: patch.max_in_flight } : {}),
+        ...(patch.rate_limit_per_second !== undefined ? { rateLimitPerSecond: patch.rate_limit_per_second } : {}),
         ...(patch.secret !== undefined ? { staticSecretEnc: patch.secret === null ? null : deps.secretBox.encrypt(patch.secret) } : {}),
-        ...(reenable ? { disabledReason: null, disabledAt: null, failingSince: null } : {}),
+        ...(reenable
+          ? { disabledReason: null, disabledAt: null, failingSince: null, circuit: 'closed', circuitRetryAt: null, circuitCooldownMs: null }
+          : {}),
       },
     });
     if (count === 0) throw notFound();
