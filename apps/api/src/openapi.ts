@@ -165,7 +165,7 @@ const DocumentResult = z
     status: z.enum(['completed', 'failed']),
     file_name: z.string().nullable(),
     result: z.record(z.string(), z.unknown()).nullable(),
-    error: z.string().nullable(),
+    error: z.union([z.string(), z.record(z.string(), z.unknown())]).nullable().meta({ description: 'For a failed document: the error the platform reported, a string or an object, unchanged.' }),
     reported_at: isoTime,
   })
   .openapi('DocumentResult', {

@@ -200,6 +200,69 @@ describe('document reports', () => {
   });
 });
 
+describe('a failed document\'s error', () => {
+  const reportError = (extractionId: string, documentId: string, error: unknown) =>
+    h.platform.post(`/internal/v1/extractions/${extractionId}/documents/${documentId}`, { status: 'failed', file_name: `${documentId}.pdf`, error });
+
+  it('takes an object and passes it on unchanged: in the event data and in the stored result', async () => {
+    const owner = await h.integrator();
+    await insertWebhook(h, owner.accountId, { events: ['extraction.document_completed'] });
+    const ext = await createExtraction(h, owner.accountId, { documentCount: 2 });
+    const error = { code: 'ocr_failed', message: 'Page 3 is unreadable', pages: [3], retryable: false, detail: { dpi: 72, engine: null } };
+
+    const res = await reportError(ext.extraction_id, 'doc-1', error);
+    expect(res.status).toBe(202);
+    const event = await h.deps.db.prisma.event.findUniqueOrThrow({ where: { id: res.body.events[0].id } });
+    expect(event.data).toEqual(expect.objectContaining({ status: 'failed', error }));
+
+    const stored = await request(h.app).get(`/v1/extractions/${ext.extraction_id}/documents/doc-1`).set(owner.auth);
+    expect(stored.status).toBe(200);
+    expect(stored.body).toEqual(expect.objectContaining({ status: 'failed', result: null, error }));
+  });
+
+  it('keeps a string a string (even one that looks like JSON), and a missing error null', async () => {
+    const owner = await h.integrator();
+    const ext = await createExtraction(h, owner.accountId, { documentCount: 2 });
+    await reportError(ext.extraction_id, 'doc-1', '{"code":"not an object"}').expect(202);
+    await h.platform.post(`/internal/v1/extractions/${ext.extraction_id}/documents/doc-2`, { status: 'failed' }).expect(202);
+
+    const one = await request(h.app).get(`/v1/extractions/${ext.extraction_id}/documents/doc-1`).set(owner.auth);
+    expect(one.body.error).toBe('{"code":"not an object"}');
+    const two = await request(h.app).get(`/v1/extractions/${ext.extraction_id}/documents/doc-2`).set(owner.auth);
+    expect(two.body.error).toBeNull();
+    // Stored as JSONB: a JSON string for the first, SQL NULL (not JSON null) for the second.
+    const rows = await h.deps.db.prisma.$queryRaw<Array<{ document_id: string; kind: string | null }>>`
+      SELECT document_id, jsonb_typeof(error) AS kind FROM extraction_documents WHERE extraction_id = ${ext.extraction_id} ORDER BY document_id`;
+    expect(rows).toEqual([{ document_id: 'doc-1', kind: 'string' }, { document_id: 'doc-2', kind: null }]);
+  });
+
+  it('accepts 4 KiB of JSON and refuses one byte more, naming the field; other types are refused too', async () => {
+    const owner = await h.integrator();
+    const ext = await createExtraction(h, owner.accountId, { documentCount: 2 });
+    // JSON text of a string is its characters plus two quotes.
+    const atLimit = 'x'.repeat(4094);
+    const bigObject = { code: 'too_big', message: 'é'.repeat(2100) }; // 2 bytes per é in UTF-8
+
+    const tooBig = await reportError(ext.extraction_id, 'doc-1', atLimit + 'x');
+    expect(tooBig.status).toBe(400);
+    expect(tooBig.body.error.code).toBe('INVALID_PAYLOAD');
+    expect(tooBig.body.error.details).toEqual([{ path: 'error', message: 'must be at most 4096 bytes (4 KiB) as JSON' }]);
+    const tooBigObject = await reportError(ext.extraction_id, 'doc-1', bigObject);
+    expect(tooBigObject.status).toBe(400);
+    expect(tooBigObject.body.error.details[0].path).toBe('error');
+    for (const wrong of [42, ['a', 'b'], true]) {
+      const res = await reportError(ext.extraction_id, 'doc-1', wrong);
+      expect(res.status).toBe(400);
+      expect(res.body.error.details).toEqual([{ path: 'error', message: 'must be a string or a JSON object' }]);
+    }
+    expect(await h.deps.db.prisma.extractionDocument.count({ where: { extractionId: ext.extraction_id } })).toBe(0);
+
+    await reportError(ext.extraction_id, 'doc-1', atLimit).expect(202);
+    const stored = await request(h.app).get(`/v1/extractions/${ext.extraction_id}/documents/doc-1`).set(owner.auth);
+    expect(stored.body.error).toBe(atLimit);
+  });
+});
+
 describe('racing reports', () => {
   const cases = [
     { name: 'all completed', outcome: 'completed', statusOf: (_i: number) => 'completed' as const },

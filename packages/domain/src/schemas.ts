@@ -152,12 +152,20 @@ export const createExtractionBody = z.strictObject({
   document_count: z.number({ error: 'must be an integer of 1 or more' }).int('must be an integer').min(1, 'must be 1 or more').max(100_000, 'must be at most 100000'),
 });
 
+/** A failed document's `error`, measured as its JSON text in UTF-8. */
+export const DOCUMENT_ERROR_MAX_BYTES = 4096;
+
 export const documentReportBody = z
   .strictObject({
     status: z.enum(['completed', 'failed'], { error: 'must be completed or failed' }),
     file_name: z.string({ error: 'must be a string' }).max(1024, 'must be at most 1024 characters').nullable().optional(),
     result: z.record(z.string(), z.unknown(), { error: 'must be a JSON object' }).nullable().optional(),
-    error: z.string({ error: 'must be a string' }).max(4096, 'must be at most 4096 characters').nullable().optional(),
+    // A string, or an object such as {"code","message"}: passed on unchanged in the callback's data.error.
+    error: z
+      .union([z.string(), z.record(z.string(), z.unknown())], { error: 'must be a string or a JSON object' })
+      .refine((value) => new TextEncoder().encode(JSON.stringify(value)).length <= DOCUMENT_ERROR_MAX_BYTES, `must be at most ${DOCUMENT_ERROR_MAX_BYTES} bytes (4 KiB) as JSON`)
+      .nullable()
+      .optional(),
   })
   .superRefine((body, ctx) => {
     if (body.status === 'failed' && body.result) ctx.addIssue({ code: 'custom', path: ['result'], message: 'must be absent when status is failed' });

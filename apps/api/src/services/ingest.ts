@@ -105,7 +105,8 @@ export async function reportDocument(
         documentId,
         status: input.status,
         fileName: input.file_name ?? null,
-        error: input.status === 'failed' ? (input.error ?? null) : null,
+        // JSONB: a string or an object, stored and passed on as sent (SQL NULL when absent).
+        ...(input.status === 'failed' && input.error != null ? { error: input.error as Prisma.InputJsonValue } : {}),
         ...(input.status === 'completed' && input.result ? { result: input.result as Prisma.InputJsonObject } : {}),
       }],
       skipDuplicates: true,
@@ -141,7 +142,7 @@ export async function reportDocument(
       parser_id: counts.parserId,
       status: input.status,
       file_name: input.file_name ?? null,
-      ...(input.status === 'completed' ? { result: (input.result ?? null) as Prisma.InputJsonObject | null } : { error: input.error ?? null }),
+      ...(input.status === 'completed' ? { result: (input.result ?? null) as Prisma.InputJsonObject | null } : { error: (input.error ?? null) as Prisma.InputJsonValue | null }),
     });
 
     if (counts.completedCount + counts.failedCount < counts.documentCount) return { duplicate: false, extraction: counts, written };
@@ -195,7 +196,7 @@ export async function getDocumentResult(deps: Pick<ApiDeps, 'db'>, accountId: st
     status: doc.status,
     file_name: doc.fileName,
     result: doc.result ?? null,
-    error: doc.error,
+    error: doc.error ?? null,
     reported_at: doc.createdAt.toISOString(),
   };
 }
