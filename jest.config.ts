@@ -2,7 +2,7 @@
 import type { Config } from 'jest';
 
 // got 14 and its dependency tree ship ESM only; jest runs CommonJS, so swc
-// transforms them too (see shared/TOOLCHAIN.md).
+// transforms them too (Jest 30 in CommonJS mode cannot require ESM on Node 20).
 const esmOnly = [
   'got', '@sindresorhus/is', 'byte-counter', 'cacheable-lookup', 'cacheable-request', 'get-stream',
   '@sec-ant/readable-stream', 'is-stream', 'mimic-response', 'normalize-url', 'responselike',

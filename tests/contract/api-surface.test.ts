@@ -2,7 +2,7 @@ import request from 'supertest';
 import { ERROR_STATUS, newId, type ErrorCode } from '@hookline/domain';
 import { startApiHarness, type ApiHarness } from '../support/api-harness';
 
-// Contract sections 2–4, route by route, on the real app (PostgreSQL + Redis,
+// The API of docs/api.md, route by route, on the real app (PostgreSQL + Redis,
 // no worker): both auth headers and revoked keys on EVERY /v1 route, the 413
 // on every JSON endpoint and the 256 KiB boundary to the byte, Idempotency-Key
 // on every /internal/v1 POST, query validation of the delivery log, id
@@ -50,7 +50,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-/** Every /v1 route of contract section 3, aimed at the owner's real resources. */
+/** Every /v1 route of the integrator API, aimed at the owner's real resources. */
 const v1Routes = (): Route[] => [
   { method: 'get', path: '/v1/event-types' },
   { method: 'get', path: '/v1/webhooks' },
@@ -76,7 +76,7 @@ const SUCCESS: Record<string, number> = {
 };
 const routeName = (r: Route) => `${r.method} ${r.path.replace(/\/(wh|dlv|ext)_[0-9A-Za-z]+/g, '/:id').replace(/\/extractions\/[^/]+\/documents\/[^/]+/, '/extractions/:id/documents/:id')}`;
 
-describe('authentication on every /v1 route (section 2)', () => {
+describe('authentication on every /v1 route', () => {
   it('X-API-Key is accepted everywhere Authorization: Bearer is', async () => {
     for (const route of v1Routes()) {
       const expected = SUCCESS[routeName(route)];
@@ -111,7 +111,7 @@ describe('authentication on every /v1 route (section 2)', () => {
   });
 });
 
-describe('413 PAYLOAD_TOO_LARGE on every JSON endpoint (section 2)', () => {
+describe('413 PAYLOAD_TOO_LARGE on every JSON endpoint (body over 256 KiB)', () => {
   /** A JSON object of exactly `bytes` bytes: `{"pad":"xxx…"}`. */
   const bodyOf = (bytes: number) => `{"pad":"${'x'.repeat(bytes - '{"pad":""}'.length)}"}`;
 
@@ -173,7 +173,7 @@ describe('413 PAYLOAD_TOO_LARGE on every JSON endpoint (section 2)', () => {
   });
 });
 
-describe('Idempotency-Key on every /internal/v1 POST (section 4)', () => {
+describe('Idempotency-Key on every /internal/v1 POST', () => {
   it('replays the first answer for the same key and body, and refuses another body with 409, on each route', async () => {
     const account = await h.createAccount();
     const targets: Array<{ path: string; body: Record<string, unknown>; changed: Record<string, unknown> }> = [
@@ -213,7 +213,7 @@ describe('Idempotency-Key on every /internal/v1 POST (section 4)', () => {
   });
 });
 
-describe('Idempotency-Key lifetime (section 3: 24 h)', () => {
+describe('Idempotency-Key lifetime (24 h)', () => {
   it('an answer is replayed for 24 h; once the record has expired the same key is a new request', async () => {
     const account = await h.createAccount();
     const body = { account_id: account.id, event: 'quota.warning', data: { n: 1 } };
@@ -235,7 +235,7 @@ describe('Idempotency-Key lifetime (section 3: 24 h)', () => {
   });
 });
 
-describe('GET /v1/webhooks/:id/deliveries query validation (section 3: limit 1–100, cursor)', () => {
+describe('GET /v1/webhooks/:id/deliveries query validation (limit 1–100, cursor)', () => {
   const list = (query: string) => request(h.app).get(`/v1/webhooks/${webhookId}/deliveries?${query}`).set(owner.auth);
 
   it.each(['limit=0', 'limit=101', 'limit=abc', 'limit=-1', 'limit=1.5', 'limit=', 'limit=1e2', 'limit=%205', 'limit=20&limit=30'])('%s → 400 naming limit', async (query) => {
@@ -301,7 +301,7 @@ describe('ids and times (contract preamble)', () => {
   });
 });
 
-describe('malformed input on the delivery and ingest endpoints: the envelope, never a 5xx (section 2)', () => {
+describe('malformed input on the delivery and ingest endpoints: the envelope, never a 5xx', () => {
   const EVERY_TYPE: unknown[] = [null, true, false, 0, -1, 1.5, 1e308, '', 'NaN', '\u0000', 'a\u0000b', '\ud800', 'ünï 😀', 'x'.repeat(5_000), [], [null], {}, { a: { b: [] } },
     '2026-11-23T10:00:00Z', '2026-11-23T10:00:00.000+25:00', '0000-00-00T00:00:00Z', '99999-01-01T00:00:00Z', '1970-01-01T00:00:00Z'];
   const RAW = ['{', '[1,', 'NaN', '"', 'null', '[]', '42', '"text"', '{"since":"\\ud800"}', '{"__proto__":{"x":1}}', '{"a":1}{"b":2}'];

@@ -1,7 +1,7 @@
 import { verifyBrandSignature, verifyCallback, verifyStandardWebhook } from '../support/verifier';
 import { deliveryReaches, eventually, onlyDelivery, sleep, startStack, type Stack } from '../delivery/stack';
 
-// Contract sections 3 and 5 at their edges, end to end (real API, worker,
+// The integrator API and the delivery rules of docs/api.md at their edges, end to end (real API, worker,
 // PostgreSQL, Redis and receivers): the end of the 24 h rotation window,
 // retry_enabled / max_retries edits reaching retries already scheduled, the
 // 24 h cap on Retry-After, the 2 KiB response_body, the attempt object's

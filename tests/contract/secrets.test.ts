@@ -7,7 +7,7 @@ import { verifyCallback } from '../support/verifier';
 import { startWorkerHarness, type WorkerHarness } from '../support/worker-harness';
 import { eventually } from '../delivery/stack';
 
-// Secrets (contract sections 1–3 and STYLE): signing secrets, static secrets,
+// Secrets (docs/api.md: configuration, authentication, webhooks): signing secrets, static secrets,
 // API keys, the platform token and ENCRYPTION_KEY never appear in a log line
 // (API at debug level, worker), an error message or a read/list answer, and
 // are stored only encrypted or hashed: a full scenario runs, then every log

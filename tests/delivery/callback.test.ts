@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { verifyBrandSignature, verifyCallback, verifyStandardWebhook } from '../support/verifier';
 import { deliveryReaches, eventually, startStack, type Stack } from './stack';
 
-// A callback as the integrator receives it (contract section 5): body, every
+// A callback as the integrator receives it (docs/api.md#callbacks): body, every
 // header, both signature schemes checked with independent verifiers.
 
 const VERSION = (JSON.parse(readFileSync(resolve(__dirname, '../../package.json'), 'utf8')) as { version: string }).version;

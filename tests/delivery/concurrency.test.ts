@@ -1,7 +1,7 @@
 import { startWorkerHarness, type WorkerHarness } from '../support/worker-harness';
 import { eventually, startStack, type Stack } from './stack';
 
-// Any number of workers may run at once (contract section 1): with two
+// Any number of workers may run at once (docs/api.md#running-hookline): with two
 // workers on one queue, every delivery is sent exactly once.
 
 describe('two workers at once', () => {

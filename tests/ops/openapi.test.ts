@@ -24,7 +24,7 @@ import { startApiHarness, type ApiHarness } from '../support/api-harness';
 type Json = Record<string, any>;
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
-/** Pages and sub-apps outside contract sections 2–4: they are not API operations. */
+/** Pages and sub-apps outside the integrator and platform APIs: they are not API operations. */
 const NOT_IN_SPEC = [/^\/docs(\/|$)/, /^\/admin\//, /^\/dashboard(\/|$)/];
 
 function resolvePointer(doc: Json, ref: string): unknown {
@@ -187,6 +187,33 @@ describe('OpenAPI document', () => {
       expect((body.required ?? []).sort()).toEqual(required.sort());
     });
 
+    it('the webhook bodies take max_in_flight (1–100) and rate_limit_per_second (1–1000), each nullable', () => {
+      for (const [method, path] of [['post', '/v1/webhooks'], ['patch', '/v1/webhooks/{id}']]) {
+        const body = deref(doc, doc.paths[path][method].requestBody.content['application/json'].schema);
+        for (const [field, max] of [['max_in_flight', 100], ['rate_limit_per_second', 1000]] as const) {
+          const schema = body.properties[field];
+          expect([path, field, JSON.stringify(schema)]).toEqual([path, field, expect.stringContaining('"integer"')]);
+          const variants: Json[] = schema.anyOf ?? schema.oneOf ?? [schema];
+          const integer = variants.find((v) => v.type === 'integer' || (Array.isArray(v.type) && v.type.includes('integer')));
+          expect(integer).toMatchObject({ minimum: 1, maximum: max });
+          expect(variants.some((v) => v.type === 'null' || (Array.isArray(v.type) && v.type.includes('null')))).toBe(true);
+          expect(typeof (schema.description ?? integer?.description)).toBe('string');
+        }
+      }
+    });
+
+    it('the Webhook object shows the isolation fields and the circuit, never the cooldown', () => {
+      const webhook = deref(doc, doc.components.schemas.Webhook);
+      const keys = Object.keys(webhook.properties);
+      // In the order the answers carry them: after failing_since, before created_at.
+      expect(keys.slice(keys.indexOf('failing_since'), keys.indexOf('created_at') + 1)).toEqual(['failing_since', 'max_in_flight', 'rate_limit_per_second', 'circuit', 'circuit_retry_at', 'created_at']);
+      expect(webhook.required).toEqual(expect.arrayContaining(['max_in_flight', 'rate_limit_per_second', 'circuit', 'circuit_retry_at']));
+      expect(webhook.properties.circuit.enum).toEqual(['closed', 'open', 'half_open']);
+      expect(JSON.stringify(webhook.properties.circuit_retry_at)).toContain('date-time');
+      expect(JSON.stringify(doc)).not.toMatch(/cooldown_ms/i);
+      expect(Object.keys(deref(doc, doc.components.schemas.WebhookWithSecret).properties)).toEqual(expect.arrayContaining(['max_in_flight', 'rate_limit_per_second', 'circuit', 'circuit_retry_at']));
+    });
+
     it('the webhook events enum is the API event list, as validated', () => {
       const body = doc.paths['/v1/webhooks'].post.requestBody.content['application/json'].schema;
       expect(body.properties.events.items.enum).toEqual(['extraction.document_completed', 'extraction.job_completed', 'quota.warning', 'quota.exceeded']);
@@ -243,12 +270,17 @@ describe('OpenAPI document', () => {
       expectDeclared('post', '/internal/v1/accounts/:id/api-keys', key);
       const auth = { Authorization: `Bearer ${key.body.api_key.key}` };
 
-      const created = await request(h.app).post('/v1/webhooks').set(auth).send({ url: 'https://example.com/spec-hook', events: ['extraction.document_completed'], secret: 'static-secret-1' });
+      const created = await request(h.app).post('/v1/webhooks').set(auth).send({ url: 'https://example.com/spec-hook', events: ['extraction.document_completed'], secret: 'static-secret-1', max_in_flight: 4, rate_limit_per_second: 20 });
       expectDeclared('post', '/v1/webhooks', created);
       const id = created.body.webhook.id as string;
 
       expectDeclared('get', '/v1/webhooks', await request(h.app).get('/v1/webhooks').set(auth));
       expectDeclared('get', '/v1/webhooks/:id', await request(h.app).get(`/v1/webhooks/${id}`).set(auth));
+      // An open circuit, as the worker writes it, is declared too.
+      await h.deps.db.prisma.webhook.update({ where: { id }, data: { circuit: 'open', circuitRetryAt: new Date(Date.now() + 30_000), circuitCooldownMs: 30_000 } });
+      const open = await request(h.app).get(`/v1/webhooks/${id}`).set(auth);
+      expect(open.body.webhook).toMatchObject({ max_in_flight: 4, rate_limit_per_second: 20, circuit: 'open', circuit_retry_at: expect.any(String) });
+      expectDeclared('get', '/v1/webhooks/:id', open);
       expectDeclared('patch', '/v1/webhooks/:id', await request(h.app).patch(`/v1/webhooks/${id}`).set(auth).send({ description: 'spec' }));
       expectDeclared('post', '/v1/webhooks/:id/rotate-secret', await request(h.app).post(`/v1/webhooks/${id}/rotate-secret`).set(auth));
       expectDeclared('get', '/v1/webhooks/:id/deliveries', await request(h.app).get(`/v1/webhooks/${id}/deliveries`).set(auth));

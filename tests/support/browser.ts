@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 // Browser tests drive Debian's Chromium through playwright-core: Playwright's
-// own browser downloads cannot reach their host here (shared/TOOLCHAIN.md).
+// own browser downloads (`npx playwright install`) cannot reach their host from
+// the development and CI machines.
 // Each launch gets a fresh temporary profile (user-data dir) that Playwright
 // deletes on close.
 

@@ -4,7 +4,7 @@ import { Webhook } from 'standardwebhooks';
 
 // INDEPENDENT verification of a received callback, as an integrator would do
 // it: the `standardwebhooks` reference library for the Standard Webhooks
-// headers, and the seeds' plain Node snippet for X-<brand>-Signature. Nothing
+// headers, and PerfectParser's plain Node snippet for X-<brand>-Signature. Nothing
 // here may import @hookline/domain's signing: a test that verified with the
 // signer's own code would prove nothing.
 
@@ -28,7 +28,7 @@ export function verifyStandardWebhook(secret: string, body: string, headers: Inc
 }
 
 /**
- * The seeds' snippet: hex HMAC-SHA256 of the raw body keyed with the whole
+ * PerfectParser's snippet: hex HMAC-SHA256 of the raw body keyed with the whole
  * `whsec_…` string, compared in constant time. During a rotation the header
  * holds several comma-separated signatures; any match is enough.
  */

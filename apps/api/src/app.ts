@@ -14,7 +14,7 @@ import { createDashboardRouter } from './dashboard/router';
 export type { ApiDeps } from './deps';
 
 /**
- * The HTTP app, built from its dependencies (STYLE rule 7): main.ts, the
+ * The HTTP app, built from plain dependencies (no DI container): main.ts, the
  * standalone process and every test build the same app.
  * The API never sends a callback: it writes rows and enqueues jobs.
  */

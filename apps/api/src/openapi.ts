@@ -23,7 +23,7 @@ import {
   type ErrorCode,
 } from '@hookline/domain';
 
-// The OpenAPI 3.1 description of contract sections 2–4 (and the operations
+// The OpenAPI 3.1 description of the integrator and platform APIs of docs/api.md (and the operations
 // endpoints). Request bodies and queries are THE zod schemas the routes
 // validate with (packages/domain/src/schemas.ts): never restate them here.
 // Responses are declared below because the routes build them with the
@@ -227,7 +227,7 @@ const NotReady = z
   .object({ error: errorBody, checks: readinessChecks })
   .openapi('NotReady', { example: { error: { code: 'SERVICE_UNAVAILABLE', message: 'Redis is unreachable; the service is not ready to take traffic.' }, checks: { postgres: 'up', redis: 'down' } } });
 
-// ---- the callback (contract section 5), described as an OpenAPI webhook ----
+// ---- the callback (docs/api.md#callbacks), described as an OpenAPI webhook ----
 
 const CallbackBody = z
   .object({
@@ -281,7 +281,7 @@ const SECURITY: Record<Access, RouteConfig['security']> = {
   public: [],
 };
 
-/** The error responses every operation of a kind can give, by the contract's table. */
+/** The error responses every operation of a kind can give, by the table of docs/api.md#errors. */
 function errorResponses(access: Access, opts: { body?: boolean; notFound?: boolean; conflict?: boolean; plan?: boolean }) {
   if (access === 'public') return {};
   return {
@@ -318,9 +318,9 @@ type Operation = {
 
 const noContent = (description: string): ResponseConfig => ({ description });
 
-/** Every route of contract sections 2–4, plus the operations endpoints. */
+/** Every route of the integrator and platform APIs, plus the operations endpoints. */
 export const API_OPERATIONS: Operation[] = [
-  // ---- integrator API (section 3) ----
+  // ---- integrator API (/v1) ----
   {
     method: 'get', path: '/v1/webhooks', access: 'api_key', tag: 'Webhooks', operationId: 'listWebhooks', plan: true,
     summary: 'List webhooks', description: 'The account\'s webhooks, newest first, deleted ones left out.',
@@ -385,7 +385,7 @@ export const API_OPERATIONS: Operation[] = [
     summary: 'Get a document\'s last reported result', description: 'The fallback for a missed callback.', params: documentParams,
     responses: { 200: json(DocumentResult, 'The document\'s last result.') },
   },
-  // ---- platform API (section 4) ----
+  // ---- platform API (/internal/v1) ----
   {
     method: 'post', path: '/internal/v1/accounts', access: 'platform', tag: 'Platform', operationId: 'createAccount', idempotent: true,
     summary: 'Create an account', body: createAccountBody, responses: { 201: json(z.object({ account: Account }), 'The new account.') },
@@ -417,7 +417,7 @@ export const API_OPERATIONS: Operation[] = [
     summary: 'Publish an event', body: publishEventBody,
     responses: { 202: json(z.object({ event: EmittedEvent }), 'The event and how many deliveries it made.') },
   },
-  // ---- operations (section 6) ----
+  // ---- operations (probes, metrics, this document) ----
   {
     method: 'get', path: '/healthz', access: 'public', tag: 'Operations', operationId: 'healthz',
     summary: 'Liveness', responses: { 200: json(z.object({ status: z.literal('ok') }), 'The process lives.') },
@@ -519,11 +519,11 @@ export function buildOpenApiDocument() {
     },
     servers: [{ url: '/' }],
     tags: [
-      { name: 'Webhooks', description: 'Subscriptions of the integrator\'s account (contract section 3).' },
+      { name: 'Webhooks', description: 'Subscriptions of the integrator\'s account.' },
       { name: 'Deliveries', description: 'Delivery log, retries and recovery.' },
       { name: 'Events', description: 'The event catalog and document results.' },
-      { name: 'Platform', description: 'How the extraction platform drives Hookline (contract section 4).' },
-      { name: 'Operations', description: 'Probes, metrics and this document (contract section 6).' },
+      { name: 'Platform', description: 'How the extraction platform drives Hookline.' },
+      { name: 'Operations', description: 'Probes, metrics and this document.' },
     ],
   });
 }

@@ -9,7 +9,7 @@ import { createApp } from '@hookline/api';
 import { errorHandler, toAppError } from '../src/middleware/errors';
 import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
 
-// The contract's error table (section 2) as the webhook and platform APIs meet it:
+// The error table (docs/api.md#errors) as the webhook and platform APIs meet it:
 // one envelope for everything, never HTML, never a stack trace.
 
 let h: ApiHarness;

@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
 
-// Idempotency-Key on POST /v1/webhooks (contract section 3): the first answer
+// Idempotency-Key on POST /v1/webhooks (docs/api.md#pagination-and-idempotency): the first answer
 // is replayed for the same body, another body is a 409, concurrent requests act once.
 
 let h: ApiHarness;

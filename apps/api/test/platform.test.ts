@@ -2,7 +2,7 @@ import request from 'supertest';
 import { hashApiKey, newId } from '@hookline/domain';
 import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
 
-// The platform API (contract section 4): accounts and API keys.
+// The platform API (docs/api.md#the-platform-api): accounts and API keys.
 
 let h: ApiHarness;
 beforeAll(async () => {

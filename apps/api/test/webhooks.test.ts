@@ -4,7 +4,7 @@ import { writeEvent } from '@hookline/db';
 import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
 import { createWebhook, getWebhookRow, revealSigningSecret, updateWebhook } from '../src/services/webhooks';
 
-// The integrator webhook API (contract section 3) on a real database.
+// The integrator webhook API (docs/api.md#the-integrator-api) on a real database.
 
 const DOC = 'extraction.document_completed';
 const JOB = 'extraction.job_completed';

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import got from 'got';
 import { guardedLookup, isBlockedAddress } from './ssrf';
 
-/** The response body kept for the attempt log (contract: "first 2 KiB"). */
+/** The response body kept for the attempt log: its first 2 KiB (the attempt's response_body). */
 export const MAX_RESPONSE_BODY_BYTES = 2048;
 
 export type SendErrorCode =
@@ -35,7 +35,8 @@ export type SendResult = {
   body: string | null;
   /**
    * Why the attempt failed without a usable HTTP response; `'redirect'` for a
-   * 3xx. Null for any other received response, including 4xx/5xx (contract §3).
+   * 3xx. Null for any other received response, including 4xx/5xx (the attempt's
+   * `error` field, docs/api.md#the-attempt-object).
    * `'http_error'` is part of the type for callers but never produced here.
    */
   error: SendErrorCode | null;

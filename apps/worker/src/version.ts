@@ -14,5 +14,5 @@ function readVersion(): string {
 
 export const VERSION = readVersion();
 
-/** The User-Agent of every callback (contract section 5). */
+/** The User-Agent of every callback (docs/api.md#callback-headers). */
 export const USER_AGENT = `Hookline/${VERSION}`;

@@ -1,6 +1,6 @@
 import { PRODUCTION_REQUIRED, apiEnvSchema, parseEnv, standaloneEnvSchema, workerEnvSchema } from '../src/env';
 
-// Environment parsing (contract section 1): defaults as the contract writes
+// Environment parsing (docs/api.md#configuration): defaults as the reference writes
 // them, and one line naming the variable when a value is bad.
 
 const KEY = Buffer.alloc(32, 7).toString('base64');

@@ -1,7 +1,7 @@
 import { newId } from '@hookline/domain';
 import type { Prisma, PrismaClient } from './client';
 
-// The outbox (STYLE "How a delivery flows", step 1): an event and one delivery
+// The outbox (step 1 of "One delivery, from request to callback" in ARCHITECTURE.md): an event and one delivery
 // row per matching webhook are written in the caller's transaction. Jobs are
 // enqueued only after commit; a delivery whose job never reached Redis stays
 // `pending` and the worker's relay enqueues it later.

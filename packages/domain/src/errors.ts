@@ -1,4 +1,4 @@
-// The contract's error codes (section 2) and the HTTP status each maps to.
+// The API's error codes (docs/api.md#errors) and the HTTP status each maps to.
 export const ERROR_STATUS = {
   INVALID_PAYLOAD: 400,
   UNAUTHORIZED: 401,

@@ -1,4 +1,4 @@
-// The event catalog of contract section 3. Names are part of the public API.
+// The event catalog (docs/api.md#events). Names are part of the public API.
 export const EVENT_TYPES = [
   { name: 'extraction.document_completed', source: 'api', description: 'One document of an extraction reached completed or failed.' },
   { name: 'extraction.job_completed', source: 'api', description: 'Every document of an extraction is terminal (sent once per extraction).' },

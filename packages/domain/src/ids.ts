@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-// Type prefixes of the contract. Ids are opaque to clients; they never change meaning.
+// Type prefixes of every id (docs/api.md#conventions). Ids are opaque to clients; they never change meaning.
 export const ID_PREFIX = {
   account: 'acct',
   apiKey: 'key',

@@ -1,4 +1,4 @@
-// Database rows → the contract's JSON objects. The row types name only the
+// Database rows → the JSON objects of docs/api.md#objects. The row types name only the
 // fields read here, so Prisma's generated types satisfy them structurally.
 
 export type WebhookRow = {
@@ -121,7 +121,7 @@ export function extractionResource(row: ExtractionRow) {
   };
 }
 
-/** The callback body (contract section 5). Its serialised bytes are what is signed. */
+/** The callback body (docs/api.md#callbacks). Its serialised bytes are what is signed. */
 export function callbackBody(event: { id: string; event: string; createdAt: Date; test: boolean; data: unknown }): string {
   return JSON.stringify({ id: event.id, event: event.event, created_at: event.createdAt.toISOString(), test: event.test, data: event.data });
 }

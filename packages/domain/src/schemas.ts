@@ -128,7 +128,7 @@ const isoTime = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 time,
 
 export const recoverBody = z.strictObject({ since: isoTime, until: isoTime.optional() });
 
-// Platform API (contract section 4)
+// Platform API (docs/api.md#the-platform-api)
 export const createAccountBody = z.strictObject({
   name: z.string({ error: 'must be a string' }).min(1, 'is required').max(200, 'must be at most 200 characters'),
   plan: z.enum(PLANS, { error: `must be one of ${PLANS.join(', ')}` }).optional().default('pro'),

@@ -9,7 +9,7 @@ export function generateSigningSecret(): string {
 
 /**
  * The PerfectParser header: hex HMAC-SHA256 of the raw body keyed with the
- * whole `whsec_…` string as UTF-8, so the seeds' verification snippets work unchanged.
+ * whole `whsec_…` string as UTF-8, so PerfectParser's published verification snippets work unchanged.
  */
 export function signHex(secret: string, body: string): string {
   return createHmac('sha256', secret).update(body, 'utf8').digest('hex');

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { SIGNING_SECRET_PREFIX, generateSigningSecret, signHex, signStandard, signatureHeaders } from '../src/signing';
 
 // Each signature is checked against an HMAC computed here, independently, as a
-// receiver following the contract (section 5) would compute it.
+// receiver following docs/api.md#callback-headers would compute it.
 
 const body = JSON.stringify({ id: 'evt_1', event: 'extraction.document_completed', created_at: '2026-11-23T10:00:00.000Z', test: false, data: { a: 'ü' } });
 

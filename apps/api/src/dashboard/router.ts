@@ -15,7 +15,7 @@ import { BASE, path, type Viewer } from './layout';
 import { SESSION_COOKIE, SESSION_TTL_SECONDS, SIGN_IN_COOKIE, cookieSecret, createSessionStore, newToken, tokensMatch, type DashboardSession, type Flash } from './session';
 import { addWebhookPage, confirmDeletePage, describeError, webhooksPage, type FieldErrors, type LastDelivery, type WebhookCard, type WebhookFormValues } from './webhook-views';
 
-// The integrator's Integrations page (contract section 6). Server-rendered
+// The integrator's Integrations page (docs/api.md#pages-and-operations). Server-rendered
 // HTML over the same service functions as /v1, so both enforce one set of
 // rules. This router parses its own form bodies and renders its own errors as
 // HTML: nothing under /dashboard answers with JSON envelopes or stack traces.

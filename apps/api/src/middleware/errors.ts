@@ -4,7 +4,7 @@ import { AppError, toEnvelope, type ErrorDetail } from '@hookline/domain';
 import type { Logger } from '@hookline/config';
 import { errorChain, hasErrorCode } from '@hookline/db';
 
-// Every failure leaves as the contract's envelope: never a stack trace, never HTML.
+// Every failure leaves as the error envelope of docs/api.md#errors: never a stack trace, never HTML.
 
 const EXPECTED: Record<string, string> = { object: 'a JSON object', array: 'an array', string: 'a string', number: 'a number', boolean: 'true or false' };
 

@@ -9,7 +9,7 @@ import { getDelivery, listDeliveries, recoverDeliveries, retryDelivery, rotateSe
 import { pathId } from './ingest';
 
 // The integrator's delivery endpoints and the document-result fallback
-// (contract section 3). Guards are applied per route (never router.use), so
+// (docs/api.md#the-integrator-api). Guards are applied per route (never router.use), so
 // an unknown /v1 path still answers 404.
 export function createDeliveriesRouter(deps: ApiDeps): Router {
   const router = Router();
@@ -47,7 +47,7 @@ export function createDeliveriesRouter(deps: ApiDeps): Router {
     res.status(202).json(await recoverDeliveries(deps, getAuth(res).accountId, String(req.params.id), body));
   });
 
-  // No Idempotency-Key here: the contract names it for create and retry only (stored answers are sealed anyway).
+  // No Idempotency-Key here: the API honours it for create and retry only (stored answers are sealed anyway).
   router.post('/webhooks/:id/rotate-secret', ...paid, async (req, res) => {
     res.locals.webhookId = req.params.id;
     res.json(await rotateSecret(deps, getAuth(res).accountId, String(req.params.id)));

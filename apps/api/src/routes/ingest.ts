@@ -6,7 +6,7 @@ import { idempotent } from '../middleware/idempotency';
 import { createEventPublisher } from '../services/event-publisher';
 import { createExtraction, publishPlatformEvent, reportDocument } from '../services/ingest';
 
-// Ingest (contract section 4): the platform reports extractions, documents and
+// Ingest (docs/api.md#the-platform-api): the platform reports extractions, documents and
 // events. Every answer here is given after the rows are committed; callbacks
 // are the worker's business.
 

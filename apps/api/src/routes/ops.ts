@@ -7,7 +7,7 @@ import { createAdminRouter } from '../ops/admin';
 import { createDocsRouter } from '../ops/docs';
 
 /**
- * Operations endpoints (contract section 6): probes, metrics, the OpenAPI
+ * Operations endpoints (docs/api.md#pages-and-operations): probes, metrics, the OpenAPI
  * document and its page, and the queue admin view. Mounted before everything
  * else and without authentication, except the admin view; none of them reveal
  * a secret, an id or a URL.

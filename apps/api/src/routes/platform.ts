@@ -5,7 +5,7 @@ import { requirePlatformToken } from '../middleware/auth';
 import { idempotent } from '../middleware/idempotency';
 import { createAccount, createApiKey, revokeApiKey } from '../services/accounts';
 
-// The platform API (contract section 4): how the extraction platform (and the
+// The platform API (docs/api.md#the-platform-api): how the extraction platform (and the
 // tests) create accounts and keys. Every route needs the platform token.
 export function createPlatformRouter(deps: ApiDeps): Router {
   const router = Router();

@@ -6,7 +6,7 @@ import { idempotent } from '../middleware/idempotency';
 import { v1Auth } from '../middleware/v1-auth';
 import { createWebhook, deleteWebhook, getWebhook, listWebhooks, updateWebhook } from '../services/webhooks';
 
-// The integrator's webhook API (contract section 3). Handlers only parse and
+// The integrator's webhook API (docs/api.md#the-integrator-api). Handlers only parse and
 // answer; the rules live in services/webhooks.ts, which the dashboard shares.
 export function createWebhooksRouter(deps: ApiDeps): Router {
   const router = Router();

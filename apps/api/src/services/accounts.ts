@@ -1,7 +1,7 @@
 import { AppError, accountResource, apiKeyPrefix, generateApiKey, hashApiKey, newId, type ApiKeyMode, type Plan } from '@hookline/domain';
 import type { ApiDeps } from '../deps';
 
-// Accounts and API keys, as the platform API (contract section 4) drives them.
+// Accounts and API keys, as the platform API (docs/api.md#the-platform-api) drives them.
 
 type Deps = Pick<ApiDeps, 'db'>;
 

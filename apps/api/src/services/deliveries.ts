@@ -15,14 +15,14 @@ import {
 import type { ApiDeps } from '../deps';
 import { enqueueWithin } from './ingest';
 
-// The integrator's delivery endpoints (contract section 3): the log, manual
+// The integrator's delivery endpoints (docs/api.md#the-integrator-api): the log, manual
 // retries, recovery of a failed window, secret rotation and test sends. Like
 // ingest, nothing here sends a callback: it writes rows and enqueues jobs.
 
 export type DeliveryListQuery = z.infer<typeof deliveryListQuery>;
 export type RecoverInput = z.infer<typeof recoverBody>;
 
-/** How long a rotated-out secret keeps signing (contract: 24 h of both signatures). */
+/** How long a rotated-out secret keeps signing: for 24 h callbacks carry both signatures. */
 export const ROTATION_GRACE_MS = 24 * 3_600_000;
 export const TEST_WAIT_MS = 30_000;
 const TEST_POLL_MS = 50;

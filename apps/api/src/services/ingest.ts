@@ -183,7 +183,7 @@ export function publishPlatformEvent(publisher: EventPublisher, input: PublishEv
   });
 }
 
-/** The stored result of one document, for its own account only (the seeds' fallback for a missed callback). */
+/** The stored result of one document, for its own account only (the fallback for a missed callback). */
 export async function getDocumentResult(deps: Pick<ApiDeps, 'db'>, accountId: string, extractionId: string, documentId: string) {
   const extraction = await deps.db.prisma.extraction.findFirst({ where: { id: extractionId, accountId }, select: { id: true, parserId: true } });
   if (!extraction) throw new AppError('RESOURCE_NOT_FOUND', `No such extraction: ${extractionId}.`);

@@ -2,7 +2,7 @@ import type { WrittenEvent } from '@hookline/db';
 import { enqueueDeliveries } from '@hookline/queue';
 import type { ApiDeps } from '../deps';
 
-// After commit (STYLE "How a delivery flows", step 2): one job per new delivery.
+// After commit (step 2 of "One delivery, from request to callback" in ARCHITECTURE.md): one job per new delivery.
 
 export type EmittedEvent = { id: string; event: string; deliveries: number };
 export type Written = WrittenEvent & { event: string };
@@ -27,7 +27,7 @@ export async function enqueueWithin(deps: Pick<ApiDeps, 'queue'>, deliveryIds: s
  * After commit: enqueue every new delivery (one addBulk, however many events).
  * A Redis outage is not the caller's problem: the rows stay `pending` and the
  * worker's relay enqueues them later, so the events are still accepted
- * (contract section 5: never lost). Never rejects.
+ * (an event accepted with 202 is never lost). Never rejects.
  */
 export async function enqueueCommitted(deps: Pick<ApiDeps, 'queue' | 'logger' | 'metrics'>, written: Written[]): Promise<EmittedEvent[]> {
   const deliveryIds = written.flatMap((w) => w.deliveryIds);

@@ -190,7 +190,7 @@ export async function getWebhook(deps: DbDeps, accountId: string, id: string) {
 export async function updateWebhook(deps: SecretDeps, auth: WebhookAuth, id: string, patch: UpdateWebhookBody): Promise<WebhookResource> {
   const row = await getWebhookRow(deps, auth.accountId, id);
   checkFields(patch);
-  // Dashboard webhooks always get the batch.* events (contract section 3).
+  // Dashboard webhooks always get the three batch.* events: their events are not theirs to change.
   if (patch.events !== undefined && row.source === 'dashboard') throw invalid('events', 'cannot be changed on a dashboard webhook');
   const events = patch.events !== undefined ? checkEvents(patch.events, 'api') : undefined;
   if (patch.url !== undefined) checkUrlForMode(patch.url, auth.mode);
@@ -251,7 +251,7 @@ export async function deleteWebhook(deps: DbDeps, accountId: string, id: string)
   if (!deleted) throw notFound();
 }
 
-/** Only dashboard webhooks can show their signing secret again (contract section 6). */
+/** Only dashboard webhooks can show their signing secret again; an API webhook's is shown once, at creation. */
 export async function revealSigningSecret(deps: SecretDeps, accountId: string, id: string): Promise<string> {
   const row = await getWebhookRow(deps, accountId, id);
   if (row.source !== 'dashboard') {
