@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import got from 'got';
 import { guardedLookup, isBlockedAddress } from './ssrf';
 
-/** The response body kept for the attempt log: its first 2 KiB (the attempt's response_body). */
+/** The response body kept for the attempt log (contract: "first 2 KiB"). */
 export const MAX_RESPONSE_BODY_BYTES = 2048;
 
 export type SendErrorCode =
@@ -27,16 +27,18 @@ export type SendRequest = {
 };
 
 export type SendResult = {
-  /** A 2xx was received. */
+  /** A 2xx status line and headers arrived within the timeout (the body may have been cut short). */
   ok: boolean;
   /** HTTP status, null when no response arrived. */
   status: number | null;
-  /** First 2 KiB of the response body (UTF-8, NULs removed), null when no response arrived. */
+  /**
+   * First 2 KiB of the response body (UTF-8, NULs removed), or as much as
+   * arrived before the timeout; null when no response arrived.
+   */
   body: string | null;
   /**
    * Why the attempt failed without a usable HTTP response; `'redirect'` for a
-   * 3xx. Null for any other received response, including 4xx/5xx (the attempt's
-   * `error` field, docs/api.md#the-attempt-object).
+   * 3xx. Null for any other received response, including 4xx/5xx (contract §3).
    * `'http_error'` is part of the type for callers but never produced here.
    */
   error: SendErrorCode | null;
@@ -48,6 +50,7 @@ export type SendResult = {
 };
 
 export type SenderOptions = {
+  /** Bounds the whole attempt, response body included: `send` settles by then. */
   timeoutMs: number;
   allowPrivateTargets: boolean;
   userAgent: string;
@@ -163,12 +166,19 @@ export function createSender(options: SenderOptions): Sender {
     return new Promise<SendResult>((resolve) => {
       let settled = false;
       let response: http.IncomingMessage | undefined;
+      let stream: ReturnType<typeof got.stream.post> | undefined;
       const chunks: Buffer[] = [];
       let received = 0;
 
+      // Once the status line and headers are in, the outcome is the status the
+      // receiver sent: a 2xx whose headers arrived within the timeout is
+      // delivered even if its body is cut short later (by the deadline or the
+      // 2 KiB cap). The receiver has accepted the event by then, and retrying
+      // it would only send a duplicate. Any error before that is the outcome.
       const finish = (error: SendErrorCode | null) => {
         if (settled) return;
         settled = true;
+        clearTimeout(deadline);
         if (!response) return resolve(failure(error ?? 'network_error'));
         const status = response.statusCode ?? 0;
         const isRedirect = status >= 300 && status < 400;
@@ -184,7 +194,20 @@ export function createSender(options: SenderOptions): Sender {
         });
       };
 
-      let stream: ReturnType<typeof got.stream.post>;
+      // Settle now and drop the connection: a half-read response cannot go
+      // back to the keep-alive pool, and a receiver that trickles its body
+      // must not hold a socket (or a worker slot) open. got's own error path
+      // is not used for this because it may read the rest of the body first.
+      const abandon = (error: SendErrorCode | null) => {
+        finish(error);
+        stream?.destroy();
+      };
+
+      // One deadline for the whole attempt (DNS, connect, TLS, request body,
+      // headers and response body), owned here rather than left to got so the
+      // promise settles on time however the receiver behaves.
+      const deadline = setTimeout(() => abandon(response ? null : 'timeout'), Math.max(0, timeoutMs - elapsed()));
+
       try {
         stream = got.stream.post(url, {
           agent,
@@ -195,7 +218,6 @@ export function createSender(options: SenderOptions): Sender {
           followRedirect: false,
           throwHttpErrors: false,
           decompress: false,
-          timeout: { request: timeoutMs },
         });
       } catch (err) {
         finish(classifyError(err));
@@ -211,15 +233,10 @@ export function createSender(options: SenderOptions): Sender {
         const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
         chunks.push(kept);
         received += kept.length;
-        if (received < MAX_RESPONSE_BODY_BYTES) return;
         // Enough for the log: stop reading instead of buffering a large body.
-        finish(null);
-        stream.destroy();
+        if (received >= MAX_RESPONSE_BODY_BYTES) abandon(null);
       });
       stream.on('end', () => finish(null));
-      // Once the status line is in, a later error (e.g. the timeout firing
-      // while the body trickles in) only cuts the logged body short: the
-      // outcome is the status the receiver sent.
       stream.on('error', (err: unknown) => finish(classifyError(err)));
       stream.on('close', () => finish(null));
     });

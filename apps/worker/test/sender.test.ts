@@ -1,5 +1,6 @@
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { classifyError, createSender, parseRetryAfter, type Sender } from '../src/sender';
 
 type Seen = { method: string; url: string; headers: http.IncomingHttpHeaders; body: string };
@@ -10,6 +11,8 @@ type Receiver = {
   requests: Seen[];
   /** TCP connections accepted (counted before any HTTP parsing). */
   connections: number;
+  /** TCP connections still open on the server side. */
+  readonly open: number;
   url(path?: string, host?: string): string;
   close(): Promise<void>;
 };
@@ -19,7 +22,13 @@ async function startReceiver(
   handler: (req: http.IncomingMessage, res: http.ServerResponse, body: string) => void = (_req, res) => res.end('ok'),
 ): Promise<Receiver> {
   const sockets = new Set<Socket>();
-  const receiver = { requests: [] as Seen[], connections: 0 } as Receiver;
+  const receiver = {
+    requests: [] as Seen[],
+    connections: 0,
+    get open() {
+      return sockets.size;
+    },
+  } as Receiver;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -218,6 +227,176 @@ describe('createSender against a local receiver (private targets allowed)', () =
       expect(await sender.send({ url: r.url('/hook', host), headers, body: payload })).toMatchObject({ ok: true, status: 200 });
     }
     expect(r.requests).toHaveLength(3);
+  });
+});
+
+describe('the timeout bounds the whole attempt, response body included', () => {
+  const timeoutMs = 600;
+  // Room for a loaded 2-core machine; an attempt that waited for the body would take seconds.
+  const margin = 250;
+  let sender: Sender;
+  const receivers: Receiver[] = [];
+  const receiver = async (...args: Parameters<typeof startReceiver>) => {
+    const r = await startReceiver(...args);
+    receivers.push(r);
+    return r;
+  };
+
+  beforeAll(() => {
+    sender = createSender({ timeoutMs, allowPrivateTargets: true, userAgent: 'Hookline/1.0.0' });
+  });
+  afterAll(async () => {
+    sender.close();
+    await Promise.all(receivers.map((r) => r.close()));
+  });
+
+  /** When the server side of `socket` closes (performance.now()), or a rejection after `withinMs`. */
+  function closedBy(socket: Socket, withinMs: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`server socket still open after ${withinMs} ms`)), withinMs);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve(performance.now());
+      });
+    });
+  }
+
+  /** A receiver that sends its status line and headers at once, then one byte every 200 ms, never ending. */
+  async function trickler(status: number) {
+    let closed: Promise<number> | undefined;
+    const r = await receiver((req, res) => {
+      closed = closedBy(req.socket, 10_000);
+      res.writeHead(status, { 'content-type': 'text/plain' });
+      res.write('x');
+      const timer = setInterval(() => res.write('x'), 200);
+      req.socket.once('close', () => clearInterval(timer));
+    });
+    return { r, closed: () => closed as Promise<number> };
+  }
+
+  it('ends a 2xx whose body trickles forever at the timeout, as delivered, and closes the socket', async () => {
+    const { r, closed } = await trickler(200);
+    const started = performance.now();
+    const result = await sender.send({ url: r.url(), headers, body: payload });
+    const wall = performance.now() - started;
+
+    // The headers (and the 2xx) arrived well within the timeout: the receiver accepted the event.
+    expect(result).toMatchObject({ ok: true, status: 200, error: null });
+    expect(result.body).toMatch(/^x{1,4}$/);
+    expect(result.durationMs).toBeGreaterThanOrEqual(timeoutMs - 5);
+    expect(result.durationMs).toBeLessThan(timeoutMs + margin);
+    expect(wall).toBeLessThan(timeoutMs + margin);
+    // The connection is dropped, not parked half-read in the keep-alive pool.
+    expect((await closed()) - started).toBeLessThan(timeoutMs + margin);
+    expect(r.open).toBe(0);
+  });
+
+  it('ends a 5xx whose body trickles forever at the timeout with the status it sent', async () => {
+    const { r, closed } = await trickler(503);
+    const result = await sender.send({ url: r.url(), headers, body: payload });
+    expect(result).toMatchObject({ ok: false, status: 503, error: null });
+    expect(result.durationMs).toBeGreaterThanOrEqual(timeoutMs - 5);
+    expect(result.durationMs).toBeLessThan(timeoutMs + margin);
+    await closed();
+    expect(r.open).toBe(0);
+  });
+
+  it('reports headers that never complete as a timeout', async () => {
+    // A raw TCP server: node:http cannot send half a header block.
+    let closed: Promise<number> | undefined;
+    const server = net.createServer((socket) => {
+      closed = closedBy(socket, 10_000);
+      socket.on('data', () => undefined);
+      socket.write('HTTP/1.1 200 OK\r\n');
+      const timer = setInterval(() => socket.write('X'), 100);
+      socket.once('close', () => clearInterval(timer));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const started = performance.now();
+      const result = await sender.send({ url: `http://127.0.0.1:${port}/hook`, headers, body: payload });
+      expect(result).toMatchObject({ ok: false, status: null, body: null, error: 'timeout' });
+      expect(result.durationMs).toBeGreaterThanOrEqual(timeoutMs - 5);
+      expect(result.durationMs).toBeLessThan(timeoutMs + margin);
+      expect((await (closed as Promise<number>)) - started).toBeLessThan(timeoutMs + margin);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('keeps a body that trickles but completes within the timeout, and the connection for reuse', async () => {
+    const patient = createSender({ timeoutMs: 3_000, allowPrivateTargets: true, userAgent: 'Hookline/1.0.0' });
+    try {
+      const r = await receiver((_req, res) => {
+        res.writeHead(200);
+        const parts = ['a', 'b', 'c', 'd', 'e'];
+        const next = () => {
+          const part = parts.shift();
+          if (part === undefined) return void res.end();
+          res.write(part);
+          setTimeout(next, 100);
+        };
+        next();
+      });
+      const result = await patient.send({ url: r.url(), headers, body: payload });
+      expect(result).toMatchObject({ ok: true, status: 200, body: 'abcde', error: null });
+      expect(result.durationMs).toBeGreaterThanOrEqual(400);
+      expect(result.durationMs).toBeLessThan(3_000);
+      // Read to its end, the response leaves its socket usable for the next attempt.
+      expect((await patient.send({ url: r.url(), headers, body: payload })).body).toBe('abcde');
+      expect(r.connections).toBe(1);
+    } finally {
+      patient.close();
+    }
+  });
+
+  it('reads only 2 KiB of a 50 MB answer: fast, no memory, socket closed', async () => {
+    const patient = createSender({ timeoutMs: 10_000, allowPrivateTargets: true, userAgent: 'Hookline/1.0.0' });
+    // Allocated before the baseline: the server's copy is not what is measured.
+    const big = Buffer.alloc(50 * 1024 * 1024, 'y');
+    let written = 0;
+    let closed: Promise<number> | undefined;
+    const r = await receiver((req, res) => {
+      closed = closedBy(req.socket, 10_000);
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': big.length });
+      // Slices of one buffer, written as fast as the client takes them: `written`
+      // counts what the connection actually accepted.
+      const pump = () => {
+        while (!res.destroyed && written < big.length) {
+          const slice = big.subarray(written, written + 64 * 1024);
+          written += slice.length;
+          if (!res.write(slice)) return void res.once('drain', pump);
+        }
+        if (!res.destroyed) res.end();
+      };
+      pump();
+    });
+
+    const baseline = process.memoryUsage();
+    let peakRss = baseline.rss;
+    let peakExternal = baseline.external + baseline.heapUsed;
+    const sample = setInterval(() => {
+      const now = process.memoryUsage();
+      peakRss = Math.max(peakRss, now.rss);
+      peakExternal = Math.max(peakExternal, now.external + now.heapUsed);
+    }, 1);
+    try {
+      const result = await patient.send({ url: r.url(), headers, body: payload });
+      await closed;
+      expect(result).toMatchObject({ ok: true, status: 200, error: null });
+      expect(result.body).toBe('y'.repeat(2048));
+      expect(result.durationMs).toBeLessThan(1_000);
+    } finally {
+      clearInterval(sample);
+      patient.close();
+    }
+    const mib = 1024 * 1024;
+    expect((peakRss - baseline.rss) / mib).toBeLessThan(20);
+    expect((peakExternal - baseline.external - baseline.heapUsed) / mib).toBeLessThan(20);
+    // The client stopped reading: most of the 50 MB never left the server.
+    expect(written).toBeLessThan(big.length / 2);
+    expect(r.open).toBe(0);
   });
 });
 
