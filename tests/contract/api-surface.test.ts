@@ -301,6 +301,42 @@ describe('ids and times (contract preamble)', () => {
   });
 });
 
+describe('the webhook object is the same everywhere it is returned', () => {
+  const KEYS = [
+    'id', 'url', 'events', 'description', 'parser_id', 'source', 'is_active', 'status', 'retry_enabled', 'max_retries', 'has_static_secret',
+    'disabled_reason', 'failing_since', 'max_in_flight', 'rate_limit_per_second', 'circuit', 'circuit_retry_at', 'created_at', 'updated_at',
+  ];
+
+  it('create, list, get, patch and rotate-secret carry the isolation fields and the circuit, in order, and never the cooldown', async () => {
+    const account = await h.integrator({ mode: 'test' });
+    const created = await request(h.app).post('/v1/webhooks').set(account.auth).send({ url: 'https://hooks.example.com/shape', events: ['quota.warning'], max_in_flight: 12, rate_limit_per_second: 300 });
+    expect(created.status).toBe(201);
+    const id = created.body.webhook.id as string;
+    const retryAt = new Date(Date.now() + 120_000);
+    await h.deps.db.prisma.webhook.update({ where: { id }, data: { circuit: 'open', circuitRetryAt: retryAt, circuitCooldownMs: 120_000 } });
+
+    const list = await request(h.app).get('/v1/webhooks').set(account.auth);
+    const one = await request(h.app).get(`/v1/webhooks/${id}`).set(account.auth);
+    const patched = await request(h.app).patch(`/v1/webhooks/${id}`).set(account.auth).send({ rate_limit_per_second: 301 });
+    const rotated = await request(h.app).post(`/v1/webhooks/${id}/rotate-secret`).set(account.auth);
+    const shapes: Array<[string, Record<string, unknown>]> = [
+      ['create', created.body.webhook], ['list', list.body.data[0]], ['get', one.body.webhook], ['patch', patched.body.webhook], ['rotate', rotated.body.webhook],
+    ];
+    for (const [label, webhook] of shapes) {
+      const keys = Object.keys(webhook).filter((key) => key !== 'signing_secret');
+      expect([label, keys]).toEqual([label, KEYS]);
+      expect([label, webhook.max_in_flight]).toEqual([label, 12]);
+    }
+    for (const [label, webhook] of shapes.slice(1)) {
+      expect([label, webhook.circuit, webhook.circuit_retry_at]).toEqual([label, 'open', retryAt.toISOString()]);
+      expect(webhook.circuit_retry_at).toMatch(ISO_MS_Z);
+    }
+    expect(created.body.webhook).toMatchObject({ circuit: 'closed', circuit_retry_at: null, rate_limit_per_second: 300 });
+    expect(patched.body.webhook.rate_limit_per_second).toBe(301);
+    for (const res of [created, list, one, patched, rotated]) expect(res.text).not.toMatch(/cooldown/i);
+  });
+});
+
 describe('malformed input on the delivery and ingest endpoints: the envelope, never a 5xx', () => {
   const EVERY_TYPE: unknown[] = [null, true, false, 0, -1, 1.5, 1e308, '', 'NaN', '\u0000', 'a\u0000b', '\ud800', 'ünï 😀', 'x'.repeat(5_000), [], [null], {}, { a: { b: [] } },
     '2026-11-23T10:00:00Z', '2026-11-23T10:00:00.000+25:00', '0000-00-00T00:00:00Z', '99999-01-01T00:00:00Z', '1970-01-01T00:00:00Z'];
