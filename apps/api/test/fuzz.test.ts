@@ -32,7 +32,7 @@ const STRINGS = [
   'quota.warning', 'live', 'test', 'pro', 'free', 'enterprise', 'ünïcödé ✓ 😀 \u202e', '\u0000', 'a\u0000b', '\ud800', '<script>alert(1)</script>',
   "'; DROP TABLE webhooks; --", '%00', '../../etc/passwd', '\n\r\t', 'wh_', 'acct_', 'key_',
 ];
-const NUMBERS = [0, -1, 1, 1.5, -1.5, 10, 11, 100, 101, 2 ** 31, 2 ** 53 + 1, -(2 ** 53), 1e308, -1e308, 5e-324, Number.MAX_SAFE_INTEGER];
+const NUMBERS = [0, -1, 1, 1.5, -1.5, 10, 11, 100, 101, 1000, 1001, 2 ** 31, 2 ** 53 + 1, -(2 ** 53), 1e308, -1e308, 5e-324, Number.MAX_SAFE_INTEGER];
 
 function randomString(rng: Rng): string {
   switch (rng.int(5)) {
@@ -71,7 +71,15 @@ function randomValue(rng: Rng, depth = 0): unknown {
 /** Raw bodies JSON.stringify cannot produce. */
 const RAW_BODIES = ['{', '{"url":', 'NaN', '{"max_retries": NaN}', '{"max_retries": 1e400}', "{'url': 'x'}", '[1,2,', '\u0000', '{"a":1}{"b":2}', 'undefined', '"', '{"url":"\\ud800"}', '{"__proto__":{"polluted":true}}'];
 
-const WEBHOOK_FIELDS = ['url', 'events', 'secret', 'description', 'parser_id', 'is_active', 'retry_enabled', 'max_retries'];
+const WEBHOOK_FIELDS = ['url', 'events', 'secret', 'description', 'parser_id', 'is_active', 'retry_enabled', 'max_retries', 'max_in_flight', 'rate_limit_per_second'];
+
+/** What a stored webhook's isolation fields may hold, whatever was sent. */
+function expectIsolationFields(webhook: Record<string, unknown>): void {
+  const inRange = (value: unknown, max: number) => value === null || (Number.isInteger(value) && (value as number) >= 1 && (value as number) <= max);
+  expect([webhook.max_in_flight, inRange(webhook.max_in_flight, 100)]).toEqual([webhook.max_in_flight, true]);
+  expect([webhook.rate_limit_per_second, inRange(webhook.rate_limit_per_second, 1000)]).toEqual([webhook.rate_limit_per_second, true]);
+  expect(webhook.circuit).toBe('closed');
+}
 
 let h: ApiHarness;
 let auth: { Authorization: string };
@@ -161,7 +169,7 @@ describe(`fuzz (seed ${SEED})`, () => {
   it('POST /v1/webhooks: every field with values of every type, and random whole bodies', async () => {
     const rng = prng(SEED);
     for (let i = 0; i < 160; i++) {
-      const valid = { url: `https://fuzz.example/create/${i}`, events: ['extraction.document_completed'], secret: 'fuzz-secret-1', max_retries: 3 };
+      const valid = { url: `https://fuzz.example/create/${i}`, events: ['extraction.document_completed'], secret: 'fuzz-secret-1', max_retries: 3, max_in_flight: 5, rate_limit_per_second: 50 };
       const body = mutate(rng, valid, WEBHOOK_FIELDS);
       const key = rng.next() < 0.5 ? auth : live;
       const test = request(h.app).post('/v1/webhooks').set(key);
@@ -171,6 +179,7 @@ describe(`fuzz (seed ${SEED})`, () => {
       if (res.status === 201) {
         expect(res.body.webhook.id).toMatch(/^wh_/);
         expect(res.body.webhook.signing_secret).toMatch(/^whsec_/);
+        expectIsolationFields(res.body.webhook);
       }
     }
   });
@@ -183,7 +192,10 @@ describe(`fuzz (seed ${SEED})`, () => {
       const id = rng.next() < 0.85 ? webhookId : randomPathSegment(rng);
       const res = await sendJson(request(h.app).patch(`/v1/webhooks/${id}`).set(rng.next() < 0.8 ? auth : live), body);
       check({ label: `PATCH /v1/webhooks/${id.slice(0, 40)} ${body.slice(0, 200)}`, res });
-      if (res.status === 200) expect(res.body.webhook.id).toBe(webhookId);
+      if (res.status === 200) {
+        expect(res.body.webhook.id).toBe(webhookId);
+        expectIsolationFields(res.body.webhook);
+      }
     }
     // Whatever was patched, the webhook is still readable.
     const after = await request(h.app).get(`/v1/webhooks/${webhookId}`).set(auth);
