@@ -1,13 +1,16 @@
 import dns from 'node:dns';
-import { isIPv4, isIPv6, type LookupFunction } from 'node:net';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 
 /**
  * SSRF guard: which IP addresses a webhook delivery may connect to.
  *
- * Addresses are parsed into integers (IPv4 as a 32-bit number, IPv6 as a
- * 128-bit bigint) and matched against prefix tables. IPv6 forms that carry an
- * IPv4 address (mapped, compatible, SIIT, NAT64, 6to4) are judged by the
- * embedded IPv4, so `::ffff:7f00:1` is loopback just like `127.0.0.1`.
+ * Matching is Node's `net.BlockList`, which parses addresses with the
+ * platform's inet_pton: every spelling of an address (`::FFFF:7F00:0001`,
+ * `::ffff:127.0.0.1`, ...) is the same address, with no hand-written parser to
+ * get wrong. IPv6 forms that carry an IPv4 address (compatible, mapped, SIIT,
+ * NAT64, 6to4) reach that IPv4 address, so every blocked IPv4 range is also
+ * blocked in each of those forms: `::ffff:7f00:1` and `64:ff9b::127.0.0.1`
+ * are loopback just like `127.0.0.1`.
  */
 
 type Range = readonly [base: string, prefix: number];
@@ -45,93 +48,53 @@ const BLOCKED_V6: readonly Range[] = [
   ['ff00::', 8], // multicast
 ];
 
-function parseIPv4(ip: string): number | null {
-  if (!isIPv4(ip)) return null;
-  const [a, b, c, d] = ip.split('.').map(Number);
-  // `>>> 0` keeps the value unsigned: bitwise ops in JS are signed 32-bit.
-  return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
+/**
+ * IPv6 /96 prefixes whose last 32 bits are the IPv4 address a connection ends
+ * up at, written so that a dotted quad completes them.
+ */
+const V4_IN_V6_PREFIXES = [
+  '::', // IPv4-compatible (deprecated); `::` and `::1` fall in 0.0.0.0/8 here too
+  '::ffff:', // IPv4-mapped (BlockList also matches these against IPv4 rules; listed so nothing relies on that)
+  '::ffff:0:', // SIIT-translated
+  '64:ff9b::', // well-known NAT64
+] as const;
+
+/** The 6to4 prefix (2002:aabb:ccdd::/48) that relays to the IPv4 address `v4`. */
+function sixToFour(v4: string): string {
+  const [a, b, c, d] = v4.split('.').map(Number);
+  return `2002:${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}::`;
 }
 
-function parseIPv6(ip: string): bigint | null {
-  // A zone id (`fe80::1%eth0`) does not change what the address is.
-  const text = ip.split('%')[0];
-  if (!isIPv6(text)) return null;
-
-  // Rewrite a trailing dotted quad (`::ffff:1.2.3.4`) as two hex groups.
-  let hex = text;
-  const lastColon = hex.lastIndexOf(':');
-  const tail = hex.slice(lastColon + 1);
-  if (tail.includes('.')) {
-    const v4 = parseIPv4(tail);
-    if (v4 === null) return null;
-    hex = `${hex.slice(0, lastColon + 1)}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`;
-  }
-
-  let groups: string[];
-  const halves = hex.split('::');
-  if (halves.length === 2) {
-    const head = halves[0] === '' ? [] : halves[0].split(':');
-    const rest = halves[1] === '' ? [] : halves[1].split(':');
-    groups = [...head, ...Array<string>(8 - head.length - rest.length).fill('0'), ...rest];
-  } else {
-    groups = hex.split(':');
-  }
-  if (groups.length !== 8) return null;
-
-  let value = 0n;
-  for (const group of groups) value = (value << 16n) | BigInt(parseInt(group, 16));
-  return value;
+const blocked = new BlockList();
+for (const [base, prefix] of BLOCKED_V4) {
+  blocked.addSubnet(base, prefix, 'ipv4');
+  for (const v6Prefix of V4_IN_V6_PREFIXES) blocked.addSubnet(`${v6Prefix}${base}`, 96 + prefix, 'ipv6');
+  blocked.addSubnet(sixToFour(base), 16 + prefix, 'ipv6');
 }
+for (const [base, prefix] of BLOCKED_V6) blocked.addSubnet(base, prefix, 'ipv6');
 
-// Each range as [network >> shift, shift], so matching is one shift and compare.
-// IPv4 uses division because `>>> 32` is a no-op in JS.
-const V4_TABLE = BLOCKED_V4.map(([base, prefix]) => {
-  const divisor = 2 ** (32 - prefix);
-  return [Math.floor((parseIPv4(base) as number) / divisor), divisor] as const;
-});
-const V6_TABLE = BLOCKED_V6.map(([base, prefix]) => {
-  const shift = BigInt(128 - prefix);
-  return [(parseIPv6(base) as bigint) >> shift, shift] as const;
-});
-
-function isBlockedV4(value: number): boolean {
-  return V4_TABLE.some(([network, divisor]) => Math.floor(value / divisor) === network);
-}
-
-const V4_MAPPED = parseIPv6('::ffff:0:0') as bigint; // ::ffff:0:0/96
-const V4_TRANSLATED = parseIPv6('::ffff:0:0:0') as bigint; // ::ffff:0:0:0/96 (SIIT)
-const NAT64 = parseIPv6('64:ff9b::') as bigint; // 64:ff9b::/96
-const LOW_32 = 0xffffffffn;
-
-function isBlockedV6(value: bigint): boolean {
-  const high96 = value >> 32n;
-  const embedded = Number(value & LOW_32);
-  // IPv4-compatible (::a.b.c.d, which also covers :: and ::1 as 0.0.0.0/8),
-  // IPv4-mapped, SIIT-translated and well-known NAT64 all reach the embedded
-  // IPv4 address, so only that address matters.
-  if (high96 === 0n || high96 === V4_MAPPED >> 32n || high96 === V4_TRANSLATED >> 32n || high96 === NAT64 >> 32n) {
-    return isBlockedV4(embedded);
-  }
-  // 6to4 (2002:aabb:ccdd::/48) is relayed to the IPv4 address in bits 16..48.
-  if (value >> 112n === 0x2002n) {
-    if (isBlockedV4(Number((value >> 80n) & LOW_32))) return true;
-  }
-  if (V6_TABLE.some(([network, shift]) => value >> shift === network)) return true;
-  // Only 2000::/3 is allocated as global unicast; anything else cannot be a
-  // legitimate public webhook receiver.
-  return value >> 125n !== 1n;
-}
+/**
+ * Where a public receiver can be at all. Only 2000::/3 is allocated as IPv6
+ * global unicast; the IPv4-carrying forms are judged by their IPv4 address
+ * above. BlockList matches nothing it cannot parse, so an address outside
+ * this list, or one inet_pton rejects, is blocked.
+ */
+const routable = new BlockList();
+routable.addSubnet('0.0.0.0', 0, 'ipv4');
+routable.addSubnet('2000::', 3, 'ipv6');
+for (const v6Prefix of V4_IN_V6_PREFIXES) routable.addSubnet(`${v6Prefix}0.0.0.0`, 96, 'ipv6');
 
 /**
  * True when a delivery must not connect to `ip`. Anything that is not a valid
  * IPv4 or IPv6 address is blocked too: this is a guard, so it fails closed.
  */
 export function isBlockedAddress(ip: string): boolean {
-  const v4 = parseIPv4(ip);
-  if (v4 !== null) return isBlockedV4(v4);
-  const v6 = parseIPv6(ip);
-  if (v6 !== null) return isBlockedV6(v6);
-  return true;
+  const family = isIP(ip);
+  if (family === 0) return true;
+  const type = family === 4 ? 'ipv4' : 'ipv6';
+  // A zone id (`fe80::1%eth0`) does not change what the address is, and inet_pton rejects it.
+  const address = family === 6 ? ip.split('%')[0] : ip;
+  return blocked.check(address, type) || !routable.check(address, type);
 }
 
 export class BlockedAddressError extends Error {
