@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 // Pieces shared by the benchmark's processes.
@@ -49,6 +49,56 @@ export async function startBenchReceiver(): Promise<Receiver> {
   return receiver;
 }
 
+/** An endpoint that answers 200 only after `delayMs`; counts requests received and answered. */
+export async function startSlowReceiver(delayMs: number): Promise<{ url: string; received: number; answered: number; close(): Promise<void> }> {
+  const timers = new Set<NodeJS.Timeout>();
+  const state = { url: '', received: 0, answered: 0, close: async (): Promise<void> => undefined };
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      state.received++;
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '2' });
+        res.end('{}', () => state.answered++);
+      }, delayMs);
+      timers.add(timer);
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
+  state.close = () =>
+    new Promise<void>((resolve) => {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return state;
+}
+
+/** An endpoint that accepts connections and reads requests but never answers; counts connections. */
+export async function startSilentReceiver(): Promise<{ url: string; connections: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const state = { url: '', connections: 0, close: async (): Promise<void> => undefined };
+  const server = createTcpServer((socket) => {
+    state.connections++;
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+    socket.resume();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
+  state.close = () =>
+    new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
+    });
+  return state;
+}
+
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
@@ -67,7 +117,8 @@ export function spawnTsx(entry: string, env: Record<string, string>, label: stri
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   child.once('exit', (code, signal) => {
-    if (code && code !== 0) process.stderr.write(`\n[${label}] exited with ${code ?? signal}; last output:\n${tail}\n`);
+    // A child this process stopped on purpose (kill) is not worth a report.
+    if (code && code !== 0 && !child.killed) process.stderr.write(`\n[${label}] exited with ${code ?? signal}; last output:\n${tail}\n`);
   });
   return child;
 }
@@ -83,5 +134,5 @@ export async function waitUntil(check: () => Promise<boolean> | boolean, timeout
 
 export function progress(line: string): void {
   if (process.stdout.isTTY) process.stdout.write(`\r\x1b[2K${line}`);
-  else process.stdout.write(`${line}\n`);
+  else if (line) process.stdout.write(`${line}\n`);
 }

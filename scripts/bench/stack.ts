@@ -1,0 +1,142 @@
+import { randomBytes } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
+import { Client } from 'pg';
+import { createRedis } from '@hookline/queue';
+import { spawnTsx, waitUntil } from './support';
+import { call } from './http';
+
+// One Hookline deployment for a benchmark run: a fresh PostgreSQL database and
+// BullMQ queue prefix on this machine's services, the API and workers as separate
+// production processes. close() stops the processes, drops the database and
+// deletes the prefix's Redis keys; it also runs on Ctrl-C / SIGTERM.
+
+export const PG_SERVER = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export type Stack = {
+  dbName: string;
+  prefix: string;
+  token: string;
+  /** Environment shared by the API and the workers. */
+  env: Record<string, string>;
+  /** The API's port once startApi() resolved. */
+  port: number;
+  startApi(): Promise<void>;
+  /** A child process of this stack (stopped by close()). */
+  spawn(entry: string, env: Record<string, string>, label: string): ChildProcess;
+  /** SIGTERM to every child, SIGKILL after `graceMs`. */
+  stopChildren(graceMs?: number): Promise<void>;
+  close(): Promise<void>;
+};
+
+const cleanups = new Set<() => Promise<void>>();
+let signalled = false;
+
+/** Runs every registered cleanup once, then exits, on the first SIGINT/SIGTERM. */
+function onSignal(signal: NodeJS.Signals): void {
+  if (signalled) return;
+  signalled = true;
+  process.stderr.write(`\nbench: ${signal}; cleaning up…\n`);
+  const all = [...cleanups].map((fn) => fn().catch(() => undefined));
+  const limit = new Promise((r) => setTimeout(r, 20_000).unref());
+  Promise.race([Promise.all(all), limit]).finally(() => process.exit(130));
+}
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+/** Registers `fn` to run on Ctrl-C; returns a function that unregisters it. */
+export function onInterrupt(fn: () => Promise<void>): () => void {
+  cleanups.add(fn);
+  return () => cleanups.delete(fn);
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+async function deleteKeys(prefix: string): Promise<void> {
+  const redis = createRedis(REDIS_URL, 'worker');
+  try {
+    for (const pattern of [`${prefix}:*`, `${prefix}-*`]) {
+      let cursor = '0';
+      let rounds = 0;
+      do {
+        const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = nextCursor;
+        if (keys.length) await redis.del(...keys);
+      } while (cursor !== '0' && ++rounds < 100_000);
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function createStack(opts: { concurrency: number; env?: Record<string, string> }): Promise<Stack> {
+  const admin = new Client({ connectionString: PG_SERVER });
+  try {
+    await admin.connect();
+  } catch {
+    throw new Error(`PostgreSQL is not answering at ${new URL(PG_SERVER).host}; start it (or set BENCH_DATABASE_URL)`);
+  }
+  const dbName = `hookline_bench_${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+  const prefix = `hl-bench-${randomBytes(3).toString('hex')}`;
+  const children: ChildProcess[] = [];
+  let closed: Promise<void> | null = null;
+
+  const stack: Stack = {
+    dbName,
+    prefix,
+    token: `bench_${randomBytes(16).toString('hex')}`,
+    env: {},
+    port: 0,
+    async startApi() {
+      const port = 3900 + Math.floor(Math.random() * 90);
+      stack.spawn('apps/api/src/main.ts', { PORT: String(port) }, 'api');
+      await waitUntil(() => call(port, 'GET', '/healthz', undefined, '').then((r) => r.status === 200, () => false), 60_000, 'the API to start');
+      stack.port = port;
+    },
+    spawn(entry, env, label) {
+      const child = spawnTsx(entry, { ...stack.env, ...env }, label);
+      children.push(child);
+      return child;
+    },
+    async stopChildren(graceMs = 5_000) {
+      const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
+      for (const child of running) child.kill('SIGTERM');
+      const timer = new Promise<void>((r) => setTimeout(r, graceMs).unref());
+      await Promise.race([Promise.all(running.map(exited)), timer]);
+      for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await Promise.race([Promise.all(running.map(exited)), new Promise<void>((r) => setTimeout(r, 2_000).unref())]);
+    },
+    close() {
+      closed ??= (async () => {
+        unregister();
+        await stack.stopChildren().catch(() => undefined);
+        await deleteKeys(prefix).catch((err: Error) => process.stderr.write(`bench: could not delete Redis keys ${prefix}:* (${err.message})\n`));
+        await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch((err: Error) => process.stderr.write(`bench: could not drop database ${dbName} (${err.message})\n`));
+        await admin.end().catch(() => undefined);
+      })();
+      return closed;
+    },
+  };
+  const unregister = onInterrupt(() => stack.close());
+
+  await admin.query(`CREATE DATABASE "${dbName}"`);
+  const dbUrl = new URL(PG_SERVER);
+  dbUrl.pathname = `/${dbName}`;
+  stack.env = {
+    NODE_ENV: 'production',
+    DATABASE_URL: dbUrl.toString(),
+    REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    PLATFORM_TOKEN: stack.token,
+    ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_PER_MINUTE: '100000000',
+    ALLOW_PRIVATE_TARGETS: 'true',
+    WORKER_CONCURRENCY: String(opts.concurrency),
+    ...opts.env,
+  };
+  return stack;
+}
