@@ -5,6 +5,7 @@ import { startApiHarness, type ApiHarness } from '../support/api-harness';
 import { launchBrowser, newContext, screenshotter } from '../support/browser';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { startWorkerHarness, type WorkerHarness } from '../support/worker-harness';
+import { createWebhook } from '../../apps/api/src/services/webhooks';
 
 // The Integrations dashboard in a real browser (Debian's Chromium through
 // playwright-core) against the real API, a real worker and a real receiver:
@@ -296,6 +297,40 @@ it('lets an integrator manage webhooks end to end in a real browser', async () =
   await expect(page.locator('.flash').textContent()).resolves.toBe('Your session ended because its API key was revoked. Sign in with an active key.');
   await expect(api.redis.keys(`${api.prefix}:dash:sess:*`)).resolves.toHaveLength(0);
   await checkPage('09-session-ended');
+
+  expect(cspViolations).toEqual([]);
+  expect(pageErrors).toEqual([]);
+});
+
+it('shows an open circuit on its webhook card, readable at 375 px', async () => {
+  const account = await api.integrator({ plan: 'pro', mode: 'test' });
+  const auth = { accountId: account.accountId, mode: 'test' as const };
+  const openUrl = 'https://example.com/circuit-open';
+  const { webhook } = await createWebhook(api.deps, auth, { url: openUrl, events: ['batch.completed'], max_in_flight: 2, rate_limit_per_second: 5 }, 'dashboard');
+  await createWebhook(api.deps, auth, { url: 'https://example.com/circuit-closed', events: ['batch.completed'] }, 'dashboard');
+  // As the worker leaves it after repeated failures.
+  const retryAt = new Date(Date.now() + 10 * 60_000);
+  await api.deps.db.prisma.webhook.update({ where: { id: webhook.id }, data: { circuit: 'open', circuitRetryAt: retryAt, circuitCooldownMs: 600_000 } });
+
+  await signIn(account.key);
+  const hook = card(openUrl);
+  const circuit = hook.locator('[data-circuit="open"]');
+  await circuit.waitFor();
+  await expect(circuit.locator('.badge').textContent()).resolves.toBe('Circuit open');
+  await expect(circuit.textContent()).resolves.toMatch(/Next probe at .+\.$/);
+  await expect(circuit.locator('time').getAttribute('datetime')).resolves.toBe(retryAt.toISOString());
+  await expect(hook.locator('[data-limits]').textContent()).resolves.toBe('At most 2 in flight · 5 per second');
+  await expect(card('https://example.com/circuit-closed').locator('[data-circuit]').count()).resolves.toBe(0);
+  await checkPage('10-circuit-open');
+
+  // At 375 px the whole line stays inside the card, wrapped rather than cut off.
+  const desktop = page.viewportSize()!;
+  await page.setViewportSize({ width: 375, height: 740 });
+  const [line, box] = await Promise.all([circuit.boundingBox(), hook.boundingBox()]);
+  expect(line!.x).toBeGreaterThanOrEqual(box!.x);
+  expect(line!.x + line!.width).toBeLessThanOrEqual(box!.x + box!.width);
+  await expect(circuit.isVisible()).resolves.toBe(true);
+  await page.setViewportSize(desktop);
 
   expect(cspViolations).toEqual([]);
   expect(pageErrors).toEqual([]);

@@ -268,6 +268,41 @@ describe('signed in', () => {
     expect(list.text).toContain('Failing since <time datetime="2026-01-02T03:04:05.000Z">');
   });
 
+  it('shows an open or half-open circuit and the endpoint\'s own limits on its card, and nothing for a closed circuit', async () => {
+    const { key, accountId } = await h.integrator();
+    const { agent } = await signedInAgent(key);
+    const auth = { accountId, mode: 'test' as const };
+    const open = await createWebhook(h.deps, auth, { url: 'https://example.com/open', events: ['batch.completed'], max_in_flight: 3, rate_limit_per_second: 25 }, 'dashboard');
+    const probing = await createWebhook(h.deps, auth, { url: 'https://example.com/probing', events: ['batch.completed'] }, 'dashboard');
+    const closed = await createWebhook(h.deps, auth, { url: 'https://example.com/closed', events: ['batch.completed'], rate_limit_per_second: 7 }, 'dashboard');
+    const prisma = h.deps.db.prisma;
+    await prisma.webhook.update({ where: { id: open.webhook.id }, data: { circuit: 'open', circuitRetryAt: new Date('2026-12-01T10:00:00.000Z'), circuitCooldownMs: 60_000 } });
+    await prisma.webhook.update({ where: { id: probing.webhook.id }, data: { circuit: 'half_open', circuitRetryAt: new Date('2026-12-01T10:00:00.000Z') } });
+    await prisma.webhook.update({ where: { id: closed.webhook.id }, data: { circuitRetryAt: new Date('2026-12-01T10:00:00.000Z') } });
+
+    const list = await agent.get('/dashboard/integrations/webhooks');
+    expect(list.status).toBe(200);
+    const cardOf = (id: string) => {
+      const start = list.text.indexOf(`data-webhook-id="${id}"`);
+      expect(start).toBeGreaterThan(-1);
+      return list.text.slice(start, list.text.indexOf('</article>', start));
+    };
+    expect(cardOf(open.webhook.id)).toContain('<span class="badge badge-failing">Circuit open</span>');
+    expect(cardOf(open.webhook.id)).toContain('Next probe at <time datetime="2026-12-01T10:00:00.000Z">');
+    expect(cardOf(open.webhook.id)).toMatch(/<dt>Delivery limits<\/dt><dd data-limits>At most 3 in flight · 25 per second<\/dd>/);
+    expect(cardOf(probing.webhook.id)).toContain('<span class="badge badge-pending_retry">Circuit half-open</span> Probing');
+    expect(cardOf(probing.webhook.id)).not.toContain('Delivery limits');
+    expect(cardOf(closed.webhook.id)).not.toContain('data-circuit');
+    expect(cardOf(closed.webhook.id)).toContain('<dd data-limits>7 per second</dd>');
+    expect(list.text).not.toMatch(/cooldown/i);
+
+    // A disabled webhook shows why it is disabled, not its circuit: resuming it closes the circuit.
+    await prisma.webhook.update({ where: { id: open.webhook.id }, data: { disabledReason: 'failing_too_long', disabledAt: new Date() } });
+    const after = await agent.get('/dashboard/integrations/webhooks');
+    const disabledCard = after.text.slice(after.text.indexOf(`data-webhook-id="${open.webhook.id}"`));
+    expect(disabledCard.slice(0, disabledCard.indexOf('</article>'))).not.toContain('Circuit open');
+  });
+
   it('shows free accounts a page explaining the plan', async () => {
     const { key } = await h.integrator({ plan: 'free' });
     const agent = request.agent(h.app);

@@ -64,6 +64,32 @@ function statusDetail(webhook: WebhookView): SafeHtml {
   return html``;
 }
 
+/**
+ * The circuit breaker, only when it holds deliveries back: a closed circuit is
+ * the normal case and says nothing. A disabled webhook shows none either:
+ * resuming it closes the circuit. The badge reuses the status colours.
+ */
+function circuitDetail(webhook: WebhookView): SafeHtml {
+  if (webhook.status === 'disabled') return html``;
+  if (webhook.circuit === 'open') {
+    return html`<p class="status-detail" data-circuit="open"><span class="badge badge-failing">Circuit open</span> Deliveries are held after repeated failed attempts (no retry is used up while they wait). Next probe at ${timeTag(webhook.circuit_retry_at, 'any moment')}.</p>`;
+  }
+  if (webhook.circuit === 'half_open') {
+    return html`<p class="status-detail" data-circuit="half_open"><span class="badge badge-pending_retry">Circuit half-open</span> Probing: one delivery is being tried; if it succeeds, the held deliveries flow again.</p>`;
+  }
+  return html``;
+}
+
+/** The endpoint's own caps, when the API set them; null means the service default (or no rate cap). */
+function limitsFact(webhook: WebhookView): SafeHtml {
+  const parts: string[] = [];
+  if (webhook.max_in_flight !== null) parts.push(`at most ${webhook.max_in_flight} in flight`);
+  if (webhook.rate_limit_per_second !== null) parts.push(`${webhook.rate_limit_per_second} per second`);
+  if (!parts.length) return html``;
+  const text = parts.join(' · ');
+  return html`<div><dt>Delivery limits</dt><dd data-limits>${text.charAt(0).toUpperCase() + text.slice(1)}</dd></div>`;
+}
+
 function lastDeliveryText(last: LastDelivery): SafeHtml {
   if (!last) return html`No deliveries yet`;
   const outcome = last.responseStatus !== null ? html` · HTTP ${last.responseStatus}` : last.error ? html` · ${describeError(last.error)}` : '';
@@ -117,11 +143,13 @@ export function webhookCard(card: WebhookCard, csrfToken: string, flash: Flash |
     ${statusBadge(webhook.status)}
   </header>
   ${statusDetail(webhook)}
+  ${circuitDetail(webhook)}
   ${flash && flash.webhookId === webhook.id ? flashBanner(flash) : ''}
   <dl class="facts">
     <div><dt>Scope</dt><dd>${webhook.parser_id ? html`Parser <code>${webhook.parser_id}</code>` : 'All parsers'}</dd></div>
     <div><dt>Events</dt><dd>${webhook.events.map((e, i) => html`${i ? ', ' : ''}<code>${e}</code>`)}</dd></div>
     <div><dt>Last delivery</dt><dd>${lastDeliveryText(card.lastDelivery)}</dd></div>
+    ${limitsFact(webhook)}
     <div><dt>Verification header</dt><dd>${webhook.has_static_secret ? html`<code>X-Webhook-Secret</code> is sent` : 'None'}</dd></div>
     <div><dt>Created</dt><dd>${timeTag(webhook.created_at)} · ${webhook.source === 'dashboard' ? 'in the dashboard' : 'through the API'}</dd></div>
   </dl>
