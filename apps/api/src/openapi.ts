@@ -338,7 +338,7 @@ export const API_OPERATIONS: Operation[] = [
   },
   {
     method: 'patch', path: '/v1/webhooks/:id', access: 'api_key', tag: 'Webhooks', operationId: 'updateWebhook', plan: true, notFound: true, conflict: true,
-    summary: 'Update a webhook', description: '`secret: null` removes the static secret; `is_active: true` on a disabled webhook re-enables it.',
+    summary: 'Update a webhook', description: '`secret: null` removes the static secret; `max_in_flight: null` and `rate_limit_per_second: null` go back to the defaults; `is_active: true` on a disabled webhook re-enables it and closes its circuit.',
     params: idParam('wh_3kTMd9e2Rz8wLq5vN1bXc7Ya'), body: updateWebhookBody, responses: { 200: json(z.object({ webhook: Webhook }), 'The updated webhook.') },
   },
   {

@@ -518,6 +518,9 @@ describe('endpoint isolation fields: max_in_flight, rate_limit_per_second, circu
     // A closed circuit shows no retry time, even if one was left behind in the row.
     await prisma().webhook.update({ where: { id: wh.id }, data: { circuit: 'closed' } });
     expect((await get(wh.id)).body.webhook).toMatchObject({ circuit: 'closed', circuit_retry_at: null });
+    // The column is free text: a value the API does not know is never passed on.
+    await prisma().webhook.update({ where: { id: wh.id }, data: { circuit: 'jammed' } });
+    expect((await get(wh.id)).body.webhook).toMatchObject({ circuit: 'closed', circuit_retry_at: null });
   });
 
   it('is_active: true on a disabled webhook re-enables it and closes its circuit; resuming a paused one leaves the circuit to the worker', async () => {
