@@ -17,7 +17,7 @@ function verifyHex(secret: string, body: string, header: string | undefined): bo
 
 function verifyStandard(secret: string, body: string, headers: Record<string, string | string[] | undefined>): boolean {
   const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
-  const expected = createHmac('sha256', key).update(`${headers['webhook-id']}.${headers['webhook-timestamp']}.${body}`).digest('base64');
+  const expected = createHmac('sha256', key).update(`${String(headers['webhook-id'])}.${String(headers['webhook-timestamp'])}.${body}`).digest('base64');
   return String(headers['webhook-signature'] ?? '')
     .split(' ')
     .some((sig) => sig === `v1,${expected}`);
@@ -36,7 +36,7 @@ async function main() {
       const payload = JSON.parse(body) as { event: string; data: Record<string, unknown> };
       seen.push(payload.event);
       if (!hex || !std) unverified++;
-      say(`  ← ${payload.event.padEnd(30)} delivery ${req.headers['x-perfectparser-delivery']}  hmac ${hex ? 'ok' : 'BAD'}  standard-webhooks ${std ? 'ok' : 'BAD'}  ${JSON.stringify(payload.data).slice(0, 90)}`);
+      say(`  ← ${payload.event.padEnd(30)} delivery ${String(req.headers['x-perfectparser-delivery'])}  hmac ${hex ? 'ok' : 'BAD'}  standard-webhooks ${std ? 'ok' : 'BAD'}  ${JSON.stringify(payload.data).slice(0, 90)}`);
       res.writeHead(hex && std ? 200 : 401).end();
     });
   });
@@ -50,7 +50,7 @@ async function main() {
   const base = `http://127.0.0.1:${port}`;
   const call = async (method: string, path: string, auth: string, body?: unknown) => {
     const res = await fetch(base + path, { method, headers: { authorization: `Bearer ${auth}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    const json = (await res.json().catch(() => null)) as any;
+    const json = await res.json().catch(() => null);
     if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${JSON.stringify(json)}`);
     return json;
   };

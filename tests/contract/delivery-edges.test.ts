@@ -186,7 +186,7 @@ describe('delivery edges', () => {
       expect((await stack.v1.post(`/v1/deliveries/${delivery.id}/retry`)).status).toBe(202);
       expect((await stack.v1.delete(`/v1/webhooks/${wh.id}`)).status).toBe(204);
     } finally {
-      stack.worker.delivery.worker.resume();
+      await stack.worker.delivery.worker.resume();
     }
     // Both jobs (the manual one and the scheduled retry) run and end without a send.
     await eventually(async () => {

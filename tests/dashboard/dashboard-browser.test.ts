@@ -85,7 +85,7 @@ async function checkPage(name: string) {
   expect(unnamedButtons).toEqual([]);
   const desktop = page.viewportSize()!;
   await page.setViewportSize({ width: 375, height: 740 });
-  const scrollWidth = await page.evaluate(() => document.scrollingElement!.scrollWidth);
+  const scrollWidth = await page.evaluate(() => document.scrollingElement.scrollWidth);
   expect({ page: name, scrollWidth }).toEqual({ page: name, scrollWidth: expect.any(Number) });
   expect(scrollWidth).toBeLessThanOrEqual(375);
   await shot(page, `${name}-375px`);

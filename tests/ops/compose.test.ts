@@ -263,7 +263,7 @@ describe('docker/entrypoint.sh and docker/healthcheck.mjs, run as processes', ()
     // Every child gone before the prefix is cleaned, or a late BullMQ write would outlive the cleanup.
     await Promise.all(
       children.map((child) => {
-        if (child.exitCode !== null || child.signalCode !== null) return undefined;
+        if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
         const exited = new Promise((done) => child.once('exit', done));
         child.kill('SIGKILL');
         return exited;
@@ -301,8 +301,8 @@ describe('docker/entrypoint.sh and docker/healthcheck.mjs, run as processes', ()
           resolvePort({ child, port: Number(match[1]) });
         }
       };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
       child.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`${role} exited with ${code}:\n${output}`));

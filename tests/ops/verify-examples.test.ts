@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
 import { resolve } from 'node:path';
 import request from 'supertest';
 import { startApiHarness, type ApiHarness } from '../support/api-harness';
@@ -97,7 +96,7 @@ function callbackHeaders(received: ReceivedCallback): Record<string, string> {
   const names = ['content-type', 'x-perfectparser-signature', 'x-perfectparser-event', 'x-perfectparser-delivery', 'x-webhook-secret', 'webhook-id', 'webhook-timestamp', 'webhook-signature'];
   const out: Record<string, string> = {};
   for (const name of names) {
-    const value = (received.headers as IncomingHttpHeaders)[name];
+    const value = received.headers[name];
     if (typeof value === 'string') out[name] = value;
   }
   return out;

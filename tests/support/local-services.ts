@@ -33,7 +33,7 @@ export async function ownRedisServer(): Promise<OwnRedis> {
       child = started;
       return new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('redis-server did not start within 10 s')), 10_000);
-        started.stdout!.on('data', (chunk: Buffer) => {
+        started.stdout.on('data', (chunk: Buffer) => {
           if (chunk.toString().includes('Ready to accept connections')) {
             clearTimeout(timer);
             resolve();

@@ -35,7 +35,7 @@ export async function createDb(opts: DbOptions): Promise<Db> {
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   const bind = (client: Pool | PoolClient): SqlRunner => ({
     async query(text, params) {
-      return (await client.query(text, params as unknown[])).rows;
+      return (await client.query(text, params as unknown[])).rows as never[];
     },
     async exec(text) {
       await client.query(text);
