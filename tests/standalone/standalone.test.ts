@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startReceiver, type Receiver } from '../support/receiver';
@@ -9,69 +10,127 @@ import { freePort } from '../support/local-services';
 
 // `npm start`'s process on the embedded PostgreSQL (PGlite): migrations, API,
 // worker and a redis-server of its own (nothing answers at its REDIS_URL), driven
-// over HTTP like an integrator would; one signed callback must arrive.
+// over HTTP like an integrator would; one signed callback must arrive. A first
+// start also makes a demo account, a one-time dashboard sign-in link and an
+// admin password; a later start on the same data folder reuses the account;
+// NODE_ENV=production makes none of them.
 
 const ROOT = resolve(__dirname, '../..');
 
-describe('npm start (standalone, PGlite, own redis-server)', () => {
-  let child: ChildProcess;
+type Standalone = { child: ChildProcess; base: string; output(): string; exited: Promise<number | null>; stop(): Promise<number | null> };
+
+async function startStandalone(extraEnv: Record<string, string>, opts: { waitFor?: string } = {}): Promise<Standalone> {
+  const [port, redisPort] = [await freePort(), await freePort()];
+  const base = `http://127.0.0.1:${port}`;
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/tmp',
+    PORT: String(port),
+    REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+    ALLOW_PRIVATE_TARGETS: 'true',
+    QUEUE_PREFIX: uniquePrefix('standalone'),
+    LOG_LEVEL: 'warn',
+    ...extraEnv,
+  };
   let output = '';
+  const child = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'apps/standalone/src/main.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const deadline = Date.now() + 90_000;
+  const waitFor = opts.waitFor ?? 'Press Ctrl-C to stop.';
+  while (!output.includes(waitFor)) {
+    if (child.exitCode !== null) {
+      if (opts.waitFor) break;
+      throw new Error(`standalone exited early:\n${output}`);
+    }
+    if (Date.now() > deadline) throw new Error(`standalone did not start:\n${output}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    child,
+    base,
+    output: () => output,
+    exited,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+const call = async (base: string, method: string, path: string, auth: string, body?: unknown) => {
+  const res = await fetch(base + path, { method, headers: { authorization: `Bearer ${auth}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  return { status: res.status, body: (await res.json().catch(() => null)) as any };
+};
+
+/** The value printed after `label:` on its line of the start-up banner. */
+const printed = (output: string, label: string): string | undefined => new RegExp(`^  ${label}:\\s+(\\S+)`, 'm').exec(output)?.[1];
+
+/** Follows a printed sign-in link like a browser: open it, press the button; resolves to the Webhooks page. */
+async function followSignInLink(base: string, link: string) {
+  const jar = new Map<string, string>();
+  const cookie = () => [...jar].map(([name, value]) => `${name}=${value}`).join('; ');
+  const keep = (res: Response) => {
+    for (const line of res.headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const eq = pair.indexOf('=');
+      if (pair.slice(eq + 1)) jar.set(pair.slice(0, eq), pair.slice(eq + 1));
+      else jar.delete(pair.slice(0, eq));
+    }
+  };
+  const confirm = await fetch(link, { redirect: 'manual' });
+  keep(confirm);
+  const form = await confirm.text();
+  if (confirm.status !== 200) return { status: confirm.status, page: form };
+  const value = (name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(form)![1];
+  const post = await fetch(`${base}/dashboard/sign-in/link`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { cookie: cookie(), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ _csrf: value('_csrf'), token: value('token') }).toString(),
+  });
+  keep(post);
+  if (post.status !== 303) return { status: post.status, page: await post.text() };
+  const page = await fetch(new URL(post.headers.get('location')!, base), { headers: { cookie: cookie() }, redirect: 'manual' });
+  return { status: page.status, page: await page.text() };
+}
+
+const basic = (password: string) => ({ authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` });
+
+describe('npm start (standalone, PGlite, own redis-server)', () => {
+  let app: Standalone;
   let dataDir: string;
   let receiver: Receiver;
-  let base: string;
   const token = `standalone_${Date.now()}_token`;
+  let first: { accountId: string; key: string; adminPassword: string };
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'hookline-standalone-'));
     receiver = await startReceiver();
-    const [port, redisPort] = [await freePort(), await freePort()];
-    base = `http://127.0.0.1:${port}`;
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      PORT: String(port),
-      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-      HOOKLINE_DATA_DIR: dataDir,
-      PLATFORM_TOKEN: token,
-      ALLOW_PRIVATE_TARGETS: 'true',
-      QUEUE_PREFIX: uniquePrefix('standalone'),
-      LOG_LEVEL: 'warn',
-    };
-    child = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'apps/standalone/src/main.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
-    const deadline = Date.now() + 90_000;
-    while (!output.includes('Hookline is running at')) {
-      if (child.exitCode !== null) throw new Error(`standalone exited early:\n${output}`);
-      if (Date.now() > deadline) throw new Error(`standalone did not start:\n${output}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    app = await startStandalone({ HOOKLINE_DATA_DIR: dataDir, PLATFORM_TOKEN: token });
   }, 120_000);
 
   afterAll(async () => {
-    if (child && child.exitCode === null) child.kill('SIGKILL');
+    if (app?.child.exitCode === null) app.child.kill('SIGKILL');
     await receiver?.close();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
-  const call = async (method: string, path: string, auth: string, body?: unknown) => {
-    const res = await fetch(base + path, { method, headers: { authorization: `Bearer ${auth}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: res.status, body: (await res.json().catch(() => null)) as any };
-  };
-
   it('prints the URL and platform token, keeps data under the data dir, and delivers a signed callback', async () => {
-    expect(output).toContain(`Platform token:  ${token}`);
-    expect(output).toContain('started redis-server for this process');
+    const { base } = app;
+    expect(app.output()).toContain(`Platform token:  ${token}`);
+    expect(app.output()).toContain('started redis-server for this process');
     expect(existsSync(join(dataDir, 'pglite'))).toBe(true);
     expect(statSync(join(dataDir, 'secrets.json')).mode & 0o077).toBe(0);
 
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
-    const account = await call('POST', '/internal/v1/accounts', token, { name: 'Standalone' });
+    const account = await call(base, 'POST', '/internal/v1/accounts', token, { name: 'Standalone' });
     expect(account.status).toBe(201);
-    const key = await call('POST', `/internal/v1/accounts/${account.body.account.id}/api-keys`, token, { mode: 'test' });
-    const webhook = await call('POST', '/v1/webhooks', key.body.api_key.key, { url: receiver.url, events: ['quota.warning'] });
+    const key = await call(base, 'POST', `/internal/v1/accounts/${account.body.account.id}/api-keys`, token, { mode: 'test' });
+    const webhook = await call(base, 'POST', '/v1/webhooks', key.body.api_key.key, { url: receiver.url, events: ['quota.warning'] });
     expect(webhook.status).toBe(201);
-    const event = await call('POST', '/internal/v1/events', token, { account_id: account.body.account.id, event: 'quota.warning', data: { used: 80 } });
+    const event = await call(base, 'POST', '/internal/v1/events', token, { account_id: account.body.account.id, event: 'quota.warning', data: { used: 80 } });
     expect(event.status).toBe(202);
     expect(event.body.event.deliveries).toBe(1);
 
@@ -80,10 +139,97 @@ describe('npm start (standalone, PGlite, own redis-server)', () => {
     expect(JSON.parse(callback.body)).toMatchObject({ id: event.body.event.id, event: 'quota.warning', data: { used: 80 } });
   }, 60_000);
 
+  it('creates a demo account on the first start and prints its test key, a one-time sign-in link and an admin password', async () => {
+    const { base } = app;
+    const out = app.output();
+    const accountId = printed(out, 'Demo account')!;
+    const key = printed(out, 'Demo API key')!;
+    const link = printed(out, 'Sign in')!;
+    expect(accountId).toMatch(/^acct_/);
+    expect(out).toContain('(created now: pro plan)');
+    expect(key).toMatch(/^hk_test_/);
+    expect(out).toContain('shown this once: only its hash is stored');
+    expect(link).toMatch(new RegExp(`^${base}/dashboard/sign-in/link\\?token=[A-Za-z0-9_-]{43}$`));
+    expect(JSON.parse(readFileSync(join(dataDir, 'demo-account.json'), 'utf8'))).toEqual({ account_id: accountId, api_key_id: expect.stringMatching(/^key_/) });
+    expect(readFileSync(join(dataDir, 'demo-account.json'), 'utf8')).not.toContain(key);
+
+    // The key works, on a pro account, in test mode (http:// webhooks allowed).
+    const created = await call(base, 'POST', '/v1/webhooks', key, { url: receiver.url, events: ['quota.warning'] });
+    expect(created.status).toBe(201);
+
+    // The link opens the dashboard, signed in; once.
+    const signedIn = await followSignInLink(base, link);
+    expect(signedIn.status).toBe(200);
+    expect(signedIn.page).toContain(receiver.url);
+    expect(signedIn.page).toContain(key.slice(0, 12));
+    expect((await followSignInLink(base, link)).status).toBe(410);
+
+    // The admin view is on, behind the generated password, which is kept in secrets.json.
+    const adminPassword = /^  Admin view:\s+\S+\/admin\/queues\s+\(user admin, password (\S+)\s+\(generated, kept in /m.exec(out)?.[1];
+    expect(adminPassword).toBeDefined();
+    expect(JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8')).ADMIN_PASSWORD).toBe(adminPassword);
+    expect((await fetch(`${base}/admin/queues`, { headers: basic(adminPassword!) })).status).toBe(200);
+    expect((await fetch(`${base}/admin/queues`, { headers: basic('wrong-password') })).status).toBe(401);
+    first = { accountId, key, adminPassword: adminPassword! };
+  }, 60_000);
+
   it('stops cleanly on SIGTERM, taking its redis-server with it', async () => {
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect(await app.stop()).toBe(0);
     expect(existsSync(join(dataDir, 'redis', 'appendonlydir')) || existsSync(join(dataDir, 'redis', 'appendonly.aof'))).toBe(true);
   }, 30_000);
+
+  it('on a later start with the same data folder reuses the demo account: no key printed, a new link, the same admin password', async () => {
+    app = await startStandalone({ HOOKLINE_DATA_DIR: dataDir, PLATFORM_TOKEN: token });
+    const { base } = app;
+    const out = app.output();
+    expect(printed(out, 'Demo account')).toBe(first.accountId);
+    expect(out).not.toContain('(created now');
+    expect(out).not.toContain(first.key);
+    expect(out).not.toMatch(/hk_test_[A-Za-z0-9]{20,}/);
+    expect(out).toContain(`Demo API key:    ${first.key.slice(0, 12)}… (`);
+    expect(out).toContain(`/internal/v1/accounts/${first.accountId}/api-keys`);
+    expect(out).toContain(`password ${first.adminPassword}`);
+
+    // The same account: the first start's key still works, and sees the webhook it made.
+    const list = await call(base, 'GET', '/v1/webhooks', first.key);
+    expect(list.status).toBe(200);
+    expect(list.body.data).toHaveLength(1);
+    const signedIn = await followSignInLink(base, printed(out, 'Sign in')!);
+    expect(signedIn.status).toBe(200);
+    expect(signedIn.page).toContain(receiver.url);
+    expect(await app.stop()).toBe(0);
+  }, 120_000);
+});
+
+describe('npm start with NODE_ENV=production', () => {
+  it('refuses to start without PLATFORM_TOKEN and ENCRYPTION_KEY, generating nothing', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'hookline-standalone-prod-'));
+    try {
+      const app = await startStandalone({ NODE_ENV: 'production', HOOKLINE_DATA_DIR: dataDir }, { waitFor: 'invalid configuration' });
+      expect(await app.exited).toBe(1);
+      expect(app.output()).toContain('PLATFORM_TOKEN, ENCRYPTION_KEY must be set when NODE_ENV=production');
+      expect(existsSync(join(dataDir, 'secrets.json'))).toBe(false);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  it('creates no demo account and no admin password', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'hookline-standalone-prod-'));
+    const token = `prod_${randomBytes(24).toString('hex')}`;
+    try {
+      const app = await startStandalone({ NODE_ENV: 'production', HOOKLINE_DATA_DIR: dataDir, PLATFORM_TOKEN: token, ENCRYPTION_KEY: randomBytes(32).toString('base64') });
+      const out = app.output();
+      expect(out).toContain('Hookline is running at');
+      expect(out).not.toMatch(/Demo account|Demo API key|Sign in:|hk_test_/);
+      expect(out).toContain('Admin view:      off');
+      expect((await fetch(`${app.base}/admin/queues`)).status).toBe(404);
+      expect((await fetch(`${app.base}/readyz`)).status).toBe(200);
+      expect(await app.stop()).toBe(0);
+      expect(existsSync(join(dataDir, 'secrets.json'))).toBe(false);
+      expect(existsSync(join(dataDir, 'demo-account.json'))).toBe(false);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -1,22 +1,32 @@
 // `npm start`: the whole service in one process for local use — API, worker and
 // admin views on PORT, an embedded PostgreSQL (PGlite) under ./.data when there is
 // no DATABASE_URL, and a redis-server of its own when none answers.
+// In development on the embedded database, a first start also leads somewhere:
+// a demo account with a test API key, a one-time dashboard sign-in link and an
+// admin password, all printed (see demo-account.ts). Never with NODE_ENV=production.
 import { resolve } from 'node:path';
-import { createLogger, loadEnvOrExit, loadOrCreateDevSecrets, standaloneEnvSchema } from '@hookline/config';
+import { createLogger, devSecretsFile, loadEnvOrExit, loadOrCreateDevSecrets, standaloneEnvSchema } from '@hookline/config';
 import { createDb, runMigrations } from '@hookline/db';
 import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
 import { createDeliveryQueue, createRedis } from '@hookline/queue';
-import { createApp, serveUntilSignal } from '@hookline/api';
+import { createApp, serveUntilSignal, SIGN_IN_LINK_TTL_SECONDS } from '@hookline/api';
 import { createWorker } from '@hookline/worker';
+import { ensureDemoAccount, type DemoAccount } from './demo-account';
 import { ensureRedis } from './local-redis';
 
 async function main() {
-  const env = loadEnvOrExit(standaloneEnvSchema, process.env);
+  // Production generates nothing: its token and key must be given.
+  const env = loadEnvOrExit(standaloneEnvSchema, process.env, ['PLATFORM_TOKEN', 'ENCRYPTION_KEY']);
   const dataDir = resolve(process.env.HOOKLINE_DATA_DIR ?? '.data');
-  const dev = loadOrCreateDevSecrets(dataDir);
-  const platformToken = env.PLATFORM_TOKEN ?? dev.PLATFORM_TOKEN;
-  const encryptionKey = parseEncryptionKey(env.ENCRYPTION_KEY ?? dev.ENCRYPTION_KEY)!;
+  const production = env.NODE_ENV === 'production';
+  const dev = production ? null : loadOrCreateDevSecrets(dataDir);
+  // The demo account and the generated admin password: development on the embedded database only.
+  const embeddedDev = !production && !env.DATABASE_URL;
+  const platformToken = env.PLATFORM_TOKEN ?? dev!.PLATFORM_TOKEN;
+  const encryptionKey = parseEncryptionKey(env.ENCRYPTION_KEY ?? dev!.ENCRYPTION_KEY)!;
+  const adminPassword = env.ADMIN_PASSWORD ?? (embeddedDev ? dev!.ADMIN_PASSWORD : undefined);
+  const secretsFile = devSecretsFile(dataDir);
   const secretBox = createSecretBox(encryptionKey);
   const logger = createLogger({ level: env.LOG_LEVEL, service: 'hookline' });
   const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -54,8 +64,16 @@ async function main() {
     logger,
     metrics,
     secretBox,
-    config: { ...env, PLATFORM_TOKEN: platformToken, SESSION_SECRET: env.SESSION_SECRET ?? dev.SESSION_SECRET },
+    config: { ...env, PLATFORM_TOKEN: platformToken, ADMIN_PASSWORD: adminPassword, SESSION_SECRET: env.SESSION_SECRET ?? dev?.SESSION_SECRET },
   });
+
+  // A convenience: if it fails, the service still starts.
+  const demo: DemoAccount | null = embeddedDev
+    ? await ensureDemoAccount({ db, redis: producer, queuePrefix: env.QUEUE_PREFIX }, dataDir).catch((err: Error) => {
+      say(`hookline: could not set up the demo account (${err.message}); create one with the curl line below`);
+      return null;
+    })
+    : null;
 
   await serveUntilSignal(app, {
     port: env.PORT,
@@ -64,10 +82,12 @@ async function main() {
       const base = `http://127.0.0.1:${port}`;
       say('');
       say(`Hookline is running at ${base}`);
-      say(`  Platform token:  ${platformToken}${env.PLATFORM_TOKEN ? '' : `  (generated, kept in ${resolve(dataDir, 'secrets.json')})`}`);
+      say(`  Platform token:  ${platformToken}${env.PLATFORM_TOKEN ? '' : `  (generated, kept in ${secretsFile})`}`);
       say(`  Dashboard:       ${base}/dashboard`);
+      if (demo) printDemo(say, base, demo, platformToken);
       say(`  API docs:        ${base}/docs`);
-      say(`  Admin view:      ${env.ADMIN_PASSWORD ? `${base}/admin/queues  (user admin, password from ADMIN_PASSWORD)` : 'off — set ADMIN_PASSWORD to enable /admin/queues'}`);
+      const adminWhere = env.ADMIN_PASSWORD ? 'password from ADMIN_PASSWORD' : `password ${adminPassword}  (generated, kept in ${secretsFile})`;
+      say(`  Admin view:      ${adminPassword ? `${base}/admin/queues  (user admin, ${adminWhere})` : 'off — set ADMIN_PASSWORD to enable /admin/queues'}`);
       say('  Create an account:');
       say(`    curl -s -X POST ${base}/internal/v1/accounts -H "Authorization: Bearer ${platformToken}" -H "Content-Type: application/json" -d '{"name":"Acme"}'`);
       say('Press Ctrl-C to stop.');
@@ -81,6 +101,19 @@ async function main() {
       await localRedis.stop();
     },
   });
+}
+
+function printDemo(say: (line: string) => void, base: string, demo: DemoAccount, platformToken: string) {
+  say(`  Sign in:         ${base}${demo.signInPath}`);
+  say(`                   (one-time link, valid ${SIGN_IN_LINK_TTL_SECONDS / 60} minutes; every start prints a new one)`);
+  say(`  Demo account:    ${demo.accountId}${demo.created ? '  (created now: pro plan)' : ''}`);
+  if (demo.key) {
+    say(`  Demo API key:    ${demo.key}`);
+    say('                   (test mode; shown this once: only its hash is stored)');
+  } else {
+    say(`  Demo API key:    ${demo.keyPrefix}… (${demo.keyId}), printed at the start that created it; only its hash is stored. Another key:`);
+    say(`    curl -s -X POST ${base}/internal/v1/accounts/${demo.accountId}/api-keys -H "Authorization: Bearer ${platformToken}" -H "Content-Type: application/json" -d '{"mode":"test"}'`);
+  }
 }
 
 main().catch((err: Error) => {

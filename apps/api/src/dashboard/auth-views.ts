@@ -50,3 +50,20 @@ export function errorPage(opts: { status: number; title: string; message: string
 </section>`,
   });
 }
+
+/** The page a one-time sign-in link opens: a button, so only a deliberate POST uses the link. */
+export function signInLinkPage(opts: { csrfToken: string; token: string; accountName: string; keyPrefix: string }): SafeHtml {
+  return page({
+    title: 'Sign in',
+    body: html`<section class="narrow">
+  <h1>Sign in to the dashboard</h1>
+  <p>This one-time link signs you in to <strong>${opts.accountName}</strong> with the API key <code>${opts.keyPrefix}…</code>.</p>
+  <form method="post" action="${path('sign-in', 'link')}" class="stack">
+    ${csrfField(opts.csrfToken)}
+    <input type="hidden" name="token" value="${opts.token}">
+    <div><button type="submit" class="btn btn-primary">Continue to the dashboard</button></div>
+  </form>
+  <p class="hint">Not expecting this? <a href="${path()}">Sign in with an API key</a> instead.</p>
+</section>`,
+  });
+}

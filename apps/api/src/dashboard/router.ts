@@ -8,11 +8,12 @@ import { toAppError } from '../middleware/errors';
 import { listDeliveries, retryDelivery, sendTest } from '../services/deliveries';
 import { createWebhook, deleteWebhook, getWebhook, getWebhookRow, listWebhooks, revealSigningSecret, updateWebhook } from '../services/webhooks';
 import { DASHBOARD_CSS, DASHBOARD_JS, assetEtag } from './assets';
-import { errorPage, planRequiredPage, signInPage } from './auth-views';
+import { errorPage, planRequiredPage, signInLinkPage, signInPage } from './auth-views';
 import { deliveryLogPage, type DeliveryWithAttempts } from './delivery-views';
 import { html, toHtmlString, type SafeHtml } from './html';
 import { BASE, path, type Viewer } from './layout';
 import { SESSION_COOKIE, SESSION_TTL_SECONDS, SIGN_IN_COOKIE, cookieSecret, createSessionStore, newToken, tokensMatch, type DashboardSession, type Flash } from './session';
+import { peekSignInLink, takeSignInLink, type SignInGrant } from './sign-in-link';
 import { addWebhookPage, confirmDeletePage, describeError, webhooksPage, type FieldErrors, type LastDelivery, type WebhookCard, type WebhookFormValues } from './webhook-views';
 
 // The integrator's Integrations page (docs/api.md#pages-and-operations). Server-rendered
@@ -139,12 +140,17 @@ export function createDashboardRouter(deps: ApiDeps): Router {
   };
   router.use(loadSession);
 
-  /** The sign-in page, with a fresh pre-session CSRF token for its form. */
-  const renderSignIn = (req: Request, res: Response, status: number, opts: { error?: string; notice?: string } = {}) => {
+  /** The pre-session CSRF token of the sign-in forms, (re)set in its cookie. */
+  const signInCsrf = (req: Request, res: Response): string => {
     const existing = req.signedCookies?.[SIGN_IN_COOKIE];
     const token = typeof existing === 'string' && existing.length >= 20 ? existing : newToken();
     res.cookie(SIGN_IN_COOKIE, token, cookieOptions(req, 3_600));
-    send(res, status, signInPage({ csrfToken: token, error: opts.error, notice: opts.notice }));
+    return token;
+  };
+
+  /** The sign-in page, with a fresh pre-session CSRF token for its form. */
+  const renderSignIn = (req: Request, res: Response, status: number, opts: { error?: string; notice?: string } = {}) => {
+    send(res, status, signInPage({ csrfToken: signInCsrf(req, res), error: opts.error, notice: opts.notice }));
   };
 
   const sessionEndedNotice = 'Your session ended because its API key was revoked. Sign in with an active key.';
@@ -218,12 +224,42 @@ export function createDashboardRouter(deps: ApiDeps): Router {
       await failedSignIns.consume(client).catch(() => undefined);
       return renderSignIn(req, res, 401, { error: 'That API key is unknown or revoked. Paste an active key (hk_live_… or hk_test_…) of your account.' });
     }
-    // A new session id on every sign-in: nothing set before signing in survives it.
+    await startSession(req, res, { keyId: auth.keyId, accountId: auth.accountId });
+  });
+
+  // A new session id on every sign-in: nothing set before signing in survives it.
+  async function startSession(req: Request, res: Response, grant: SignInGrant) {
     if (res.locals.dashboard) await sessions.destroy(signedIn(res).session.id);
-    const session = await sessions.create({ keyId: auth.keyId, accountId: auth.accountId });
+    const session = await sessions.create(grant);
     res.clearCookie(SIGN_IN_COOKIE, { path: BASE });
     res.cookie(SESSION_COOKIE, session.id, cookieOptions(req, SESSION_TTL_SECONDS));
     res.redirect(303, WEBHOOKS);
+  }
+
+  // One-time sign-in links (see sign-in-link.ts): the GET only shows a button;
+  // the POST, CSRF-checked like the key form, uses the link up and signs in.
+  const deadLinkNotice = 'This sign-in link has expired or was already used. Sign in with an API key, or restart npm start for a new link.';
+  const liveKeyOf = (grant: SignInGrant) =>
+    deps.db.prisma.apiKey.findFirst({
+      where: { id: grant.keyId, accountId: grant.accountId, revokedAt: null },
+      select: { prefix: true, account: { select: { name: true } } },
+    });
+
+  router.get('/sign-in/link', async (req, res) => {
+    const token = queryText(req, 'token');
+    const grant = await peekSignInLink(deps.redis, deps.config.QUEUE_PREFIX, token);
+    const key = grant ? await liveKeyOf(grant) : null;
+    if (!token || !key) return renderSignIn(req, res, 410, { notice: deadLinkNotice });
+    send(res, 200, signInLinkPage({ csrfToken: signInCsrf(req, res), token, accountName: key.account.name, keyPrefix: key.prefix }));
+  });
+
+  router.post('/sign-in/link', async (req, res) => {
+    if (!tokensMatch(req.signedCookies?.[SIGN_IN_COOKIE], formText(req, '_csrf'))) {
+      throw new AppError('FORBIDDEN', 'The sign-in form has expired or cookies are blocked. Open the link again, allow cookies for this site, and try again.');
+    }
+    const grant = await takeSignInLink(deps.redis, deps.config.QUEUE_PREFIX, formText(req, 'token'));
+    if (!grant || !(await liveKeyOf(grant))) return renderSignIn(req, res, 410, { notice: deadLinkNotice });
+    await startSession(req, res, grant);
   });
 
   router.post('/sign-out', requireSignedIn, requireCsrf, async (_req, res) => {
