@@ -1,3 +1,4 @@
+import { ASSET_VERSION } from './assets';
 import { html, type SafeHtml } from './html';
 import type { Flash } from './session';
 
@@ -5,7 +6,6 @@ import type { Flash } from './session';
 // server-rendered; the one local script only formats times and copies secrets.
 
 export const BASE = '/dashboard';
-export const ASSET_VERSION = '1';
 
 export type Viewer = { accountName: string; accountId: string; keyPrefix: string; mode: 'live' | 'test'; csrfToken: string };
 

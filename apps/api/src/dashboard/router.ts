@@ -7,7 +7,7 @@ import { authenticateApiKey } from '../middleware/auth';
 import { toAppError } from '../middleware/errors';
 import { listDeliveries, retryDelivery, sendTest } from '../services/deliveries';
 import { createWebhook, deleteWebhook, getWebhook, getWebhookRow, listWebhooks, revealSigningSecret, updateWebhook } from '../services/webhooks';
-import { DASHBOARD_CSS, DASHBOARD_JS, assetEtag } from './assets';
+import { dashboardAssets } from './assets';
 import { errorPage, planRequiredPage, signInLinkPage, signInPage } from './auth-views';
 import { deliveryLogPage, type DeliveryWithAttempts } from './delivery-views';
 import { html, toHtmlString, type SafeHtml } from './html';
@@ -94,17 +94,7 @@ export function createDashboardRouter(deps: ApiDeps): Router {
   });
 
   // ---- assets (before any session work: they are the same for everyone) ----
-  const serveAsset = (body: string, type: string): RequestHandler => {
-    const etag = assetEtag(body);
-    return (req, res) => {
-      res.setHeader('Cache-Control', 'public, max-age=3600');
-      res.setHeader('ETag', etag);
-      if (req.get('if-none-match') === etag) return void res.status(304).end();
-      res.type(type).send(body);
-    };
-  };
-  router.get('/assets/dashboard.css', serveAsset(DASHBOARD_CSS, 'text/css'));
-  router.get('/assets/dashboard.js', serveAsset(DASHBOARD_JS, 'application/javascript'));
+  router.use('/assets', dashboardAssets());
 
   router.use(cookieParser(cookieSecret(deps.config)));
   router.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 }));
