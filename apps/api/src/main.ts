@@ -14,7 +14,7 @@ async function main() {
     process.stderr.write('hookline: the API needs DATABASE_URL (a postgresql:// URL); for a single-process dev setup on an embedded database use `npm start`\n');
     process.exit(1);
   }
-  const dev = env.NODE_ENV !== 'production' ? loadOrCreateDevSecrets(resolve(process.env.HOOKLINE_DATA_DIR ?? '.data')) : null;
+  const dev = env.NODE_ENV !== 'production' ? loadOrCreateDevSecrets(resolve(env.HOOKLINE_DATA_DIR)) : null;
   const platformToken = env.PLATFORM_TOKEN ?? dev!.PLATFORM_TOKEN;
   const encryptionKey = parseEncryptionKey(env.ENCRYPTION_KEY ?? dev!.ENCRYPTION_KEY)!;
 

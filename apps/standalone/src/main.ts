@@ -18,7 +18,7 @@ import { ensureRedis } from './local-redis';
 async function main() {
   // Production generates nothing: its token and key must be given.
   const env = loadEnvOrExit(standaloneEnvSchema, process.env, ['PLATFORM_TOKEN', 'ENCRYPTION_KEY']);
-  const dataDir = resolve(process.env.HOOKLINE_DATA_DIR ?? '.data');
+  const dataDir = resolve(env.HOOKLINE_DATA_DIR);
   const production = env.NODE_ENV === 'production';
   const dev = production ? null : loadOrCreateDevSecrets(dataDir);
   // The demo account and the generated admin password: development on the embedded database only.

@@ -20,7 +20,7 @@ async function main() {
   // Production must be given the key (PRODUCTION_REQUIRED); in development the
   // worker shares the one the API generated into the data folder, so both
   // processes encrypt and decrypt with the same key.
-  const keyText = env.ENCRYPTION_KEY ?? (env.NODE_ENV !== 'production' ? loadOrCreateDevSecrets(resolve(process.env.HOOKLINE_DATA_DIR ?? '.data')).ENCRYPTION_KEY : undefined);
+  const keyText = env.ENCRYPTION_KEY ?? (env.NODE_ENV !== 'production' ? loadOrCreateDevSecrets(resolve(env.HOOKLINE_DATA_DIR)).ENCRYPTION_KEY : undefined);
   const encryptionKey = keyText ? parseEncryptionKey(keyText) : null;
   if (!encryptionKey) refuse('the worker needs ENCRYPTION_KEY (32 bytes, base64; the same as the API\'s) to decrypt webhook secrets');
 

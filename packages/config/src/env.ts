@@ -46,6 +46,8 @@ const common = {
   ENCRYPTION_KEY: encryptionKey.optional(),
   // Prefix of every BullMQ key; tests give each file its own.
   QUEUE_PREFIX: z.string().min(1).max(64).regex(/^[A-Za-z0-9_:-]+$/, 'may contain only letters, digits, _ : -').default('hookline'),
+  // Development only: the folder for generated secrets, the embedded database and a local redis-server's data.
+  HOOKLINE_DATA_DIR: z.string().min(1).default('.data'),
 };
 
 const apiOnly = {
