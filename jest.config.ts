@@ -35,7 +35,6 @@ const config: Config = {
     'apps/*/src/**/*.ts',
     'packages/*/src/**/*.ts',
     '!packages/db/src/generated/**',
-    '!packages/db/src/test-database.ts',
   ],
   coverageReporters: ['text-summary'],
   coverageThreshold: { global: { lines: 88 } },

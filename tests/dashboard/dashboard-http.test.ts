@@ -2,7 +2,7 @@ import express from 'express';
 import request from 'supertest';
 import IORedis from 'ioredis';
 import { redisOptions } from '@hookline/queue';
-import { publishEvent } from '@hookline/db';
+import { publishEvent } from '../support/publish-event';
 import { startApiHarness, type ApiHarness } from '../support/api-harness';
 import { createWebhook } from '../../apps/api/src/services/webhooks';
 import { DASHBOARD_CSP, createDashboardRouter } from '../../apps/api/src/dashboard/router';

@@ -1,4 +1,4 @@
-import { publishEvent } from '@hookline/db';
+import { publishEvent } from '../support/publish-event';
 import { ownRedisServer, type OwnRedis } from '../support/local-services';
 import { deliveryReaches, eventually, onlyDelivery, startStack, type Stack } from './stack';
 

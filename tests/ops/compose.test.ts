@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { apiEnvSchema, parseEnv, PRODUCTION_REQUIRED, workerEnvSchema } from '@hookline/config';
-import { createTestDatabase, type TestDatabase } from '@hookline/db';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { cleanPrefix, TEST_REDIS_URL, uniquePrefix } from '../support/api-harness';
 import { createRedis } from '@hookline/queue';
 

@@ -1,5 +1,6 @@
 import { createLogger } from '@hookline/config';
-import { createDb, createTestDatabase, type Db, type TestDatabase } from '@hookline/db';
+import { createDb, type Db } from '@hookline/db';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { newId } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
 import { createDeliveryQueue, createRedis, enqueueDeliveries, type DeliveryQueue } from '@hookline/queue';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import type { Express } from 'express';
 import { createLogger, type Logger } from '@hookline/config';
-import { createTestDatabase, type TestDatabase } from '@hookline/db';
+import { createTestDatabase, type TestDatabase } from './test-database';
 import { createSecretBox } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
 import { createDeliveryQueue, createRedis, type DeliveryQueue } from '@hookline/queue';

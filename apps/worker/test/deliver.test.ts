@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { UnrecoverableError } from 'bullmq';
 import { createLogger } from '@hookline/config';
-import { createTestDatabase, publishEvent, type TestDatabase } from '@hookline/db';
+import { publishEvent } from '../../../tests/support/publish-event';
+import { createTestDatabase, type TestDatabase } from '../../../tests/support/test-database';
 import { createSecretBox, generateSigningSecret, newId } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
 import { RetryLaterError } from '../src/backoff';

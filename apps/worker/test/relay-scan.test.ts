@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { createLogger } from '@hookline/config';
-import { publishEvent } from '@hookline/db';
+import { publishEvent } from '../../../tests/support/publish-event';
 import { createMetrics } from '@hookline/metrics';
 import { enqueueDeliveries } from '@hookline/queue';
 import { startRelay } from '../src/relay';

@@ -1,5 +1,4 @@
 export * from './client';
 export * from './migrate';
 export * from './outbox';
-export * from './test-database';
 export * from './errors';

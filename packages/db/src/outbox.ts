@@ -1,5 +1,5 @@
 import { newId } from '@hookline/domain';
-import type { Prisma, PrismaClient } from './client';
+import type { Prisma } from './client';
 
 // The outbox (step 1 of "One delivery, from request to callback" in ARCHITECTURE.md): an event and one delivery
 // row per matching webhook are written in the caller's transaction. Jobs are
@@ -61,11 +61,6 @@ export async function writeEvent(tx: Tx, input: NewEvent): Promise<WrittenEvent>
     });
   }
   return { eventId, createdAt, deliveryIds };
-}
-
-/** writeEvent in a transaction of its own. */
-export function publishEvent(prisma: PrismaClient, input: NewEvent): Promise<WrittenEvent> {
-  return prisma.$transaction((tx) => writeEvent(tx, input));
 }
 
 // The batched, raw-SQL write of the ingest hot path.

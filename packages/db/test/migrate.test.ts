@@ -1,7 +1,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, runMigrations, type TestDatabase } from '../src';
+import { runMigrations } from '../src';
+import { createTestDatabase, type TestDatabase } from '../../../tests/support/test-database';
 
 // The migration runner on a real PostgreSQL database: a migration and the row
 // that records it commit together, so a failure (or a crash) between the two

@@ -1,5 +1,6 @@
 import { newId } from '@hookline/domain';
-import { createTestDatabase, matchingWebhooksWhere, writeEventBatch, type EventBatchItem, type TestDatabase } from '../src';
+import { matchingWebhooksWhere, writeEventBatch, type EventBatchItem } from '../src';
+import { createTestDatabase, type TestDatabase } from '../../../tests/support/test-database';
 
 // writeEventBatch on a real PostgreSQL database: it must pick exactly the
 // webhooks the Prisma outbox (matchingWebhooksWhere) picks, write every event

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { createDb, type Db } from './client';
-import { runMigrations } from './migrate';
+import { createDb, runMigrations, type Db } from '@hookline/db';
 
 // Tests get a fresh, migrated database of their own on the machine's PostgreSQL,
 // dropped afterwards (TEST_DATABASE_URL names the server; default: local trust auth).
