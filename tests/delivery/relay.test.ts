@@ -35,7 +35,7 @@ describe('the outbox relay', () => {
       const whs = [await stack.createWebhook({ url: r.url }), await stack.createWebhook({ url: `${r.url}/second` })];
       await stack.publish('quota.warning', {}, 2);
       ids = (await Promise.all(whs.map((w) => onlyDelivery(stack, w.id)))).map((d) => d.id);
-      expect(await stack.api.queue.getJobState(ids[0])).toBe('waiting');
+      expect(await stack.api.queue.getJobState(ids[0])).toBe('prioritized');
       await stack.api.queue.obliterate({ force: true });
       expect(await stack.api.queue.getJobState(ids[0])).toBe('unknown');
     } finally {

@@ -12,6 +12,9 @@ export type Receiver = {
   url: string;
   port: number;
   received: ReceivedCallback[];
+  /** Requests open right now (arrived, not yet answered), and the most ever open at once. */
+  open(): number;
+  maxOpen(): number;
   respond(responder: Responder | Reply): void;
   /** Resolves once `count` callbacks arrived (rejects after timeoutMs). */
   waitFor(count: number, timeoutMs?: number): Promise<ReceivedCallback[]>;
@@ -22,7 +25,18 @@ export async function startReceiver(initial: Responder | Reply = { status: 200, 
   let responder: Responder = typeof initial === 'function' ? initial : () => initial;
   const received: ReceivedCallback[] = [];
   const waiters: Array<() => void> = [];
+  let open = 0;
+  let maxOpen = 0;
   const server: Server = createServer((req, res) => {
+    open += 1;
+    maxOpen = Math.max(maxOpen, open);
+    let counted = true;
+    const done = () => {
+      if (counted) open -= 1;
+      counted = false;
+    };
+    res.on('finish', done);
+    res.on('close', done);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -46,6 +60,8 @@ export async function startReceiver(initial: Responder | Reply = { status: 200, 
     url: `http://127.0.0.1:${port}/hooks`,
     port,
     received,
+    open: () => open,
+    maxOpen: () => maxOpen,
     respond(next) {
       responder = typeof next === 'function' ? next : () => next;
     },

@@ -26,6 +26,11 @@ export const TEST_WORKER_CONFIG: WorkerConfig = {
   AUTO_DISABLE_AFTER: 3 * 86_400_000,
   WORKER_CONCURRENCY: 50,
   RELAY_GRACE: 500,
+  // Exact retry delays, so tests can assert the schedule; jitter has its own tests.
+  RETRY_JITTER: 0,
+  ENDPOINT_CONCURRENCY: 10,
+  CIRCUIT_BREAKER_THRESHOLD: 5,
+  CIRCUIT_BREAKER_COOLDOWN: 1_000,
 };
 
 export type LogLine = Record<string, unknown> & { level: string; message: string };

@@ -1,23 +1,13 @@
 import type { BackoffStrategy } from 'bullmq';
-import { MAX_RETRY_DELAY_MS, scheduledRetryDelay } from '@hookline/domain';
+import { MAX_RETRY_DELAY_MS } from '@hookline/domain';
 
 /**
- * Delay before retry number `retryNumber` (1-based): the RETRY_SCHEDULE entry
- * (doubling past its end), and for a `Retry-After` the later of the two —
- * never sooner than the schedule, never later than 24 h.
- */
-export function retryDelayMs(opts: { schedule: number[]; retryNumber: number; retryAfterMs?: number | null }): number {
-  const scheduled = scheduledRetryDelay(opts.schedule, Math.max(1, opts.retryNumber));
-  const wanted = opts.retryAfterMs == null ? scheduled : Math.max(scheduled, opts.retryAfterMs);
-  return Math.min(wanted, MAX_RETRY_DELAY_MS);
-}
-
-/**
- * Thrown by the processor when a failed attempt is to be tried again: BullMQ
- * moves the job to `delayed`, and the backoff strategy below reads the delay
- * from here. The delay is computed by the processor because only it knows the
- * attempt number (from PostgreSQL, not BullMQ's counter) and the response's
- * `Retry-After`.
+ * Thrown by the BullMQ adapter (worker.ts) when the deliverer says a failed
+ * attempt is to be tried again: BullMQ moves the job to `delayed`, and the
+ * backoff strategy below reads the delay from here. BullMQ calls a backoff
+ * strategy only for a thrown error, so this error is how the delay the
+ * deliverer computed (from the attempt number in PostgreSQL and the answer's
+ * `Retry-After`) reaches it.
  */
 export class RetryLaterError extends Error {
   constructor(

@@ -1,29 +1,40 @@
-import { UnrecoverableError } from 'bullmq';
 import type { Logger, WorkerEnv } from '@hookline/config';
 import type { Db } from '@hookline/db';
-import { callbackBody, createBatcher, newId, signatureHeaders, type SecretBox } from '@hookline/domain';
+import {
+  callbackBody, circuitAfterAttempt, circuitHoldMs, decideAfterAttempt, inFlightHoldMs, isCircuitFailure, isFinal, isWaiting, newId,
+  nextCircuitCooldown, rateHoldMs, signatureHeaders, type Decision, type HoldReason, type SecretBox,
+} from '@hookline/domain';
 import { statusClass, type Metrics } from '@hookline/metrics';
 import type { DeliverJobData } from '@hookline/queue';
-import { RetryLaterError, retryDelayMs } from './backoff';
+import { createDeliveryStore, type LoadedDelivery } from './delivery-store';
+import type { EndpointGate, Lease } from './endpoint-gate';
 import type { Sender, SendResult } from './sender';
 
-// The delivery processor (STYLE "How a delivery flows", step 3). Hot path:
-// one query loads delivery + webhook + event, one statement records the
-// attempt and the delivery's new state (each shared by the deliveries that
-// reach that step at the same moment). The webhook row is written only when
-// its state changes, so the deliveries of one webhook never queue behind a
-// row lock on it.
+// The delivery processor, in named phases that read top to bottom:
+//   load → admit (final? due? webhook live? circuit?) → take a slot → send →
+//   free the slot → record → apply the webhook's change (failing, disabled,
+//   circuit) → observe.
+// It knows nothing of BullMQ: it returns what should happen to the job next
+// (`next`), and worker.ts carries that out.
 
-export type DeliverConfig = Pick<WorkerEnv, 'WEBHOOK_BRAND' | 'RETRY_SCHEDULE' | 'AUTO_DISABLE_AFTER'>;
+export type DeliverConfig = Pick<
+  WorkerEnv,
+  | 'WEBHOOK_BRAND' | 'RETRY_SCHEDULE' | 'RETRY_JITTER' | 'AUTO_DISABLE_AFTER' | 'DELIVERY_TIMEOUT'
+  | 'ENDPOINT_CONCURRENCY' | 'CIRCUIT_BREAKER_THRESHOLD' | 'CIRCUIT_BREAKER_COOLDOWN'
+>;
 
 export type DeliverDeps = {
   db: Db;
   sender: Sender;
+  gate: EndpointGate;
   secretBox: SecretBox;
   logger: Logger;
   metrics: Metrics;
   config: DeliverConfig;
 };
+
+/** A job to run: its payload, plus the BullMQ job's id and age (for the webhook's line of held deliveries). */
+export type DeliverJob = DeliverJobData & { jobId?: string; enqueuedAt?: number };
 
 export type DeliverOutcome =
   /** no such delivery row */
@@ -31,6 +42,8 @@ export type DeliverOutcome =
   /** already final: nothing to do (a job that ran twice) */
   | 'skipped'
   | 'cancelled'
+  /** held back without an attempt: over the webhook's in-flight cap or rate, behind its open circuit, or not due yet */
+  | 'held'
   | 'succeeded'
   | 'failed'
   /** failed, another attempt is scheduled */
@@ -38,108 +51,28 @@ export type DeliverOutcome =
   /** a once-job failed; the delivery keeps waiting for its own scheduled attempt */
   | 'attempt_failed';
 
-export type DeliverResult = { outcome: DeliverOutcome; attemptId?: string; attemptNumber?: number; delayMs?: number };
+/** What becomes of the job. */
+export type Next =
+  | { kind: 'done' }
+  /** a scheduled retry, `delayMs` from now (a BullMQ retry through the backoff strategy) */
+  | { kind: 'retry'; delayMs: number }
+  /** final: this job tries no more */
+  | { kind: 'stop'; reason: string }
+  /**
+   * back to the queue without an attempt, `delayMs` from now at the latest;
+   * `park` puts it in its webhook's line, to be woken when a slot frees
+   */
+  | { kind: 'later'; delayMs: number; park?: { webhookId: string; reason: HoldReason; cap: number; since: number } };
 
-const WAITING = new Set(['pending', 'pending_retry']);
-const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
+export type DeliverResult = { outcome: DeliverOutcome; attemptId?: string; attemptNumber?: number; delayMs?: number; next: Next };
+
 const MAX_RECORD_TRIES = 5;
 /** BullMQ fires a delayed job at or after its time; less than this early is clock skew between workers, not worth a round trip. */
 const EARLY_TOLERANCE_MS = 1_000;
+/** A probe must report back within the attempt timeout plus this, or another worker may take the probe over. */
+const PROBE_MARGIN_MS = 5_000;
 
-type Loaded = {
-  id: string;
-  status: string;
-  attempt_count: number;
-  next_attempt_at: Date | null;
-  webhook_id: string;
-  event_id: string;
-  event: string;
-  url: string;
-  is_active: boolean;
-  retry_enabled: boolean;
-  max_retries: number;
-  signing_secret_enc: string;
-  previous_secret_enc: string | null;
-  previous_valid: boolean;
-  static_secret_enc: string | null;
-  disabled_reason: string | null;
-  failing_since: Date | null;
-  deleted: boolean;
-  data: unknown;
-  test: boolean;
-  event_created_at: Date;
-};
-
-// Deliveries that start or finish in the same instant share one statement
-// (see batcher.ts): one round trip and one commit for many deliveries.
-const LOAD_SQL = `
-SELECT d.id, d.status, d.attempt_count, d.next_attempt_at, d.webhook_id, d.event_id, d.event,
-       w.url, w.is_active, w.retry_enabled, w.max_retries,
-       w.signing_secret_enc, w.previous_secret_enc,
-       (w.previous_secret_expires_at IS NOT NULL AND w.previous_secret_expires_at > now()) AS previous_valid,
-       w.static_secret_enc, w.disabled_reason, w.failing_since, (w.deleted_at IS NOT NULL) AS deleted,
-       e.data, e.test, e.created_at AS event_created_at
-  FROM deliveries d
-  JOIN webhooks w ON w.id = d.webhook_id
-  JOIN events e ON e.id = d.event_id
- WHERE d.id = ANY($1::text[])`;
-
-// Attempt numbers are allocated here: `attempt_count + 1` and the attempt row
-// are one statement, guarded by the count the decision was made on, so two
-// runs of one job can neither log the same number nor decide on a stale count
-// (UNIQUE(delivery_id, attempt_number) backs this up). A row whose guard
-// fails is left out of RETURNING; its caller decides again.
-const RECORD_SQL = `
-WITH input AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[], $11::int[])
-    AS t(id, status, at, next_at, expected, attempt_id, attempt_status, response_status, response_body, error, duration_ms)
-), d AS (
-  UPDATE deliveries AS dl
-     SET attempt_count = dl.attempt_count + 1,
-         status = i.status,
-         last_attempt_at = i.at,
-         next_attempt_at = CASE WHEN i.status IN ('pending', 'pending_retry') THEN COALESCE(i.next_at, dl.next_attempt_at) ELSE NULL END,
-         completed_at = CASE WHEN i.status IN ('succeeded', 'failed') THEN i.at ELSE NULL END,
-         updated_at = i.at
-    FROM input i
-   WHERE dl.id = i.id AND dl.attempt_count = i.expected
-  RETURNING dl.id, dl.attempt_count, dl.webhook_id, dl.event_id, dl.event
-)
-INSERT INTO attempts (id, delivery_id, webhook_id, event_id, event, attempt_number, status, response_status, response_body, error, duration_ms, next_retry_at, created_at)
-SELECT i.attempt_id, d.id, d.webhook_id, d.event_id, d.event, d.attempt_count, i.attempt_status, i.response_status, i.response_body, i.error, i.duration_ms, i.next_at, i.at
-  FROM d JOIN input i ON i.id = d.id
-RETURNING delivery_id`;
-
-type RecordInput = {
-  deliveryId: string;
-  status: string;
-  at: Date;
-  /** next_attempt_at of a retry, also the attempt's next_retry_at; null keeps a waiting delivery's current one */
-  nextAttemptAt: Date | null;
-  expectedCount: number;
-  attemptId: string;
-  attemptStatus: 'succeeded' | 'failed';
-  responseStatus: number | null;
-  responseBody: string | null;
-  error: string | null;
-  durationMs: number;
-};
-
-const BATCH = { maxBatch: 100, maxInFlight: 4 } as const;
-
-const CANCEL_SQL = `
-UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, completed_at = $2, updated_at = $2
- WHERE id = $1 AND status IN ('pending', 'pending_retry')
-RETURNING id`;
-
-type Decision = {
-  deliveryStatus: string;
-  /** next_attempt_at for a retry; null keeps the current value of a waiting delivery */
-  nextAttemptAt: Date | null;
-  delayMs: number | null;
-  outcome: DeliverOutcome;
-  webhookChange: 'clear_failing' | 'gone' | 'failing' | null;
-};
+const DONE: Next = { kind: 'done' };
 
 /** The host of a URL, for logs: never the path or query string, which may carry tokens. */
 function hostOf(url: string): string {
@@ -151,7 +84,9 @@ function hostOf(url: string): string {
 }
 
 export function createDeliverer(deps: DeliverDeps) {
-  const { db, sender, secretBox, logger, metrics, config } = deps;
+  const { db, sender, gate, secretBox, logger, metrics, config } = deps;
+  const store = createDeliveryStore(db);
+  const capOf = (row: LoadedDelivery) => row.max_in_flight ?? config.ENDPOINT_CONCURRENCY;
 
   // Decrypting is cheap but not free at thousands per second; ciphertexts are
   // immutable (a new secret is a new ciphertext), so caching by them is safe.
@@ -170,7 +105,7 @@ export function createDeliverer(deps: DeliverDeps) {
     return plain;
   }
 
-  function buildHeaders(row: Loaded, body: string): Record<string, string> {
+  function buildHeaders(row: LoadedDelivery, body: string): Record<string, string> {
     const brand = config.WEBHOOK_BRAND;
     const secrets = [decrypt(row.signing_secret_enc)];
     if (row.previous_secret_enc && row.previous_valid) secrets.push(decrypt(row.previous_secret_enc));
@@ -185,75 +120,111 @@ export function createDeliverer(deps: DeliverDeps) {
     return headers;
   }
 
-  function decide(row: Loaded, result: SendResult, once: boolean, attemptNumber: number, now: number): Decision {
-    if (result.ok) {
-      return { deliveryStatus: 'succeeded', nextAttemptAt: null, delayMs: null, outcome: 'succeeded', webhookChange: row.failing_since ? 'clear_failing' : null };
-    }
-    if (result.status === 410) {
-      return { deliveryStatus: 'failed', nextAttemptAt: null, delayMs: null, outcome: 'failed', webhookChange: 'gone' };
-    }
-    if (row.test) {
-      return { deliveryStatus: 'failed', nextAttemptAt: null, delayMs: null, outcome: 'failed', webhookChange: null };
-    }
-    if (once) {
-      // A manual retry is one extra try: a delivery still waiting keeps its own
-      // scheduled job (and its place in the schedule); anything else ends failed.
-      if (WAITING.has(row.status)) return { deliveryStatus: row.status, nextAttemptAt: null, delayMs: null, outcome: 'attempt_failed', webhookChange: null };
-      return { deliveryStatus: 'failed', nextAttemptAt: null, delayMs: null, outcome: 'failed', webhookChange: null };
-    }
-    if (row.retry_enabled && attemptNumber - 1 < row.max_retries) {
-      const delayMs = retryDelayMs({ schedule: config.RETRY_SCHEDULE, retryNumber: attemptNumber, retryAfterMs: result.retryAfterMs });
-      return { deliveryStatus: 'pending_retry', nextAttemptAt: new Date(now + delayMs), delayMs, outcome: 'retrying', webhookChange: null };
-    }
-    return { deliveryStatus: 'failed', nextAttemptAt: null, delayMs: null, outcome: 'failed', webhookChange: 'failing' };
+  // ── admit ────────────────────────────────────────────────────────────────
+
+  /** Held back: no attempt, nothing written; the job comes back later (and, parked, when a slot frees). */
+  function hold(row: LoadedDelivery, job: DeliverJob, reason: HoldReason, delayMs: number): DeliverResult {
+    const park = job.jobId ? { webhookId: row.webhook_id, reason, cap: capOf(row), since: job.enqueuedAt ?? Date.now() } : undefined;
+    metrics.held.inc({ reason });
+    return { outcome: 'held', next: { kind: 'later', delayMs: Math.max(Math.round(delayMs), 1), ...(park ? { park } : {}) } };
   }
 
-  async function cancel(row: Loaded, reason: string): Promise<DeliverResult> {
-    const rows = await db.sql.query(CANCEL_SQL, [row.id, new Date()]);
-    if (rows.length) {
+  async function cancel(row: LoadedDelivery, reason: string): Promise<DeliverResult> {
+    if (await store.cancel(row.id, new Date())) {
       metrics.deliveries.inc({ outcome: 'cancelled' });
       logger.info('delivery cancelled', { delivery_id: row.id, webhook_id: row.webhook_id, reason });
     }
-    return { outcome: 'cancelled' };
+    return { outcome: 'cancelled', next: DONE };
   }
 
-  const loadOne = createBatcher<string, Loaded | undefined>({
-    ...BATCH,
-    async run(ids) {
-      const rows = await db.sql.query<Loaded>(LOAD_SQL, [ids]);
-      const byId = new Map(rows.map((row) => [row.id, row]));
-      return ids.map((id) => byId.get(id));
-    },
-  });
-
-  /** true when recorded, false when the guard failed (another run recorded an attempt meanwhile). */
-  async function recordMany(items: RecordInput[]): Promise<boolean[]> {
-    const column = <K extends keyof RecordInput>(key: K) => items.map((item) => item[key]);
-    const rows = await db.sql.query<{ delivery_id: string }>(RECORD_SQL, [
-      column('deliveryId'), column('status'), column('at'), column('nextAttemptAt'), column('expectedCount'), column('attemptId'),
-      column('attemptStatus'), column('responseStatus'), column('responseBody'), column('error'), column('durationMs'),
-    ]);
-    const recorded = new Set(rows.map((row) => row.delivery_id));
-    return items.map((item) => recorded.has(item.deliveryId));
+  /**
+   * The circuit's word on a scheduled attempt: go ahead (closed), go ahead as
+   * the one probe (cooldown over, and this job won the probe), or wait.
+   * Explicit user actions (test sends, manual retries) are not held by it.
+   */
+  async function circuitAdmission(row: LoadedDelivery, job: DeliverJob, now: number): Promise<{ probe: boolean } | DeliverResult> {
+    if (row.circuit === 'closed' || job.once || row.test) return { probe: false };
+    const spread = Math.floor(Math.random() * 1_000);
+    const retryAt = row.circuit_retry_at?.getTime() ?? 0;
+    if (retryAt > now) return hold(row, job, 'circuit', circuitHoldMs(retryAt, now, spread));
+    const deadline = now + config.DELIVERY_TIMEOUT + PROBE_MARGIN_MS;
+    if (await store.claimProbe(row.webhook_id, new Date(deadline), new Date(now))) {
+      metrics.circuitTransitions.inc({ to: 'half_open' });
+      logger.info('circuit half-open: sending one probe', { webhook_id: row.webhook_id, delivery_id: row.id });
+      return { probe: true };
+    }
+    // Another worker carries the probe: wait for its answer.
+    return hold(row, job, 'circuit', circuitHoldMs(deadline, now, spread));
   }
 
-  const recordOne = createBatcher<RecordInput, boolean | Error>({
-    ...BATCH,
-    // Two attempts of one delivery in one statement would collide on its attempt number.
-    key: (item) => item.deliveryId,
-    async run(items) {
-      try {
-        return await recordMany(items);
-      } catch (err) {
-        if (items.length === 1) return [err as Error];
-        // One bad row must not fail the others (each would be sent again): record them one by one.
-        return Promise.all(items.map((item) => recordMany([item]).then(([ok]) => ok, (e: Error) => e)));
-      }
-    },
-  });
+  /** Whether this job may attempt now; a DeliverResult when it may not. */
+  async function admit(row: LoadedDelivery, job: DeliverJob): Promise<{ probe: boolean } | DeliverResult> {
+    const once = job.once === true;
+    if (isFinal(row.status) && !once) return { outcome: 'skipped', next: DONE };
+    // A scheduled retry runs only when due. Its job can run early when the
+    // worker died (or lost Redis) after recording the attempt but before BullMQ
+    // delayed the job: stalled recovery then runs it at once. Wait for the turn.
+    const earlyMs = row.status === 'pending_retry' && row.next_attempt_at ? row.next_attempt_at.getTime() - Date.now() : 0;
+    if (!once && earlyMs > EARLY_TOLERANCE_MS) return { outcome: 'held', next: { kind: 'later', delayMs: earlyMs } };
+    if (row.deleted) return cancel(row, 'webhook_deleted');
+    // Explicit user actions (a test send, a manual retry) still reach a paused webhook.
+    if ((!row.is_active || row.disabled_reason) && !once && !row.test) return cancel(row, row.disabled_reason ? 'webhook_disabled' : 'webhook_paused');
+    return circuitAdmission(row, job, Date.now());
+  }
+
+  /** A slot under the webhook's in-flight cap and rate limit (and its failure count), or a hold. */
+  async function takeSlot(row: LoadedDelivery, job: DeliverJob, probe: boolean): Promise<Lease | DeliverResult> {
+    const cap = capOf(row);
+    const exempt = probe || job.once === true || row.test;
+    const got = await gate.acquire({
+      webhookId: row.webhook_id, jobId: job.jobId ?? row.id, cap, ratePerSecond: row.rate_limit_per_second,
+      circuitThreshold: exempt ? 0 : config.CIRCUIT_BREAKER_THRESHOLD,
+    });
+    if (got.ok) return got.lease;
+    if (got.reason === 'rate') return hold(row, job, 'rate', rateHoldMs(got.rank, row.rate_limit_per_second ?? 1, got.waitMs));
+    if (got.reason === 'in_flight') return hold(row, job, 'in_flight', inFlightHoldMs(got.rank, cap, config.DELIVERY_TIMEOUT));
+    // The failures crossed the threshold but the circuit's state has not reached
+    // this row (another worker is writing it, or that write failed): make sure
+    // it is open, so a probe follows at the end of the cooldown.
+    const now = Date.now();
+    const retryAt = now + config.CIRCUIT_BREAKER_COOLDOWN;
+    if (await store.openCircuit(row.webhook_id, new Date(retryAt), config.CIRCUIT_BREAKER_COOLDOWN, new Date(now))) {
+      metrics.circuitTransitions.inc({ to: 'open' });
+      logger.warn('circuit open: holding this webhook\'s deliveries', { webhook_id: row.webhook_id, cooldown_ms: config.CIRCUIT_BREAKER_COOLDOWN, host: hostOf(row.url) });
+    }
+    return hold(row, job, 'circuit', circuitHoldMs(retryAt, now, Math.floor(Math.random() * 1_000)));
+  }
+
+  // ── send ─────────────────────────────────────────────────────────────────
+
+  function send(row: LoadedDelivery): Promise<SendResult> {
+    const body = callbackBody({ id: row.event_id, event: row.event, createdAt: row.event_created_at, test: row.test, data: row.data });
+    return sender.send({ url: row.url, headers: buildHeaders(row, body), body });
+  }
+
+  /** Frees the slot; resolves to the webhook's consecutive circuit failures (null when Redis did not answer). */
+  async function freeSlot(row: LoadedDelivery, lease: Lease, result: SendResult): Promise<number | null> {
+    try {
+      return await gate.release({
+        webhookId: row.webhook_id,
+        lease,
+        circuitFailure: isCircuitFailure(result),
+        // An open circuit's line is woken when it closes, not slot by slot.
+        wake: row.circuit === 'closed',
+        cap: capOf(row),
+        threshold: config.CIRCUIT_BREAKER_THRESHOLD,
+      });
+    } catch (err) {
+      // The lease expires by itself; the attempt must still be recorded.
+      logger.warn('could not free an endpoint slot; it expires by itself', { webhook_id: row.webhook_id, err: (err as Error).message });
+      return null;
+    }
+  }
+
+  // ── record ───────────────────────────────────────────────────────────────
 
   /** Records the attempt; returns the decision taken and the attempt's id and number. */
-  async function record(row: Loaded, result: SendResult, once: boolean) {
+  async function record(row: LoadedDelivery, result: SendResult, once: boolean) {
     let current = { status: row.status, attemptCount: row.attempt_count };
     // One id for every try: a try that committed although its call failed (the
     // answer lost with the connection) is found by it, not recorded again.
@@ -261,8 +232,14 @@ export function createDeliverer(deps: DeliverDeps) {
     for (let tries = 0; tries < MAX_RECORD_TRIES; tries += 1) {
       const now = Date.now();
       const attemptNumber = current.attemptCount + 1;
-      const decision = decide({ ...row, status: current.status }, result, once, attemptNumber, now);
-      const recorded = await recordOne({
+      const decision = decideAfterAttempt(
+        {
+          status: current.status, attemptNumber, test: row.test, once, retryEnabled: row.retry_enabled, maxRetries: row.max_retries,
+          failing: row.failing_since !== null, schedule: config.RETRY_SCHEDULE, jitter: config.RETRY_JITTER, now,
+        },
+        result,
+      );
+      const recorded = await store.record({
         deliveryId: row.id,
         status: decision.deliveryStatus,
         at: new Date(now),
@@ -278,81 +255,87 @@ export function createDeliverer(deps: DeliverDeps) {
       if (recorded instanceof Error) throw recorded;
       if (recorded) return { decision, attemptId, attemptNumber, now };
       // Another run recorded an attempt since we loaded the row (or this one did, unanswered): decide again on its count.
-      const fresh = await db.sql.query<{ status: string; attempt_count: number; mine: number | null }>(
-        'SELECT status, attempt_count, (SELECT attempt_number FROM attempts WHERE id = $2) AS mine FROM deliveries WHERE id = $1',
-        [row.id, attemptId],
-      );
-      if (!fresh.length) throw new Error(`delivery ${row.id} vanished while recording an attempt`);
+      const fresh = await store.current(row.id, attemptId);
+      if (!fresh) throw new Error(`delivery ${row.id} vanished while recording an attempt`);
       // Only this try can have committed unanswered (an earlier try's failure threw): its decision stands.
-      if (fresh[0].mine !== null) return { decision, attemptId, attemptNumber: fresh[0].mine, now };
-      current = { status: fresh[0].status, attemptCount: fresh[0].attempt_count };
+      if (fresh.mine !== null) return { decision, attemptId, attemptNumber: fresh.mine, now };
+      current = { status: fresh.status, attemptCount: fresh.attempt_count };
     }
     throw new Error(`could not record an attempt of ${row.id}: its attempt count kept changing`);
   }
 
-  async function applyWebhookChange(row: Loaded, change: Decision['webhookChange'], now: number): Promise<string | null> {
+  // ── apply the webhook's change ───────────────────────────────────────────
+
+  /** failing_since, 410 and auto-disable; resolves to why the webhook was disabled, if it was. */
+  async function applyWebhookChange(row: LoadedDelivery, change: Decision['webhookChange'], now: number): Promise<string | null> {
     const at = new Date(now);
     if (change === 'clear_failing') {
-      await db.sql.query('UPDATE webhooks SET failing_since = NULL, updated_at = $2 WHERE id = $1 AND failing_since IS NOT NULL', [row.webhook_id, at]);
+      await store.clearFailing(row.webhook_id, at);
       return null;
     }
-    if (change === 'gone') {
-      const rows = await db.sql.query(
-        `UPDATE webhooks SET is_active = false, disabled_reason = 'gone', disabled_at = $2, updated_at = $2
-          WHERE id = $1 AND disabled_reason IS NULL AND deleted_at IS NULL RETURNING id`,
-        [row.webhook_id, at],
-      );
-      return rows.length ? 'gone' : null;
-    }
+    if (change === 'gone') return (await store.disableGone(row.webhook_id, at)) ? 'gone' : null;
     if (change !== 'failing') return null;
-    let failingSince = row.failing_since;
-    if (!failingSince) {
-      const rows = await db.sql.query<{ failing_since: Date | null }>(
-        'UPDATE webhooks SET failing_since = COALESCE(failing_since, $2), updated_at = $2 WHERE id = $1 RETURNING failing_since',
-        [row.webhook_id, at],
-      );
-      failingSince = rows[0]?.failing_since ?? at;
-    }
+    const failingSince = row.failing_since ?? (await store.markFailing(row.webhook_id, at));
     if (row.disabled_reason || now - failingSince.getTime() < config.AUTO_DISABLE_AFTER) return null;
     // Still failing (a success in between would have cleared failing_since) and long enough: disable.
-    const rows = await db.sql.query(
-      `UPDATE webhooks SET is_active = false, disabled_reason = 'failing_too_long', disabled_at = $2, updated_at = $2
-        WHERE id = $1 AND disabled_reason IS NULL AND deleted_at IS NULL AND failing_since IS NOT NULL RETURNING id`,
-      [row.webhook_id, at],
-    );
-    return rows.length ? 'failing_too_long' : null;
+    return (await store.disableFailingTooLong(row.webhook_id, at)) ? 'failing_too_long' : null;
   }
 
-  /**
-   * Runs one job. Resolves when nothing more is due for this job; throws
-   * RetryLaterError to have BullMQ try again later, UnrecoverableError when
-   * the delivery failed for good.
-   */
-  async function deliver(job: DeliverJobData): Promise<DeliverResult> {
+  /** Opens, reopens or closes the circuit as this attempt says; wakes the held line when it closes. */
+  async function applyCircuit(row: LoadedDelivery, probe: boolean, failures: number | null, result: SendResult, now: number): Promise<string | null> {
+    const move = circuitAfterAttempt({
+      circuit: row.circuit, probe, consecutiveFailures: failures ?? 0, threshold: config.CIRCUIT_BREAKER_THRESHOLD, result,
+    });
+    const at = new Date(now);
+    if (move === 'open' || move === 'reopen') {
+      const cooldownMs = move === 'open' ? config.CIRCUIT_BREAKER_COOLDOWN : nextCircuitCooldown(row.circuit_cooldown_ms, config.CIRCUIT_BREAKER_COOLDOWN);
+      const retryAt = new Date(now + cooldownMs);
+      const done = move === 'open'
+        ? await store.openCircuit(row.webhook_id, retryAt, cooldownMs, at)
+        : await store.reopenCircuit(row.webhook_id, retryAt, cooldownMs, at);
+      if (!done) return null;
+      metrics.circuitTransitions.inc({ to: 'open' });
+      logger.warn('circuit open: holding this webhook\'s deliveries', {
+        webhook_id: row.webhook_id, consecutive_failures: failures, cooldown_ms: cooldownMs, retry_at: retryAt.toISOString(), host: hostOf(row.url),
+      });
+      return move;
+    }
+    if (move !== 'close' || !(await store.closeCircuit(row.webhook_id, at))) return null;
+    metrics.circuitTransitions.inc({ to: 'closed' });
+    logger.info('circuit closed: held deliveries flow again', { webhook_id: row.webhook_id, host: hostOf(row.url) });
+    await gate.resetFailures(row.webhook_id);
+    await gate.wakeAll({ webhookId: row.webhook_id, cap: capOf(row) });
+    return 'close';
+  }
+
+  // ── the job ──────────────────────────────────────────────────────────────
+
+  /** Runs one job and says what becomes of it (worker.ts carries that out). */
+  async function deliver(job: DeliverJob): Promise<DeliverResult> {
     const once = job.once === true;
-    const row = await loadOne(job.deliveryId);
+    const row = await store.load(job.deliveryId);
     if (!row) {
       logger.warn('delivery not found; job dropped', { delivery_id: job.deliveryId });
-      return { outcome: 'missing' };
+      return { outcome: 'missing', next: DONE };
     }
-    if (FINAL.has(row.status) && !once) return { outcome: 'skipped' };
-    // A scheduled retry runs only when due. Its job can run early when the
-    // worker died (or lost Redis) after recording the attempt but before BullMQ
-    // delayed the job: stalled recovery then runs it at once. Wait for the turn.
-    const earlyMs = row.status === 'pending_retry' && row.next_attempt_at ? row.next_attempt_at.getTime() - Date.now() : 0;
-    if (!once && earlyMs > EARLY_TOLERANCE_MS) throw new RetryLaterError(earlyMs, `retry of ${row.id} not due yet; waiting ${earlyMs} ms`);
-    if (row.deleted) return cancel(row, 'webhook_deleted');
-    // Explicit user actions (a test send, a manual retry) still reach a paused webhook.
-    if ((!row.is_active || row.disabled_reason) && !once && !row.test) return cancel(row, row.disabled_reason ? 'webhook_disabled' : 'webhook_paused');
+    const admitted = await admit(row, job);
+    if ('outcome' in admitted) return admitted;
+    const lease = await takeSlot(row, job, admitted.probe);
+    if ('outcome' in lease) return lease;
 
-    const body = callbackBody({ id: row.event_id, event: row.event, createdAt: row.event_created_at, test: row.test, data: row.data });
-    const result = await sender.send({ url: row.url, headers: buildHeaders(row, body), body });
+    const result = await send(row);
+    const failures = await freeSlot(row, lease, result);
     const { decision, attemptId, attemptNumber, now } = await record(row, result, once);
-    // The attempt is recorded: a hiccup on the webhook row must not make BullMQ run (and send) it again.
-    const disabled = await applyWebhookChange(row, decision.webhookChange, now).catch((err: Error) => {
-      logger.error('could not update the webhook state after an attempt', { webhook_id: row.webhook_id, change: decision.webhookChange, err: err.message });
-      return null;
-    });
+    // The attempt is recorded: a hiccup on the webhook row (or Redis) must not make BullMQ run (and send) it again.
+    const quietly = <T>(what: string, work: () => Promise<T>) =>
+      work().catch((err: Error) => {
+        logger.error(`could not ${what} after an attempt`, { webhook_id: row.webhook_id, err: err.message });
+        return null;
+      });
+    const [disabled, circuit] = await Promise.all([
+      quietly('update the webhook state', () => applyWebhookChange(row, decision.webhookChange, now)),
+      quietly('update the circuit', () => applyCircuit(row, admitted.probe, failures, result, now)),
+    ]);
 
     const attemptOutcome = result.ok ? 'succeeded' : 'failed';
     metrics.attempts.inc({ outcome: attemptOutcome, status_class: statusClass(result.status), error: result.error ?? 'none' });
@@ -371,17 +354,19 @@ export function createDeliverer(deps: DeliverDeps) {
       host: hostOf(row.url),
       ...(decision.delayMs !== null ? { retry_in_ms: decision.delayMs } : {}),
       ...(disabled ? { webhook_disabled: disabled } : {}),
+      ...(admitted.probe ? { probe: true } : {}),
+      ...(circuit ? { circuit } : {}),
     });
 
-    const done: DeliverResult = { outcome: decision.outcome, attemptId, attemptNumber, ...(decision.delayMs !== null ? { delayMs: decision.delayMs } : {}) };
-    if (decision.outcome === 'retrying') throw new RetryLaterError(decision.delayMs!, `attempt ${attemptNumber} failed (${result.error ?? result.status}); retry in ${decision.delayMs} ms`);
+    const base = { outcome: decision.outcome, attemptId, attemptNumber, ...(decision.delayMs !== null ? { delayMs: decision.delayMs } : {}) };
+    if (decision.outcome === 'retrying') return { ...base, next: { kind: 'retry', delayMs: decision.delayMs! } };
     if (decision.outcome === 'failed' || decision.outcome === 'attempt_failed') {
-      throw new UnrecoverableError(`attempt ${attemptNumber} failed (${result.error ?? result.status}); no further retry from this job`);
+      return { ...base, next: { kind: 'stop', reason: `attempt ${attemptNumber} failed (${result.error ?? result.status}); no further retry from this job` } };
     }
-    return done;
+    return { ...base, next: DONE };
   }
 
-  return { deliver };
+  return { deliver, isWaiting };
 }
 
 export type Deliverer = ReturnType<typeof createDeliverer>;

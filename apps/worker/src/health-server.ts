@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '@hookline/config';
-import type { Db } from '@hookline/db';
-import { checkReadiness, refreshQueueDepth, type Metrics } from '@hookline/metrics';
+import { countCircuits, type Db } from '@hookline/db';
+import { checkReadiness, refreshCircuits, refreshQueueDepth, type Metrics } from '@hookline/metrics';
 import { probeRedis, type DeliveryQueue } from '@hookline/queue';
 import type IORedis from 'ioredis';
 
@@ -34,7 +34,7 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
       return sendJson(res, 503, { error: { code: 'SERVICE_UNAVAILABLE', message: readiness.message }, checks: readiness.checks });
     }
     if (path === '/metrics') {
-      await refreshQueueDepth(metrics, [queue]);
+      await Promise.all([refreshQueueDepth(metrics, [queue]), refreshCircuits(metrics, () => countCircuits(db.sql))]);
       const text = await metrics.registry.metrics();
       res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
       res.end(text);

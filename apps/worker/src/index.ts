@@ -2,7 +2,8 @@
 // `npm start` process both build it with createWorker.
 export { createWorker, type DeliveryWorker, type WorkerConfig, type WorkerDeps } from './worker';
 export { createDeliverer, type DeliverDeps, type DeliverOutcome, type DeliverResult, type Deliverer } from './deliver';
-export { deliveryBackoffStrategy, retryDelayMs, RetryLaterError } from './backoff';
+export { deliveryBackoffStrategy, RetryLaterError } from './backoff';
+export { createEndpointGate, type EndpointGate } from './endpoint-gate';
 export { startRelay, type Relay, type RelayDeps } from './relay';
 export { createSender, type Sender, type SendResult } from './sender';
 export { startHealthServer, type HealthServer, type HealthServerOptions } from './health-server';

@@ -1,9 +1,10 @@
 import type { Logger } from '@hookline/config';
 import type { Db, SqlRunner } from '@hookline/db';
 import type { Metrics } from '@hookline/metrics';
-import { enqueueDeliveries, type DeliveryQueue } from '@hookline/queue';
+import { enqueueDeliveries, FIRST_ATTEMPT_PRIORITY, RETRY_PRIORITY, type DeliveryQueue } from '@hookline/queue';
+import { createDeliveryStore, RELAY_LOCK_ID } from './delivery-store';
 
-// The outbox relay (STYLE "How a delivery flows", step 2). The API enqueues a
+// The outbox relay: step 2 of a delivery's route (ARCHITECTURE.md). The API enqueues a
 // job right after its transaction commits; when that fails (Redis down, the
 // process died in between) or Redis later loses the job, the delivery row is
 // still `pending`/`pending_retry` and its turn passes unnoticed. Every tick the
@@ -11,8 +12,6 @@ import { enqueueDeliveries, type DeliveryQueue } from '@hookline/queue';
 // is never lost" true. Enqueuing is idempotent (jobId = delivery id), so a
 // false alarm costs one no-op.
 
-/** Only one relay (across every worker process) scans at a time. */
-const RELAY_LOCK_ID = 72_707_370;
 const BATCH_SIZE = 1_000;
 
 export type RelayDeps = {
@@ -32,32 +31,26 @@ export type Relay = {
   stop(): Promise<void>;
 };
 
-// Keyset scan: each tick continues after the last row of the previous one (and
-// starts over once it reaches the end), so under a backlog larger than a batch
-// a lost job behind a thousand healthy ones is still found within a few ticks.
-const DUE_SQL = `
-SELECT id, next_attempt_at FROM deliveries
- WHERE status IN ('pending', 'pending_retry')
-   AND next_attempt_at < now() - ($1::double precision * interval '1 millisecond')
-   AND ($3::timestamptz IS NULL OR (next_attempt_at, id) > ($3::timestamptz, $4::text))
- ORDER BY next_attempt_at, id
- LIMIT $2`;
-
 export function startRelay(deps: RelayDeps): Relay {
   const { db, queue, logger, metrics } = deps;
   const intervalMs = deps.intervalMs ?? 5_000;
   const batchSize = deps.batchSize ?? BATCH_SIZE;
 
+  const store = createDeliveryStore(db);
+  // Keyset scan: each tick continues after the last row of the previous one (and
+  // starts over once it reaches the end), so under a backlog larger than a batch
+  // a lost job behind a thousand healthy ones is still found within a few ticks.
   let after: { nextAttemptAt: Date; id: string } | null = null;
 
   async function relayDue(sql: SqlRunner): Promise<number> {
-    const rows = await sql.query<{ id: string; next_attempt_at: Date | string }>(DUE_SQL, [deps.graceMs, batchSize, after?.nextAttemptAt ?? null, after?.id ?? null]);
+    const rows = await store.overdue(sql, deps.graceMs, batchSize, after);
     const last = rows[rows.length - 1];
     after = rows.length < batchSize || !last ? null : { nextAttemptAt: new Date(last.next_attempt_at), id: last.id };
     if (rows.length === 0) return 0;
     const ids = rows.map((row) => row.id);
     const states = await Promise.all(ids.map((id) => queue.getJobState(id)));
     const lost: string[] = [];
+    // Held deliveries sit in `delayed` (endpoint isolation): found, not lost.
     for (let i = 0; i < ids.length; i += 1) {
       const state = states[i];
       if (state === 'unknown') lost.push(ids[i]);
@@ -70,7 +63,10 @@ export function startRelay(deps: RelayDeps): Relay {
       }
     }
     if (lost.length === 0) return 0;
-    await enqueueDeliveries(queue, lost);
+    // A lost retry keeps its place behind first attempts.
+    const retries = new Set(rows.filter((row) => row.status === 'pending_retry').map((row) => row.id));
+    await enqueueDeliveries(queue, lost.filter((id) => !retries.has(id)), { priority: FIRST_ATTEMPT_PRIORITY });
+    await enqueueDeliveries(queue, lost.filter((id) => retries.has(id)), { priority: RETRY_PRIORITY });
     metrics.relayed.inc(lost.length);
     logger.info('relay enqueued lost deliveries', { count: lost.length, scanned: ids.length });
     return lost.length;

@@ -1,19 +1,23 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
 import type IORedis from 'ioredis';
 import type { Logger, WorkerEnv } from '@hookline/config';
 import type { Db } from '@hookline/db';
 import type { SecretBox } from '@hookline/domain';
 import type { Metrics } from '@hookline/metrics';
-import { createDeliveryQueue, DELIVERY_QUEUE, deliverJobData, redisOptions, type DeliverJobData, type DeliveryQueue } from '@hookline/queue';
+import {
+  createDeliveryQueue, DELIVER_JOB, DELIVERY_QUEUE, deliverJobData, HELD_PRIORITY, redisOptions, RETRY_PRIORITY, type DeliverJobData, type DeliveryQueue,
+} from '@hookline/queue';
 import { deliveryBackoffStrategy, RetryLaterError } from './backoff';
 import { createDeliverer, type DeliverResult } from './deliver';
+import { createEndpointGate, type EndpointGate } from './endpoint-gate';
 import { startRelay, type Relay } from './relay';
 import { createSender } from './sender';
 import { USER_AGENT } from './version';
 
 export type WorkerConfig = Pick<
   WorkerEnv,
-  'WEBHOOK_BRAND' | 'RETRY_SCHEDULE' | 'DELIVERY_TIMEOUT' | 'ALLOW_PRIVATE_TARGETS' | 'AUTO_DISABLE_AFTER' | 'WORKER_CONCURRENCY' | 'RELAY_GRACE'
+  | 'WEBHOOK_BRAND' | 'RETRY_SCHEDULE' | 'RETRY_JITTER' | 'DELIVERY_TIMEOUT' | 'ALLOW_PRIVATE_TARGETS' | 'AUTO_DISABLE_AFTER' | 'WORKER_CONCURRENCY'
+  | 'RELAY_GRACE' | 'ENDPOINT_CONCURRENCY' | 'CIRCUIT_BREAKER_THRESHOLD' | 'CIRCUIT_BREAKER_COOLDOWN'
 >;
 
 export type WorkerDeps = {
@@ -37,28 +41,85 @@ export type DeliveryWorker = {
   relay: Relay;
   /** The delivery queue on the relay's fail-fast connection (queue depths for /metrics). */
   queue: DeliveryQueue;
+  /** Per-webhook slots, rate windows, failure counts and held lines, shared by every worker. */
+  gate: EndpointGate;
   /** Stops taking jobs, lets in-flight deliveries finish, then stops the relay and closes what it opened. */
   close(): Promise<void>;
 };
 
+/** An attempt's lease outlives its timeout by this much: time to record it, and slack for a worker's clock. */
+const LEASE_MARGIN_MS = 30_000;
+
 export function createWorker(deps: WorkerDeps): DeliveryWorker {
   const { db, connection, prefix, logger, metrics, secretBox, config } = deps;
   const sender = createSender({ timeoutMs: config.DELIVERY_TIMEOUT, allowPrivateTargets: config.ALLOW_PRIVATE_TARGETS, userAgent: USER_AGENT });
-  const { deliver } = createDeliverer({ db, sender, secretBox, logger, metrics, config });
+
+  // The relay enqueues through a fail-fast producer connection of its own, so a
+  // Redis outage makes a tick fail at once instead of queueing commands forever.
+  const relayConnection = connection.duplicate(redisOptions('producer'));
+  relayConnection.on('error', () => undefined);
+  const relayQueue = createDeliveryQueue(relayConnection, prefix);
+  relayQueue.on('error', () => undefined);
+
+  // The gate's scripts run twice per attempt: their own connection, pipelining
+  // the commands of concurrent deliveries; a command waits through a short
+  // reconnect but fails (and the job is retried) during a long outage.
+  const gateConnection = connection.duplicate({ maxRetriesPerRequest: 2, enableAutoPipelining: true });
+  gateConnection.on('error', () => undefined);
+  const gate = createEndpointGate({
+    redis: gateConnection,
+    prefix,
+    leaseTtlMs: config.DELIVERY_TIMEOUT + LEASE_MARGIN_MS,
+    async promote(jobId) {
+      try {
+        await new Job(relayQueue, DELIVER_JOB, {}, {}, jobId).promote();
+        return true;
+      } catch {
+        // Not delayed any more: it finished, or its own timer already brought it back.
+        return false;
+      }
+    },
+    onError: (err, what) => logger.warn(`could not ${what}`, { err: err.message }),
+  });
+  const { deliver } = createDeliverer({ db, sender, gate, secretBox, logger, metrics, config });
+
+  /** Carries out what the deliverer decided for the job (see Next in deliver.ts). */
+  async function settle(job: Job<DeliverJobData, DeliverResult>, token: string | undefined, result: DeliverResult): Promise<DeliverResult> {
+    const { next } = result;
+    if (next.kind === 'done') return result;
+    if (next.kind === 'stop') throw new UnrecoverableError(next.reason);
+    if (next.kind === 'retry') {
+      // Retries queue behind every first attempt (see packages/queue/src/names.ts).
+      if (job.priority !== RETRY_PRIORITY) await job.changePriority({ priority: RETRY_PRIORITY });
+      throw new RetryLaterError(next.delayMs, `retry in ${next.delayMs} ms`);
+    }
+    // Held: back to `delayed` without counting an attempt (BullMQ's skipAttempt),
+    // its worker slot free at once. A parked job, once woken, goes ahead of
+    // everything that has not waited yet.
+    if (next.park && job.priority !== HELD_PRIORITY) await job.changePriority({ priority: HELD_PRIORITY });
+    await job.moveToDelayed(Date.now() + next.delayMs, token);
+    if (next.park) {
+      await gate.park({ ...next.park, jobId: job.id! }).catch((err: Error) => {
+        // Its own delay still brings it back.
+        logger.warn('could not park a held delivery; it comes back on its own', { job_id: job.id, err: err.message });
+      });
+    }
+    throw new DelayedError();
+  }
 
   const worker = new Worker<DeliverJobData, DeliverResult>(
     DELIVERY_QUEUE,
-    async (job: Job<DeliverJobData, DeliverResult>) => {
-      // STYLE rule 2: a payload is re-validated before it runs; a bad one can never succeed.
+    async (job: Job<DeliverJobData, DeliverResult>, token?: string) => {
+      // A payload is re-validated before it runs: a bad one can never succeed.
       const parsed = deliverJobData.safeParse(job.data);
       if (!parsed.success) {
         logger.error('invalid delivery job dropped', { job_id: job.id, issue: parsed.error.issues[0]?.message });
         throw new UnrecoverableError('invalid job payload');
       }
       try {
-        return await deliver(parsed.data);
+        return await settle(job, token, await deliver({ ...parsed.data, jobId: job.id, enqueuedAt: job.timestamp }));
       } catch (err) {
-        if (!(err instanceof RetryLaterError) && !(err instanceof UnrecoverableError)) {
+        if (!(err instanceof RetryLaterError) && !(err instanceof UnrecoverableError) && !(err instanceof DelayedError)) {
           logger.error('delivery job failed unexpectedly; BullMQ will retry it', { job_id: job.id, delivery_id: parsed.data.deliveryId, err: (err as Error).message });
         }
         throw err;
@@ -81,12 +142,6 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     logger.warn('worker connection error; BullMQ keeps retrying', { err: err.message });
   });
 
-  // The relay enqueues through a fail-fast producer connection of its own, so a
-  // Redis outage makes a tick fail at once instead of queueing commands forever.
-  const relayConnection = connection.duplicate(redisOptions('producer'));
-  relayConnection.on('error', () => undefined);
-  const relayQueue = createDeliveryQueue(relayConnection, prefix);
-  relayQueue.on('error', () => undefined);
   const relay = startRelay({ db, queue: relayQueue, logger, metrics, graceMs: config.RELAY_GRACE, intervalMs: deps.relayIntervalMs });
 
   let closing: Promise<void> | undefined;
@@ -94,6 +149,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     worker,
     relay,
     queue: relayQueue,
+    gate,
     close() {
       closing ??= (async () => {
         await relay.stop();
@@ -101,6 +157,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
         sender.close();
         await relayQueue.close().catch(() => undefined);
         relayConnection.disconnect();
+        gateConnection.disconnect();
       })();
       return closing;
     },

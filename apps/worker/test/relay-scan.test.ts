@@ -42,7 +42,7 @@ it('finds lost jobs behind a full batch of healthy ones within a few ticks', asy
     let relayed = 0;
     for (let tick = 0; tick < 4; tick++) relayed += (await relay.runOnce()) ?? 0;
     expect(relayed).toBe(3);
-    for (const id of lost) expect(await h.queue.getJobState(id)).toBe('waiting');
+    for (const id of lost) expect(await h.queue.getJobState(id)).toBe('prioritized');
     for (const id of healthy) expect(await h.queue.getJobState(id)).toBe('delayed');
   } finally {
     await relay.stop();

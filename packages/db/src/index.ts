@@ -2,3 +2,4 @@ export * from './client';
 export * from './migrate';
 export * from './outbox';
 export * from './errors';
+export * from './circuits';

@@ -2,8 +2,6 @@
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 
-export const MAX_RETRY_DELAY_MS = 24 * 3_600_000;
-
 /** Milliseconds, or null when `text` is not a duration. */
 export function parseDuration(text: string): number | null {
   const match = DURATION_RE.exec(text.trim());
@@ -23,15 +21,4 @@ export function formatDuration(ms: number): string {
     if (ms >= UNIT_MS[unit] && ms % UNIT_MS[unit] === 0) return `${ms / UNIT_MS[unit]}${unit}`;
   }
   return `${ms}ms`;
-}
-
-/**
- * Delay before retry number `retry` (1-based): the schedule's entry, then each
- * further delay doubles the last one, capped at 24 h.
- */
-export function scheduledRetryDelay(schedule: number[], retry: number): number {
-  if (retry <= schedule.length) return Math.min(schedule[retry - 1], MAX_RETRY_DELAY_MS);
-  const last = schedule[schedule.length - 1];
-  const doublings = retry - schedule.length;
-  return Math.min(last * 2 ** Math.min(doublings, 40), MAX_RETRY_DELAY_MS);
 }

@@ -1,6 +1,7 @@
 export * from './errors';
 export * from './ids';
 export * from './durations';
+export * from './delivery-policy';
 export * from './events';
 export * from './signing';
 export * from './secret-box';

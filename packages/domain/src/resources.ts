@@ -1,3 +1,5 @@
+import { CIRCUIT_STATES, type CircuitState } from './delivery-policy';
+
 // Database rows → the JSON objects of docs/api.md#objects. The row types name only the
 // fields read here, so Prisma's generated types satisfy them structurally.
 
@@ -9,9 +11,6 @@ export type WebhookRow = {
   // circuit_cooldown_ms is the worker's own bookkeeping (the next open period): never shown, so not named here.
 };
 
-/** A webhook's circuit breaker: `open` holds its deliveries until circuit_retry_at, `half_open` lets one probe through. */
-export const CIRCUIT_STATES = ['closed', 'open', 'half_open'] as const;
-export type CircuitState = (typeof CIRCUIT_STATES)[number];
 
 /** The column is free text; anything unexpected reads as closed rather than leaking an unknown value. */
 export function circuitState(value: string): CircuitState {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { API_EVENT_NAMES, EVENT_NAMES, PLANS } from './events';
 import { API_KEY_MODES } from './api-keys';
+import { DELIVERY_STATUSES } from './delivery-policy';
 
 // One zod schema per request body / query: the source of truth for validation,
 // for the TypeScript types (z.infer) and for the OpenAPI document.
@@ -118,7 +119,6 @@ export const listQuery = z.object({
   cursor: z.string({ error: 'must be given once: the next_cursor of a previous page' }).max(512, 'is not a valid cursor').optional(),
 });
 
-export const DELIVERY_STATUSES = ['pending', 'pending_retry', 'succeeded', 'failed', 'cancelled'] as const;
 export const deliveryListQuery = listQuery.extend({
   status: z.enum(DELIVERY_STATUSES, { error: `must be one of ${DELIVERY_STATUSES.join(', ')}` }).optional(),
   event: z.enum(EVENT_NAMES, { error: `must be one of ${EVENT_NAMES.join(', ')}` }).optional(),

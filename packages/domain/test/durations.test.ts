@@ -1,4 +1,5 @@
-import { MAX_RETRY_DELAY_MS, formatDuration, parseDuration, parseSchedule, scheduledRetryDelay } from '../src/durations';
+import { formatDuration, parseDuration, parseSchedule } from '../src/durations';
+import { MAX_RETRY_DELAY_MS, scheduledRetryDelay } from '../src/delivery-policy';
 
 describe('parseDuration', () => {
   it.each([

@@ -58,6 +58,24 @@ export function createMetrics(opts: { app: string; defaultMetrics?: boolean } = 
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 300, 3600, 86400],
       registers: [registry],
     }),
+    held: new Counter({
+      name: 'hookline_deliveries_held_total',
+      help: 'Times a delivery was held back without an attempt: over its webhook\'s in-flight cap (in_flight), its rate limit (rate), or behind an open circuit (circuit).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    circuitTransitions: new Counter({
+      name: 'hookline_circuit_transitions_total',
+      help: 'Webhook circuit breaker transitions, by the state entered: open, half_open, closed.',
+      labelNames: ['to'] as const,
+      registers: [registry],
+    }),
+    circuits: new Gauge({
+      name: 'hookline_webhook_circuits',
+      help: 'Webhooks (not deleted) whose circuit is open or half_open, read at scrape time.',
+      labelNames: ['state'] as const,
+      registers: [registry],
+    }),
     queueDepth: new Gauge({
       name: 'hookline_queue_jobs',
       help: 'Jobs in each queue by state (waiting, delayed, active, failed), read at scrape time.',

@@ -35,7 +35,9 @@ export async function checkReadiness(probes: ReadinessProbes, timeoutMs = 2_000)
 }
 
 /** The states the queue depth gauge reports; fixed so label values stay bounded. */
-export const QUEUE_DEPTH_STATES = ['waiting', 'delayed', 'active', 'failed'] as const;
+// 'prioritized' holds first attempts and retries waiting their turn (BullMQ
+// keeps prioritized jobs apart from 'waiting').
+export const QUEUE_DEPTH_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'failed'] as const;
 
 export type CountableQueue = { name: string; getJobCounts(...types: string[]): Promise<Record<string, number>> };
 
@@ -62,4 +64,22 @@ export async function refreshQueueDepth(metrics: Pick<Metrics, 'queueDepth'>, qu
       }
     }),
   );
+}
+
+export const OPEN_CIRCUIT_STATES = ['open', 'half_open'] as const;
+
+/**
+ * Fills hookline_webhook_circuits at scrape time from `count` (PostgreSQL);
+ * when it cannot answer, the gauge is dropped rather than left stale.
+ */
+export async function refreshCircuits(
+  metrics: Pick<Metrics, 'circuits'>,
+  count: () => Promise<Partial<Record<(typeof OPEN_CIRCUIT_STATES)[number], number>>>,
+): Promise<void> {
+  try {
+    const counts = await count();
+    for (const state of OPEN_CIRCUIT_STATES) metrics.circuits.set({ state }, counts[state] ?? 0);
+  } catch {
+    for (const state of OPEN_CIRCUIT_STATES) metrics.circuits.remove({ state });
+  }
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
 import type IORedis from 'ioredis';
-import { DELIVER_JOB, DELIVERY_BACKOFF, DELIVERY_QUEUE } from './names';
+import { DELIVER_JOB, DELIVERY_BACKOFF, DELIVERY_QUEUE, FIRST_ATTEMPT_PRIORITY, HELD_PRIORITY } from './names';
 import type { DeliverJobData } from './jobs';
 
 export type DeliveryQueue = Queue<DeliverJobData>;
@@ -30,8 +30,15 @@ export function createDeliveryQueue(connection: IORedis, prefix: string): Delive
 /**
  * One job per delivery, `jobId` = delivery id, so enqueuing twice is harmless.
  * Throws when Redis is unreachable; callers leave the rows to the relay then.
+ * A first attempt goes ahead of every scheduled retry (RETRY_PRIORITY); a
+ * one-off attempt (test send, manual retry) goes ahead of both, since a person
+ * is waiting for it.
  */
-export async function enqueueDeliveries(queue: DeliveryQueue, deliveryIds: string[], opts: { once?: boolean; delayMs?: number } = {}): Promise<void> {
+export async function enqueueDeliveries(
+  queue: DeliveryQueue,
+  deliveryIds: string[],
+  opts: { once?: boolean; delayMs?: number; priority?: number } = {},
+): Promise<void> {
   if (deliveryIds.length === 0) return;
   await queue.addBulk(
     deliveryIds.map((deliveryId) => ({
@@ -40,6 +47,7 @@ export async function enqueueDeliveries(queue: DeliveryQueue, deliveryIds: strin
       opts: {
         // BullMQ refuses custom ids with ':'; a random suffix keeps two manual retries in one millisecond apart.
         jobId: opts.once ? `${deliveryId}-once-${Date.now().toString(36)}${randomBytes(4).toString('hex')}` : deliveryId,
+        priority: opts.priority ?? (opts.once ? HELD_PRIORITY : FIRST_ATTEMPT_PRIORITY),
         ...(opts.once ? { attempts: 1 } : {}),
         ...(opts.delayMs ? { delay: opts.delayMs } : {}),
       },

@@ -1,5 +1,6 @@
 import { Router } from 'express';
-import { checkReadiness, refreshQueueDepth } from '@hookline/metrics';
+import { checkReadiness, refreshCircuits, refreshQueueDepth } from '@hookline/metrics';
+import { countCircuits } from '@hookline/db';
 import { probeRedis } from '@hookline/queue';
 import type { ApiDeps } from '../deps';
 import { getOpenApiDocument } from '../openapi';
@@ -29,7 +30,7 @@ export function createOpsRouter(deps: ApiDeps): Router {
 
   router.get('/metrics', async (_req, res, next) => {
     try {
-      await refreshQueueDepth(deps.metrics, [deps.queue]);
+      await Promise.all([refreshQueueDepth(deps.metrics, [deps.queue]), refreshCircuits(deps.metrics, () => countCircuits(deps.db.sql))]);
       const text = await deps.metrics.registry.metrics();
       res.set('Cache-Control', 'no-store').type(deps.metrics.registry.contentType).send(text);
     } catch (err) {

@@ -1,0 +1,238 @@
+import type { Db, SqlRunner } from '@hookline/db';
+import { createBatcher, type CircuitState, type DeliveryStatus } from '@hookline/domain';
+
+// Every statement the worker and the relay run against PostgreSQL, in one
+// place. Hot path: one query loads delivery + webhook + event, one statement
+// records the attempt and the delivery's new state (each shared by the
+// deliveries that reach that step at the same moment, see batcher.ts). The
+// webhook row is written only when its state changes (failing, disabled,
+// circuit), so the deliveries of one webhook never queue behind a lock on it.
+
+export type LoadedDelivery = {
+  id: string;
+  status: DeliveryStatus;
+  attempt_count: number;
+  next_attempt_at: Date | null;
+  webhook_id: string;
+  event_id: string;
+  event: string;
+  url: string;
+  is_active: boolean;
+  retry_enabled: boolean;
+  max_retries: number;
+  signing_secret_enc: string;
+  previous_secret_enc: string | null;
+  previous_valid: boolean;
+  static_secret_enc: string | null;
+  disabled_reason: string | null;
+  failing_since: Date | null;
+  deleted: boolean;
+  max_in_flight: number | null;
+  rate_limit_per_second: number | null;
+  circuit: CircuitState;
+  circuit_retry_at: Date | null;
+  circuit_cooldown_ms: number | null;
+  data: unknown;
+  test: boolean;
+  event_created_at: Date;
+};
+
+const LOAD_SQL = `
+SELECT d.id, d.status, d.attempt_count, d.next_attempt_at, d.webhook_id, d.event_id, d.event,
+       w.url, w.is_active, w.retry_enabled, w.max_retries,
+       w.signing_secret_enc, w.previous_secret_enc,
+       (w.previous_secret_expires_at IS NOT NULL AND w.previous_secret_expires_at > now()) AS previous_valid,
+       w.static_secret_enc, w.disabled_reason, w.failing_since, (w.deleted_at IS NOT NULL) AS deleted,
+       w.max_in_flight, w.rate_limit_per_second, w.circuit, w.circuit_retry_at, w.circuit_cooldown_ms,
+       e.data, e.test, e.created_at AS event_created_at
+  FROM deliveries d
+  JOIN webhooks w ON w.id = d.webhook_id
+  JOIN events e ON e.id = d.event_id
+ WHERE d.id = ANY($1::text[])`;
+
+// Attempt numbers are allocated here: `attempt_count + 1` and the attempt row
+// are one statement, guarded by the count the decision was made on, so two
+// runs of one job can neither log the same number nor decide on a stale count
+// (UNIQUE(delivery_id, attempt_number) backs this up). A row whose guard
+// fails is left out of RETURNING; its caller decides again.
+const RECORD_SQL = `
+WITH input AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[], $11::int[])
+    AS t(id, status, at, next_at, expected, attempt_id, attempt_status, response_status, response_body, error, duration_ms)
+), d AS (
+  UPDATE deliveries AS dl
+     SET attempt_count = dl.attempt_count + 1,
+         status = i.status,
+         last_attempt_at = i.at,
+         next_attempt_at = CASE WHEN i.status IN ('pending', 'pending_retry') THEN COALESCE(i.next_at, dl.next_attempt_at) ELSE NULL END,
+         completed_at = CASE WHEN i.status IN ('succeeded', 'failed') THEN i.at ELSE NULL END,
+         updated_at = i.at
+    FROM input i
+   WHERE dl.id = i.id AND dl.attempt_count = i.expected
+  RETURNING dl.id, dl.attempt_count, dl.webhook_id, dl.event_id, dl.event
+)
+INSERT INTO attempts (id, delivery_id, webhook_id, event_id, event, attempt_number, status, response_status, response_body, error, duration_ms, next_retry_at, created_at)
+SELECT i.attempt_id, d.id, d.webhook_id, d.event_id, d.event, d.attempt_count, i.attempt_status, i.response_status, i.response_body, i.error, i.duration_ms, i.next_at, i.at
+  FROM d JOIN input i ON i.id = d.id
+RETURNING delivery_id`;
+
+export type AttemptRecord = {
+  deliveryId: string;
+  status: DeliveryStatus;
+  at: Date;
+  /** next_attempt_at of a retry, also the attempt's next_retry_at; null keeps a waiting delivery's current one */
+  nextAttemptAt: Date | null;
+  expectedCount: number;
+  attemptId: string;
+  attemptStatus: 'succeeded' | 'failed';
+  responseStatus: number | null;
+  responseBody: string | null;
+  error: string | null;
+  durationMs: number;
+};
+
+const BATCH = { maxBatch: 100, maxInFlight: 4 } as const;
+
+// A session lock held by the one relay (across every worker process) that scans.
+export const RELAY_LOCK_ID = 72_707_370;
+
+// Keyset scan: each tick continues after the last row of the previous one (and
+// starts over once it reaches the end), so under a backlog larger than a batch
+// a lost job behind a thousand healthy ones is still found within a few ticks.
+const DUE_SQL = `
+SELECT id, status, next_attempt_at FROM deliveries
+ WHERE status IN ('pending', 'pending_retry')
+   AND next_attempt_at < now() - ($1::double precision * interval '1 millisecond')
+   AND ($3::timestamptz IS NULL OR (next_attempt_at, id) > ($3::timestamptz, $4::text))
+ ORDER BY next_attempt_at, id
+ LIMIT $2`;
+
+export type DeliveryStore = ReturnType<typeof createDeliveryStore>;
+
+export function createDeliveryStore(db: Db) {
+  const load = createBatcher<string, LoadedDelivery | undefined>({
+    ...BATCH,
+    async run(ids) {
+      const rows = await db.sql.query<LoadedDelivery>(LOAD_SQL, [ids]);
+      const byId = new Map(rows.map((row) => [row.id, row]));
+      return ids.map((id) => byId.get(id));
+    },
+  });
+
+  /** true when recorded, false when the guard failed (another run recorded an attempt meanwhile). */
+  async function recordMany(items: AttemptRecord[]): Promise<boolean[]> {
+    const column = <K extends keyof AttemptRecord>(key: K) => items.map((item) => item[key]);
+    const rows = await db.sql.query<{ delivery_id: string }>(RECORD_SQL, [
+      column('deliveryId'), column('status'), column('at'), column('nextAttemptAt'), column('expectedCount'), column('attemptId'),
+      column('attemptStatus'), column('responseStatus'), column('responseBody'), column('error'), column('durationMs'),
+    ]);
+    const recorded = new Set(rows.map((row) => row.delivery_id));
+    return items.map((item) => recorded.has(item.deliveryId));
+  }
+
+  const record = createBatcher<AttemptRecord, boolean | Error>({
+    ...BATCH,
+    // Two attempts of one delivery in one statement would collide on its attempt number.
+    key: (item) => item.deliveryId,
+    async run(items) {
+      try {
+        return await recordMany(items);
+      } catch (err) {
+        if (items.length === 1) return [err as Error];
+        // One bad row must not fail the others (each would be sent again): record them one by one.
+        return Promise.all(items.map((item) => recordMany([item]).then(([ok]) => ok, (e: Error) => e)));
+      }
+    },
+  });
+
+  /** Whether any row changed: every transition below is guarded, so exactly one caller wins it. */
+  const changed = async (sql: string, params: unknown[]) => (await db.sql.query(sql, params)).length > 0;
+
+  return {
+    /** Delivery + webhook + event, batched with the loads of the same instant. */
+    load,
+    /** Records an attempt and the delivery's new state, guarded by the attempt count it was decided on. */
+    record,
+
+    /** After a guard failure: the delivery's current state, and the number of our attempt if it did commit. */
+    async current(deliveryId: string, attemptId: string) {
+      const rows = await db.sql.query<{ status: DeliveryStatus; attempt_count: number; mine: number | null }>(
+        'SELECT status, attempt_count, (SELECT attempt_number FROM attempts WHERE id = $2) AS mine FROM deliveries WHERE id = $1',
+        [deliveryId, attemptId],
+      );
+      return rows[0];
+    },
+
+    cancel: (deliveryId: string, at: Date) =>
+      changed(
+        `UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, completed_at = $2, updated_at = $2
+          WHERE id = $1 AND status IN ('pending', 'pending_retry') RETURNING id`,
+        [deliveryId, at],
+      ),
+
+    clearFailing: (webhookId: string, at: Date) =>
+      changed('UPDATE webhooks SET failing_since = NULL, updated_at = $2 WHERE id = $1 AND failing_since IS NOT NULL RETURNING id', [webhookId, at]),
+
+    disableGone: (webhookId: string, at: Date) =>
+      changed(
+        `UPDATE webhooks SET is_active = false, disabled_reason = 'gone', disabled_at = $2, updated_at = $2
+          WHERE id = $1 AND disabled_reason IS NULL AND deleted_at IS NULL RETURNING id`,
+        [webhookId, at],
+      ),
+
+    /** Marks the webhook failing (keeping an earlier mark); resolves to when it started failing. */
+    async markFailing(webhookId: string, at: Date): Promise<Date> {
+      const rows = await db.sql.query<{ failing_since: Date | null }>(
+        'UPDATE webhooks SET failing_since = COALESCE(failing_since, $2), updated_at = $2 WHERE id = $1 RETURNING failing_since',
+        [webhookId, at],
+      );
+      return rows[0]?.failing_since ?? at;
+    },
+
+    disableFailingTooLong: (webhookId: string, at: Date) =>
+      changed(
+        `UPDATE webhooks SET is_active = false, disabled_reason = 'failing_too_long', disabled_at = $2, updated_at = $2
+          WHERE id = $1 AND disabled_reason IS NULL AND deleted_at IS NULL AND failing_since IS NOT NULL RETURNING id`,
+        [webhookId, at],
+      ),
+
+    /** closed → open, once (the first worker to see the threshold crossed). */
+    openCircuit: (webhookId: string, retryAt: Date, cooldownMs: number, at: Date) =>
+      changed(
+        `UPDATE webhooks SET circuit = 'open', circuit_retry_at = $2, circuit_cooldown_ms = $3, updated_at = $4
+          WHERE id = $1 AND circuit = 'closed' AND deleted_at IS NULL RETURNING id`,
+        [webhookId, retryAt, cooldownMs, at],
+      ),
+
+    /**
+     * open (cooldown over) → half_open, or a half-open circuit whose probe
+     * never reported back: one caller wins the probe, which must report by
+     * `deadline` or another may take over.
+     */
+    claimProbe: (webhookId: string, deadline: Date, at: Date) =>
+      changed(
+        `UPDATE webhooks SET circuit = 'half_open', circuit_retry_at = $2, updated_at = $3
+          WHERE id = $1 AND circuit IN ('open', 'half_open') AND circuit_retry_at <= $3 RETURNING id`,
+        [webhookId, deadline, at],
+      ),
+
+    /** half_open → open again, for a longer cooldown (the probe failed). */
+    reopenCircuit: (webhookId: string, retryAt: Date, cooldownMs: number, at: Date) =>
+      changed(
+        `UPDATE webhooks SET circuit = 'open', circuit_retry_at = $2, circuit_cooldown_ms = $3, updated_at = $4
+          WHERE id = $1 AND circuit = 'half_open' RETURNING id`,
+        [webhookId, retryAt, cooldownMs, at],
+      ),
+
+    closeCircuit: (webhookId: string, at: Date) =>
+      changed(
+        `UPDATE webhooks SET circuit = 'closed', circuit_retry_at = NULL, circuit_cooldown_ms = NULL, updated_at = $2
+          WHERE id = $1 AND circuit <> 'closed' RETURNING id`,
+        [webhookId, at],
+      ),
+
+    /** The relay's scan: waiting deliveries whose turn passed more than `graceMs` ago, after `after` in keyset order. */
+    overdue: (sql: SqlRunner, graceMs: number, limit: number, after: { nextAttemptAt: Date; id: string } | null) =>
+      sql.query<{ id: string; status: DeliveryStatus; next_attempt_at: Date | string }>(DUE_SQL, [graceMs, limit, after?.nextAttemptAt ?? null, after?.id ?? null]),
+  };
+}
