@@ -96,13 +96,32 @@ describe('API probes and metrics', () => {
     for (const name of [
       'hookline_attempts_total', 'hookline_deliveries_total', 'hookline_attempt_duration_seconds',
       'hookline_event_to_delivery_seconds', 'hookline_queue_jobs', 'hookline_events_accepted_total',
+      'hookline_webhook_circuits', 'hookline_circuit_transitions_total', 'hookline_deliveries_held_total',
     ]) {
       expect(res.text).toContain(`# TYPE ${name} `);
     }
     const depth = parseExposition(res.text).filter((s) => s.name === 'hookline_queue_jobs');
     const byState = Object.fromEntries(depth.map((s) => [s.labels.state, s.value]));
-    expect(byState).toEqual({ waiting: 2, delayed: 1, active: 0, failed: 0 });
+    // First attempts wait in BullMQ's prioritized set (ahead of retries, behind woken held deliveries).
+    expect(byState).toEqual({ waiting: 0, prioritized: 2, delayed: 1, active: 0, failed: 0 });
     expect(new Set(depth.map((s) => s.labels.queue))).toEqual(new Set([DELIVERY_QUEUE]));
+  });
+
+  it('/metrics counts open and half-open circuits from PostgreSQL at scrape time', async () => {
+    const { accountId } = await h.integrator({ plan: 'pro', mode: 'test' });
+    const prisma = h.database.db.prisma;
+    const make = (circuit: string, deletedAt: Date | null = null) =>
+      prisma.webhook.create({
+        data: { id: newId('webhook'), accountId, url: `https://example.com/${newId('webhook')}`, events: ['quota.warning'], signingSecretEnc: 'x', circuit, deletedAt },
+      });
+    await make('open');
+    await make('open');
+    await make('half_open');
+    await make('closed');
+    await make('open', new Date());
+    const res = await request(h.app).get('/metrics');
+    const circuits = Object.fromEntries(parseExposition(res.text).filter((s) => s.name === 'hookline_webhook_circuits').map((s) => [s.labels.state, s.value]));
+    expect(circuits).toEqual({ open: 2, half_open: 1 });
   });
 
   it('/metrics label values are bounded: no ids, URLs or free text', async () => {
