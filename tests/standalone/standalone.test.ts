@@ -34,8 +34,8 @@ async function startStandalone(extraEnv: Record<string, string>, opts: { waitFor
   };
   let output = '';
   const child = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'apps/standalone/src/main.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const deadline = Date.now() + 90_000;
   const waitFor = opts.waitFor ?? 'Press Ctrl-C to stop.';
@@ -61,7 +61,7 @@ async function startStandalone(extraEnv: Record<string, string>, opts: { waitFor
 
 const call = async (base: string, method: string, path: string, auth: string, body?: unknown) => {
   const res = await fetch(base + path, { method, headers: { authorization: `Bearer ${auth}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  return { status: res.status, body: (await res.json().catch(() => null)) as any };
+  return { status: res.status, body: await res.json().catch((): any => null) };
 };
 
 /** The value printed after `label:` on its line of the start-up banner. */
@@ -165,7 +165,7 @@ describe('npm start (standalone, PGlite, own redis-server)', () => {
     expect((await followSignInLink(base, link)).status).toBe(410);
 
     // The admin view is on, behind the generated password, which is kept in secrets.json.
-    const adminPassword = /^  Admin view:\s+\S+\/admin\/queues\s+\(user admin, password (\S+)\s+\(generated, kept in /m.exec(out)?.[1];
+    const adminPassword = /^ {2}Admin view:\s+\S+\/admin\/queues\s+\(user admin, password (\S+)\s+\(generated, kept in /m.exec(out)?.[1];
     expect(adminPassword).toBeDefined();
     expect(JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8')).ADMIN_PASSWORD).toBe(adminPassword);
     expect((await fetch(`${base}/admin/queues`, { headers: basic(adminPassword!) })).status).toBe(200);

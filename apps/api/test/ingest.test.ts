@@ -190,7 +190,7 @@ describe('document reports', () => {
     expect(badDoc.status).toBe(400);
     expect(badDoc.body.error.details).toEqual([{ path: 'document_id', message: 'may contain only letters, digits and . _ : -' }]);
 
-    const resultOnFailure = await report(h, ext.extraction_id, 'doc-1', { status: 'failed', result: { a: 1 } } as Report);
+    const resultOnFailure = await report(h, ext.extraction_id, 'doc-1', { status: 'failed', result: { a: 1 } });
     expect(resultOnFailure.status).toBe(400);
     expect(resultOnFailure.body.error.details).toEqual([{ path: 'result', message: 'must be absent when status is failed' }]);
 

@@ -244,7 +244,8 @@ export function createDashboardRouter(deps: ApiDeps): Router {
   });
 
   router.post('/sign-in/link', async (req, res) => {
-    if (!tokensMatch(req.signedCookies?.[SIGN_IN_COOKIE], formText(req, '_csrf'))) {
+    const signInCookie = (req.signedCookies as Record<string, string | undefined> | undefined)?.[SIGN_IN_COOKIE];
+    if (!tokensMatch(signInCookie, formText(req, '_csrf'))) {
       throw new AppError('FORBIDDEN', 'The sign-in form has expired or cookies are blocked. Open the link again, allow cookies for this site, and try again.');
     }
     const grant = await takeSignInLink(deps.redis, deps.config.QUEUE_PREFIX, formText(req, 'token'));

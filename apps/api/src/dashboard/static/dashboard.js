@@ -1,5 +1,6 @@
 // The dashboard's only script: local times and the signing secret's Copy button. Every page works without it;
 // no inline code anywhere (the CSP allows scripts from this origin only).
+/* global document, window */
 (function () {
   'use strict';
   function localTimes(root) {
@@ -21,7 +22,7 @@
     document.body.appendChild(area);
     area.select();
     var ok = false;
-    try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
+    try { ok = document.execCommand('copy'); } catch { ok = false; }
     document.body.removeChild(area);
     return ok;
   }
