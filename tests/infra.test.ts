@@ -1,3 +1,5 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import request from 'supertest';
 import { startApiHarness, type ApiHarness } from './support/api-harness';
 
@@ -10,7 +12,10 @@ describe('test infrastructure', () => {
 
   it('builds the app on a fresh migrated database', async () => {
     const rows = await h.database.db.sql.query<{ migration_name: string }>('SELECT migration_name FROM "_prisma_migrations"');
-    expect(rows.map((r) => r.migration_name)).toEqual(['20261123110000_init']);
+    // Every migration folder applied, in order (the folder is the list, so a new migration needs no edit here).
+    const folders = readdirSync(join(__dirname, '../prisma/migrations'), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    expect(folders[0]).toBe('20261123110000_init');
+    expect(rows.map((r) => r.migration_name).sort()).toEqual(folders);
     const res = await request(h.app).get('/nope');
     expect(res.status).toBe(404);
     expect(res.body.error.code).toBe('RESOURCE_NOT_FOUND');
