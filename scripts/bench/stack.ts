@@ -39,7 +39,7 @@ function onSignal(signal: NodeJS.Signals): void {
   process.stderr.write(`\nbench: ${signal}; cleaning up…\n`);
   const all = [...cleanups].map((fn) => fn().catch(() => undefined));
   const limit = new Promise((r) => setTimeout(r, 20_000).unref());
-  Promise.race([Promise.all(all), limit]).finally(() => process.exit(130));
+  void Promise.race([Promise.all(all), limit]).finally(() => process.exit(130));
 }
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);

@@ -50,7 +50,7 @@ describe('webhook lifecycle and deliveries', () => {
       await stack.publish('quota.warning', {}, 1);
       expect((await stack.v1.patch(`/v1/webhooks/${wh.id}`, { is_active: false })).status).toBe(200);
     } finally {
-      stack.worker.delivery.worker.resume();
+      await stack.worker.delivery.worker.resume();
     }
     const delivery = await onlyDelivery(stack, wh.id);
     const { attempts } = await deliveryReaches(stack, delivery.id, 'cancelled');

@@ -39,7 +39,7 @@ describe('the outbox relay', () => {
       await stack.api.queue.obliterate({ force: true });
       expect(await stack.api.queue.getJobState(ids[0])).toBe('unknown');
     } finally {
-      worker.resume();
+      await worker.resume();
     }
     const got = await r.waitFor(2, 10_000);
     expect(got.map((cb) => cb.headers['x-perfectparser-delivery']).sort()).toEqual([...ids].sort());

@@ -143,8 +143,8 @@ export async function spawnWorkerProcess(env: Record<string, string>, opts: { re
       }
     });
   };
-  collect(child.stdout!);
-  collect(child.stderr!);
+  collect(child.stdout);
+  collect(child.stderr);
 
   const kill = async (signal: NodeJS.Signals = 'SIGTERM') => {
     if (child.exitCode === null && child.signalCode === null) {

@@ -18,7 +18,7 @@ beforeAll(async () => {
   sql.query = ((text: string, params?: unknown[]) => {
     if (/INSERT INTO events/.test(text)) inserts.push((JSON.parse(params![0] as string) as unknown[]).length);
     return query(text, params);
-  }) as typeof sql.query;
+  });
 });
 
 afterAll(async () => {

@@ -186,6 +186,7 @@ export function createSender(options: SenderOptions): Sender {
           ok: status >= 200 && status < 300,
           status,
           // Postgres text cannot hold NUL; the log is for humans anyway.
+          // eslint-disable-next-line no-control-regex -- removing NUL is the point
           body: Buffer.concat(chunks).toString('utf8').replace(/\u0000/g, ''),
           error: isRedirect ? 'redirect' : null,
           durationMs: elapsed(),

@@ -130,7 +130,7 @@ export function createGuardedLookup(resolve: LookupResolver = dns.lookup): Looku
     // Be as lenient as dns.lookup itself about the options argument.
     const options: dns.LookupOptions =
       typeof rawOptions === 'number' ? { family: rawOptions } : typeof rawOptions === 'object' && rawOptions !== null ? rawOptions : {};
-    const done = (typeof rawOptions === 'function' ? rawOptions : callback) as Parameters<LookupFunction>[2];
+    const done = (typeof rawOptions === 'function' ? rawOptions : callback);
     const fail = (err: NodeJS.ErrnoException) => done(err, options.all ? [] : '');
 
     resolve(hostname, { ...options, all: true }, (err, addresses) => {

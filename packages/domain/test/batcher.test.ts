@@ -14,7 +14,7 @@ function recorder<I>(answer: (item: I) => unknown = (item) => item) {
     release() {
       gates.splice(0).forEach((open) => open());
     },
-    async run(items: I[]) {
+    run: async (items: I[]) => {
       batches.push(items);
       if (hold) {
         hold = false;

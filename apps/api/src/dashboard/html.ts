@@ -33,6 +33,8 @@ function render(value: unknown): string {
   if (value === null || value === undefined || value === false) return '';
   if (isSafeHtml(value)) return value.value;
   if (Array.isArray(value)) return value.map(render).join('');
+  // Templates interpolate scalars; an object would show as [object Object], escaped: a visible bug, never a leak.
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string
   return escapeHtml(String(value));
 }
 

@@ -5,8 +5,8 @@ import type { ApiDeps } from '../deps';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { authenticateApiKey } from '../middleware/auth';
 import { toAppError } from '../middleware/errors';
-import { listDeliveries, retryDelivery, sendTest } from '../services/deliveries';
-import { createWebhook, deleteWebhook, getWebhook, getWebhookRow, listWebhooks, revealSigningSecret, updateWebhook } from '../services/webhooks';
+import { listDeliveries, retryDelivery } from '../services/deliveries';
+import { createWebhook, deleteWebhook, getWebhook, getWebhookRow, listWebhooks, revealSigningSecret, sendTest, updateWebhook } from '../services/webhooks';
 import { dashboardAssets } from './assets';
 import { errorPage, planRequiredPage, signInLinkPage, signInPage } from './auth-views';
 import { deliveryLogPage, type DeliveryWithAttempts } from './delivery-views';
@@ -15,6 +15,12 @@ import { BASE, path, type Viewer } from './layout';
 import { SESSION_COOKIE, SESSION_TTL_SECONDS, SIGN_IN_COOKIE, cookieSecret, createSessionStore, newToken, tokensMatch, type DashboardSession, type Flash } from './session';
 import { peekSignInLink, takeSignInLink, type SignInGrant } from './sign-in-link';
 import { addWebhookPage, confirmDeletePage, describeError, webhooksPage, type FieldErrors, type LastDelivery, type WebhookCard, type WebhookFormValues } from './webhook-views';
+
+/** cookie-parser types signed cookies as `any`: a signed cookie is a string or absent. */
+function signedCookie(req: Request, name: string): string | undefined {
+  const value = (req.signedCookies as Record<string, unknown> | undefined)?.[name];
+  return typeof value === 'string' ? value : undefined;
+}
 
 // The integrator's Integrations page (docs/api.md#pages-and-operations). Server-rendered
 // HTML over the same service functions as /v1, so both enforce one set of
@@ -101,7 +107,7 @@ export function createDashboardRouter(deps: ApiDeps): Router {
 
   // ---- session loading: every request re-checks that the key still works ----
   const loadSession: RequestHandler = async (req, res, next) => {
-    const sid = req.signedCookies?.[SESSION_COOKIE];
+    const sid = signedCookie(req, SESSION_COOKIE);
     if (typeof sid !== 'string') return next();
     const session = await sessions.get(sid);
     if (!session) {
@@ -132,7 +138,7 @@ export function createDashboardRouter(deps: ApiDeps): Router {
 
   /** The pre-session CSRF token of the sign-in forms, (re)set in its cookie. */
   const signInCsrf = (req: Request, res: Response): string => {
-    const existing = req.signedCookies?.[SIGN_IN_COOKIE];
+    const existing = signedCookie(req, SIGN_IN_COOKIE);
     const token = typeof existing === 'string' && existing.length >= 20 ? existing : newToken();
     res.cookie(SIGN_IN_COOKIE, token, cookieOptions(req, 3_600));
     return token;
@@ -197,7 +203,7 @@ export function createDashboardRouter(deps: ApiDeps): Router {
   });
 
   router.post('/sign-in', async (req, res) => {
-    if (!tokensMatch(req.signedCookies?.[SIGN_IN_COOKIE], formText(req, '_csrf'))) {
+    if (!tokensMatch(signedCookie(req, SIGN_IN_COOKIE), formText(req, '_csrf'))) {
       throw new AppError('FORBIDDEN', 'The sign-in form has expired or cookies are blocked. Reload the sign-in page, allow cookies for this site, and try again.');
     }
     const key = formText(req, 'api_key').trim();
@@ -472,7 +478,7 @@ function dashboardErrors(deps: ApiDeps, renderSignIn: RenderSignIn): ErrorReques
     if (appError.status >= 500) {
       const cause = (err as { cause?: unknown })?.cause ?? err;
       deps.logger.error('dashboard request failed', {
-        request_id: res.locals.requestId,
+        request_id: res.locals.requestId as string | undefined,
         method: req.method,
         path: req.baseUrl + req.path,
         code: appError.code,

@@ -34,7 +34,7 @@ const DB_DOWN_CODES = ['ECONNREFUSED', 'ECONNRESET', '57P01', '57P03', '53300', 
 
 function isDatabaseUnavailable(err: unknown): boolean {
   if (hasErrorCode(err, DB_DOWN_CODES)) return true;
-  return [...errorChain(err)].some((e) => typeof e.message === 'string' && DB_DOWN.test(e.message) && /prisma|pg|database|postgres|connect/i.test(`${e.name} ${e.message}`));
+  return [...errorChain(err)].some((e) => typeof e.message === 'string' && DB_DOWN.test(e.message) && /prisma|pg|database|postgres|connect/i.test(`${String(e.name)} ${e.message}`));
 }
 
 export function toAppError(err: unknown): AppError {
@@ -59,7 +59,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const appError = toAppError(err);
     if (appError.status >= 500) {
-      logger.error('request failed', { request_id: res.locals.requestId, method: req.method, path: req.path, code: appError.code, err: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err) });
+      logger.error('request failed', { request_id: res.locals.requestId as string | undefined, method: req.method, path: req.path, code: appError.code, err: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err) });
     }
     if (res.headersSent) return;
     for (const [name, value] of Object.entries(appError.headers ?? {})) res.setHeader(name, value);

@@ -28,7 +28,7 @@ export function requestLog(logger: Logger): RequestHandler {
         path,
         status: res.statusCode,
         duration_ms: Math.round(durationMs * 10) / 10,
-        account_id: res.locals.accountId,
+        account_id: res.locals.accountId as string | undefined,
         // ids named in the path, so one grep finds every request about a webhook or delivery
         webhook_id: WEBHOOK_ID.exec(path)?.[1],
         delivery_id: DELIVERY_ID.exec(path)?.[1],
