@@ -1,11 +1,13 @@
 import { newId } from '@hookline/domain';
-import { matchingWebhooksWhere, writeEventBatch, type EventBatchItem } from '../src';
+import { writeEvent, writeEventBatch, type NewEvent } from '../src';
 import { createTestDatabase, type TestDatabase } from '../../../tests/support/test-database';
 
-// writeEventBatch on a real PostgreSQL database: it must pick exactly the
-// webhooks the Prisma outbox (matchingWebhooksWhere) picks, write every event
-// of a batch with its deliveries, skip unknown accounts, and write nothing at
-// all when one item cannot be stored.
+// The one outbox writer on a real PostgreSQL database: it picks exactly the
+// webhooks the rule names (subscribed, in scope, active, neither disabled nor
+// deleted; a test event its own webhook only), writes every event of a batch
+// with its deliveries, skips unknown accounts, writes nothing at all when one
+// item cannot be stored, and inside a Prisma transaction commits or rolls back
+// with it.
 
 let t: TestDatabase;
 
@@ -24,6 +26,13 @@ async function account(): Promise<string> {
 }
 
 type Hook = { events: string[]; parserId?: string | null; isActive?: boolean; disabledReason?: string | null; deleted?: boolean };
+
+/** The matching rule, stated independently of the SQL that implements it. */
+function shouldReceive(hook: Hook, item: { event: string; parserId: string | null }): boolean {
+  if (hook.deleted || hook.isActive === false || hook.disabledReason) return false;
+  if (!hook.events.includes(item.event)) return false;
+  return item.parserId === null || !hook.parserId || hook.parserId === item.parserId;
+}
 
 async function webhook(accountId: string, hook: Hook): Promise<string> {
   const id = newId('webhook');
@@ -48,7 +57,7 @@ const JOB = 'extraction.job_completed';
 const QUOTA = 'quota.warning';
 
 describe('writeEventBatch', () => {
-  it('matches the same webhooks as the Prisma outbox for every event and scope', async () => {
+  it('matches the webhooks the rule names for every event and scope', async () => {
     const a = await account();
     const b = await account();
     const hooks: Hook[] = [
@@ -62,10 +71,13 @@ describe('writeEventBatch', () => {
       { events: [DOC, QUOTA], deleted: true },
       { events: ['batch.completed', 'batch.failed', 'batch.partial'] },
     ];
-    for (const hook of hooks) await webhook(a, hook);
-    await webhook(b, { events: [DOC, JOB, QUOTA] });
+    const ids = new Map<Hook, string>();
+    for (const hook of hooks) ids.set(hook, await webhook(a, hook));
+    const other: Hook = { events: [DOC, JOB, QUOTA] };
+    ids.set(other, await webhook(b, other));
+    const accountOf = (hook: Hook) => (hook === other ? b : a);
 
-    const items: EventBatchItem[] = [];
+    const items: NewEvent[] = [];
     for (const accountId of [a, b]) {
       for (const event of [DOC, JOB, QUOTA, 'batch.partial']) {
         for (const parserId of [null, 'p1', 'p2', 'p3']) items.push({ accountId, event, parserId, data: { event, parserId } });
@@ -76,9 +88,9 @@ describe('writeEventBatch', () => {
     expect(results).toHaveLength(items.length);
     for (const [i, item] of items.entries()) {
       const written = results[i]!;
-      const expected = await t.db.prisma.webhook.findMany({ where: matchingWebhooksWhere(item), select: { id: true } });
+      const expected = [...ids].filter(([hook]) => accountOf(hook) === item.accountId && shouldReceive(hook, item)).map(([, id]) => id);
       const rows = await t.db.prisma.delivery.findMany({ where: { eventId: written.eventId } });
-      expect(rows.map((r) => r.webhookId).sort()).toEqual(expected.map((w) => w.id).sort());
+      expect({ item, webhooks: rows.map((r) => r.webhookId).sort() }).toEqual({ item, webhooks: expected.sort() });
       expect(rows.map((r) => r.id).sort()).toEqual([...written.deliveryIds].sort());
       for (const row of rows) {
         expect(row).toEqual(expect.objectContaining({ accountId: item.accountId, event: item.event, status: 'pending', attemptCount: 0, nextAttemptAt: written.createdAt, createdAt: written.createdAt }));
@@ -128,5 +140,60 @@ describe('writeEventBatch', () => {
 
   it('does nothing for an empty batch', async () => {
     expect(await writeEventBatch(t.db.sql, [])).toEqual([]);
+  });
+});
+
+describe('writeEvent (in a Prisma transaction)', () => {
+  it('matches by the same rule as the batch path', async () => {
+    const a = await account();
+    const unscoped = await webhook(a, { events: [DOC] });
+    const scoped = await webhook(a, { events: [DOC], parserId: 'p1' });
+    await webhook(a, { events: [DOC], parserId: 'p2' });
+    await webhook(a, { events: [DOC], isActive: false });
+    await webhook(a, { events: [JOB] });
+
+    const written = await t.db.prisma.$transaction((tx) => writeEvent(tx, { accountId: a, event: DOC, parserId: 'p1', data: { n: 1 } }));
+    const rows = await t.db.prisma.delivery.findMany({ where: { eventId: written.eventId } });
+    expect(rows.map((r) => r.webhookId).sort()).toEqual([unscoped, scoped].sort());
+    expect(rows.map((r) => r.id).sort()).toEqual([...written.deliveryIds].sort());
+    const event = await t.db.prisma.event.findUniqueOrThrow({ where: { id: written.eventId } });
+    expect(event).toEqual(expect.objectContaining({ parserId: 'p1', data: { n: 1 }, test: false, createdAt: written.createdAt }));
+  });
+
+  it('rolls back with the transaction it was written in', async () => {
+    const a = await account();
+    await webhook(a, { events: [QUOTA] });
+    const failed = await t.db.prisma
+      .$transaction(async (tx) => {
+        await writeEvent(tx, { accountId: a, event: QUOTA, parserId: null, data: {} });
+        throw new Error('caller failed after the write');
+      })
+      .then(() => null, (err: Error) => err.message);
+    expect(failed).toBe('caller failed after the write');
+    expect(await t.db.prisma.event.count({ where: { accountId: a } })).toBe(0);
+    expect(await t.db.prisma.delivery.count({ where: { accountId: a } })).toBe(0);
+  });
+
+  it('sends a test event to its own webhook only, whatever its subscriptions or state, never to a deleted one', async () => {
+    const a = await account();
+    const paused = await webhook(a, { events: [DOC], isActive: false, parserId: 'p2' });
+    const subscribed = await webhook(a, { events: [JOB] });
+    const deleted = await webhook(a, { events: [JOB], deleted: true });
+    const stranger = await webhook(await account(), { events: [JOB] });
+    const test = (onlyWebhookId: string) =>
+      t.db.prisma.$transaction((tx) => writeEvent(tx, { accountId: a, event: JOB, parserId: null, data: {}, test: true, onlyWebhookId }));
+
+    const written = await test(paused);
+    const rows = await t.db.prisma.delivery.findMany({ where: { eventId: written.eventId } });
+    expect(rows.map((r) => r.webhookId)).toEqual([paused]);
+    expect(rows.map((r) => r.webhookId)).not.toContain(subscribed);
+    expect((await t.db.prisma.event.findUniqueOrThrow({ where: { id: written.eventId } })).test).toBe(true);
+    // Another account's webhook or a deleted one gets nothing.
+    expect((await test(deleted)).deliveryIds).toEqual([]);
+    expect((await test(stranger)).deliveryIds).toEqual([]);
+  });
+
+  it('refuses an unknown account', async () => {
+    await expect(t.db.prisma.$transaction((tx) => writeEvent(tx, { accountId: 'acct_nobody', event: QUOTA, parserId: null, data: {} }))).rejects.toThrow(/no such account/);
   });
 });
