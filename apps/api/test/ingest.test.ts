@@ -261,6 +261,27 @@ describe('a failed document\'s error', () => {
     const stored = await request(h.app).get(`/v1/extractions/${ext.extraction_id}/documents/doc-1`).set(owner.auth);
     expect(stored.body.error).toBe(atLimit);
   });
+
+  it('refuses an unpaired UTF-16 surrogate in error or result with 400 (JSONB cannot store it), and keeps a paired one', async () => {
+    const owner = await h.integrator();
+    const ext = await createExtraction(h, owner.accountId, { documentCount: 2 });
+    const documents = `/internal/v1/extractions/${ext.extraction_id}/documents`;
+    const bad: Array<[string, object]> = [
+      ['error', { status: 'failed', error: '\ud800' }],
+      ['error', { status: 'failed', error: { detail: ['ok', 'x\udc00'] } }],
+      ['error', { status: 'failed', error: { ['key\ud800']: 1 } }],
+      ['result', { status: 'completed', result: { lines: [{ text: 'a\udbff' }] } }],
+    ];
+    for (const [path, body] of bad) {
+      const res = await h.platform.post(`${documents}/doc-1`, body);
+      expect({ body, status: res.status, code: res.body.error?.code, paths: res.body.error?.details?.map((d: { path: string }) => d.path) }).toEqual({ body, status: 400, code: 'INVALID_PAYLOAD', paths: [path] });
+    }
+    expect(await h.deps.db.prisma.extractionDocument.count({ where: { extractionId: ext.extraction_id } })).toBe(0);
+
+    await h.platform.post(`${documents}/doc-1`, { status: 'completed', result: { emoji: '\ud83d\ude00 😀' } }).expect(202);
+    const stored = await request(h.app).get(`/v1/extractions/${ext.extraction_id}/documents/doc-1`).set(owner.auth);
+    expect(stored.body.result).toEqual({ emoji: '😀 😀' });
+  });
 });
 
 describe('racing reports', () => {

@@ -155,15 +155,27 @@ export const createExtractionBody = z.strictObject({
 /** A failed document's `error`, measured as its JSON text in UTF-8. */
 export const DOCUMENT_ERROR_MAX_BYTES = 4096;
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Whether every string (and key) in a JSON value is well-formed UTF-16: PostgreSQL's jsonb cannot store an unpaired surrogate. */
+function wellFormedJson(value: unknown): boolean {
+  if (typeof value === 'string') return !LONE_SURROGATE.test(value);
+  if (Array.isArray(value)) return value.every(wellFormedJson);
+  if (value && typeof value === 'object') return Object.entries(value).every(([key, item]) => !LONE_SURROGATE.test(key) && wellFormedJson(item));
+  return true;
+}
+const UNSTORABLE_TEXT = 'must not contain an unpaired UTF-16 surrogate (e.g. \\ud800 alone)';
+
 export const documentReportBody = z
   .strictObject({
     status: z.enum(['completed', 'failed'], { error: 'must be completed or failed' }),
     file_name: z.string({ error: 'must be a string' }).max(1024, 'must be at most 1024 characters').nullable().optional(),
-    result: z.record(z.string(), z.unknown(), { error: 'must be a JSON object' }).nullable().optional(),
+    result: z.record(z.string(), z.unknown(), { error: 'must be a JSON object' }).refine(wellFormedJson, UNSTORABLE_TEXT).nullable().optional(),
     // A string, or an object such as {"code","message"}: passed on unchanged in the callback's data.error.
     error: z
       .union([z.string(), z.record(z.string(), z.unknown())], { error: 'must be a string or a JSON object' })
       .refine((value) => new TextEncoder().encode(JSON.stringify(value)).length <= DOCUMENT_ERROR_MAX_BYTES, `must be at most ${DOCUMENT_ERROR_MAX_BYTES} bytes (4 KiB) as JSON`)
+      .refine(wellFormedJson, UNSTORABLE_TEXT)
       .nullable()
       .optional(),
   })
