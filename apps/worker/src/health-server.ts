@@ -2,44 +2,44 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '@hookline/config';
 import { countCircuits, type Db } from '@hookline/db';
-import { checkReadiness, refreshCircuits, refreshQueueDepth, type Metrics } from '@hookline/metrics';
+import { createProbeAnswers, type Metrics, type ProbeAnswer } from '@hookline/metrics';
 import { probeRedis, type DeliveryQueue } from '@hookline/queue';
 import type IORedis from 'ioredis';
 
 // The worker has no API port, so orchestrators probe and Prometheus scrapes it
 // here: /healthz (the process lives), /readyz (PostgreSQL and Redis answer),
-// /metrics. Same semantics and bodies as the API's endpoints.
+// /metrics. The answers are the API's own: both take them from @hookline/metrics.
 
 export type HealthServerOptions = { port: number; host?: string; db: Db; redis: IORedis; metrics: Metrics; queue: DeliveryQueue; logger: Logger };
 export type HealthServer = { port: number; close(): Promise<void> };
 
+function send(res: ServerResponse, answer: ProbeAnswer): void {
+  res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
+  res.end(answer.body);
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+  send(res, { status, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body: JSON.stringify(body) });
 }
 
 export async function startHealthServer(opts: HealthServerOptions): Promise<HealthServer> {
   const { db, redis, metrics, queue, logger } = opts;
+  const probes = createProbeAnswers({
+    postgres: () => db.ping(),
+    redis: () => probeRedis(redis),
+    metrics,
+    queues: [queue],
+    countCircuits: () => countCircuits(db.sql),
+  });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return sendJson(res, 404, { error: { code: 'RESOURCE_NOT_FOUND', message: `No route ${req.method} ${path}; this port serves GET /healthz, /readyz and /metrics.` } });
     }
-    if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
-    if (path === '/readyz') {
-      const readiness = await checkReadiness({ postgres: () => db.ping(), redis: () => probeRedis(redis) });
-      if (readiness.ready) return sendJson(res, 200, { status: 'ready', checks: readiness.checks });
-      return sendJson(res, 503, { error: { code: 'SERVICE_UNAVAILABLE', message: readiness.message }, checks: readiness.checks });
-    }
-    if (path === '/metrics') {
-      await Promise.all([refreshQueueDepth(metrics, [queue]), refreshCircuits(metrics, () => countCircuits(db.sql))]);
-      const text = await metrics.registry.metrics();
-      res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
-      res.end(text);
-      return;
-    }
+    if (path === '/healthz') return send(res, probes.healthz());
+    if (path === '/readyz') return send(res, await probes.readyz());
+    if (path === '/metrics') return send(res, await probes.metrics());
     sendJson(res, 404, { error: { code: 'RESOURCE_NOT_FOUND', message: `No route GET ${path}; this port serves /healthz, /readyz and /metrics.` } });
   }
 

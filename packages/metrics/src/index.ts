@@ -87,3 +87,4 @@ export function createMetrics(opts: { app: string; defaultMetrics?: boolean } = 
 
 export const statusClass = (status: number | null) => (status === null ? 'none' : `${Math.floor(status / 100)}xx`);
 export * from './probes';
+export * from './probe-answers';
