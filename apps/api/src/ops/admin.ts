@@ -89,6 +89,6 @@ export function createAdminRouter(deps: Pick<ApiDeps, 'config' | 'queue' | 'redi
   });
 
   const router = Router();
-  router.use(ADMIN_QUEUES_PATH, requireAdminPassword(password), sameOriginWrites, stripExternalFonts, serverAdapter.getRouter());
+  router.use(ADMIN_QUEUES_PATH, requireAdminPassword(password), sameOriginWrites, stripExternalFonts, serverAdapter.getRouter() as RequestHandler);
   return router;
 }
