@@ -4,11 +4,9 @@ import type { ApiDeps } from './deps';
 import { errorHandler, notFoundHandler } from './middleware/errors';
 import { jsonBody } from './middleware/json-body';
 import { requestLog } from './middleware/request-log';
-import { createPlatformRouter } from './routes/platform';
-import { createWebhooksRouter } from './routes/webhooks';
-import { createIngestRouter } from './routes/ingest';
-import { createDeliveriesRouter } from './routes/deliveries';
-import { createOpsRouter } from './routes/ops';
+import { mountRoutes } from './routes/define';
+import { INTEGRATOR_ROUTES, OPS_ROUTES, PLATFORM_ROUTES } from './routes';
+import { createOpsPagesRouter } from './routes/ops';
 import { createDashboardRouter } from './dashboard/router';
 
 export type { ApiDeps } from './deps';
@@ -26,11 +24,12 @@ export function createApp(deps: ApiDeps): Express {
   app.use(requestLog(deps.logger));
   app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
 
-  app.use(createOpsRouter(deps));
+  // Operations first, without authentication: probes, metrics, /openapi.json, then /docs and the admin view.
+  app.use(mountRoutes(deps, '', OPS_ROUTES), createOpsPagesRouter(deps));
   app.use('/dashboard', createDashboardRouter(deps));
 
-  app.use('/internal/v1', jsonBody, createPlatformRouter(deps), createIngestRouter(deps));
-  app.use('/v1', jsonBody, createWebhooksRouter(deps), createDeliveriesRouter(deps));
+  app.use('/internal/v1', jsonBody, mountRoutes(deps, '/internal/v1', PLATFORM_ROUTES));
+  app.use('/v1', jsonBody, mountRoutes(deps, '/v1', INTEGRATOR_ROUTES));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

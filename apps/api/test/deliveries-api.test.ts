@@ -4,7 +4,7 @@ import { startApiHarness, type ApiHarness } from '../../../tests/support/api-har
 import { startReceiver, type Receiver } from '../../../tests/support/receiver';
 import { verifyBrandSignature, verifyStandardWebhook } from '../../../tests/support/verifier';
 import { startWorkerHarness, type WorkerHarness } from '../../../tests/support/worker-harness';
-import { sendTest } from '../src/services/deliveries';
+import { sendTest } from '../src/services/webhooks';
 import { insertWebhook } from './support/pipeline-fixtures';
 
 // The integrator's delivery endpoints over the real app, PostgreSQL and Redis:

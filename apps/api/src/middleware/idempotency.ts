@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import { AppError } from '@hookline/domain';
+import { isUniqueViolation } from '@hookline/db';
 import type { ApiDeps } from '../deps';
 
 // Stripe-style Idempotency-Key: the first answer to (principal, route, key) is
@@ -42,8 +43,8 @@ export function idempotent(deps: Pick<ApiDeps, 'db' | 'secretBox'>): RequestHand
       await prisma.idempotencyRecord.deleteMany({ where: { scope, expiresAt: { lt: now } } });
       const claimed = await prisma.idempotencyRecord
         .create({ data: { scope, requestHash, responseStatus: IN_PROGRESS, expiresAt: new Date(now.getTime() + IDEMPOTENCY_TTL_MS) } })
-        .then(() => true, (err: { code?: string }) => {
-          if (err?.code === 'P2002') return false;
+        .then(() => true, (err: unknown) => {
+          if (isUniqueViolation(err)) return false;
           throw err;
         });
 

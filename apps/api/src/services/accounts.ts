@@ -1,4 +1,4 @@
-import { AppError, accountResource, apiKeyPrefix, generateApiKey, hashApiKey, newId, type ApiKeyMode, type Plan } from '@hookline/domain';
+import { AppError, accountResource, apiKeyPrefix, apiKeyResource, generateApiKey, hashApiKey, newId, type ApiKeyMode, type Plan } from '@hookline/domain';
 import type { ApiDeps } from '../deps';
 
 // Accounts and API keys, as the platform API (docs/api.md#the-platform-api) drives them.
@@ -29,7 +29,7 @@ export async function createApiKey(deps: Deps, accountId: string, mode: ApiKeyMo
   const row = await deps.db.prisma.apiKey.create({
     data: { id: newId('apiKey'), accountId: account.id, mode, keyHash: hashApiKey(key), prefix: apiKeyPrefix(key) },
   });
-  return { id: row.id, key, mode: row.mode, created_at: row.createdAt.toISOString() };
+  return apiKeyResource(row, key);
 }
 
 /**

@@ -1,5 +1,5 @@
-import { writeEventBatch, type EventBatchItem, type EventBatchResult } from '@hookline/db';
-import { AppError, createBatcher, unwrapSettled, type Settled } from '@hookline/domain';
+import { writeEventBatch, type EventBatchResult, type NewEvent } from '@hookline/db';
+import { AppError, createBatcher, unwrapSettled, type EventName, type Settled } from '@hookline/domain';
 import type { ApiDeps } from '../deps';
 import { enqueueCommitted, type EmittedEvent, type Written } from './outbox-enqueue';
 
@@ -10,7 +10,10 @@ import { enqueueCommitted, type EmittedEvent, type Written } from './outbox-enqu
 // committed (an answered 202 is durable in PostgreSQL) and its jobs were
 // offered to Redis; a Redis failure leaves the rows pending for the relay.
 
-export type EventPublisher = { publish(input: EventBatchItem): Promise<EmittedEvent> };
+/** An event of the catalog, for the account's matching webhooks (no test events here). */
+export type PublishedEvent = Omit<NewEvent, 'event' | 'onlyWebhookId'> & { event: EventName };
+
+export type EventPublisher = { publish(input: PublishedEvent): Promise<EmittedEvent> };
 
 export type EventPublisherOptions = {
   /**
@@ -54,7 +57,7 @@ export function createEventPublisher(deps: Pick<ApiDeps, 'db' | 'queue' | 'logge
   const { maxBatch, maxInFlight } = { ...DEFAULTS, ...options };
 
   /** One statement pair for the batch; if an item's content made it fail, each item alone, so only that one fails. */
-  async function write(items: EventBatchItem[]): Promise<Settled<EventBatchResult>[]> {
+  async function write(items: PublishedEvent[]): Promise<Settled<EventBatchResult>[]> {
     try {
       const results = await writeEventBatch(deps.db.sql, items);
       return results.map((value) => ({ ok: true, value }));
@@ -72,7 +75,7 @@ export function createEventPublisher(deps: Pick<ApiDeps, 'db' | 'queue' | 'logge
     }
   }
 
-  async function run(items: EventBatchItem[]): Promise<Settled<EmittedEvent>[]> {
+  async function run(items: PublishedEvent[]): Promise<Settled<EmittedEvent>[]> {
     let outcomes: Settled<EventBatchResult>[];
     try {
       outcomes = await write(items);
@@ -93,6 +96,6 @@ export function createEventPublisher(deps: Pick<ApiDeps, 'db' | 'queue' | 'logge
     });
   }
 
-  const publish = unwrapSettled(createBatcher<EventBatchItem, Settled<EmittedEvent>>({ run, maxBatch, maxInFlight }));
+  const publish = unwrapSettled(createBatcher<PublishedEvent, Settled<EmittedEvent>>({ run, maxBatch, maxInFlight }));
   return { publish };
 }

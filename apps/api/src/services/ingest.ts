@@ -1,8 +1,9 @@
 import type { z } from 'zod';
 import type { Prisma } from '@hookline/db';
-import { writeEvent } from '@hookline/db';
+import { isUniqueViolation, writeEvent } from '@hookline/db';
 import {
   AppError,
+  documentResultResource,
   extractionResource,
   newId,
   type createExtractionBody,
@@ -14,8 +15,6 @@ import {
 import type { ApiDeps } from '../deps';
 import type { EventPublisher } from './event-publisher';
 import { enqueueCommitted, type EmittedEvent, type Written } from './outbox-enqueue';
-
-export { enqueueCommitted, enqueueWithin, type EmittedEvent } from './outbox-enqueue';
 
 // Ingest: the platform reports extractions and documents; each report becomes
 // events and delivery rows in one transaction (the outbox), and jobs are
@@ -49,8 +48,8 @@ export async function createExtraction(deps: Pick<ApiDeps, 'db'>, input: CreateE
   const parserId = input.parser_id ?? null;
   const created = await deps.db.prisma.extraction
     .create({ data: { id, accountId: input.account_id, parserId, documentCount: input.document_count } })
-    .then((row) => row, (err: { code?: string }) => {
-      if (err?.code === 'P2002') return null;
+    .then((row) => row, (err: unknown) => {
+      if (isUniqueViolation(err)) return null;
       throw err;
     });
   if (created) return { created: true, extraction: extractionResource(created) };
@@ -189,14 +188,5 @@ export async function getDocumentResult(deps: Pick<ApiDeps, 'db'>, accountId: st
   if (!extraction) throw new AppError('RESOURCE_NOT_FOUND', `No such extraction: ${extractionId}.`);
   const doc = await deps.db.prisma.extractionDocument.findUnique({ where: { extractionId_documentId: { extractionId, documentId } } });
   if (!doc) throw new AppError('RESOURCE_NOT_FOUND', `No result for document ${documentId} of extraction ${extractionId} yet: it has not finished processing.`);
-  return {
-    extraction_id: extractionId,
-    document_id: documentId,
-    parser_id: extraction.parserId,
-    status: doc.status,
-    file_name: doc.fileName,
-    result: doc.result ?? null,
-    error: doc.error ?? null,
-    reported_at: doc.createdAt.toISOString(),
-  };
+  return documentResultResource(extraction, doc);
 }

@@ -1,14 +1,18 @@
 import type { WrittenEvent } from '@hookline/db';
+import { AppError, type EmittedEvent, type EventName } from '@hookline/domain';
 import { enqueueDeliveries } from '@hookline/queue';
 import type { ApiDeps } from '../deps';
 
 // After commit (step 2 of "One delivery, from request to callback" in ARCHITECTURE.md): one job per new delivery.
 
-export type EmittedEvent = { id: string; event: string; deliveries: number };
-export type Written = WrittenEvent & { event: string };
+export type { EmittedEvent } from '@hookline/domain';
+export type Written = WrittenEvent & { event: EventName };
 
 // A producer whose Redis is gone fails fast; this only bounds a Redis that hangs.
 const ENQUEUE_TIMEOUT_MS = 5_000;
+
+/** The answer when a job the caller waits for (a retry, a recovery, a test) cannot be queued. */
+export const queueDown = () => new AppError('SERVICE_UNAVAILABLE', 'The delivery queue is unreachable right now; try again in a few seconds.');
 
 /** Rejects when Redis does not take the jobs within `ms`. */
 export async function enqueueWithin(deps: Pick<ApiDeps, 'queue'>, deliveryIds: string[], opts: { once?: boolean } = {}, ms = ENQUEUE_TIMEOUT_MS): Promise<void> {

@@ -7,13 +7,16 @@ import {
   encodeCursor,
   generateSigningSecret,
   newId,
+  randomBase62,
   webhookResource,
+  webhookWithSecret,
   webhookFieldSchemas,
   type ErrorDetail,
   type UpdateWebhookBody,
 } from '@hookline/domain';
-import { isUniqueViolation } from '@hookline/db';
+import { isUniqueViolation, writeEvent } from '@hookline/db';
 import type { ApiDeps } from '../deps';
+import { enqueueWithin, queueDown } from './outbox-enqueue';
 
 // Webhook logic shared by the integrator API (/v1) and the dashboard: both
 // enforce the same rules (https for live keys, one webhook per URL and scope,
@@ -37,6 +40,10 @@ export type CreateWebhookInput = {
   rate_limit_per_second?: number | null;
 };
 
+/** How long a rotated-out secret keeps signing: for 24 h callbacks carry both signatures. */
+export const ROTATION_GRACE_MS = 24 * 3_600_000;
+export const TEST_WAIT_MS = 30_000;
+const TEST_POLL_MS = 50;
 const RECENT_ATTEMPTS = 10;
 const WEBHOOK_ID_RE = /^wh_[0-9A-Za-z]{1,64}$/;
 const PENDING_STATUSES = ['pending', 'pending_retry'];
@@ -261,4 +268,96 @@ export async function revealSigningSecret(deps: SecretDeps, accountId: string, i
     );
   }
   return deps.secretBox.decrypt(row.signingSecretEnc);
+}
+
+// ---- the signing secret and test sends ----
+
+/**
+ * A new signing secret; the old one stays (encrypted) as the previous secret
+ * for 24 h, during which the worker signs with both. The update is conditional
+ * on the secret it replaces, so two racing rotations cannot lose a secret.
+ */
+export async function rotateSecret(deps: Pick<ApiDeps, 'db' | 'secretBox'>, accountId: string, webhookId: string) {
+  for (let tries = 0; tries < 5; tries++) {
+    const current = await getWebhookRow(deps, accountId, webhookId);
+    const signingSecret = generateSigningSecret();
+    const rotated = await deps.db.prisma.webhook.updateMany({
+      where: { id: current.id, signingSecretEnc: current.signingSecretEnc, deletedAt: null },
+      data: {
+        signingSecretEnc: deps.secretBox.encrypt(signingSecret),
+        previousSecretEnc: current.signingSecretEnc,
+        previousSecretExpires: new Date(Date.now() + ROTATION_GRACE_MS),
+      },
+    });
+    if (rotated.count === 0) continue;
+    const row = await deps.db.prisma.webhook.findUniqueOrThrow({ where: { id: current.id } });
+    return { webhook: webhookWithSecret(row, signingSecret) };
+  }
+  throw new AppError('SERVICE_UNAVAILABLE', 'The secret is being rotated by another request; try again.');
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Writes a synthetic extraction.job_completed event (`test: true`) for this
+ * webhook only, enqueues it and waits for the worker to record its first
+ * attempt. The worker never retries a test, so one attempt is the answer.
+ */
+export async function sendTest(
+  deps: Pick<ApiDeps, 'db' | 'queue' | 'logger'>,
+  accountId: string,
+  webhookId: string,
+  opts: { waitMs?: number; pollMs?: number; signal?: AbortSignal } = {},
+) {
+  // A paused or disabled webhook is tested too: the worker lets explicit user actions through,
+  // so an integrator can check a fixed endpoint before resuming it.
+  const webhook = await getWebhookRow(deps, accountId, webhookId);
+  const written = await deps.db.prisma.$transaction((tx) =>
+    writeEvent(tx, {
+      accountId,
+      event: 'extraction.job_completed',
+      parserId: webhook.parserId,
+      test: true,
+      onlyWebhookId: webhook.id,
+      data: {
+        extraction_id: `ext_test_${randomBase62(20)}`,
+        parser_id: webhook.parserId,
+        status: 'completed',
+        document_count: 1,
+        completed_count: 1,
+        failed_count: 0,
+      },
+    }),
+  );
+  const [deliveryId] = written.deliveryIds;
+  // Deleted between the lookup and the write: the outbox writes nothing for a deleted webhook.
+  if (deliveryId === undefined) throw notFound();
+  const giveUp = () =>
+    // The caller is told the test failed: it must not be delivered by the relay later.
+    deps.db.prisma.delivery.updateMany({ where: { id: deliveryId, status: 'pending' }, data: { status: 'cancelled', completedAt: new Date() } });
+
+  try {
+    await enqueueWithin(deps, [deliveryId]);
+  } catch {
+    await giveUp();
+    throw queueDown();
+  }
+
+  const deadline = Date.now() + (opts.waitMs ?? TEST_WAIT_MS);
+  while (!opts.signal?.aborted) {
+    const row = await deps.db.prisma.delivery.findUnique({
+      where: { id: deliveryId },
+      select: { status: true, attempts: { orderBy: { attemptNumber: 'asc' }, take: 1 } },
+    });
+    const [attempt] = row?.attempts ?? [];
+    if (attempt) return { attempt: attemptResource(attempt) };
+    // The worker cancels a test only when the webhook was deleted meanwhile.
+    if (row?.status === 'cancelled') throw notFound();
+    if (Date.now() >= deadline) break;
+    await sleep(opts.pollMs ?? TEST_POLL_MS);
+  }
+  if (opts.signal?.aborted) return null;
+  await giveUp();
+  deps.logger.warn('test delivery not picked up in time', { webhook_id: webhook.id, delivery_id: deliveryId });
+  throw new AppError('SERVICE_UNAVAILABLE', 'The delivery worker did not pick up the test in time; is a worker running?');
 }
