@@ -31,7 +31,6 @@ export const deliveryRoutes = [
     summary: 'List a webhook\'s deliveries', params: webhookId, query: deliveryListQuery,
     responses: { 200: json(deliveryPageSchema, 'A page of deliveries, newest first.') },
     handler: (deps) => async (req, res) => {
-      res.locals.webhookId = req.params.id;
       const query = deliveryListQuery.parse(req.query);
       res.json(await listDeliveries(deps, getAuth(res).accountId, String(req.params.id), query));
     },
@@ -41,7 +40,6 @@ export const deliveryRoutes = [
     summary: 'Get a delivery with its attempts', params: deliveryId,
     responses: { 200: json(DeliveryDetail, 'The delivery.') },
     handler: (deps) => async (req, res) => {
-      res.locals.deliveryId = req.params.id;
       res.json((await getDelivery(deps, getAuth(res).accountId, String(req.params.id))) satisfies z.infer<typeof DeliveryDetail>);
     },
   }),
@@ -50,7 +48,6 @@ export const deliveryRoutes = [
     summary: 'Retry a delivery now', description: 'One more attempt now, whatever its state.', params: deliveryId,
     responses: { 202: json(DeliveryAnswer, 'The delivery, queued for one more attempt.') },
     handler: (deps) => async (req, res) => {
-      res.locals.deliveryId = req.params.id;
       res.status(202).json((await retryDelivery(deps, getAuth(res).accountId, String(req.params.id))) satisfies z.infer<typeof DeliveryAnswer>);
     },
   }),
@@ -59,7 +56,6 @@ export const deliveryRoutes = [
     summary: 'Retry failed deliveries of a time window', params: webhookId, body: recoverBody,
     responses: { 202: json(Requeued, 'How many failed deliveries were queued again.') },
     handler: (deps) => async (req, res) => {
-      res.locals.webhookId = req.params.id;
       const body = recoverBody.parse(req.body ?? {});
       res.status(202).json((await recoverDeliveries(deps, getAuth(res).accountId, String(req.params.id), body)) satisfies z.infer<typeof Requeued>);
     },

@@ -49,7 +49,6 @@ export const webhookRoutes = [
     handler: (deps) => async (req, res) => {
       const body = createWebhookBody.parse(req.body);
       const { webhook, signingSecret } = await createWebhook(deps, getAuth(res), body, 'api');
-      res.locals.webhookId = webhook.id;
       res.status(201).json({ webhook: { ...webhook, signing_secret: signingSecret } } satisfies z.infer<typeof WebhookCreated>);
     },
   }),
@@ -59,7 +58,6 @@ export const webhookRoutes = [
     params: webhookId, responses: { 200: json(WebhookDetail, 'The webhook.') },
     handler: (deps) => async (req, res) => {
       const found = await getWebhook(deps, getAuth(res).accountId, String(req.params.id));
-      res.locals.webhookId = found.webhook.id;
       res.json(found satisfies z.infer<typeof WebhookDetail>);
     },
   }),
@@ -70,7 +68,6 @@ export const webhookRoutes = [
     handler: (deps) => async (req, res) => {
       const patch = updateWebhookBody.parse(req.body === undefined ? {} : req.body);
       const webhook = await updateWebhook(deps, getAuth(res), String(req.params.id), patch);
-      res.locals.webhookId = webhook.id;
       res.json({ webhook } satisfies z.infer<typeof WebhookAnswer>);
     },
   }),
@@ -88,7 +85,6 @@ export const webhookRoutes = [
     summary: 'Send a test callback', description: 'A synthetic, signed extraction.job_completed callback with `"test": true`, tried once (no retries); answers once it was tried.',
     params: webhookId, responses: { 200: json(TestAttempt, 'The attempt.') },
     handler: (deps) => async (req, res) => {
-      res.locals.webhookId = req.params.id;
       // Stop polling once the caller has gone; the test itself is still delivered.
       const aborted = new AbortController();
       res.on('close', () => aborted.abort());
@@ -102,7 +98,6 @@ export const webhookRoutes = [
     summary: 'Rotate the signing secret', description: 'For 24 h, callbacks carry signatures by both the old and the new secret.',
     params: webhookId, responses: { 200: json(WebhookCreated, 'The webhook with its new signing secret.') },
     handler: (deps) => async (req, res) => {
-      res.locals.webhookId = req.params.id;
       res.json((await rotateSecret(deps, getAuth(res).accountId, String(req.params.id))) satisfies z.infer<typeof WebhookCreated>);
     },
   }),
