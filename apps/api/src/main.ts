@@ -1,6 +1,6 @@
 // Composition root of the API process (`npm run start:api`): the only place that reads process.env.
 import { resolve } from 'node:path';
-import { apiEnvSchema, createLogger, loadEnvOrExit, loadOrCreateDevSecrets, PRODUCTION_REQUIRED } from '@hookline/config';
+import { apiEnvSchema, createLogger, loadEnvOrExit, loadOrCreateDevSecrets, PRODUCTION_REQUIRED, throttledWarn } from '@hookline/config';
 import { createDb, runMigrations } from '@hookline/db';
 import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
@@ -19,9 +19,9 @@ async function main() {
   const encryptionKey = parseEncryptionKey(env.ENCRYPTION_KEY ?? dev!.ENCRYPTION_KEY)!;
 
   const logger = createLogger({ level: env.LOG_LEVEL, service: 'api' });
-  const db = await createDb({ databaseUrl: env.DATABASE_URL, poolSize: 20 });
+  const db = await createDb({ databaseUrl: env.DATABASE_URL, poolSize: 20, onError: throttledWarn(logger, 'PostgreSQL connection lost; requests answer 503 until it is back') });
   await runMigrations(db.sql);
-  const redis = createRedis(env.REDIS_URL, 'producer');
+  const redis = createRedis(env.REDIS_URL, 'producer', throttledWarn(logger, 'Redis connection error; publishes wait in the outbox for the relay'));
   const queue = createDeliveryQueue(redis, env.QUEUE_PREFIX);
   const app = createApp({
     db,
@@ -38,7 +38,7 @@ async function main() {
     logger,
     onListening: (port) => logger.info('api listening', { url: `http://127.0.0.1:${port}` }),
     async onClose() {
-      await queue.close().catch(() => undefined);
+      await queue.close().catch((err: Error) => logger.warn('could not close the queue cleanly', { err: err.message }));
       redis.disconnect();
       await db.close();
     },

@@ -5,7 +5,7 @@
 // a demo account with a test API key, a one-time dashboard sign-in link and an
 // admin password, all printed (see demo-account.ts). Never with NODE_ENV=production.
 import { resolve } from 'node:path';
-import { createLogger, devSecretsFile, loadEnvOrExit, loadOrCreateDevSecrets, standaloneEnvSchema } from '@hookline/config';
+import { createLogger, devSecretsFile, loadEnvOrExit, loadOrCreateDevSecrets, standaloneEnvSchema, throttledWarn } from '@hookline/config';
 import { createDb, runMigrations } from '@hookline/db';
 import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
@@ -41,10 +41,10 @@ async function main() {
   const localRedis = await ensureRedis(env.REDIS_URL, resolve(dataDir, 'redis'));
   if (localRedis.child) say(`hookline: started redis-server for this process (data in ${resolve(dataDir, 'redis')})`);
 
-  const producer = createRedis(env.REDIS_URL, 'producer');
+  const producer = createRedis(env.REDIS_URL, 'producer', throttledWarn(logger, 'Redis connection error; publishes wait in the outbox for the relay'));
   const queue = createDeliveryQueue(producer, env.QUEUE_PREFIX);
   const metrics = createMetrics({ app: 'hookline' });
-  const workerConnection = createRedis(env.REDIS_URL, 'worker');
+  const workerConnection = createRedis(env.REDIS_URL, 'worker', throttledWarn(logger, 'Redis connection error; the worker waits for it'));
   const worker = createWorker({
     db,
     connection: workerConnection,
@@ -94,7 +94,7 @@ async function main() {
     },
     async onClose() {
       await worker.close();
-      await queue.close().catch(() => undefined);
+      await queue.close().catch((err: Error) => logger.warn('could not close the queue cleanly', { err: err.message }));
       producer.disconnect();
       workerConnection.disconnect();
       await db.close();

@@ -1,7 +1,7 @@
 // Composition root of the worker process (`npm run start:worker`): the only
 // place that reads process.env. Any number of these may run at once.
 import { resolve } from 'node:path';
-import { createLogger, loadEnvOrExit, loadOrCreateDevSecrets, onShutdownSignal, PRODUCTION_REQUIRED, workerEnvSchema } from '@hookline/config';
+import { createLogger, loadEnvOrExit, loadOrCreateDevSecrets, onShutdownSignal, PRODUCTION_REQUIRED, throttledWarn, workerEnvSchema } from '@hookline/config';
 import { createDb, runMigrations } from '@hookline/db';
 import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
@@ -25,9 +25,9 @@ async function main() {
   if (!encryptionKey) refuse('the worker needs ENCRYPTION_KEY (32 bytes, base64; the same as the API\'s) to decrypt webhook secrets');
 
   const logger = createLogger({ level: env.LOG_LEVEL, service: 'worker' });
-  const db = await createDb({ databaseUrl: env.DATABASE_URL, poolSize: 20 });
+  const db = await createDb({ databaseUrl: env.DATABASE_URL, poolSize: 20, onError: throttledWarn(logger, 'PostgreSQL connection lost; deliveries wait for it') });
   await runMigrations(db.sql);
-  const connection = createRedis(env.REDIS_URL, 'worker');
+  const connection = createRedis(env.REDIS_URL, 'worker', throttledWarn(logger, 'Redis connection error; the worker waits for it'));
   const metrics = createMetrics({ app: 'worker' });
   const delivery = createWorker({
     db,

@@ -58,7 +58,10 @@ export function startRelay(deps: RelayDeps): Relay {
       // of BullMQ attempts, or whose outcome never reached the row. Adding a
       // job whose id exists is a no-op, so the finished one must go first.
       else if (state === 'completed' || state === 'failed') {
-        const removed = await queue.remove(ids[i]).catch(() => 0);
+        const removed = await queue.remove(ids[i]).catch((err: Error) => {
+          logger.warn('relay: could not remove a finished job to enqueue it again; next tick', { delivery_id: ids[i], err: err.message });
+          return 0;
+        });
         if (removed === 1) lost.push(ids[i]);
       }
     }

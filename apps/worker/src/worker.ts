@@ -1,6 +1,6 @@
 import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
 import type IORedis from 'ioredis';
-import type { Logger, WorkerEnv } from '@hookline/config';
+import { throttledWarn, type Logger, type WorkerEnv } from '@hookline/config';
 import type { Db } from '@hookline/db';
 import type { SecretBox } from '@hookline/domain';
 import type { Metrics } from '@hookline/metrics';
@@ -57,15 +57,14 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   // The relay enqueues through a fail-fast producer connection of its own, so a
   // Redis outage makes a tick fail at once instead of queueing commands forever.
   const relayConnection = connection.duplicate(redisOptions('producer'));
-  relayConnection.on('error', () => undefined);
+  relayConnection.on('error', throttledWarn(logger, 'relay: Redis connection error; retrying'));
   const relayQueue = createDeliveryQueue(relayConnection, prefix);
-  relayQueue.on('error', () => undefined);
 
   // The gate's scripts run twice per attempt: their own connection, pipelining
   // the commands of concurrent deliveries; a command waits through a short
   // reconnect but fails (and the job is retried) during a long outage.
   const gateConnection = connection.duplicate({ maxRetriesPerRequest: 2, enableAutoPipelining: true });
-  gateConnection.on('error', () => undefined);
+  gateConnection.on('error', throttledWarn(logger, 'endpoint gate: Redis connection error; retrying'));
   const gate = createEndpointGate({
     redis: gateConnection,
     prefix,
@@ -155,7 +154,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
         await relay.stop();
         await worker.close();
         sender.close();
-        await relayQueue.close().catch(() => undefined);
+        await relayQueue.close().catch((err: Error) => logger.warn('could not close the relay queue cleanly', { err: err.message }));
         relayConnection.disconnect();
         gateConnection.disconnect();
       })();

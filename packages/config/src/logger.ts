@@ -38,3 +38,24 @@ export function createLogger(opts: { level: string; service: string; silent?: bo
     transports: [transport],
   });
 }
+
+/**
+ * A warn line for errors that repeat while a dependency is down (a Redis
+ * connection retrying, say): the first one at once, then at most one per
+ * `everyMs`, with how many were left out. Nothing is swallowed silently, and
+ * an outage does not flood the log.
+ */
+export function throttledWarn(logger: Logger, message: string, everyMs = 5_000): (err: Error) => void {
+  let last = 0;
+  let skipped = 0;
+  return (err) => {
+    const now = Date.now();
+    if (now - last < everyMs) {
+      skipped += 1;
+      return;
+    }
+    logger.warn(message, { err: err.message, ...(skipped ? { repeated: skipped } : {}) });
+    last = now;
+    skipped = 0;
+  };
+}

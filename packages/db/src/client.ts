@@ -24,14 +24,15 @@ export type Db = {
 };
 
 export type DbOptions =
-  | { databaseUrl: string; poolSize?: number }
+  /** onError: an idle connection lost (the next query reports it too); e.g. a throttled log line. */
+  | { databaseUrl: string; poolSize?: number; onError?: (err: Error) => void }
   | { pgliteDir: string };
 
 export async function createDb(opts: DbOptions): Promise<Db> {
   if ('pgliteDir' in opts) return createPgliteDb(opts.pgliteDir);
   const pool = new Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10 });
   // An idle client losing its connection must not crash the process; the next query reports it.
-  pool.on('error', () => undefined);
+  pool.on('error', opts.onError ?? (() => undefined));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   const bind = (client: Pool | PoolClient): SqlRunner => ({
     async query(text, params) {

@@ -12,10 +12,14 @@ export function redisOptions(role: RedisRole): RedisOptions {
     : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000, retryStrategy: (n) => Math.min(n * 200, 2_000) };
 }
 
-export function createRedis(url: string, role: RedisRole): IORedis {
+/**
+ * Connection errors also surface on the commands that need Redis; `onError`
+ * (a throttled log line, see throttledWarn) says why meanwhile. Without a
+ * listener an 'error' event would crash the process.
+ */
+export function createRedis(url: string, role: RedisRole, onError: (err: Error) => void = () => undefined): IORedis {
   const redis = new IORedis(url, redisOptions(role));
-  // Connection errors surface on the commands that need Redis; an unhandled 'error' event would crash the process.
-  redis.on('error', () => undefined);
+  redis.on('error', onError);
   return redis;
 }
 

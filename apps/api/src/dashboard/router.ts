@@ -192,7 +192,11 @@ export function createDashboardRouter(deps: ApiDeps): Router {
     rejectIfRedisNotReady: true,
   });
   const signInBlockedFor = async (client: string): Promise<number> => {
-    const state = await failedSignIns.get(client).catch(() => null); // Redis down: the session store reports it
+    // Redis down: the session store reports it on this same request.
+    const state = await failedSignIns.get(client).catch((err: Error) => {
+      deps.logger.warn('sign-in limit unavailable', { err: err.message });
+      return null;
+    });
     return state && state.consumedPoints >= SIGN_IN_FAILURES_ALLOWED ? Math.max(1, Math.ceil(state.msBeforeNext / 1000)) : 0;
   };
 
@@ -217,7 +221,7 @@ export function createDashboardRouter(deps: ApiDeps): Router {
     const auth = await authenticateApiKey(deps, key);
     // The key is never echoed back into the page.
     if (!auth) {
-      await failedSignIns.consume(client).catch(() => undefined);
+      await failedSignIns.consume(client).catch((err: Error) => deps.logger.warn('could not count a failed sign-in', { err: err.message }));
       return renderSignIn(req, res, 401, { error: 'That API key is unknown or revoked. Paste an active key (hk_live_… or hk_test_…) of your account.' });
     }
     await startSession(req, res, { keyId: auth.keyId, accountId: auth.accountId });

@@ -29,7 +29,7 @@ function openBody(deps: Pick<ApiDeps, 'secretBox'>, stored: unknown): unknown {
   return typeof sealed === 'string' ? JSON.parse(deps.secretBox.decrypt(sealed)) : stored;
 }
 
-export function idempotent(deps: Pick<ApiDeps, 'db' | 'secretBox'>): RequestHandler {
+export function idempotent(deps: Pick<ApiDeps, 'db' | 'secretBox' | 'logger'>): RequestHandler {
   return async (req, res, next) => {
     const key = req.get('idempotency-key');
     if (key === undefined) return next();
@@ -68,7 +68,9 @@ export function idempotent(deps: Pick<ApiDeps, 'db' | 'secretBox'>): RequestHand
         const settle = status >= 500
           ? prisma.idempotencyRecord.delete({ where: { scope } })
           : prisma.idempotencyRecord.update({ where: { scope }, data: { responseStatus: status, responseBody: sealBody(deps, body) } });
-        settle.catch(() => undefined).finally(() => json(body));
+        settle
+          .catch((err: Error) => deps.logger.warn('could not record an idempotent answer; the key answers 409 until it expires', { err: err.message }))
+          .finally(() => json(body));
         return res;
       };
       next();
