@@ -70,22 +70,29 @@ const headers = {
   'webhook-id': 'dlv_123',
 };
 
-describe('createSender against a local receiver (private targets allowed)', () => {
-  let sender: Sender;
+/** A sender (private targets allowed) for one describe block, and receivers it closes afterwards. */
+function senderAgainstReceivers(timeoutMs: number) {
+  let current: Sender;
   const receivers: Receiver[] = [];
-  const receiver = async (...args: Parameters<typeof startReceiver>) => {
-    const r = await startReceiver(...args);
-    receivers.push(r);
-    return r;
-  };
-
   beforeAll(() => {
-    sender = createSender({ timeoutMs: 2_000, allowPrivateTargets: true, userAgent: 'Hookline/1.0.0' });
+    current = createSender({ timeoutMs, allowPrivateTargets: true, userAgent: 'Hookline/1.0.0' });
   });
   afterAll(async () => {
-    sender.close();
+    current.close();
     await Promise.all(receivers.map((r) => r.close()));
   });
+  return {
+    sender: { send: (request: Parameters<Sender['send']>[0]) => current.send(request) },
+    receiver: async (...args: Parameters<typeof startReceiver>) => {
+      const r = await startReceiver(...args);
+      receivers.push(r);
+      return r;
+    },
+  };
+}
+
+describe('createSender against a local receiver (private targets allowed)', () => {
+  const { receiver, sender } = senderAgainstReceivers(2_000);
 
   it('POSTs the exact body and headers and reports a 2xx as ok', async () => {
     const r = await receiver((_req, res) => res.writeHead(202, { 'x-reply': 'yes' }).end('accepted'));
@@ -234,21 +241,7 @@ describe('the timeout bounds the whole attempt, response body included', () => {
   const timeoutMs = 600;
   // Room for a loaded 2-core machine; an attempt that waited for the body would take seconds.
   const margin = 250;
-  let sender: Sender;
-  const receivers: Receiver[] = [];
-  const receiver = async (...args: Parameters<typeof startReceiver>) => {
-    const r = await startReceiver(...args);
-    receivers.push(r);
-    return r;
-  };
-
-  beforeAll(() => {
-    sender = createSender({ timeoutMs, allowPrivateTargets: true, userAgent: 'Hookline/1.0.0' });
-  });
-  afterAll(async () => {
-    sender.close();
-    await Promise.all(receivers.map((r) => r.close()));
-  });
+  const { receiver, sender } = senderAgainstReceivers(timeoutMs);
 
   /** When the server side of `socket` closes (performance.now()), or a rejection after `withinMs`. */
   function closedBy(socket: Socket, withinMs: number): Promise<number> {
