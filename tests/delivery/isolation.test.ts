@@ -1,11 +1,9 @@
-import { spawnWorkerProcess, startWorkerHarness, type WorkerProcess } from '../support/worker-harness';
+import { spawnWorkerProcess, startWorkerHarness, workerProcessEnv, type WorkerProcess } from '../support/worker-harness';
 import { eventually, sleep, startStack, type Stack } from './stack';
 
 // Endpoint isolation end to end: the real API, real workers (two processes
 // where the rule is cluster-wide) and real receivers on 127.0.0.1 that count
 // the requests each endpoint has open at once. See docs/api.md, "Isolation".
-
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 describe('endpoint isolation', () => {
   let stack: Stack;
@@ -21,17 +19,7 @@ describe('endpoint isolation', () => {
   beforeEach(() => stack.freshAccount());
 
   async function workerProcesses(count: number, extra: Record<string, string> = {}) {
-    const env = {
-      DATABASE_URL: stack.api.database.url,
-      REDIS_URL,
-      QUEUE_PREFIX: stack.api.prefix,
-      ENCRYPTION_KEY: stack.api.encryptionKey.toString('base64'),
-      ALLOW_PRIVATE_TARGETS: 'true',
-      WORKER_CONCURRENCY: '50',
-      DELIVERY_TIMEOUT: '5s',
-      RETRY_JITTER: '0%',
-      ...extra,
-    };
+    const env = workerProcessEnv(stack.api, { WORKER_CONCURRENCY: '50', DELIVERY_TIMEOUT: '5s', RETRY_JITTER: '0%', ...extra });
     const started = await Promise.all(Array.from({ length: count }, () => spawnWorkerProcess(env)));
     processes.push(...started);
     return {

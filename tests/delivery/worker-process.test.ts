@@ -1,5 +1,5 @@
 import { freePort } from '../support/local-services';
-import { spawnWorkerProcess, type WorkerProcess } from '../support/worker-harness';
+import { spawnWorkerProcess, workerProcessEnv, type WorkerProcess } from '../support/worker-harness';
 import { deliveryReaches, onlyDelivery, startStack, type Stack } from './stack';
 
 // The worker as its own process (`npm run start:worker` = tsx apps/worker/src/main.ts):
@@ -24,12 +24,7 @@ describe('worker process', () => {
   });
 
   function env(extra: Record<string, string> = {}): Record<string, string> {
-    return {
-      DATABASE_URL: stack.api.database.url,
-      REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
-      QUEUE_PREFIX: stack.api.prefix,
-      ENCRYPTION_KEY: stack.api.encryptionKey.toString('base64'),
-      ALLOW_PRIVATE_TARGETS: 'true',
+    return workerProcessEnv(stack.api, {
       RETRY_SCHEDULE: '300ms,600ms',
       DELIVERY_TIMEOUT: '20s',
       // A dead worker's job is free for others after 2 s; survivors look every second.
@@ -38,7 +33,7 @@ describe('worker process', () => {
       // Keep the relay out of it: this is the stalled-job path.
       RELAY_GRACE: '10m',
       ...extra,
-    };
+    });
   }
 
   async function start(extra?: Record<string, string>): Promise<WorkerProcess> {

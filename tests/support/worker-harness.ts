@@ -116,6 +116,18 @@ export type WorkerProcess = {
   kill(signal?: NodeJS.Signals): Promise<ExitInfo>;
 };
 
+/** The environment a worker process needs to serve an API harness's database and queue (private targets allowed). */
+export function workerProcessEnv(api: { database: { url: string }; prefix: string; encryptionKey: Buffer }, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: api.database.url,
+    REDIS_URL: TEST_REDIS_URL,
+    QUEUE_PREFIX: api.prefix,
+    ENCRYPTION_KEY: api.encryptionKey.toString('base64'),
+    ALLOW_PRIVATE_TARGETS: 'true',
+    ...extra,
+  };
+}
+
 /**
  * `tsx apps/worker/src/main.ts` as a child process, in its own process group
  * so a SIGKILL reaches tsx's node child as well. Resolves once the worker
