@@ -105,8 +105,13 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[index];
 }
 
+/**
+ * Runs a TypeScript entry point in ONE node process (tsx as a loader, not tsx's CLI,
+ * which would run the program in a grandchild): a kill reaches the program itself, so
+ * nothing keeps writing to the bench's database or Redis prefix after it is stopped.
+ */
 export function spawnTsx(entry: string, env: Record<string, string>, label: string): ChildProcess {
-  const child = spawn(process.execPath, ['node_modules/tsx/dist/cli.mjs', entry], {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
