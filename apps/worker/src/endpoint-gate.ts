@@ -3,17 +3,17 @@ import type { HoldReason } from '@hookline/domain';
 
 // Endpoint isolation, across every worker process: how many deliveries to one
 // webhook are in flight (a lease each, expiring, so a worker that dies cannot
-// leak its share), how many attempts started in the last second, how many
-// attempts in a row failed (the circuit breaker's count), and which deliveries
-// are held back waiting for a slot.
+// leak its share), when the next attempt may start (its rate limit), how many
+// attempts in a row failed (the circuit breaker's count), which deliveries are
+// held back waiting for a slot, and which of those were woken and are on their way.
 //
 // A delivery over its webhook's cap or rate gives its worker slot back at once:
 // the BullMQ adapter parks its job in `delayed` (no attempt, nothing written to
-// PostgreSQL) and records it in the webhook's `held` line here. When an attempt
-// ends, its slot is handed to the first held delivery (a reservation counted
-// like a lease) and that job is promoted, so a line moves at the endpoint's pace
-// without polling. The parked job's own delay is only a fallback for a wake-up
-// that never comes.
+// PostgreSQL) and records it in the webhook's `held` line here. While the line
+// is not empty, every attempt that starts or ends wakes the next held
+// deliveries (their jobs are promoted), so the line moves at the endpoint's
+// pace without polling. The parked job's own delay is only a fallback for a
+// wake-up that never comes.
 //
 // Keys are per webhook and share one hash tag ({wh_…}), so each script touches
 // one Redis Cluster slot. Times come from Redis (TIME), one clock for every worker.
@@ -22,22 +22,49 @@ const NOW = `local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + m
 /** Idle keys of a webhook go away by themselves. */
 const IDLE_TTL_MS = 86_400_000;
 
+// The line moves ahead of its slots: up to AHEAD × cap held deliveries are
+// woken (promoted, "on their way") at a time, so that when a slot frees a woken
+// job is already arriving to take it. A slot is only ever taken by a job that
+// is here and about to send: the cap counts real attempts, nothing reserved.
+// A job that arrives on its way and finds every slot busy goes back to the
+// front of the line (its place is its age); a fresh job goes to the back while
+// the line is moving, so the line is served first.
+const WAKE_FN = `
+local function wake(held, woken, budget, ttl, now)
+  redis.call('ZREMRANGEBYSCORE', woken, '-inf', now)
+  local n = budget - redis.call('ZCARD', woken)
+  local out = {}
+  if n <= 0 then return out end
+  local popped = redis.call('ZPOPMIN', held, n)
+  for i = 1, #popped, 2 do
+    redis.call('ZADD', woken, now + ttl, popped[i])
+    out[#out + 1] = popped[i]
+  end
+  if #out > 0 then redis.call('PEXPIRE', woken, ttl + ${IDLE_TTL_MS}) end
+  return out
+end`;
+
 // The failure count is checked here too: the instant the threshold is crossed
 // no further attempt starts, even before the circuit's state reaches
 // PostgreSQL (the probe and explicit user actions pass: threshold 0).
-// KEYS: leases, held, starts, failures. ARGV: leaseId, jobId, cap, ratePerSecond (0 = none), leaseTtlMs, threshold (0 = ignore).
-// → {1} acquired | {0, reason, rank, waitMs}
-const ACQUIRE = `${NOW}
-local leases, held, starts = KEYS[1], KEYS[2], KEYS[3]
+// KEYS: leases, held, starts, failures, woken.
+// ARGV: leaseId, jobId, cap, ratePerSecond (0 = none), leaseTtlMs, threshold (0 = ignore), wake budget, wake ttl.
+// → {1, woken…} acquired | {0, reason, rank, waitMs}
+const ACQUIRE = `${NOW}${WAKE_FN}
+local leases, held, starts, woken = KEYS[1], KEYS[2], KEYS[3], KEYS[5]
 local leaseId, jobId = ARGV[1], ARGV[2]
 local cap, rate, ttl, threshold = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+redis.call('ZREMRANGEBYSCORE', woken, '-inf', now)
+-- Woken, or exempt from the circuit (the probe, a person's explicit action): served before the line.
+local onItsWay = redis.call('ZREM', woken, jobId) == 1 or threshold == 0
 if threshold > 0 and tonumber(redis.call('GET', KEYS[4]) or '0') >= threshold then
   return {0, 'circuit', redis.call('ZCARD', held), 0}
 end
 redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
--- A slot handed to this job when it was woken is its own.
-redis.call('ZREM', leases, 'job:' .. jobId)
 if redis.call('ZCARD', leases) >= cap then
+  return {0, 'in_flight', redis.call('ZCARD', held), 0}
+end
+if not onItsWay and redis.call('ZCARD', held) > 0 and redis.call('ZCARD', woken) > 0 then
   return {0, 'in_flight', redis.call('ZCARD', held), 0}
 end
 if rate > 0 then
@@ -52,30 +79,16 @@ end
 redis.call('ZADD', leases, now + ttl, leaseId)
 redis.call('PEXPIRE', leases, ttl + ${IDLE_TTL_MS})
 redis.call('ZREM', held, jobId)
-return {1}`;
-
-// Hands free slots to the first held deliveries: a reservation each, as long as
-// a lease. KEYS: leases, held. ARGV: max to wake, cap, reservationTtlMs. → woken job ids
-const WAKE_FN = `
-local function wake(leases, held, max, cap, ttl, now)
-  redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
-  local free = cap - redis.call('ZCARD', leases)
-  local n = math.min(max, free)
-  local woken = {}
-  if n <= 0 then return woken end
-  local popped = redis.call('ZPOPMIN', held, n)
-  for i = 1, #popped, 2 do
-    redis.call('ZADD', leases, now + ttl, 'job:' .. popped[i])
-    woken[#woken + 1] = popped[i]
-  end
-  return woken
-end`;
+local out = {1}
+if redis.call('ZCARD', held) > 0 then
+  for _, id in ipairs(wake(held, woken, tonumber(ARGV[7]), tonumber(ARGV[8]), now)) do out[#out + 1] = id end
+end
+return out`;
 
 // Ends an attempt: frees its slot, counts consecutive circuit failures (any
-// other answer resets the count) and hands the slot to the next held delivery
-// when asked — unless this failure is the one that opens the circuit, which
-// holds the line anyway.
-// KEYS: leases, held, failures. ARGV: leaseId, failed (1/0), wake (0/1), cap, reservationTtlMs, threshold.
+// other answer resets the count) and keeps the line moving when asked —
+// unless this failure is the one that opens the circuit, which holds the line anyway.
+// KEYS: leases, held, failures, woken. ARGV: leaseId, failed (1/0), wake (0/1), threshold, wake budget, wake ttl.
 // → {consecutive failures, woken…}
 const RELEASE = `${NOW}${WAKE_FN}
 redis.call('ZREM', KEYS[1], ARGV[1])
@@ -87,41 +100,49 @@ else
   redis.call('DEL', KEYS[3])
 end
 local out = {failures}
-if ARGV[3] == '1' and failures < tonumber(ARGV[6]) then
-  for _, id in ipairs(wake(KEYS[1], KEYS[2], 1, tonumber(ARGV[4]), tonumber(ARGV[5]), now)) do out[#out + 1] = id end
+if ARGV[3] == '1' and failures < tonumber(ARGV[4]) then
+  for _, id in ipairs(wake(KEYS[2], KEYS[4], tonumber(ARGV[5]), tonumber(ARGV[6]), now)) do out[#out + 1] = id end
 end
 return out`;
 
-// Puts a parked job in its webhook's line (by age), and — for an in-flight hold
-// — closes the race with a slot that freed after the job was refused: if one is
-// free now, it goes to the head of the line at once.
-// KEYS: leases, held. ARGV: jobId, score, wakeIfFree (1/0), cap, reservationTtlMs. → woken job ids
+// Puts a parked job in its webhook's line (by age, so a job that was on its way
+// keeps its place at the front), and — for an in-flight hold — closes the race
+// with a slot that freed after the job was refused: if one is free now, the
+// line moves at once.
+// KEYS: leases, held, woken. ARGV: jobId, score, wakeIfFree (1/0), cap, wake budget, wake ttl. → woken job ids
 const PARK = `${NOW}${WAKE_FN}
 redis.call('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ${IDLE_TTL_MS})
+-- Parked again (held by its circuit, say): no longer on its way.
+redis.call('ZREM', KEYS[3], ARGV[1])
 if ARGV[3] ~= '1' then return {} end
-return wake(KEYS[1], KEYS[2], 1000000, tonumber(ARGV[4]), tonumber(ARGV[5]), now)`;
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return {} end
+return wake(KEYS[2], KEYS[3], tonumber(ARGV[5]), tonumber(ARGV[6]), now)`;
 
-// Wakes as many held deliveries as there are free slots (a circuit closed).
-// KEYS: leases, held. ARGV: max, cap, reservationTtlMs. → woken job ids
+// Sets the line moving (a circuit closed). KEYS: held, woken. ARGV: wake budget, wake ttl. → woken job ids
 const WAKE = `${NOW}${WAKE_FN}
-return wake(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), now)`;
+return wake(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), now)`;
 
-// A reservation whose job could not be promoted (it finished or runs already):
-// give the slot to the next in line. KEYS: leases, held. ARGV: jobId, cap, reservationTtlMs.
-const UNRESERVE = `${NOW}${WAKE_FN}
-redis.call('ZREM', KEYS[1], 'job:' .. ARGV[1])
-return wake(KEYS[1], KEYS[2], 1, tonumber(ARGV[2]), tonumber(ARGV[3]), now)`;
+// A woken job that could not be promoted (it finished, or its own timer brought
+// it back already) is no longer on its way: wake the next instead.
+// KEYS: held, woken. ARGV: jobId, wake budget, wake ttl.
+const FORGET = `${NOW}${WAKE_FN}
+redis.call('ZREM', KEYS[2], ARGV[1])
+return wake(KEYS[1], KEYS[2], tonumber(ARGV[2]), tonumber(ARGV[3]), now)`;
 
 // Forgets a webhook's failure count (its circuit closed by other means).
 const RESET = `redis.call('DEL', KEYS[1]) return 1`;
 
 type GateCommands = {
-  hooklineAcquire(leases: string, held: string, starts: string, failures: string, leaseId: string, jobId: string, cap: number, rate: number, ttl: number, threshold: number): Promise<[number, string?, number?, number?]>;
-  hooklineRelease(leases: string, held: string, failures: string, leaseId: string, failed: number, wake: number, cap: number, ttl: number, threshold: number): Promise<[number, ...string[]]>;
-  hooklinePark(leases: string, held: string, jobId: string, score: number, wakeIfFree: number, cap: number, ttl: number): Promise<string[]>;
-  hooklineWake(leases: string, held: string, max: number, cap: number, ttl: number): Promise<string[]>;
-  hooklineUnreserve(leases: string, held: string, jobId: string, cap: number, ttl: number): Promise<string[]>;
+  hooklineAcquire(
+    leases: string, held: string, starts: string, failures: string, woken: string,
+    leaseId: string, jobId: string, cap: number, rate: number, ttl: number, threshold: number, budget: number, wakeTtl: number,
+  ): Promise<[number, ...Array<string | number>]>;
+  hooklineRelease(leases: string, held: string, failures: string, woken: string, leaseId: string, failed: number, wake: number, threshold: number, budget: number, wakeTtl: number): Promise<[number, ...string[]]>;
+  hooklinePark(leases: string, held: string, woken: string, jobId: string, score: number, wakeIfFree: number, cap: number, budget: number, wakeTtl: number): Promise<string[]>;
+  hooklineWake(held: string, woken: string, budget: number, wakeTtl: number): Promise<string[]>;
+  hooklineForget(held: string, woken: string, jobId: string, budget: number, wakeTtl: number): Promise<string[]>;
   hooklineReset(failures: string): Promise<number>;
 };
 
@@ -142,7 +163,7 @@ export type EndpointGate = {
   release(input: { webhookId: string; lease: Lease; circuitFailure: boolean; wake: boolean; cap: number; threshold: number }): Promise<number>;
   /** Records a parked job in its webhook's line; wakes the head at once when a slot is free (in-flight holds). */
   park(input: { webhookId: string; jobId: string; since: number; reason: HoldReason; cap: number }): Promise<void>;
-  /** Wakes held deliveries into every free slot (a circuit closed). */
+  /** Sets the webhook's line moving again (a circuit closed). */
   wakeAll(input: { webhookId: string; cap: number }): Promise<void>;
   /** Forgets the webhook's consecutive failure count. */
   resetFailures(webhookId: string): Promise<void>;
@@ -162,8 +183,14 @@ export type EndpointGateOptions = {
   onError?(err: Error, what: string): void;
 };
 
-/** How long a slot handed to a woken job waits for it to arrive. */
-const RESERVATION_TTL_MS = 10_000;
+/** How many held deliveries may be on their way at once, per slot. */
+const AHEAD = 2;
+/**
+ * How long a woken job counts as on its way. A woken job is promoted ahead of
+ * every other, so it arrives within moments; one that never arrives at the gate
+ * (it was cancelled, or found its work done) stops counting after this.
+ */
+const WAKE_TTL_MS = 3_000;
 /** At most this many stale entries are skipped when handing one slot on. */
 const MAX_HANDOFFS = 5;
 
@@ -172,11 +199,11 @@ let leaseCounter = 0;
 export function createEndpointGate(opts: EndpointGateOptions): EndpointGate {
   const redis = opts.redis as IORedis & GateCommands;
   const commands: Array<[keyof GateCommands, number, string]> = [
-    ['hooklineAcquire', 4, ACQUIRE],
-    ['hooklineRelease', 3, RELEASE],
-    ['hooklinePark', 2, PARK],
+    ['hooklineAcquire', 5, ACQUIRE],
+    ['hooklineRelease', 4, RELEASE],
+    ['hooklinePark', 3, PARK],
     ['hooklineWake', 2, WAKE],
-    ['hooklineUnreserve', 2, UNRESERVE],
+    ['hooklineForget', 2, FORGET],
     ['hooklineReset', 1, RESET],
   ];
   for (const [name, numberOfKeys, lua] of commands) {
@@ -184,22 +211,20 @@ export function createEndpointGate(opts: EndpointGateOptions): EndpointGate {
   }
   const keys = (webhookId: string) => {
     const base = `${opts.prefix}:endpoint:{${webhookId}}`;
-    return { leases: `${base}:leases`, held: `${base}:held`, starts: `${base}:starts`, failures: `${base}:failures` };
+    return { leases: `${base}:leases`, held: `${base}:held`, starts: `${base}:starts`, failures: `${base}:failures`, woken: `${base}:woken` };
   };
   const leaseTtl = Math.max(opts.leaseTtlMs, 1_000);
 
-  /** Promotes woken jobs; a slot whose job cannot be promoted goes to the next in line. */
+  /** Promotes woken jobs; one that cannot be promoted is forgotten and the next in line woken instead. */
   async function handOff(webhookId: string, woken: string[], cap: number): Promise<void> {
     const k = keys(webhookId);
-    await Promise.all(
-      woken.map(async (first) => {
-        let jobId: string | undefined = first;
-        for (let hops = 0; jobId && hops < MAX_HANDOFFS; hops += 1) {
-          if (await opts.promote(jobId)) return;
-          [jobId] = await redis.hooklineUnreserve(k.leases, k.held, jobId, cap, RESERVATION_TTL_MS);
-        }
-      }),
-    );
+    let next = woken;
+    for (let hops = 0; next.length && hops < MAX_HANDOFFS; hops += 1) {
+      const promoted = await Promise.all(next.map((jobId) => opts.promote(jobId)));
+      const stale = next.filter((_, i) => !promoted[i]);
+      next = [];
+      for (const jobId of stale) next.push(...(await redis.hooklineForget(k.held, k.woken, jobId, AHEAD * cap, WAKE_TTL_MS)));
+    }
   }
 
   const guard = (what: string) => (err: Error) => opts.onError?.(err, what);
@@ -209,17 +234,22 @@ export function createEndpointGate(opts: EndpointGateOptions): EndpointGate {
       const k = keys(webhookId);
       leaseCounter = (leaseCounter + 1) % 1e9;
       const leaseId = `${process.pid}:${Date.now().toString(36)}:${leaseCounter}`;
-      const [ok, reason, rank, waitMs] = await redis.hooklineAcquire(
-        k.leases, k.held, k.starts, k.failures, leaseId, jobId, cap, ratePerSecond ?? 0, leaseTtl, circuitThreshold,
+      const [ok, ...rest] = await redis.hooklineAcquire(
+        k.leases, k.held, k.starts, k.failures, k.woken, leaseId, jobId, cap, ratePerSecond ?? 0, leaseTtl, circuitThreshold, AHEAD * cap, WAKE_TTL_MS,
       );
-      if (ok === 1) return { ok: true, lease: { id: leaseId } };
+      if (ok === 1) {
+        const woken = rest.map(String);
+        if (woken.length) handOff(webhookId, woken, cap).catch(guard('wake held deliveries'));
+        return { ok: true, lease: { id: leaseId } };
+      }
+      const [reason, rank, waitMs] = rest;
       const why: HoldReason = reason === 'rate' || reason === 'circuit' ? reason : 'in_flight';
       return { ok: false, reason: why, rank: Number(rank ?? 0), waitMs: Number(waitMs ?? 0) };
     },
 
     async release({ webhookId, lease, circuitFailure, wake, cap, threshold }) {
       const k = keys(webhookId);
-      const [failures, ...woken] = await redis.hooklineRelease(k.leases, k.held, k.failures, lease.id, circuitFailure ? 1 : 0, wake ? 1 : 0, cap, RESERVATION_TTL_MS, threshold);
+      const [failures, ...woken] = await redis.hooklineRelease(k.leases, k.held, k.failures, k.woken, lease.id, circuitFailure ? 1 : 0, wake ? 1 : 0, threshold, AHEAD * cap, WAKE_TTL_MS);
       // The woken job runs on its own; this attempt need not wait for it.
       if (woken.length) handOff(webhookId, woken, cap).catch(guard('wake a held delivery'));
       return Number(failures);
@@ -227,13 +257,13 @@ export function createEndpointGate(opts: EndpointGateOptions): EndpointGate {
 
     async park({ webhookId, jobId, since, reason, cap }) {
       const k = keys(webhookId);
-      const woken = await redis.hooklinePark(k.leases, k.held, jobId, since, reason === 'in_flight' ? 1 : 0, cap, RESERVATION_TTL_MS);
+      const woken = await redis.hooklinePark(k.leases, k.held, k.woken, jobId, since, reason === 'in_flight' ? 1 : 0, cap, AHEAD * cap, WAKE_TTL_MS);
       if (woken.length) await handOff(webhookId, woken, cap);
     },
 
     async wakeAll({ webhookId, cap }) {
       const k = keys(webhookId);
-      const woken = await redis.hooklineWake(k.leases, k.held, cap, cap, RESERVATION_TTL_MS);
+      const woken = await redis.hooklineWake(k.held, k.woken, AHEAD * cap, WAKE_TTL_MS);
       if (woken.length) await handOff(webhookId, woken, cap);
     },
 
