@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { API_KEY_MODES } from './api-keys';
-import { CIRCUIT_STATES, DELIVERY_STATUSES, type CircuitState } from './delivery-policy';
+import { CIRCUIT_STATES, DELIVERY_STATUSES, isWaiting, type CircuitState } from './delivery-policy';
 import { ERROR_STATUS, type ErrorCode, type ErrorEnvelope } from './errors';
 import { EVENT_NAMES, PLANS } from './events';
 import { MAX_IN_FLIGHT_RANGE, RATE_LIMIT_PER_SECOND_RANGE } from './schemas';
@@ -153,7 +153,7 @@ export type DeliveryRow = {
 };
 
 export function deliveryResource(row: DeliveryRow): Delivery {
-  const waiting = row.status === 'pending' || row.status === 'pending_retry';
+  const waiting = isWaiting(row.status);
   return {
     id: row.id,
     webhook_id: row.webhookId,

@@ -1,4 +1,4 @@
-import { DELIVERY_STATUSES, type attemptResource, type deliveryResource } from '@hookline/domain';
+import { DELIVERY_STATUSES, isWaiting, type attemptResource, type deliveryResource } from '@hookline/domain';
 import { html, type SafeHtml } from './html';
 import { actionButton, flashBanner, page, path, timeTag, type Viewer } from './layout';
 import type { Flash } from './session';
@@ -33,7 +33,7 @@ function attemptItem(attempt: AttemptView): SafeHtml {
 
 function deliveryItem(item: DeliveryWithAttempts, opts: { viewer: Viewer; webhookId: string; returnTo: string; open: boolean }): SafeHtml {
   const { delivery, attempts } = item;
-  const waiting = delivery.status === 'pending_retry' || delivery.status === 'pending';
+  const waiting = isWaiting(delivery.status);
   return html`<li>
 <details class="delivery" data-delivery-id="${delivery.id}"${opts.open ? html` open` : ''}>
   <summary>

@@ -8,6 +8,7 @@ import {
   generateSigningSecret,
   newId,
   randomBase62,
+  WAITING_STATUSES,
   webhookResource,
   webhookWithSecret,
   webhookFieldSchemas,
@@ -46,7 +47,6 @@ export const TEST_WAIT_MS = 30_000;
 const TEST_POLL_MS = 50;
 const RECENT_ATTEMPTS = 10;
 const WEBHOOK_ID_RE = /^wh_[0-9A-Za-z]{1,64}$/;
-const PENDING_STATUSES = ['pending', 'pending_retry'];
 
 const invalid = (path: string, message: string) => new AppError('INVALID_PAYLOAD', `${path}: ${message}`, [{ path, message }]);
 const notFound = () => new AppError('RESOURCE_NOT_FOUND', 'No such webhook.');
@@ -250,7 +250,7 @@ export async function deleteWebhook(deps: DbDeps, accountId: string, id: string)
     const { count } = await tx.webhook.updateMany({ where: { id, accountId, deletedAt: null }, data: { deletedAt: now } });
     if (count === 0) return false;
     await tx.delivery.updateMany({
-      where: { webhookId: id, status: { in: PENDING_STATUSES } },
+      where: { webhookId: id, status: { in: [...WAITING_STATUSES] } },
       data: { status: 'cancelled', completedAt: now },
     });
     return true;
