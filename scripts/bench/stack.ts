@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { Client } from 'pg';
 import { createRedis } from '@hookline/queue';
 import { spawnTsx, waitUntil } from './support';
@@ -91,7 +92,8 @@ export async function createStack(opts: { concurrency: number; env?: Record<stri
     env: {},
     port: 0,
     async startApi() {
-      const port = 3900 + Math.floor(Math.random() * 90);
+      // A port nothing listens on (a leftover API on a guessed port would answer for this one).
+      const port = await freePort();
       stack.spawn('apps/api/src/main.ts', { PORT: String(port) }, 'api');
       await waitUntil(() => call(port, 'GET', '/healthz', undefined, '').then((r) => r.status === 200, () => false), 60_000, 'the API to start');
       stack.port = port;
@@ -139,4 +141,15 @@ export async function createStack(opts: { concurrency: number; env?: Record<stri
     ...opts.env,
   };
   return stack;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }
