@@ -111,7 +111,9 @@ export function percentile(sorted: number[], p: number): number {
  * nothing keeps writing to the bench's database or Redis prefix after it is stopped.
  */
 export function spawnTsx(entry: string, env: Record<string, string>, label: string): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  // BENCH_CPU_PROF=DIR: each child writes a V8 CPU profile there (node --cpu-prof), for profiling the worker under load.
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', entry], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
