@@ -10,3 +10,4 @@ export * from './resources';
 export * from './schemas';
 export * from './cursor';
 export * from './batcher';
+export * from './addresses';
