@@ -122,6 +122,12 @@ export const PRODUCTION_REQUIRED = {
   worker: ['DATABASE_URL', 'REDIS_URL', 'ENCRYPTION_KEY'],
 } as const;
 
+/**
+ * Guessable secrets need more length in production (development keeps the
+ * schema's minimums); checked only for variables the app's schema has.
+ */
+export const PRODUCTION_MIN_LENGTH = { PLATFORM_TOKEN: 32, ADMIN_PASSWORD: 12 } as const;
+
 export type ParseResult<T> = { ok: true; config: T } | { ok: false; message: string };
 
 export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>, required: readonly string[] = []): ParseResult<z.infer<S>> {
@@ -130,6 +136,13 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, str
   if (cleaned.NODE_ENV === 'production') {
     const missing = required.filter((name) => !cleaned[name]);
     if (missing.length) return { ok: false, message: `${missing.join(', ')} must be set when NODE_ENV=production` };
+    const known = schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+    for (const [name, min] of Object.entries(PRODUCTION_MIN_LENGTH)) {
+      const value = cleaned[name];
+      if (known.includes(name) && value !== undefined && value.length < min) {
+        return { ok: false, message: `${name}: must be at least ${min} characters when NODE_ENV=production` };
+      }
+    }
   }
   const result = schema.safeParse(cleaned);
   if (result.success) return { ok: true, config: result.data };

@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import { PRODUCTION_REQUIRED, apiEnvSchema, parseEnv, standaloneEnvSchema, workerEnvSchema } from '../src/env';
 
 // Environment parsing (docs/api.md#configuration): defaults as the reference writes
@@ -131,6 +133,44 @@ describe('parseEnv(apiEnvSchema)', () => {
       PRODUCTION_REQUIRED.api,
     );
     expect(result.ok).toBe(true);
+  });
+
+  it('NODE_ENV=production refuses a short PLATFORM_TOKEN or ADMIN_PASSWORD with one line', () => {
+    const base = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/h', REDIS_URL: 'redis://r:6379', PLATFORM_TOKEN: 'p'.repeat(32), ENCRYPTION_KEY: KEY };
+    expect(parseEnv(apiEnvSchema, { ...base, PLATFORM_TOKEN: 'p'.repeat(31) }, PRODUCTION_REQUIRED.api)).toEqual({
+      ok: false, message: 'PLATFORM_TOKEN: must be at least 32 characters when NODE_ENV=production',
+    });
+    expect(parseEnv(apiEnvSchema, { ...base, ADMIN_PASSWORD: 'a'.repeat(11) }, PRODUCTION_REQUIRED.api)).toEqual({
+      ok: false, message: 'ADMIN_PASSWORD: must be at least 12 characters when NODE_ENV=production',
+    });
+    expect(parseEnv(apiEnvSchema, { ...base, ADMIN_PASSWORD: 'a'.repeat(12) }, PRODUCTION_REQUIRED.api).ok).toBe(true);
+    // ADMIN_PASSWORD stays optional: unset (or empty) means no admin view.
+    expect(parseEnv(apiEnvSchema, { ...base, ADMIN_PASSWORD: '' }, PRODUCTION_REQUIRED.api).ok).toBe(true);
+    // The worker has no platform token: a shared environment's short one is not its business.
+    expect(parseEnv(workerEnvSchema, { ...base, PLATFORM_TOKEN: 'short-token-16ch' }, PRODUCTION_REQUIRED.worker).ok).toBe(true);
+  });
+
+  it('development keeps the shorter minimums', () => {
+    const dev = parseEnv(apiEnvSchema, { PLATFORM_TOKEN: 'p'.repeat(16), ADMIN_PASSWORD: 'a'.repeat(8) });
+    expect(dev.ok).toBe(true);
+    expect(parseEnv(apiEnvSchema, { PLATFORM_TOKEN: 'p'.repeat(15) })).toEqual({ ok: false, message: 'PLATFORM_TOKEN: must be at least 16 characters' });
+  });
+
+  it('the API process refuses to start in production with a short token: exit 1, one line, no stack trace', () => {
+    const root = resolve(__dirname, '../../..');
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'apps/api/src/main.ts'], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: {
+        PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production',
+        DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/unused', REDIS_URL: 'redis://127.0.0.1:6379', ENCRYPTION_KEY: KEY,
+        PLATFORM_TOKEN: 'only-twenty-chars-xx',
+      },
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe('hookline: invalid configuration: PLATFORM_TOKEN: must be at least 32 characters when NODE_ENV=production\n');
+    expect(run.stdout).toBe('');
   });
 
   it('outside production the required list is not enforced', () => {
