@@ -52,7 +52,8 @@ export async function startApiHarness(opts: { logger?: Logger; config?: Partial<
     logger,
     metrics: createMetrics({ app: 'api-test', defaultMetrics: false }),
     secretBox: createSecretBox(encryptionKey),
-    config: { PLATFORM_TOKEN: platformToken, RATE_LIMIT_PER_MINUTE: 100_000, QUEUE_PREFIX: prefix, NODE_ENV: 'test', ...opts.config },
+    // Private targets allowed, as for the test worker: the tests' receivers listen on 127.0.0.1.
+    config: { PLATFORM_TOKEN: platformToken, RATE_LIMIT_PER_MINUTE: 100_000, QUEUE_PREFIX: prefix, NODE_ENV: 'test', ALLOW_PRIVATE_TARGETS: true, ...opts.config },
   };
   const app = createApp(deps);
   const bearer = { Authorization: `Bearer ${platformToken}` };

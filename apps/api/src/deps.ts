@@ -19,5 +19,9 @@ export type ApiDeps = {
     PLATFORM_TOKEN: string;
     /** Express 'trust proxy'; default 'loopback'. */
     TRUST_PROXY?: ApiEnv['TRUST_PROXY'];
+    /** Default 100. */
+    MAX_WEBHOOKS_PER_ACCOUNT?: number;
+    /** Default false: webhook URLs on localhost or a non-public IP literal are refused. */
+    ALLOW_PRIVATE_TARGETS?: boolean;
   };
 };

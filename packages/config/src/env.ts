@@ -55,6 +55,10 @@ const apiOnly = {
   PLATFORM_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
   RATE_LIMIT_PER_MINUTE: z.coerce.number({ error: 'must be a positive integer' }).int().min(1, 'must be a positive integer').default(600),
+  // Webhooks (not deleted) one account may have.
+  MAX_WEBHOOKS_PER_ACCOUNT: intRange(1, 100000).default(100),
+  // The API refuses webhook URLs whose host is a non-public IP literal or localhost unless this is true (as the worker's own guard).
+  ALLOW_PRIVATE_TARGETS: boolFlag.default(false),
   SESSION_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   // Which proxies' X-Forwarded-* headers to believe (client address for the sign-in limit,
   // https for Secure cookies): Express's 'trust proxy' — true, a hop count, or addresses/subnets.

@@ -7,6 +7,7 @@ import {
   encodeCursor,
   generateSigningSecret,
   newId,
+  nonPublicHostReason,
   randomBase62,
   WAITING_STATUSES,
   webhookResource,
@@ -21,10 +22,12 @@ import { enqueueWithin, queueDown } from './outbox-enqueue';
 
 // Webhook logic shared by the integrator API (/v1) and the dashboard: both
 // enforce the same rules (https for live keys, one webhook per URL and scope,
-// secrets encrypted at rest) because both call these functions.
+// secrets encrypted at rest, public targets, the per-account limit) because
+// both call these functions.
 
 type DbDeps = Pick<ApiDeps, 'db'>;
 type SecretDeps = Pick<ApiDeps, 'db' | 'secretBox'>;
+type WriteDeps = Pick<ApiDeps, 'db' | 'secretBox' | 'config'>;
 export type WebhookAuth = { accountId: string; mode: 'live' | 'test' };
 export type WebhookResource = ReturnType<typeof webhookResource>;
 
@@ -47,6 +50,8 @@ export const TEST_WAIT_MS = 30_000;
 const TEST_POLL_MS = 50;
 const RECENT_ATTEMPTS = 10;
 const WEBHOOK_ID_RE = /^wh_[0-9A-Za-z]{1,64}$/;
+/** MAX_WEBHOOKS_PER_ACCOUNT when the config leaves it out. */
+export const DEFAULT_MAX_WEBHOOKS_PER_ACCOUNT = 100;
 
 const invalid = (path: string, message: string) => new AppError('INVALID_PAYLOAD', `${path}: ${message}`, [{ path, message }]);
 const notFound = () => new AppError('RESOURCE_NOT_FOUND', 'No such webhook.');
@@ -88,6 +93,32 @@ function checkUrlForMode(url: string, mode: 'live' | 'test'): void {
   }
 }
 
+/**
+ * Unless ALLOW_PRIVATE_TARGETS, a URL on localhost or on an IP literal that is
+ * not public (in any notation the URL parser accepts: 127.1, 0x7f000001,
+ * [::ffff:10.0.0.1]) is refused now, instead of every delivery failing with
+ * blocked_address later. A hostname passes: what it resolves to can change,
+ * and the worker checks the address it connects to at send time.
+ */
+function checkPublicTarget(config: WriteDeps['config'], url: string): void {
+  if (config.ALLOW_PRIVATE_TARGETS) return;
+  let hostname: string;
+  try {
+    hostname = new URL(url).hostname;
+  } catch {
+    return; // not a URL at all: the field rules have said so already
+  }
+  const reason = nonPublicHostReason(hostname);
+  if (reason) throw invalid('url', `must be a public address: ${reason}, and deliveries only go to public addresses`);
+}
+
+function limitError(max: number): AppError {
+  return new AppError(
+    'LIMIT_REACHED',
+    `This account already has ${max} webhooks, the most allowed (MAX_WEBHOOKS_PER_ACCOUNT); delete one first.`,
+  );
+}
+
 function duplicateError(existingId?: string): AppError {
   const which = existingId ? ` (${existingId})` : '';
   return new AppError(
@@ -109,7 +140,7 @@ async function checkNotDuplicate(deps: DbDeps, accountId: string, url: string, p
 // ---- the operations ----
 
 export async function createWebhook(
-  deps: SecretDeps,
+  deps: WriteDeps,
   auth: WebhookAuth,
   input: CreateWebhookInput,
   source: 'api' | 'dashboard' = 'api',
@@ -117,28 +148,37 @@ export async function createWebhook(
   checkFields(input);
   const events = checkEvents(input.events, source);
   checkUrlForMode(input.url, auth.mode);
+  checkPublicTarget(deps.config, input.url);
   const parserId = input.parser_id ?? null;
   await checkNotDuplicate(deps, auth.accountId, input.url, parserId);
 
   const signingSecret = generateSigningSecret();
+  const max = deps.config.MAX_WEBHOOKS_PER_ACCOUNT ?? DEFAULT_MAX_WEBHOOKS_PER_ACCOUNT;
   try {
-    const row = await deps.db.prisma.webhook.create({
-      data: {
-        id: newId('webhook'),
-        accountId: auth.accountId,
-        url: input.url,
-        events,
-        description: input.description ?? null,
-        parserId,
-        source,
-        isActive: input.is_active ?? true,
-        retryEnabled: input.retry_enabled ?? true,
-        maxRetries: input.max_retries ?? 5,
-        maxInFlight: input.max_in_flight ?? null,
-        rateLimitPerSecond: input.rate_limit_per_second ?? null,
-        signingSecretEnc: deps.secretBox.encrypt(signingSecret),
-        staticSecretEnc: input.secret ? deps.secretBox.encrypt(input.secret) : null,
-      },
+    // Count and insert under a per-account lock (held to the end of the transaction), so
+    // concurrent creates cannot both see room for one more. Plain SQL: PGlite runs it too.
+    const row = await deps.db.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('webhooks_per_account'), hashtext(${auth.accountId}))`;
+      const count = await tx.webhook.count({ where: { accountId: auth.accountId, deletedAt: null } });
+      if (count >= max) throw limitError(max);
+      return tx.webhook.create({
+        data: {
+          id: newId('webhook'),
+          accountId: auth.accountId,
+          url: input.url,
+          events,
+          description: input.description ?? null,
+          parserId,
+          source,
+          isActive: input.is_active ?? true,
+          retryEnabled: input.retry_enabled ?? true,
+          maxRetries: input.max_retries ?? 5,
+          maxInFlight: input.max_in_flight ?? null,
+          rateLimitPerSecond: input.rate_limit_per_second ?? null,
+          signingSecretEnc: deps.secretBox.encrypt(signingSecret),
+          staticSecretEnc: input.secret ? deps.secretBox.encrypt(input.secret) : null,
+        },
+      });
     });
     return { webhook: webhookResource(row), signingSecret };
   } catch (err) {
@@ -194,13 +234,16 @@ export async function getWebhook(deps: DbDeps, accountId: string, id: string) {
   return { webhook: webhookResource(row), recent_attempts: attempts.map(attemptResource) };
 }
 
-export async function updateWebhook(deps: SecretDeps, auth: WebhookAuth, id: string, patch: UpdateWebhookBody): Promise<WebhookResource> {
+export async function updateWebhook(deps: WriteDeps, auth: WebhookAuth, id: string, patch: UpdateWebhookBody): Promise<WebhookResource> {
   const row = await getWebhookRow(deps, auth.accountId, id);
   checkFields(patch);
   // Dashboard webhooks always get the three batch.* events: their events are not theirs to change.
   if (patch.events !== undefined && row.source === 'dashboard') throw invalid('events', 'cannot be changed on a dashboard webhook');
   const events = patch.events !== undefined ? checkEvents(patch.events, 'api') : undefined;
-  if (patch.url !== undefined) checkUrlForMode(patch.url, auth.mode);
+  if (patch.url !== undefined) {
+    checkUrlForMode(patch.url, auth.mode);
+    checkPublicTarget(deps.config, patch.url);
+  }
 
   const url = patch.url ?? row.url;
   const parserId = patch.parser_id !== undefined ? patch.parser_id : row.parserId;

@@ -1,0 +1,144 @@
+import request from 'supertest';
+import { DASHBOARD_EVENT_NAMES } from '@hookline/domain';
+import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
+import { createWebhook, updateWebhook } from '../src/services/webhooks';
+
+// Abuse resistance of webhook creation (docs/api.md#creating-a-webhook): the
+// per-account cap MAX_WEBHOOKS_PER_ACCOUNT, and URLs on non-public addresses
+// refused up front unless ALLOW_PRIVATE_TARGETS.
+
+const DOC = 'extraction.document_completed';
+let urlCounter = 0;
+const freshUrl = () => `https://hooks.example.com/limits/${++urlCounter}`;
+
+describe('MAX_WEBHOOKS_PER_ACCOUNT', () => {
+  let h: ApiHarness;
+  beforeAll(async () => {
+    h = await startApiHarness({ config: { MAX_WEBHOOKS_PER_ACCOUNT: 3 } });
+  });
+  afterAll(() => h.close());
+
+  const post = (auth: { Authorization: string }) => request(h.app).post('/v1/webhooks').set(auth).send({ url: freshUrl(), events: [DOC] });
+
+  it('answers 409 LIMIT_REACHED naming the limit once the account has that many; deleted ones free a place', async () => {
+    const account = await h.integrator();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await post(account.auth);
+      expect(res.status).toBe(201);
+      ids.push(res.body.webhook.id);
+    }
+    const refused = await post(account.auth);
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('LIMIT_REACHED');
+    expect(refused.body.error.message).toBe('This account already has 3 webhooks, the most allowed (MAX_WEBHOOKS_PER_ACCOUNT); delete one first.');
+
+    // Another account is not affected.
+    const other = await h.integrator();
+    expect((await post(other.auth)).status).toBe(201);
+
+    expect((await request(h.app).delete(`/v1/webhooks/${ids[0]}`).set(account.auth)).status).toBe(204);
+    expect((await post(account.auth)).status).toBe(201);
+    expect((await post(account.auth)).status).toBe(409);
+    expect(await h.deps.db.prisma.webhook.count({ where: { accountId: account.accountId, deletedAt: null } })).toBe(3);
+  });
+
+  it('the dashboard service path is capped too', async () => {
+    const account = await h.integrator();
+    const auth = { accountId: account.accountId, mode: 'test' as const };
+    for (let i = 0; i < 3; i++) await createWebhook(h.deps, auth, { url: freshUrl(), events: [...DASHBOARD_EVENT_NAMES] }, 'dashboard');
+    await expect(createWebhook(h.deps, auth, { url: freshUrl(), events: [...DASHBOARD_EVENT_NAMES] }, 'dashboard')).rejects.toMatchObject({
+      code: 'LIMIT_REACHED',
+      status: 409,
+      message: expect.stringContaining('MAX_WEBHOOKS_PER_ACCOUNT'),
+    });
+  });
+
+  it('holds under concurrent creates: 20 at once with a limit of 5 leave exactly 5 webhooks', async () => {
+    const raced = await startApiHarness({ config: { MAX_WEBHOOKS_PER_ACCOUNT: 5 } });
+    try {
+      const account = await raced.integrator();
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => request(raced.app).post('/v1/webhooks').set(account.auth).send({ url: `https://hooks.example.com/race/${i}`, events: [DOC] })),
+      );
+      const statuses = answers.map((res) => res.status);
+      expect(statuses.filter((s) => s === 201)).toHaveLength(5);
+      expect(statuses.filter((s) => s === 409)).toHaveLength(15);
+      expect(answers.filter((res) => res.status === 409).every((res) => res.body.error.code === 'LIMIT_REACHED')).toBe(true);
+      expect(await raced.deps.db.prisma.webhook.count({ where: { accountId: account.accountId } })).toBe(5);
+    } finally {
+      await raced.close();
+    }
+  });
+});
+
+describe('private targets refused at create and patch (ALLOW_PRIVATE_TARGETS off)', () => {
+  let h: ApiHarness;
+  let account: Awaited<ReturnType<ApiHarness['integrator']>>;
+  beforeAll(async () => {
+    h = await startApiHarness({ config: { ALLOW_PRIVATE_TARGETS: false } });
+    account = await h.integrator({ mode: 'test' });
+  });
+  afterAll(() => h.close());
+
+  const refusedUrls = [
+    'http://127.0.0.1/hook', 'http://127.1/hook', 'http://0x7f000001/hook', 'http://2130706433/hook', 'http://[::1]/hook',
+    'http://[::ffff:10.0.0.1]/hook', 'http://169.254.169.254/latest/meta-data', 'http://10.0.0.5:8080/hook',
+    'http://192.168.1.20/hook', 'https://[fd00::1]/hook', 'http://localhost:3000/hook', 'http://api.localhost/hook',
+  ];
+
+  const expectRefused = (res: request.Response) => {
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('INVALID_PAYLOAD');
+    expect(res.body.error.message).toMatch(/^url: must be a public address: .*deliveries only go to public addresses$/);
+    expect(res.body.error.details).toEqual([{ path: 'url', message: expect.stringMatching(/public address/) }]);
+  };
+
+  it.each(refusedUrls)('create refuses %s with 400 INVALID_PAYLOAD', async (url) => {
+    expectRefused(await request(h.app).post('/v1/webhooks').set(account.auth).send({ url, events: [DOC] }));
+  });
+
+  it('patch refuses them too and leaves the webhook as it was', async () => {
+    const created = await request(h.app).post('/v1/webhooks').set(account.auth).send({ url: freshUrl(), events: [DOC] });
+    expect(created.status).toBe(201);
+    for (const url of ['http://127.1/x', 'http://0x7f000001/x', 'http://[::ffff:10.0.0.1]/x', 'http://169.254.169.254/', 'http://localhost/x']) {
+      expectRefused(await request(h.app).patch(`/v1/webhooks/${created.body.webhook.id}`).set(account.auth).send({ url }));
+    }
+    const read = await request(h.app).get(`/v1/webhooks/${created.body.webhook.id}`).set(account.auth);
+    expect(read.body.webhook.url).toBe(created.body.webhook.url);
+  });
+
+  it('accepts a public IP literal and hostnames (which the worker checks at send time)', async () => {
+    for (const url of ['https://8.8.8.8/hook', 'https://[2606:4700:4700::1111]/hook', 'https://hooks.example.com/named', 'https://localhost.example.com/x']) {
+      const res = await request(h.app).post('/v1/webhooks').set(account.auth).send({ url, events: [DOC] });
+      expect(res.status).toBe(201);
+    }
+  });
+
+  it('the dashboard service path refuses them the same way', async () => {
+    const auth = { accountId: account.accountId, mode: 'test' as const };
+    await expect(createWebhook(h.deps, auth, { url: 'http://127.1/', events: [...DASHBOARD_EVENT_NAMES] }, 'dashboard')).rejects.toMatchObject({
+      code: 'INVALID_PAYLOAD',
+      details: [{ path: 'url', message: expect.stringMatching(/public address/) }],
+    });
+    const { webhook } = await createWebhook(h.deps, auth, { url: freshUrl(), events: [...DASHBOARD_EVENT_NAMES] }, 'dashboard');
+    await expect(updateWebhook(h.deps, auth, webhook.id, { url: 'http://[::1]/' })).rejects.toMatchObject({ code: 'INVALID_PAYLOAD' });
+  });
+});
+
+describe('ALLOW_PRIVATE_TARGETS=true', () => {
+  let h: ApiHarness;
+  beforeAll(async () => {
+    h = await startApiHarness({ config: { ALLOW_PRIVATE_TARGETS: true } });
+  });
+  afterAll(() => h.close());
+
+  it('accepts loopback and private targets at create and patch', async () => {
+    const account = await h.integrator({ mode: 'test' });
+    const created = await request(h.app).post('/v1/webhooks').set(account.auth).send({ url: 'http://127.1/hook', events: [DOC] });
+    expect(created.status).toBe(201);
+    for (const url of ['http://localhost:3000/h', 'http://[::ffff:10.0.0.1]/h', 'http://169.254.169.254/h']) {
+      expect((await request(h.app).patch(`/v1/webhooks/${created.body.webhook.id}`).set(account.auth).send({ url })).status).toBe(200);
+    }
+  });
+});
