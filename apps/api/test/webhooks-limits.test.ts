@@ -142,3 +142,17 @@ describe('ALLOW_PRIVATE_TARGETS=true', () => {
     }
   });
 });
+
+describe('OpenAPI', () => {
+  it('lists LIMIT_REACHED among the error codes and in the 409 of POST /v1/webhooks', async () => {
+    const h = await startApiHarness();
+    try {
+      const doc = (await request(h.app).get('/openapi.json')).body;
+      expect(doc.components.schemas.Error.properties.error.properties.code.enum).toContain('LIMIT_REACHED');
+      const conflict = doc.paths['/v1/webhooks'].post.responses['409'].$ref.split('/').pop();
+      expect(doc.components.responses[conflict].description).toContain('LIMIT_REACHED');
+    } finally {
+      await h.close();
+    }
+  });
+});
