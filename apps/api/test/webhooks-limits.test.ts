@@ -54,6 +54,26 @@ describe('MAX_WEBHOOKS_PER_ACCOUNT', () => {
     });
   });
 
+  it('the dashboard\'s Add Webhook answers the limit inline, on the form', async () => {
+    const account = await h.integrator();
+    const agent = request.agent(h.app);
+    const csrfOf = (page: string) => /name="_csrf" value="([^"]+)"/.exec(page)?.[1] ?? '';
+    const signInForm = await agent.get('/dashboard');
+    expect((await agent.post('/dashboard/sign-in').type('form').send({ _csrf: csrfOf(signInForm.text), api_key: account.key })).status).toBe(303);
+    const csrf = csrfOf((await agent.get('/dashboard/integrations/webhooks/new')).text);
+    for (let i = 0; i < 3; i++) {
+      expect((await agent.post('/dashboard/integrations/webhooks').type('form').send({ _csrf: csrf, url: freshUrl() })).status).toBe(303);
+    }
+    const url = freshUrl();
+    const res = await agent.post('/dashboard/integrations/webhooks').type('form').send({ _csrf: csrf, url });
+    expect(res.headers['content-type']).toMatch(/text\/html/);
+    // The form again (as for a duplicate URL), with the reason on it: not an error page.
+    expect(res.status).toBe(400);
+    expect(res.text).toContain('<h1>Add Webhook</h1>');
+    expect(res.text).toContain('This account already has 3 webhooks, the most allowed (MAX_WEBHOOKS_PER_ACCOUNT); delete one first.');
+    expect(res.text).toContain(`value="${url}"`);
+  });
+
   it('holds under concurrent creates: 20 at once with a limit of 5 leave exactly 5 webhooks', async () => {
     const raced = await startApiHarness({ config: { MAX_WEBHOOKS_PER_ACCOUNT: 5 } });
     try {

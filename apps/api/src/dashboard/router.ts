@@ -461,7 +461,7 @@ export function createDashboardRouter(deps: ApiDeps): Router {
 /** Field-level messages for the Add Webhook form, or null when the error is not about the input. */
 function formErrors(err: unknown): FieldErrors | null {
   const appError = toAppError(err);
-  if (appError.code !== 'INVALID_PAYLOAD' && appError.code !== 'DUPLICATE_WEBHOOK') return null;
+  if (appError.code !== 'INVALID_PAYLOAD' && appError.code !== 'DUPLICATE_WEBHOOK' && appError.code !== 'LIMIT_REACHED') return null;
   const errors: FieldErrors = {};
   const label: Record<string, keyof WebhookFormValues> = { url: 'url', parser_id: 'parser_id', secret: 'secret' };
   for (const detail of appError.details ?? []) {
