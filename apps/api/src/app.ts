@@ -1,8 +1,8 @@
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
+import { AppError } from '@hookline/domain';
 import helmet from 'helmet';
 import type { ApiDeps } from './deps';
 import { errorHandler, notFoundHandler } from './middleware/errors';
-import { jsonBody } from './middleware/json-body';
 import { requestLog } from './middleware/request-log';
 import { mountRoutes } from './routes/define';
 import { INTEGRATOR_ROUTES, OPS_ROUTES, PLATFORM_ROUTES } from './routes';
@@ -10,6 +10,16 @@ import { createOpsPagesRouter } from './routes/ops';
 import { createDashboardRouter } from './dashboard/router';
 
 export type { ApiDeps } from './deps';
+
+/**
+ * No CORS is offered (the API is for servers; the dashboard is same-origin), so
+ * OPTIONS is a method like PUT that no route has: the 404 envelope, instead of
+ * Express's automatic text/plain list of methods. The dashboard keeps its own pages.
+ */
+const refuseOptions: RequestHandler = (req, _res, next) => {
+  if (req.method !== 'OPTIONS' || /^\/dashboard(\/|$)/.test(req.path)) return next();
+  next(new AppError('RESOURCE_NOT_FOUND', `No route OPTIONS ${req.path}: Hookline offers no CORS; call the API from a server, not from a browser. See /docs for the API.`));
+};
 
 /**
  * The HTTP app, built from plain dependencies (no DI container): main.ts, the
@@ -24,12 +34,15 @@ export function createApp(deps: ApiDeps): Express {
   app.use(requestLog(deps.logger));
   app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
 
+  app.use(refuseOptions);
+
   // Operations first, without authentication: probes, metrics, /openapi.json, then /docs and the admin view.
   app.use(mountRoutes(deps, '', OPS_ROUTES), createOpsPagesRouter(deps));
   app.use('/dashboard', createDashboardRouter(deps));
 
-  app.use('/internal/v1', jsonBody, mountRoutes(deps, '/internal/v1', PLATFORM_ROUTES));
-  app.use('/v1', jsonBody, mountRoutes(deps, '/v1', INTEGRATOR_ROUTES));
+  // Each route reads its JSON body only after its credentials are checked (mountRoutes).
+  app.use('/internal/v1', mountRoutes(deps, '/internal/v1', PLATFORM_ROUTES));
+  app.use('/v1', mountRoutes(deps, '/v1', INTEGRATOR_ROUTES));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

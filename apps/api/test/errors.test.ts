@@ -108,6 +108,20 @@ describe('401 UNAUTHORIZED', () => {
     const res = await request(h.app).post('/v1/webhooks').send({ nonsense: true });
     expectEnvelope(res, 401, 'UNAUTHORIZED');
   });
+
+  it('credentials are checked before the body is read: bad JSON, a wrong Content-Type or an oversized body without a key is 401', async () => {
+    const badJson = '{"url": "https://x.example",';
+    const calls = [
+      request(h.app).post('/v1/webhooks').set('Content-Type', 'application/json').send(badJson),
+      request(h.app).post('/v1/webhooks').set('Authorization', 'Bearer hk_test_unknown').set('Content-Type', 'application/json').send(badJson),
+      request(h.app).post('/v1/webhooks').set('Content-Type', 'text/plain').send('url=https://x.example'),
+      request(h.app).post('/v1/webhooks').set('Content-Type', 'application/json').send(`{"a":"${'x'.repeat(300 * 1024)}"}`),
+      request(h.app).patch('/v1/webhooks/wh_x').set('Content-Type', 'application/json').send(badJson),
+      request(h.app).post('/internal/v1/accounts').set('Content-Type', 'application/json').send('{name:'),
+      request(h.app).post('/internal/v1/events').set('Authorization', 'Bearer wrong-platform-token').set('Content-Type', 'application/json').send(`{"a":"${'x'.repeat(300 * 1024)}"}`),
+    ];
+    for (const res of await Promise.all(calls)) expectEnvelope(res, 401, 'UNAUTHORIZED');
+  });
 });
 
 describe('403 PLAN_REQUIRED', () => {

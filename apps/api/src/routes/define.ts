@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { ApiDeps } from '../deps';
 import { requirePlatformToken } from '../middleware/auth';
 import { idempotent } from '../middleware/idempotency';
+import { jsonBody } from '../middleware/json-body';
 import { v1Auth } from '../middleware/v1-auth';
 
 // One declaration per operation: the route the app mounts and the operation
@@ -51,7 +52,8 @@ export const idParam = (example: string) => z.object({ id: z.string().meta({ exa
 /**
  * A Router holding `routes`, to be mounted at `prefix`. Guards are applied
  * per route (never router.use), so an unknown path below the prefix still
- * answers 404; each guard is built once per router.
+ * answers 404; each guard is built once per router. The JSON body of an
+ * authenticated route is read after its guard, never before.
  */
 export function mountRoutes(deps: ApiDeps, prefix: string, routes: readonly ApiRoute[]): Router {
   const router = Router();
@@ -65,7 +67,11 @@ export function mountRoutes(deps: ApiDeps, prefix: string, routes: readonly ApiR
   for (const route of routes) {
     if (!route.path.startsWith(`${prefix}/`)) throw new Error(`${route.operationId}: ${route.path} is not below ${prefix || '/'}`);
     const guard = route.access === 'api_key' && route.plan ? guards.paid : guards[route.access];
-    router[route.method](route.path.slice(prefix.length), ...guard, ...(route.idempotent ? [once] : []), route.handler(deps));
+    // Credentials before the body: the guard answers 401 before a byte of an
+    // unauthenticated body is read or parsed (so no one without a key can make
+    // the server parse 256 KiB of JSON); Idempotency-Key then hashes the parsed body.
+    const body = route.access === 'public' ? [] : [jsonBody];
+    router[route.method](route.path.slice(prefix.length), ...guard, ...body, ...(route.idempotent ? [once] : []), route.handler(deps));
   }
   return router;
 }
