@@ -36,6 +36,7 @@ async function main() {
   await serveUntilSignal(app, {
     port: env.PORT,
     logger,
+    limits: { maxConnections: env.MAX_CONNECTIONS },
     onListening: (port) => logger.info('api listening', { url: `http://127.0.0.1:${port}` }),
     async onClose() {
       await queue.close().catch((err: Error) => logger.warn('could not close the queue cleanly', { err: err.message }));

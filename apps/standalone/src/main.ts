@@ -78,6 +78,7 @@ async function main() {
   await serveUntilSignal(app, {
     port: env.PORT,
     logger,
+    limits: { maxConnections: env.MAX_CONNECTIONS },
     onListening(port) {
       const base = `http://127.0.0.1:${port}`;
       say('');

@@ -57,6 +57,8 @@ const apiOnly = {
   RATE_LIMIT_PER_MINUTE: z.coerce.number({ error: 'must be a positive integer' }).int().min(1, 'must be a positive integer').default(600),
   // Webhooks (not deleted) one account may have.
   MAX_WEBHOOKS_PER_ACCOUNT: intRange(1, 100000).default(100),
+  // HTTP connections the API holds open at once; more are closed as they arrive.
+  MAX_CONNECTIONS: intRange(1, 1_000_000).default(10000),
   // The API refuses webhook URLs whose host is a non-public IP literal or localhost unless this is true (as the worker's own guard).
   ALLOW_PRIVATE_TARGETS: boolFlag.default(false),
   SESSION_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
