@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { apiEnvSchema, parseEnv, standaloneEnvSchema } from '@hookline/config';
 import { DASHBOARD_EVENT_NAMES } from '@hookline/domain';
 import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
 import { createWebhook, updateWebhook } from '../src/services/webhooks';
@@ -10,6 +11,17 @@ import { createWebhook, updateWebhook } from '../src/services/webhooks';
 const DOC = 'extraction.document_completed';
 let urlCounter = 0;
 const freshUrl = () => `https://hooks.example.com/limits/${++urlCounter}`;
+
+describe('the API environment', () => {
+  it('has MAX_WEBHOOKS_PER_ACCOUNT (default 100) and ALLOW_PRIVATE_TARGETS (default false), and names a bad value', () => {
+    expect(parseEnv(apiEnvSchema, {})).toMatchObject({ ok: true, config: { MAX_WEBHOOKS_PER_ACCOUNT: 100, ALLOW_PRIVATE_TARGETS: false } });
+    expect(parseEnv(apiEnvSchema, { MAX_WEBHOOKS_PER_ACCOUNT: '3', ALLOW_PRIVATE_TARGETS: 'true' })).toMatchObject({ ok: true, config: { MAX_WEBHOOKS_PER_ACCOUNT: 3, ALLOW_PRIVATE_TARGETS: true } });
+    expect(parseEnv(standaloneEnvSchema, { ALLOW_PRIVATE_TARGETS: 'true' })).toMatchObject({ ok: true, config: { ALLOW_PRIVATE_TARGETS: true } });
+    expect(parseEnv(apiEnvSchema, { MAX_WEBHOOKS_PER_ACCOUNT: '0' })).toEqual({ ok: false, message: 'MAX_WEBHOOKS_PER_ACCOUNT: must be an integer from 1 to 100000' });
+    expect(parseEnv(apiEnvSchema, { MAX_WEBHOOKS_PER_ACCOUNT: 'lots' })).toEqual({ ok: false, message: 'MAX_WEBHOOKS_PER_ACCOUNT: must be an integer from 1 to 100000' });
+    expect(parseEnv(apiEnvSchema, { ALLOW_PRIVATE_TARGETS: 'maybe' })).toEqual({ ok: false, message: 'ALLOW_PRIVATE_TARGETS: must be true or false' });
+  });
+});
 
 describe('MAX_WEBHOOKS_PER_ACCOUNT', () => {
   let h: ApiHarness;
