@@ -26,6 +26,13 @@ afterAll(async () => {
   await h.close();
 });
 
+/** `promise`'s value, or `fallback` after `ms` (the timer does not outlive the test). */
+function within<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<T>((done) => (timer = setTimeout(() => done(fallback), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 type RawAnswer = { status: number; headers: Record<string, string>; body: string; closed: boolean };
 
 /** Writes `raw` on a fresh connection and reads until the server closes it (or `waitMs` passes). */
@@ -131,7 +138,7 @@ describe('slow clients', () => {
       healthy.push((await request(server).get('/healthz')).status);
       await new Promise((done) => setTimeout(done, 50));
     }
-    const closedAt = await Promise.race([closed, new Promise<number>((done) => setTimeout(() => done(-1), 5_000))]);
+    const closedAt = await within(closed, 5_000, -1);
     clearInterval(drip);
     slow.destroy();
 
@@ -147,6 +154,34 @@ describe('slow clients', () => {
     expect(healthy.every((status) => status === 200)).toBe(true);
   });
 
+  it('a body sent slower than the whole-request timeout is cut off with a 408 envelope', async () => {
+    const acme = await h.integrator();
+    const slow = connect(port, '127.0.0.1');
+    let text = '';
+    slow.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+    slow.on('error', () => undefined);
+    const closed = new Promise<number>((done) => slow.on('close', () => done(Date.now())));
+    await new Promise((done) => slow.once('connect', done));
+    const started = Date.now();
+    const body = JSON.stringify({ url: 'https://x.example/hooks', events: ['quota.warning'], description: 'd'.repeat(500) });
+    slow.write(`POST /v1/webhooks HTTP/1.1\r\nHost: x\r\nAuthorization: ${acme.auth.Authorization}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+    let sent = 0;
+    const drip = setInterval(() => {
+      if (slow.writable && sent < body.length) slow.write(body[sent++]);
+    }, 50);
+    const closedAt = await within(closed, 6_000, -1);
+    clearInterval(drip);
+    slow.destroy();
+
+    expect(closedAt).not.toBe(-1);
+    expect(closedAt - started).toBeGreaterThanOrEqual(2_000 - 50);
+    expect(closedAt - started).toBeLessThan(2_000 + 1_500);
+    expect(sent).toBeLessThan(body.length);
+    expect(text).toMatch(/^HTTP\/1\.1 408 /);
+    expect(JSON.parse(text.split('\r\n\r\n')[1]).error.code).toBe('INVALID_PAYLOAD');
+    expect(await h.deps.db.prisma.webhook.count({ where: { accountId: acme.accountId } })).toBe(0);
+  });
+
   it('the connection cap: a connection over it is closed at once, and the server serves again when one leaves', async () => {
     const capped = createHttpServer(h.app, { maxConnections: 1 });
     await new Promise<void>((done) => capped.listen(0, '127.0.0.1', done));
@@ -157,10 +192,7 @@ describe('slow clients', () => {
       await new Promise((done) => setTimeout(done, 50));
       const second = connect(cappedPort, '127.0.0.1');
       second.on('error', () => undefined);
-      const secondClosed = await new Promise<boolean>((done) => {
-        second.once('close', () => done(true));
-        setTimeout(() => done(false), 2_000);
-      });
+      const secondClosed = await within(new Promise<boolean>((done) => second.once('close', () => done(true))), 2_000, false);
       expect(secondClosed).toBe(true);
       first.destroy();
       await new Promise((done) => setTimeout(done, 50));
