@@ -2,8 +2,9 @@ import { connect, type Socket } from 'node:net';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
+import { apiEnvSchema, parseEnv, standaloneEnvSchema } from '@hookline/config';
 import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
-import { createHttpServer } from '../src/serve';
+import { createHttpServer, HTTP_LIMITS } from '../src/serve';
 
 // The HTTP server itself, over raw sockets: requests Node's parser refuses get
 // the JSON envelope (never an empty answer), slow clients are cut off, and
@@ -212,6 +213,25 @@ describe('credentials before bodies', () => {
       const answer = await rawExchange(Buffer.concat([Buffer.from(head), Buffer.from(invalidJson)]));
       expect([path, answer.status]).toEqual([path, 401]);
       expect(JSON.parse(answer.body).error.code).toBe('UNAUTHORIZED');
+    }
+  });
+});
+
+describe('defaults', () => {
+  it('10 s for headers, 30 s for the request, 5 s keep-alive, 10000 connections; MAX_CONNECTIONS is validated', () => {
+    const plain = createHttpServer(h.app);
+    expect([plain.headersTimeout, plain.requestTimeout, plain.keepAliveTimeout, plain.maxConnections]).toEqual([10_000, 30_000, 5_000, 10_000]);
+    expect(HTTP_LIMITS.maxConnections).toBe(10_000);
+    for (const schema of [apiEnvSchema, standaloneEnvSchema]) {
+      const defaults = parseEnv(schema, {});
+      expect(defaults.ok && defaults.config.MAX_CONNECTIONS).toBe(10_000);
+      const set = parseEnv(schema, { MAX_CONNECTIONS: '250' });
+      expect(set.ok && set.config.MAX_CONNECTIONS).toBe(250);
+      for (const bad of ['0', 'many', '1.5']) {
+        const refused = parseEnv(schema, { MAX_CONNECTIONS: bad });
+        expect(refused.ok).toBe(false);
+        if (!refused.ok) expect(refused.message).toMatch(/^MAX_CONNECTIONS: [^\n]+$/);
+      }
     }
   });
 });
