@@ -3,6 +3,7 @@ import { createApp } from '@hookline/api';
 import { newId } from '@hookline/domain';
 import { DELIVERY_QUEUE, enqueueDeliveries } from '@hookline/queue';
 import { startApiHarness, type ApiHarness } from '../support/api-harness';
+import { redisReady } from '../support/redis-ready';
 
 // Bull Board at /admin/queues, behind HTTP Basic auth, over the queues of
 // this deployment's prefix, rendering from local assets only.
@@ -97,5 +98,51 @@ describe('admin queues view', () => {
       expect(res.body.error.code).toBe('RESOURCE_NOT_FOUND');
       expect(res.headers['www-authenticate']).toBeUndefined();
     }
+  });
+});
+
+describe('admin password guessing', () => {
+  let h: ApiHarness;
+  beforeAll(async () => {
+    h = await startApiHarness({ config: { ADMIN_PASSWORD: PASSWORD } });
+    // Until Redis is connected the limit fails open: count from a connected start.
+    await redisReady(h);
+  });
+  afterAll(() => h.close());
+
+  // Each test its own client address (behind the loopback proxy the harness trusts).
+  const from = (address: string, header?: string) => {
+    const req = request(h.app).get('/admin/queues/api/queues').set('X-Forwarded-For', address);
+    return header ? req.set('Authorization', header) : req;
+  };
+
+  it('answers 429 with Retry-After after 10 wrong passwords from one address, even to the right one, until the window ends', async () => {
+    for (let i = 0; i < 10; i++) {
+      const res = await from('203.0.113.10', basic('admin', `guess number ${i}`));
+      expect(res.status).toBe(401);
+    }
+    for (const header of [basic('admin', 'guess number 11'), basic('admin', PASSWORD)]) {
+      const res = await from('203.0.113.10', header);
+      expect(res.status).toBe(429);
+      expect(res.body.error.code).toBe('RATE_LIMITED');
+      expect(Number(res.headers['retry-after'])).toBeGreaterThan(800);
+      expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(900);
+      // No Basic challenge: a browser must not prompt for yet another guess.
+      expect(res.headers['www-authenticate']).toBeUndefined();
+      expect(res.text).not.toContain(PASSWORD);
+    }
+    // Counted in Redis under this deployment's prefix, keyed by address (never by a password).
+    const keys = await h.redis.keys(`${h.prefix}:auth-fail:admin:*`);
+    expect(keys).toEqual([`${h.prefix}:auth-fail:admin:203.0.113.10`]);
+  });
+
+  it('another address is unaffected', async () => {
+    expect((await from('203.0.113.11', basic('admin', PASSWORD))).status).toBe(200);
+    expect((await from('203.0.113.11', basic('admin', 'wrong'))).status).toBe(401);
+  });
+
+  it('requests without credentials (a browser\'s first one) are not counted', async () => {
+    for (let i = 0; i < 12; i++) expect((await from('203.0.113.12')).status).toBe(401);
+    expect((await from('203.0.113.12', basic('admin', PASSWORD))).status).toBe(200);
   });
 });

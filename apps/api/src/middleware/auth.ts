@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import { AppError, hashApiKey, planAllowsWebhooks } from '@hookline/domain';
 import type { ApiDeps } from '../deps';
+import { failureLimiter } from './failure-limit';
 
 export type ApiKeyAuth = { accountId: string; keyId: string; mode: 'live' | 'test'; plan: string };
 
@@ -59,14 +60,37 @@ export function safeEqual(a: string, b: string): boolean {
   return timingSafeEqual(digest(a), digest(b));
 }
 
-/** The platform API: `Authorization: Bearer $PLATFORM_TOKEN`. */
-export function requirePlatformToken(deps: Pick<ApiDeps, 'config'>): RequestHandler {
-  return (req, res, next) => {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
-    if (!match || !safeEqual(match[1], deps.config.PLATFORM_TOKEN)) {
-      return next(new AppError('UNAUTHORIZED', 'Missing or wrong platform token: send "Authorization: Bearer <PLATFORM_TOKEN>".'));
+/**
+ * The platform API: `Authorization: Bearer $PLATFORM_TOKEN`. The token is a
+ * guessable secret, so wrong bearer tokens are counted per client address:
+ * after FAILURES_ALLOWED within the window, every request from that address
+ * (even with the right token, or guessing would still pay off) is answered
+ * 429 RATE_LIMITED with Retry-After until the window ends.
+ */
+export function requirePlatformToken(deps: Pick<ApiDeps, 'config' | 'redis' | 'logger'>): RequestHandler {
+  const failures = failureLimiter(deps, 'auth-fail:platform');
+  const unauthorized = () => new AppError('UNAUTHORIZED', 'Missing or wrong platform token: send "Authorization: Bearer <PLATFORM_TOKEN>".');
+  return async (req, res, next) => {
+    try {
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
+      // No bearer token at all is not a guess: refused without touching the counter.
+      if (!match) return next(unauthorized());
+      const client = req.ip ?? 'unknown';
+      const waitSeconds = await failures.blockedFor(client);
+      if (waitSeconds > 0) return next(tooManyFailures('platform tokens', waitSeconds));
+      if (!safeEqual(match[1], deps.config.PLATFORM_TOKEN)) {
+        await failures.fail(client);
+        return next(unauthorized());
+      }
+      res.locals.platform = true;
+      next();
+    } catch (err) {
+      next(err);
     }
-    res.locals.platform = true;
-    next();
   };
+}
+
+/** The 429 of an address blocked for failed credentials. */
+export function tooManyFailures(what: string, waitSeconds: number): AppError {
+  return new AppError('RATE_LIMITED', `Too many wrong ${what} from this address; retry in ${waitSeconds} s.`, undefined, { 'Retry-After': String(waitSeconds) });
 }

@@ -7,7 +7,8 @@ import { Router, type RequestHandler } from 'express';
 import { AppError } from '@hookline/domain';
 import { ALL_QUEUES, DELIVERY_QUEUE } from '@hookline/queue';
 import type { ApiDeps } from '../deps';
-import { safeEqual } from '../middleware/auth';
+import { safeEqual, tooManyFailures } from '../middleware/auth';
+import { failureLimiter, type FailureLimitDeps } from '../middleware/failure-limit';
 
 export const ADMIN_QUEUES_PATH = '/admin/queues';
 const ADMIN_USER = 'admin';
@@ -15,20 +16,35 @@ const ADMIN_USER = 'admin';
 /**
  * HTTP Basic auth for the admin view: user `admin`, password ADMIN_PASSWORD.
  * User and password are both compared in constant time, and both always are,
- * so the answer's timing tells nothing about which one was wrong.
+ * so the answer's timing tells nothing about which one was wrong. Wrong Basic
+ * credentials are counted per client address: after FAILURES_ALLOWED within
+ * the window, that address gets 429 RATE_LIMITED with Retry-After (no Basic
+ * challenge) until the window ends, even with the right password.
  */
-export function requireAdminPassword(password: string): RequestHandler {
+export function requireAdminPassword(deps: FailureLimitDeps, password: string): RequestHandler {
   const challenge = { 'WWW-Authenticate': 'Basic realm="Hookline admin", charset="UTF-8"' };
-  return (req, _res, next) => {
-    const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(req.get('authorization') ?? '');
-    const decoded = match ? Buffer.from(match[1], 'base64').toString('utf8') : '';
-    const colon = decoded.indexOf(':');
-    const user = colon >= 0 ? decoded.slice(0, colon) : '';
-    const given = colon >= 0 ? decoded.slice(colon + 1) : '';
-    const userOk = safeEqual(user, ADMIN_USER);
-    const passwordOk = safeEqual(given, password);
-    if (match && userOk && passwordOk) return next();
-    next(new AppError('UNAUTHORIZED', 'The admin view needs HTTP Basic credentials: user "admin" and the ADMIN_PASSWORD of this deployment.', undefined, challenge));
+  const unauthorized = () => new AppError('UNAUTHORIZED', 'The admin view needs HTTP Basic credentials: user "admin" and the ADMIN_PASSWORD of this deployment.', undefined, challenge);
+  const failures = failureLimiter(deps, 'auth-fail:admin');
+  return async (req, _res, next) => {
+    try {
+      const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(req.get('authorization') ?? '');
+      // No Basic credentials (a browser's first request) is not a guess: just the challenge.
+      if (!match) return next(unauthorized());
+      const client = req.ip ?? 'unknown';
+      const waitSeconds = await failures.blockedFor(client);
+      if (waitSeconds > 0) return next(tooManyFailures('admin passwords', waitSeconds));
+      const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      const user = colon >= 0 ? decoded.slice(0, colon) : '';
+      const given = colon >= 0 ? decoded.slice(colon + 1) : '';
+      const userOk = safeEqual(user, ADMIN_USER);
+      const passwordOk = safeEqual(given, password);
+      if (userOk && passwordOk) return next();
+      await failures.fail(client);
+      next(unauthorized());
+    } catch (err) {
+      next(err);
+    }
   };
 }
 
@@ -64,7 +80,7 @@ const stripExternalFonts: RequestHandler = (req, res, next) => {
  * unset (the route does not exist then). Queues need the deployment's
  * QUEUE_PREFIX: without it the board would show empty queues under the default.
  */
-export function createAdminRouter(deps: Pick<ApiDeps, 'config' | 'queue' | 'redis'>): Router | null {
+export function createAdminRouter(deps: Pick<ApiDeps, 'config' | 'queue' | 'redis' | 'logger'>): Router | null {
   const password = deps.config.ADMIN_PASSWORD;
   if (!password) return null;
 
@@ -89,6 +105,6 @@ export function createAdminRouter(deps: Pick<ApiDeps, 'config' | 'queue' | 'redi
   });
 
   const router = Router();
-  router.use(ADMIN_QUEUES_PATH, requireAdminPassword(password), sameOriginWrites, stripExternalFonts, serverAdapter.getRouter() as RequestHandler);
+  router.use(ADMIN_QUEUES_PATH, requireAdminPassword(deps, password), sameOriginWrites, stripExternalFonts, serverAdapter.getRouter() as RequestHandler);
   return router;
 }
