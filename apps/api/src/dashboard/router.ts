@@ -2,8 +2,8 @@ import cookieParser from 'cookie-parser';
 import express, { Router, type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { AppError, DASHBOARD_EVENT_NAMES, attemptResource, deliveryListQuery, planAllowsWebhooks, webhookStatus } from '@hookline/domain';
 import type { ApiDeps } from '../deps';
-import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { authenticateApiKey } from '../middleware/auth';
+import { failureLimiter } from '../middleware/failure-limit';
 import { toAppError } from '../middleware/errors';
 import { listDeliveries, retryDelivery } from '../services/deliveries';
 import { createWebhook, deleteWebhook, getWebhook, getWebhookRow, listWebhooks, revealSigningSecret, sendTest, updateWebhook } from '../services/webhooks';
@@ -75,9 +75,6 @@ const queryText = (req: Request, name: string): string | null => {
 function safeReturn(target: string, fallback: string): string {
   return /^\/dashboard\/[A-Za-z0-9/_\-.?=&%]*$/.test(target) && !target.includes('//') ? target : fallback;
 }
-
-const SIGN_IN_FAILURES_ALLOWED = 10;
-const SIGN_IN_FAILURE_WINDOW_SECONDS = 15 * 60;
 
 export function createDashboardRouter(deps: ApiDeps): Router {
   const router = Router();
@@ -183,22 +180,10 @@ export function createDashboardRouter(deps: ApiDeps): Router {
 
   // ---- sign in / sign out ----
   // Failed sign-ins per client address, counted in Redis (shared by API replicas), so
-  // the sign-in form cannot be used to guess keys; a successful sign-in costs nothing.
-  const failedSignIns = new RateLimiterRedis({
-    storeClient: deps.redis,
-    keyPrefix: `${deps.config.QUEUE_PREFIX}:dash:signin-fail`,
-    points: SIGN_IN_FAILURES_ALLOWED,
-    duration: SIGN_IN_FAILURE_WINDOW_SECONDS,
-    rejectIfRedisNotReady: true,
-  });
-  const signInBlockedFor = async (client: string): Promise<number> => {
-    // Redis down: the session store reports it on this same request.
-    const state = await failedSignIns.get(client).catch((err: Error) => {
-      deps.logger.warn('sign-in limit unavailable', { err: err.message });
-      return null;
-    });
-    return state && state.consumedPoints >= SIGN_IN_FAILURES_ALLOWED ? Math.max(1, Math.ceil(state.msBeforeNext / 1000)) : 0;
-  };
+  // the sign-in form cannot be used to guess keys. The key is checked first: a valid
+  // key always signs in, however many sign-ins failed from the same address (an
+  // office behind one NAT), and costs nothing; only failures are counted and refused.
+  const failedSignIns = failureLimiter(deps, 'dash:signin-fail');
 
   router.get('/', (req, res) => {
     if (res.locals.dashboard) return res.redirect(303, WEBHOOKS);
@@ -212,19 +197,17 @@ export function createDashboardRouter(deps: ApiDeps): Router {
     }
     const key = formText(req, 'api_key').trim();
     if (!key) return renderSignIn(req, res, 400, { error: 'Paste an API key to sign in.' });
+    const auth = await authenticateApiKey(deps, key);
+    if (auth) return startSession(req, res, { keyId: auth.keyId, accountId: auth.accountId });
+    // The key is never echoed back into the page.
     const client = req.ip ?? 'unknown';
-    const waitSeconds = await signInBlockedFor(client);
+    const waitSeconds = await failedSignIns.blockedFor(client);
     if (waitSeconds > 0) {
       res.setHeader('Retry-After', String(waitSeconds));
       return renderSignIn(req, res, 429, { error: `Too many failed sign-ins from this address. Wait ${Math.ceil(waitSeconds / 60)} minute(s) and try again.` });
     }
-    const auth = await authenticateApiKey(deps, key);
-    // The key is never echoed back into the page.
-    if (!auth) {
-      await failedSignIns.consume(client).catch((err: Error) => deps.logger.warn('could not count a failed sign-in', { err: err.message }));
-      return renderSignIn(req, res, 401, { error: 'That API key is unknown or revoked. Paste an active key (hk_live_… or hk_test_…) of your account.' });
-    }
-    await startSession(req, res, { keyId: auth.keyId, accountId: auth.accountId });
+    await failedSignIns.fail(client);
+    return renderSignIn(req, res, 401, { error: 'That API key is unknown or revoked. Paste an active key (hk_live_… or hk_test_…) of your account.' });
   });
 
   // A new session id on every sign-in: nothing set before signing in survives it.
