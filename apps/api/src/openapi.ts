@@ -44,7 +44,7 @@ const ERROR_DESCRIPTIONS: Record<string, string> = {
   NotFound: 'RESOURCE_NOT_FOUND: no such resource, deleted, or another account\'s.',
   Conflict: 'DUPLICATE_WEBHOOK (same URL and scope already registered), LIMIT_REACHED (the account already has MAX_WEBHOOKS_PER_ACCOUNT webhooks) or IDEMPOTENCY_CONFLICT (Idempotency-Key reused with another body).',
   PayloadTooLarge: 'PAYLOAD_TOO_LARGE: the request body is over 256 KiB.',
-  RateLimited: 'RATE_LIMITED: too many requests for this key; Retry-After says when to try again.',
+  RateLimited: 'RATE_LIMITED: too many requests for this key, or (platform token) too many wrong tokens from this address; Retry-After says when to try again.',
   ServiceUnavailable: 'SERVICE_UNAVAILABLE: the database is unreachable; try again shortly.',
   InternalError: 'INTERNAL_ERROR: anything else; the message reveals nothing internal.',
 };
@@ -66,7 +66,7 @@ function errorResponses(access: Access, opts: { body?: boolean; notFound?: boole
     ...(opts.notFound ? { 404: ref('NotFound') } : {}),
     ...(opts.conflict ? { 409: ref('Conflict') } : {}),
     ...(opts.body ? { 413: ref('PayloadTooLarge') } : {}),
-    ...(access === 'api_key' ? { 429: ref('RateLimited') } : {}),
+    429: ref('RateLimited'),
     500: ref('InternalError'),
     503: ref('ServiceUnavailable'),
   };

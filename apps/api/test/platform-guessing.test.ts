@@ -52,3 +52,10 @@ it('the right token is not counted', async () => {
   for (let i = 0; i < 12; i++) expect((await createAccount('198.51.100.23', h.platformToken)).status).toBe(201);
   expect(await h.redis.keys(`${h.prefix}:auth-fail:platform:198.51.100.23`)).toEqual([]);
 });
+
+it('/openapi.json documents the 429 of the platform operations', async () => {
+  const doc = (await request(h.app).get('/openapi.json')).body as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+  const platformOps = Object.entries(doc.paths).filter(([path]) => path.startsWith('/internal/v1/')).flatMap(([, ops]) => Object.values(ops));
+  expect(platformOps.length).toBeGreaterThan(0);
+  for (const op of platformOps) expect(op.responses['429']).toEqual({ $ref: '#/components/responses/RateLimited' });
+});
