@@ -1,7 +1,7 @@
 import type { Logger, WorkerEnv } from '@hookline/config';
 import type { Db } from '@hookline/db';
 import {
-  callbackBody, circuitAfterAttempt, circuitHoldMs, decideAfterAttempt, inFlightHoldMs, isCircuitFailure, isFinal, isWaiting, newId,
+  callbackBody, circuitAfterAttempt, circuitHoldMs, decideAfterAttempt, inFlightHoldMs, isCircuitFailure, isFinal, newId,
   nextCircuitCooldown, rateHoldMs, signatureHeaders, type Decision, type HoldReason, type SecretBox,
 } from '@hookline/domain';
 import { statusClass, type Metrics } from '@hookline/metrics';
@@ -366,7 +366,7 @@ export function createDeliverer(deps: DeliverDeps) {
     return { ...base, next: DONE };
   }
 
-  return { deliver, isWaiting };
+  return { deliver };
 }
 
 export type Deliverer = ReturnType<typeof createDeliverer>;
