@@ -33,8 +33,20 @@ export function failureLimiter(deps: FailureLimitDeps, name: string): FailureLim
     // The producer connection has no offline queue; answer at once instead of waiting.
     rejectIfRedisNotReady: true,
   });
+  // Addresses that failed here within the window. Only they are looked up in
+  // Redis before their credential is checked, so a client that never failed
+  // (every platform publish) costs no Redis round trip. An address that failed
+  // only on another replica is looked up after its first failure here.
+  const suspects = new Map<string, number>();
+  const MAX_SUSPECTS = 10_000;
   return {
     async blockedFor(client) {
+      const until = suspects.get(client);
+      if (until === undefined) return 0;
+      if (until < Date.now()) {
+        suspects.delete(client);
+        return 0;
+      }
       const state = await limiter.get(client).catch((err: Error) => {
         deps.logger.warn('failed-credential limit unavailable', { limit: name, err: err.message });
         return null;
@@ -42,6 +54,8 @@ export function failureLimiter(deps: FailureLimitDeps, name: string): FailureLim
       return state && state.consumedPoints >= FAILURES_ALLOWED ? Math.max(1, Math.ceil(state.msBeforeNext / 1000)) : 0;
     },
     async fail(client) {
+      if (suspects.size >= MAX_SUSPECTS) suspects.clear();
+      suspects.set(client, Date.now() + FAILURE_WINDOW_SECONDS * 1000);
       // consume() rejects once the points are used up: the failure is counted all the same.
       await limiter.consume(client).catch((err: unknown) => {
         if (err instanceof Error) deps.logger.warn('could not count a failed credential', { limit: name, err: err.message });
