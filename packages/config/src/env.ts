@@ -61,6 +61,8 @@ const apiOnly = {
   MAX_CONNECTIONS: intRange(1, 1_000_000).default(10000),
   // The API refuses webhook URLs whose host is a non-public IP literal or localhost unless this is true (as the worker's own guard).
   ALLOW_PRIVATE_TARGETS: boolFlag.default(false),
+  // How long an Idempotency-Key stays claimed by a request that never answered (its process died) before a retry may take it over.
+  IDEMPOTENCY_LEASE: duration('60s'),
   SESSION_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   // Which proxies' X-Forwarded-* headers to believe (client address for the sign-in limit,
   // https for Secure cookies): Express's 'trust proxy' — true, a hop count, or addresses/subnets.
@@ -107,6 +109,8 @@ const workerOnly = {
       }
       return share;
     }),
+  // Events, deliveries, attempts, document results and expired idempotency records older than this are deleted by the worker.
+  RETENTION: duration('30d'),
   // BullMQ lock of a running job: a worker that dies mid-delivery leaves its jobs to others after this long.
   WORKER_LOCK_DURATION: duration('30s'),
   // How often a worker looks for jobs whose worker died (BullMQ's stalled check).
