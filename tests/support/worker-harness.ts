@@ -133,8 +133,26 @@ export function workerProcessEnv(api: { database: { url: string }; prefix: strin
  * so a SIGKILL reaches tsx's node child as well. Resolves once the worker
  * logged 'worker started'.
  */
-export async function spawnWorkerProcess(env: Record<string, string>, opts: { readyTimeoutMs?: number } = {}): Promise<WorkerProcess> {
-  const child = spawn(resolve(ROOT, 'node_modules/.bin/tsx'), ['apps/worker/src/main.ts'], {
+export function spawnWorkerProcess(env: Record<string, string>, opts: { readyTimeoutMs?: number } = {}): Promise<WorkerProcess> {
+  return spawnAppProcess('apps/worker/src/main.ts', 'worker', env, (line) => line.includes('"worker started"'), opts);
+}
+
+export type ApiProcess = WorkerProcess & { port: number };
+
+/** `tsx apps/api/src/main.ts` on a free port, as spawnWorkerProcess does it; resolves once it listens. */
+export async function spawnApiProcess(env: Record<string, string>, opts: { readyTimeoutMs?: number } = {}): Promise<ApiProcess> {
+  let port = 0;
+  const ready = (line: string) => {
+    const match = /api listening.*?127\.0\.0\.1:(\d+)/.exec(line);
+    if (match) port = Number(match[1]);
+    return match !== null;
+  };
+  const proc = await spawnAppProcess('apps/api/src/main.ts', 'api', { PORT: '0', ...env }, ready, opts);
+  return { ...proc, port };
+}
+
+async function spawnAppProcess(entry: string, label: string, env: Record<string, string>, isReady: (line: string) => boolean, opts: { readyTimeoutMs?: number }): Promise<WorkerProcess> {
+  const child = spawn(resolve(ROOT, 'node_modules/.bin/tsx'), [entry], {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -150,7 +168,7 @@ export async function spawnWorkerProcess(env: Record<string, string>, opts: { re
       rest = lines.pop() ?? '';
       for (const line of lines) {
         output.push(line);
-        if (process.env.TEST_LOGS) process.stderr.write(`[worker ${child.pid}] ${line}\n`);
+        if (process.env.TEST_LOGS) process.stderr.write(`[${label} ${child.pid}] ${line}\n`);
         onLine(line);
       }
     });
@@ -175,16 +193,16 @@ export async function spawnWorkerProcess(env: Record<string, string>, opts: { re
 
   const timeoutMs = opts.readyTimeoutMs ?? 30_000;
   await new Promise<void>((ready, fail) => {
-    const timer = setTimeout(() => fail(new Error(`worker process not ready in ${timeoutMs} ms:\n${output.join('\n')}`)), timeoutMs);
+    const timer = setTimeout(() => fail(new Error(`${label} process not ready in ${timeoutMs} ms:\n${output.join('\n')}`)), timeoutMs);
     onLine = (line) => {
-      if (line.includes('"worker started"')) {
+      if (isReady(line)) {
         clearTimeout(timer);
         ready();
       }
     };
     void exited.then((info) => {
       clearTimeout(timer);
-      fail(new Error(`worker process exited (${info.code ?? info.signal}) before it was ready:\n${output.join('\n')}`));
+      fail(new Error(`${label} process exited (${info.code ?? info.signal}) before it was ready:\n${output.join('\n')}`));
     });
   }).catch(async (err) => {
     await kill('SIGKILL');

@@ -23,5 +23,7 @@ export type ApiDeps = {
     MAX_WEBHOOKS_PER_ACCOUNT?: number;
     /** Default false: webhook URLs on localhost or a non-public IP literal are refused. */
     ALLOW_PRIVATE_TARGETS?: boolean;
+    /** Default 60 s: how long a claimed Idempotency-Key waits for its request's answer. */
+    IDEMPOTENCY_LEASE?: number;
   };
 };

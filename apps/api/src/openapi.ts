@@ -12,6 +12,8 @@ import {
   documentResultSchema,
   emittedEventSchema,
   errorEnvelopeSchema,
+  eventDataComponentName,
+  eventDataSchemas,
   eventTypeSchema,
   extractionSchema,
   webhookPageSchema,
@@ -112,7 +114,7 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[]) {
         ...(op.idempotent ? { headers: idempotencyHeader } : {}),
         ...(op.body ? { body: { required: true, content: { 'application/json': { schema: op.body } } } } : {}),
       },
-      responses: { ...op.responses, ...errorResponses(op.access, { body: Boolean(op.body || op.query), notFound: op.notFound, conflict: op.conflict || op.idempotent, plan: op.plan }) },
+      responses: { ...op.responses, ...errorResponses(op.access, { body: Boolean(op.body || op.query), notFound: op.notFound, conflict: op.conflict || Boolean(op.idempotent), plan: op.plan }) },
     });
   }
 
@@ -138,7 +140,10 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[]) {
   });
 
   // The Error component (named by its .meta id) is reached only through the $refs of the error responses above.
-  const generator = new OpenApiGeneratorV31([...registry.definitions, { type: 'schema', schema: errorEnvelopeSchema }]);
+  // Each catalog event's data schema is a component of its own (QuotaWarningData…): the schemas that
+  // GET /v1/event-types serves as JSON Schema and that POST /internal/v1/events checks `data` against.
+  const eventData = EVENT_NAMES.map((name) => ({ type: 'schema' as const, schema: eventDataSchemas[name].meta({ ...eventDataSchemas[name].meta(), id: eventDataComponentName(name) }) }));
+  const generator = new OpenApiGeneratorV31([...registry.definitions, { type: 'schema', schema: errorEnvelopeSchema }, ...eventData]);
   return generator.generateDocument({
     openapi: '3.1.0',
     info: {

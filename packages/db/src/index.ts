@@ -1,5 +1,6 @@
 export * from './client';
 export * from './migrate';
 export * from './outbox';
+export * from './idempotency';
 export * from './errors';
 export * from './circuits';

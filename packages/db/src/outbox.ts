@@ -1,5 +1,6 @@
 import { newId } from '@hookline/domain';
 import type { Prisma, SqlRunner } from './client';
+import { readIdempotencyRecords, takeSql, type IdempotencyRecord } from './idempotency';
 
 // The outbox (step 1 of "One delivery, from request to callback" in ARCHITECTURE.md):
 // an event and one `pending` delivery row per matching webhook, written
@@ -27,12 +28,37 @@ export type NewEvent = {
   test?: boolean;
   /** Deliver to this webhook of the account only (test sends), whatever its subscriptions or state. */
   onlyWebhookId?: string;
+  /**
+   * The request's Idempotency-Key, recorded by the statement that writes the
+   * event (no round trip of its own): the event is written only if the key's
+   * row could be taken, and the row holds `answer(...)` from the start.
+   */
+  idempotency?: {
+    scope: string;
+    requestHash: string;
+    ttlMs: number;
+    /** The answer to store (the API seals it), from the event as it will be written. */
+    answer(written: WrittenEvent): { status: number; body: unknown };
+  };
 };
+
+/** An event written without an Idempotency-Key (its result is never KeyTaken). */
+export type UnkeyedEvent = NewEvent & { idempotency?: undefined };
 
 export type WrittenEvent = { eventId: string; createdAt: Date; deliveryIds: string[] };
 
-/** One result per item, in order: the written event, or null when its account does not exist (nothing is written for it). */
-export type EventBatchResult = WrittenEvent | null;
+/** The key was taken already (by an earlier request, or a racing one): nothing was written; this is its row. */
+export type KeyTaken = { keyTaken: IdempotencyRecord | null };
+
+/**
+ * One result per item, in order: the written event; null when its account does
+ * not exist (nothing is written for it); or, for an item with an Idempotency-Key
+ * whose row is live, that row (null if it expired in between, so rare that the
+ * caller just asks for a retry).
+ */
+export type EventBatchResult = WrittenEvent | null | KeyTaken;
+
+export const isKeyTaken = (result: EventBatchResult): result is KeyTaken => result !== null && 'keyTaken' in result;
 
 /** What the writer needs of a connection: one parameterised statement at a time. */
 export type OutboxSql = Pick<SqlRunner, 'query'>;
@@ -47,12 +73,17 @@ export type OutboxSql = Pick<SqlRunner, 'query'>;
 //   while an account-level event (no parser) reaches every scope.
 // The LEFT JOIN on accounts keeps one row (webhook_id null) for an item with
 // no matching webhook, and tells an unknown account from an account with none.
+// The same statement reads the live idempotency row of an item's key: such an
+// item is a replay, matched to no webhook.
 const MATCH_SQL = `
-SELECT i.ord, a.id IS NOT NULL AS account_found, w.id AS webhook_id
-  FROM jsonb_to_recordset($1::jsonb) AS i(ord int, account_id text, event text, parser_id text, only_webhook_id text)
+SELECT i.ord, a.id IS NOT NULL AS account_found, w.id AS webhook_id,
+       r.scope AS key_scope, r.request_hash AS key_hash, r.response_status AS key_status, r.response_body AS key_body
+  FROM jsonb_to_recordset($1::jsonb) AS i(ord int, account_id text, event text, parser_id text, only_webhook_id text, key_scope text)
+  LEFT JOIN idempotency_records r ON r.scope = i.key_scope AND r.expires_at > now()
   LEFT JOIN accounts a ON a.id = i.account_id
   LEFT JOIN webhooks w
          ON w.account_id = a.id
+        AND r.scope IS NULL
         AND w.deleted_at IS NULL
         AND CASE WHEN i.only_webhook_id IS NOT NULL THEN w.id = i.only_webhook_id
                  ELSE w.is_active
@@ -62,20 +93,37 @@ SELECT i.ord, a.id IS NOT NULL AS account_found, w.id AS webhook_id
             END`;
 
 // One statement, so no explicit transaction is needed on the batch path: the
-// events and their deliveries commit together or not at all. The deliveries'
-// foreign key to events is checked at the end of the statement, when both CTEs have run.
+// idempotency rows, the events and their deliveries commit together or not at
+// all. An event with a key is written only if its key's row was taken here (a
+// racing request with the same key that committed first wins; this statement
+// waits for it on the row's unique index, then writes nothing for that item).
+// The deliveries' foreign key to events is checked at the end of the statement,
+// when every CTE has run. It answers the ids of the events written.
 const INSERT_SQL = `
-WITH new_events AS (
+WITH taken AS (${takeSql('$3')}
+), new_events AS (
   INSERT INTO events (id, account_id, event, parser_id, data, test, created_at)
   SELECT e.id, e.account_id, e.event, e.parser_id, e.data, e.test, e.created_at
-    FROM jsonb_to_recordset($1::jsonb) AS e(id text, account_id text, event text, parser_id text, data jsonb, test boolean, created_at timestamptz)
+    FROM jsonb_to_recordset($1::jsonb) AS e(id text, account_id text, event text, parser_id text, data jsonb, test boolean, created_at timestamptz, key_scope text)
+   WHERE e.key_scope IS NULL OR e.key_scope IN (SELECT scope FROM taken)
   RETURNING id
+), new_deliveries AS (
+  INSERT INTO deliveries (id, account_id, webhook_id, event_id, event, status, attempt_count, next_attempt_at, created_at, updated_at)
+  SELECT d.id, d.account_id, d.webhook_id, d.event_id, d.event, 'pending', 0, d.created_at, d.created_at, d.created_at
+    FROM jsonb_to_recordset($2::jsonb) AS d(id text, account_id text, webhook_id text, event_id text, event text, created_at timestamptz)
+   WHERE d.event_id IN (SELECT id FROM new_events)
 )
-INSERT INTO deliveries (id, account_id, webhook_id, event_id, event, status, attempt_count, next_attempt_at, created_at, updated_at)
-SELECT d.id, d.account_id, d.webhook_id, d.event_id, d.event, 'pending', 0, d.created_at, d.created_at, d.created_at
-  FROM jsonb_to_recordset($2::jsonb) AS d(id text, account_id text, webhook_id text, event_id text, event text, created_at timestamptz)`;
+SELECT id FROM new_events`;
 
-type MatchRow = { ord: number; account_found: boolean; webhook_id: string | null };
+type MatchRow = {
+  ord: number;
+  account_found: boolean;
+  webhook_id: string | null;
+  key_scope: string | null;
+  key_hash: string | null;
+  key_status: number | null;
+  key_body: unknown;
+};
 
 /**
  * Writes each item's event and one `pending` delivery per matching webhook,
@@ -83,16 +131,26 @@ type MatchRow = { ord: number; account_found: boolean; webhook_id: string | null
  * bad item fails the batch: callers that batch unrelated requests retry the
  * items one by one to isolate it).
  */
+export async function writeEventBatch(sql: OutboxSql, items: UnkeyedEvent[]): Promise<(WrittenEvent | null)[]>;
+export async function writeEventBatch(sql: OutboxSql, items: NewEvent[]): Promise<EventBatchResult[]>;
 export async function writeEventBatch(sql: OutboxSql, items: NewEvent[]): Promise<EventBatchResult[]> {
   if (items.length === 0) return [];
-  const wanted = items.map((item, ord) => ({ ord, account_id: item.accountId, event: item.event, parser_id: item.parserId, only_webhook_id: item.onlyWebhookId ?? null }));
+  const scopes = items.map((item) => item.idempotency?.scope ?? null);
+  if (new Set(scopes.filter((s) => s !== null)).size !== scopes.filter((s) => s !== null).length) {
+    throw new Error('outbox: one batch holds one Idempotency-Key scope at most once');
+  }
+  const wanted = items.map((item, ord) => ({ ord, account_id: item.accountId, event: item.event, parser_id: item.parserId, only_webhook_id: item.onlyWebhookId ?? null, key_scope: scopes[ord] }));
   const matches = await sql.query<MatchRow>(MATCH_SQL, [JSON.stringify(wanted)]);
 
   const found = new Array<boolean>(items.length).fill(false);
   const webhooksOf: string[][] = items.map(() => []);
+  const replays = new Map<number, IdempotencyRecord>();
   for (const row of matches) {
     found[row.ord] = row.account_found;
     if (row.webhook_id) webhooksOf[row.ord].push(row.webhook_id);
+    if (row.key_scope !== null) {
+      replays.set(row.ord, { scope: row.key_scope, requestHash: row.key_hash!, responseStatus: row.key_status!, responseBody: row.key_body });
+    }
   }
 
   const createdAt = new Date();
@@ -100,18 +158,37 @@ export async function writeEventBatch(sql: OutboxSql, items: NewEvent[]): Promis
   const results: EventBatchResult[] = [];
   const events: object[] = [];
   const deliveries: object[] = [];
+  const keys: object[] = [];
   items.forEach((item, ord) => {
+    const replay = replays.get(ord);
+    if (replay) return void results.push({ keyTaken: replay });
     if (!found[ord]) return void results.push(null);
     const eventId = newId('event');
-    events.push({ id: eventId, account_id: item.accountId, event: item.event, parser_id: item.parserId, data: item.data, test: item.test ?? false, created_at: at });
+    events.push({ id: eventId, account_id: item.accountId, event: item.event, parser_id: item.parserId, data: item.data, test: item.test ?? false, created_at: at, key_scope: scopes[ord] });
     const deliveryIds = webhooksOf[ord].map((webhookId) => {
       const id = newId('delivery');
       deliveries.push({ id, account_id: item.accountId, webhook_id: webhookId, event_id: eventId, event: item.event, created_at: at });
       return id;
     });
-    results.push({ eventId, createdAt, deliveryIds });
+    const written = { eventId, createdAt, deliveryIds };
+    if (item.idempotency) {
+      const { status, body } = item.idempotency.answer(written);
+      keys.push({ scope: item.idempotency.scope, request_hash: item.idempotency.requestHash, response_status: status, response_body: body, ttl_ms: item.idempotency.ttlMs });
+    }
+    results.push(written);
   });
-  if (events.length) await sql.query(INSERT_SQL, [JSON.stringify(events), JSON.stringify(deliveries)]);
+  if (events.length === 0) return results;
+
+  const rows = await sql.query<{ id: string }>(INSERT_SQL, [JSON.stringify(events), JSON.stringify(deliveries), JSON.stringify(keys)]);
+  if (rows.length === events.length) return results;
+  // A racing request took a key between the two statements: its item wrote nothing; answer that request's row.
+  const writtenIds = new Set(rows.map((row) => row.id));
+  const lost = items.flatMap((item, ord) => {
+    const result = results[ord];
+    return result && !isKeyTaken(result) && !writtenIds.has(result.eventId) ? [ord] : [];
+  });
+  const records = await readIdempotencyRecords(sql, lost.map((ord) => scopes[ord]!));
+  for (const ord of lost) results[ord] = { keyTaken: records.get(scopes[ord]!) ?? null };
   return results;
 }
 
@@ -121,7 +198,7 @@ export function transactionSql(tx: Tx): OutboxSql {
 }
 
 /** writeEventBatch for one event, in the caller's transaction. The account must exist. */
-export async function writeEvent(tx: Tx, input: NewEvent): Promise<WrittenEvent> {
+export async function writeEvent(tx: Tx, input: UnkeyedEvent): Promise<WrittenEvent> {
   const [written] = await writeEventBatch(transactionSql(tx), [input]);
   if (!written) throw new Error(`outbox: no such account ${input.accountId}`);
   return written;

@@ -1,5 +1,5 @@
 import { newId } from '@hookline/domain';
-import { writeEvent, writeEventBatch, type NewEvent } from '../src';
+import { writeEvent, writeEventBatch, type UnkeyedEvent } from '../src';
 import { createTestDatabase, type TestDatabase } from '../../../tests/support/test-database';
 
 // The one outbox writer on a real PostgreSQL database: it picks exactly the
@@ -77,7 +77,7 @@ describe('writeEventBatch', () => {
     ids.set(other, await webhook(b, other));
     const accountOf = (hook: Hook) => (hook === other ? b : a);
 
-    const items: NewEvent[] = [];
+    const items: UnkeyedEvent[] = [];
     for (const accountId of [a, b]) {
       for (const event of [DOC, JOB, QUOTA, 'batch.partial']) {
         for (const parserId of [null, 'p1', 'p2', 'p3']) items.push({ accountId, event, parserId, data: { event, parserId } });

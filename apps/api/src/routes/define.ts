@@ -3,7 +3,7 @@ import type { ResponseConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps';
 import { requirePlatformToken } from '../middleware/auth';
-import { idempotent } from '../middleware/idempotency';
+import { claimKey, readKey } from '../middleware/idempotency';
 import { jsonBody } from '../middleware/json-body';
 import { v1Auth } from '../middleware/v1-auth';
 
@@ -23,8 +23,12 @@ export type ApiRoute = {
   access: Access;
   /** With api_key: the account needs the pro or enterprise plan (webhooks and deliveries). */
   plan?: boolean;
-  /** Honours Idempotency-Key, after authentication (a stored answer is never replayed to anyone else). */
-  idempotent?: boolean;
+  /**
+   * Honours Idempotency-Key, after authentication (a stored answer is never
+   * replayed to anyone else): true claims the key before the handler runs;
+   * 'in-transaction' leaves it to the handler, which records it with its own writes.
+   */
+  idempotent?: boolean | 'in-transaction';
   tag: string;
   operationId: string;
   summary: string;
@@ -63,7 +67,7 @@ export function mountRoutes(deps: ApiDeps, prefix: string, routes: readonly ApiR
     platform: [requirePlatformToken(deps)],
     public: [],
   };
-  const once = idempotent(deps);
+  const claim = claimKey(deps, deps.config.IDEMPOTENCY_LEASE);
   for (const route of routes) {
     if (!route.path.startsWith(`${prefix}/`)) throw new Error(`${route.operationId}: ${route.path} is not below ${prefix || '/'}`);
     const guard = route.access === 'api_key' && route.plan ? guards.paid : guards[route.access];
@@ -71,7 +75,8 @@ export function mountRoutes(deps: ApiDeps, prefix: string, routes: readonly ApiR
     // unauthenticated body is read or parsed (so no one without a key can make
     // the server parse 256 KiB of JSON); Idempotency-Key then hashes the parsed body.
     const body = route.access === 'public' ? [] : [jsonBody];
-    router[route.method](route.path.slice(prefix.length), ...guard, ...body, ...(route.idempotent ? [once] : []), route.handler(deps));
+    const once = route.idempotent === true ? [readKey, claim] : route.idempotent ? [readKey] : [];
+    router[route.method](route.path.slice(prefix.length), ...guard, ...body, ...once, route.handler(deps));
   }
   return router;
 }

@@ -8,8 +8,9 @@ import {
   extractionSchema,
   publishEventBody,
 } from '@hookline/domain';
-import { createEventPublisher } from '../services/event-publisher';
-import { createExtraction, publishPlatformEvent, reportDocument } from '../services/ingest';
+import { idempotencyOf, replay } from '../middleware/idempotency';
+import { createEventPublisher, eventAccepted } from '../services/event-publisher';
+import { createExtraction, publishPlatformEvent, reportAccepted, reportDocument } from '../services/ingest';
 import { defineRoute, json } from './define';
 
 // Ingest (docs/api.md#the-platform-api): the platform reports extractions, documents and
@@ -54,7 +55,7 @@ export const ingestRoutes = [
     },
   }),
   defineRoute({
-    method: 'post', path: '/internal/v1/extractions/:extraction_id/documents/:document_id', access: 'platform', idempotent: true, notFound: true, tag: 'Platform', operationId: 'reportDocument',
+    method: 'post', path: '/internal/v1/extractions/:extraction_id/documents/:document_id', access: 'platform', idempotent: 'in-transaction', notFound: true, tag: 'Platform', operationId: 'reportDocument',
     summary: 'Report a document result',
     description: 'Emits extraction.document_completed; the report that makes the extraction terminal also emits extraction.job_completed and one batch.* event, exactly once even when reports race. Reporting a document twice emits nothing new.',
     params: documentParams, body: documentReportBody, responses: { 202: json(DocumentReportAccepted, 'Accepted, with the events it emitted.') },
@@ -62,12 +63,14 @@ export const ingestRoutes = [
       const extractionId = pathId('extraction_id', req.params.extraction_id);
       const documentId = pathId('document_id', req.params.document_id);
       const body = documentReportBody.parse(req.body ?? {});
-      const outcome = await reportDocument(deps, extractionId, documentId, body);
-      res.status(202).json({ accepted: true, duplicate: outcome.duplicate, extraction: outcome.extraction, events: outcome.events } satisfies z.infer<typeof DocumentReportAccepted>);
+      const key = idempotencyOf(res);
+      const outcome = await reportDocument(deps, extractionId, documentId, body, key);
+      if ('keyTaken' in outcome) return replay(deps, res, key!, outcome.keyTaken);
+      res.status(202).json(reportAccepted(outcome) satisfies z.infer<typeof DocumentReportAccepted>);
     },
   }),
   defineRoute({
-    method: 'post', path: '/internal/v1/events', access: 'platform', idempotent: true, notFound: true, tag: 'Platform', operationId: 'publishEvent',
+    method: 'post', path: '/internal/v1/events', access: 'platform', idempotent: 'in-transaction', notFound: true, tag: 'Platform', operationId: 'publishEvent',
     summary: 'Publish an event', body: publishEventBody,
     responses: { 202: json(EventAccepted, 'The event and how many deliveries it made.') },
     handler: (deps) => {
@@ -75,8 +78,10 @@ export const ingestRoutes = [
       const publisher = createEventPublisher(deps);
       return async (req, res) => {
         const body = publishEventBody.parse(req.body ?? {});
-        const event = await publishPlatformEvent(publisher, body);
-        res.status(202).json({ event: { id: event.id, event: event.event, deliveries: event.deliveries } } satisfies z.infer<typeof EventAccepted>);
+        const key = idempotencyOf(res);
+        const published = await publishPlatformEvent(publisher, body, key);
+        if (published.keyTaken !== undefined) return replay(deps, res, key!, published.keyTaken);
+        res.status(202).json(eventAccepted(published.event) satisfies z.infer<typeof EventAccepted>);
       };
     },
   }),

@@ -1,6 +1,7 @@
-import { writeEventBatch, type EventBatchResult, type NewEvent } from '@hookline/db';
+import { isKeyTaken, writeEventBatch, type EventBatchResult, type IdempotencyRecord, type NewEvent } from '@hookline/db';
 import { AppError, createBatcher, unwrapSettled, type EventName, type Settled } from '@hookline/domain';
 import type { ApiDeps } from '../deps';
+import { IDEMPOTENCY_TTL_MS, keyReused, sealAnswer, type IdempotencyContext } from '../middleware/idempotency';
 import { enqueueCommitted, type EmittedEvent, type Written } from './outbox-enqueue';
 
 // POST /internal/v1/events at volume. Concurrent requests share one batch:
@@ -9,11 +10,21 @@ import { enqueueCommitted, type EmittedEvent, type Written } from './outbox-enqu
 // batch holds. Each request is still answered only after its own rows are
 // committed (an answered 202 is durable in PostgreSQL) and its jobs were
 // offered to Redis; a Redis failure leaves the rows pending for the relay.
+//
+// An Idempotency-Key costs no statement of its own: the first statement reads
+// the key's row with the webhooks, the second takes it with the writes, and
+// the row holds the 202's answer from the start.
 
 /** An event of the catalog, for the account's matching webhooks (no test events here). */
-export type PublishedEvent = Omit<NewEvent, 'event' | 'onlyWebhookId'> & { event: EventName };
+export type PublishedEvent = Omit<NewEvent, 'event' | 'onlyWebhookId' | 'idempotency'> & { event: EventName; key?: IdempotencyContext };
 
-export type EventPublisher = { publish(input: PublishedEvent): Promise<EmittedEvent> };
+/** The answer to give: the event written now, or the row of a key used before. */
+export type Published = { event: EmittedEvent; keyTaken?: undefined } | { keyTaken: IdempotencyRecord | null };
+
+export type EventPublisher = { publish(input: PublishedEvent): Promise<Published> };
+
+/** The 202 body of POST /internal/v1/events, as sent and as stored for a replay. */
+export const eventAccepted = (event: EmittedEvent) => ({ event: { id: event.id, event: event.event, deliveries: event.deliveries } });
 
 export type EventPublisherOptions = {
   /**
@@ -53,11 +64,20 @@ function unstorable(err: unknown): unknown {
   );
 }
 
-export function createEventPublisher(deps: Pick<ApiDeps, 'db' | 'queue' | 'logger' | 'metrics'>, options: EventPublisherOptions = {}): EventPublisher {
+export function createEventPublisher(deps: Pick<ApiDeps, 'db' | 'queue' | 'logger' | 'metrics' | 'secretBox'>, options: EventPublisherOptions = {}): EventPublisher {
   const { maxBatch, maxInFlight } = { ...DEFAULTS, ...options };
 
   /** One statement pair for the batch; if an item's content made it fail, each item alone, so only that one fails. */
-  async function write(items: PublishedEvent[]): Promise<Settled<EventBatchResult>[]> {
+  async function write(published: PublishedEvent[]): Promise<Settled<EventBatchResult>[]> {
+    const items = published.map(({ key, ...item }): NewEvent => (key ? {
+      ...item,
+      idempotency: {
+        scope: key.scope,
+        requestHash: key.requestHash,
+        ttlMs: IDEMPOTENCY_TTL_MS,
+        answer: (w) => ({ status: 202, body: sealAnswer(deps, eventAccepted({ id: w.eventId, event: item.event, deliveries: w.deliveryIds.length })) }),
+      },
+    } : item));
     try {
       const results = await writeEventBatch(deps.db.sql, items);
       return results.map((value) => ({ ok: true, value }));
@@ -75,7 +95,7 @@ export function createEventPublisher(deps: Pick<ApiDeps, 'db' | 'queue' | 'logge
     }
   }
 
-  async function run(items: PublishedEvent[]): Promise<Settled<EmittedEvent>[]> {
+  async function runDistinct(items: PublishedEvent[]): Promise<Settled<Published>[]> {
     let outcomes: Settled<EventBatchResult>[];
     try {
       outcomes = await write(items);
@@ -85,17 +105,47 @@ export function createEventPublisher(deps: Pick<ApiDeps, 'db' | 'queue' | 'logge
     }
     const written: Written[] = [];
     outcomes.forEach((outcome, i) => {
-      if (outcome.ok && outcome.value) written.push({ ...outcome.value, event: items[i].event });
+      if (outcome.ok && outcome.value && !isKeyTaken(outcome.value)) written.push({ ...outcome.value, event: items[i].event });
     });
     const emitted = written.length ? await enqueueCommitted(deps, written) : [];
     const byEventId = new Map(emitted.map((e) => [e.id, e]));
-    return outcomes.map((outcome, i): Settled<EmittedEvent> => {
+    return outcomes.map((outcome, i): Settled<Published> => {
       if (!outcome.ok) return { ok: false, error: unstorable(outcome.error) };
       if (!outcome.value) return { ok: false, error: unknownAccount(items[i].accountId) };
-      return { ok: true, value: byEventId.get(outcome.value.eventId)! };
+      if (isKeyTaken(outcome.value)) return { ok: true, value: outcome.value };
+      return { ok: true, value: { event: byEventId.get(outcome.value.eventId)! } };
     });
   }
 
-  const publish = unwrapSettled(createBatcher<PublishedEvent, Settled<EmittedEvent>>({ run, maxBatch, maxInFlight }));
+  /**
+   * A batch holds each key once: a second request with a key already in the
+   * batch (a client retrying before its first answer) waits for the first and
+   * gets its answer as a replay, or 409 for another body.
+   */
+  async function run(items: PublishedEvent[]): Promise<Settled<Published>[]> {
+    const firstOf = new Map<string, number>();
+    const sameAs = items.map((item, i) => {
+      if (!item.key) return i;
+      const first = firstOf.get(item.key.scope);
+      if (first === undefined) firstOf.set(item.key.scope, i);
+      return first ?? i;
+    });
+    const distinct = items.filter((_, i) => sameAs[i] === i);
+    if (distinct.length === items.length) return runDistinct(items);
+
+    const settled = await runDistinct(distinct);
+    const at = new Map(distinct.map((item, j) => [item, settled[j]]));
+    return items.map((item, i): Settled<Published> => {
+      const first = items[sameAs[i]];
+      const outcome = at.get(first)!;
+      if (first === item || !outcome.ok) return outcome;
+      if (first.key!.requestHash !== item.key!.requestHash) return { ok: false, error: keyReused() };
+      const value = outcome.value;
+      if (value.keyTaken !== undefined) return outcome;
+      return { ok: true, value: { keyTaken: { scope: item.key!.scope, requestHash: item.key!.requestHash, responseStatus: 202, responseBody: eventAccepted(value.event) } } };
+    });
+  }
+
+  const publish = unwrapSettled(createBatcher<PublishedEvent, Settled<Published>>({ run, maxBatch, maxInFlight }));
   return { publish };
 }

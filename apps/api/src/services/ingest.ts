@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Prisma } from '@hookline/db';
-import { isUniqueViolation, writeEvent } from '@hookline/db';
+import { isUniqueViolation, readIdempotencyRecords, takeIdempotencyKey, transactionSql, writeEvent, type IdempotencyRecord } from '@hookline/db';
 import {
   AppError,
   documentResultResource,
@@ -13,8 +13,9 @@ import {
   type publishEventBody,
 } from '@hookline/domain';
 import type { ApiDeps } from '../deps';
-import type { EventPublisher } from './event-publisher';
-import { enqueueCommitted, type EmittedEvent, type Written } from './outbox-enqueue';
+import { IDEMPOTENCY_TTL_MS, sealAnswer, type IdempotencyContext } from '../middleware/idempotency';
+import type { EventPublisher, Published } from './event-publisher';
+import { emitted, enqueueCommitted, type EmittedEvent, type Written } from './outbox-enqueue';
 
 // Ingest: the platform reports extractions and documents; each report becomes
 // events and delivery rows in one transaction (the outbox), and jobs are
@@ -71,6 +72,12 @@ export type ReportOutcome = {
   events: EmittedEvent[];
 };
 
+/** The 202 body of a document report, as sent and as stored for a replay. */
+export const reportAccepted = (outcome: ReportOutcome) => ({ accepted: true as const, duplicate: outcome.duplicate, extraction: outcome.extraction, events: outcome.events });
+
+/** Thrown inside the report's transaction to roll it back: the request's key was taken first. */
+class KeyTakenFirst extends Error {}
+
 
 const terminalStatus = (row: Pick<ExtractionRow, 'completedCount' | 'failedCount'>) =>
   row.failedCount === 0 ? 'completed' : row.completedCount === 0 ? 'failed' : 'partial';
@@ -89,12 +96,34 @@ const terminalStatus = (row: Pick<ExtractionRow, 'completedCount' | 'failedCount
  * result nor the counts (the callbacks already told the integrator the first).
  */
 export async function reportDocument(
-  deps: Pick<ApiDeps, 'db' | 'queue' | 'logger' | 'metrics'>,
+  deps: Pick<ApiDeps, 'db' | 'queue' | 'logger' | 'metrics' | 'secretBox'>,
   extractionId: string,
   documentId: string,
   input: DocumentReportInput,
-): Promise<ReportOutcome> {
+  key?: IdempotencyContext,
+): Promise<ReportOutcome | { keyTaken: IdempotencyRecord | null }> {
   const outcome = await deps.db.prisma.$transaction(async (tx) => {
+    const report = await writeReport(tx);
+    // The key is recorded with the report's own writes, answer included, as its
+    // last statement: a replay (or a racing request with the same key, which
+    // waits here for the first to commit) finds it taken and rolls back.
+    if (key) {
+      const answer = reportAccepted({ duplicate: report.duplicate, extraction: extractionResource(report.extraction), events: report.written.map(emitted) });
+      const take = { scope: key.scope, request_hash: key.requestHash, response_status: 202, response_body: sealAnswer(deps, answer), ttl_ms: IDEMPOTENCY_TTL_MS };
+      if (!(await takeIdempotencyKey(transactionSql(tx), take))) throw new KeyTakenFirst();
+    }
+    return report;
+  }, TX_OPTIONS).catch(async (err: unknown) => {
+    if (!(err instanceof KeyTakenFirst) || !key) throw err;
+    const records = await readIdempotencyRecords(deps.db.sql, [key.scope]);
+    return { keyTaken: records.get(key.scope) ?? null };
+  });
+  if ('keyTaken' in outcome) return outcome;
+
+  const events = outcome.written.length ? await enqueueCommitted(deps, outcome.written) : [];
+  return { duplicate: outcome.duplicate, extraction: extractionResource(outcome.extraction), events };
+
+  async function writeReport(tx: Prisma.TransactionClient) {
     const extraction = await tx.extraction.findUnique({ where: { id: extractionId } });
     if (!extraction) throw new AppError('RESOURCE_NOT_FOUND', `No such extraction: ${extractionId}. Create it first with POST /internal/v1/extractions.`);
 
@@ -162,10 +191,7 @@ export async function reportDocument(
     await emit('extraction.job_completed', summary);
     await emit(`batch.${status}`, summary);
     return { duplicate: false, extraction: { ...counts, status, completedAt }, written };
-  }, TX_OPTIONS);
-
-  const events = outcome.written.length ? await enqueueCommitted(deps, outcome.written) : [];
-  return { duplicate: outcome.duplicate, extraction: extractionResource(outcome.extraction), events };
+  }
 }
 
 /**
@@ -173,12 +199,13 @@ export async function reportDocument(
  * The publisher batches concurrent calls (see event-publisher.ts); an unknown
  * account is refused with 404 and nothing is written for it.
  */
-export function publishPlatformEvent(publisher: EventPublisher, input: PublishEventInput): Promise<EmittedEvent> {
+export function publishPlatformEvent(publisher: EventPublisher, input: PublishEventInput, key?: IdempotencyContext): Promise<Published> {
   return publisher.publish({
     accountId: input.account_id,
     event: input.event,
     parserId: input.parser_id ?? null,
     data: input.data as Prisma.InputJsonObject,
+    key,
   });
 }
 

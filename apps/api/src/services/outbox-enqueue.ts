@@ -8,6 +8,9 @@ import type { ApiDeps } from '../deps';
 export type { EmittedEvent } from '@hookline/domain';
 export type Written = WrittenEvent & { event: EventName };
 
+/** What an answer says of an event written (its deliveries, whether or not they were queued yet). */
+export const emitted = (w: Written): EmittedEvent => ({ id: w.eventId, event: w.event, deliveries: w.deliveryIds.length });
+
 // A producer whose Redis is gone fails fast; this only bounds a Redis that hangs.
 const ENQUEUE_TIMEOUT_MS = 5_000;
 
@@ -47,5 +50,5 @@ export async function enqueueCommitted(deps: Pick<ApiDeps, 'queue' | 'logger' | 
       err: (err as Error).message,
     });
   }
-  return written.map((w) => ({ id: w.eventId, event: w.event, deliveries: w.deliveryIds.length }));
+  return written.map(emitted);
 }
