@@ -11,7 +11,7 @@ import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
 import { createDeliveryQueue, createRedis } from '@hookline/queue';
 import { createApp, serveUntilSignal, SIGN_IN_LINK_TTL_SECONDS } from '@hookline/api';
-import { createWorker } from '@hookline/worker';
+import { createWorker, startRetentionSweeper } from '@hookline/worker';
 import { ensureDemoAccount, type DemoAccount } from './demo-account';
 import { ensureRedis } from './local-redis';
 
@@ -56,6 +56,7 @@ async function main() {
     lockDurationMs: env.WORKER_LOCK_DURATION,
     stalledIntervalMs: env.WORKER_STALLED_INTERVAL,
   });
+  const retention = startRetentionSweeper({ db, logger, metrics, retentionMs: env.RETENTION });
 
   const app = createApp({
     db,
@@ -94,7 +95,7 @@ async function main() {
       say('Press Ctrl-C to stop.');
     },
     async onClose() {
-      await worker.close();
+      await Promise.all([retention.stop(), worker.close()]);
       await queue.close().catch((err: Error) => logger.warn('could not close the queue cleanly', { err: err.message }));
       producer.disconnect();
       workerConnection.disconnect();

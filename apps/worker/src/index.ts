@@ -5,6 +5,7 @@ export { createDeliverer, type DeliverDeps, type DeliverOutcome, type DeliverRes
 export { deliveryBackoffStrategy, RetryLaterError } from './backoff';
 export { createEndpointGate, type EndpointGate } from './endpoint-gate';
 export { startRelay, type Relay, type RelayDeps } from './relay';
+export { startRetentionSweeper, type RetentionDeps, type RetentionSweeper, type SweepResult } from './retention';
 export { createSender, type Sender, type SendResult } from './sender';
 export { startHealthServer, type HealthServer, type HealthServerOptions } from './health-server';
 export { USER_AGENT, VERSION } from './version';

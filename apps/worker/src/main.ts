@@ -7,6 +7,7 @@ import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
 import { createRedis } from '@hookline/queue';
 import { startHealthServer } from './health-server';
+import { startRetentionSweeper } from './retention';
 import { createWorker } from './worker';
 
 function refuse(line: string): never {
@@ -40,6 +41,8 @@ async function main() {
     lockDurationMs: env.WORKER_LOCK_DURATION,
     stalledIntervalMs: env.WORKER_STALLED_INTERVAL,
   });
+  // Every worker runs one; an advisory lock lets one sweep at a time (retention.ts).
+  const retention = startRetentionSweeper({ db, logger, metrics, retentionMs: env.RETENTION });
   const health = env.WORKER_HEALTH_PORT !== undefined
     ? await startHealthServer({ port: env.WORKER_HEALTH_PORT, db, redis: connection, metrics, queue: delivery.queue, logger })
     : null;
@@ -48,7 +51,8 @@ async function main() {
     logger.info('worker shutting down; finishing in-flight deliveries', { signal });
     (async () => {
       await health?.close();
-      await delivery.close();
+      // A running sweep stops after its current batch, and releases its lock.
+      await Promise.all([retention.stop(), delivery.close()]);
       connection.disconnect();
       await db.close();
     })().then(
@@ -66,6 +70,7 @@ async function main() {
     concurrency: env.WORKER_CONCURRENCY,
     brand: env.WEBHOOK_BRAND,
     allow_private_targets: env.ALLOW_PRIVATE_TARGETS,
+    retention_ms: env.RETENTION,
     ...(health ? { health_port: health.port } : {}),
   });
 }

@@ -76,6 +76,12 @@ export function createMetrics(opts: { app: string; defaultMetrics?: boolean } = 
       labelNames: ['state'] as const,
       registers: [registry],
     }),
+    retentionDeleted: new Counter({
+      name: 'hookline_retention_deleted_total',
+      help: 'Rows the retention sweeper deleted, by table (events, deliveries, attempts, extractions, extraction_documents, idempotency_records).',
+      labelNames: ['table'] as const,
+      registers: [registry],
+    }),
     queueDepth: new Gauge({
       name: 'hookline_queue_jobs',
       help: 'Jobs in each queue by state (waiting, delayed, active, failed), read at scrape time.',
