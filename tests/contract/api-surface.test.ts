@@ -41,7 +41,7 @@ beforeAll(async () => {
   const created = await request(h.app).post('/v1/webhooks').set(owner.auth).send({ url: 'https://hooks.example.com/surface', events: ['quota.warning'] });
   expect(created.status).toBe(201);
   webhookId = created.body.webhook.id;
-  const published = await h.platform.post('/internal/v1/events', { account_id: owner.accountId, event: 'quota.warning', data: { usage: 80 } });
+  const published = await h.platform.post('/internal/v1/events', { account_id: owner.accountId, event: 'quota.warning', data: { usage: 80, limit: 100 } });
   expect(published.body.event.deliveries).toBe(1);
   deliveryId = (await h.deps.db.prisma.delivery.findFirstOrThrow({ where: { webhookId } })).id;
   const ext = await h.platform.post('/internal/v1/extractions', { account_id: owner.accountId, document_count: 1 });
@@ -181,7 +181,7 @@ describe('Idempotency-Key on every /internal/v1 POST', () => {
       { path: `/internal/v1/accounts/${account.id}/api-keys`, body: { mode: 'test' }, changed: { mode: 'live' } },
       // A generated extraction_id: without the key, a retried request would open a second extraction.
       { path: '/internal/v1/extractions', body: { account_id: account.id, document_count: 2 }, changed: { account_id: account.id, document_count: 3 } },
-      { path: '/internal/v1/events', body: { account_id: account.id, event: 'quota.exceeded', data: { usage: 101 } }, changed: { account_id: account.id, event: 'quota.exceeded', data: { usage: 102 } } },
+      { path: '/internal/v1/events', body: { account_id: account.id, event: 'quota.exceeded', data: { usage: 101, limit: 100 } }, changed: { account_id: account.id, event: 'quota.exceeded', data: { usage: 102, limit: 100 } } },
     ];
     for (const target of targets) {
       const key = `idem-${newId('event')}`;
@@ -216,7 +216,7 @@ describe('Idempotency-Key on every /internal/v1 POST', () => {
 describe('Idempotency-Key lifetime (24 h)', () => {
   it('an answer is replayed for 24 h; once the record has expired the same key is a new request', async () => {
     const account = await h.createAccount();
-    const body = { account_id: account.id, event: 'quota.warning', data: { n: 1 } };
+    const body = { account_id: account.id, event: 'quota.warning', data: { usage: 80, limit: 100, n: 1 } };
     const first = await h.platform.post('/internal/v1/events', body).set('Idempotency-Key', 'ttl-1').expect(202);
     const [record] = await h.deps.db.prisma.idempotencyRecord.findMany({ where: { scope: { endsWith: ':ttl-1' } } });
     expect(Math.abs(record.expiresAt.getTime() - record.createdAt.getTime() - 24 * 3_600_000)).toBeLessThan(5_000);
@@ -278,7 +278,7 @@ describe('ids and times (contract preamble)', () => {
     expect(webhook.body.webhook.id).toMatch(/^wh_[0-9A-Za-z]+$/);
     for (const field of ['created_at', 'updated_at']) expect(webhook.body.webhook[field]).toMatch(ISO_MS_Z);
 
-    const event = await h.platform.post('/internal/v1/events', { account_id: account.body.account.id, event: 'quota.warning', data: {} });
+    const event = await h.platform.post('/internal/v1/events', { account_id: account.body.account.id, event: 'quota.warning', data: { usage: 80, limit: 100 } });
     expect(event.status).toBe(202);
     expect(event.body.event).toEqual(expect.objectContaining({ id: expect.stringMatching(/^evt_[0-9A-Za-z]+$/), deliveries: 1 }));
 
@@ -359,7 +359,7 @@ describe('malformed input on the delivery and ingest endpoints: the envelope, ne
       { label: 'recover', path: () => `/v1/webhooks/${webhookId}/recover`, auth: owner.auth, valid: { since: '2026-11-23T10:00:00Z' }, fields: ['since', 'until', 'extra'] },
       { label: 'extractions', path: () => '/internal/v1/extractions', auth: platform, valid: { account_id: owner.accountId, document_count: 1 }, fields: ['account_id', 'extraction_id', 'parser_id', 'document_count', 'extra'] },
       { label: 'documents', path: () => `/internal/v1/extractions/${extractionId}/documents/fuzz-doc`, auth: platform, valid: { status: 'failed', error: 'x' }, fields: ['status', 'file_name', 'result', 'error', 'extra'] },
-      { label: 'events', path: () => '/internal/v1/events', auth: platform, valid: { account_id: owner.accountId, event: 'quota.warning', data: {} }, fields: ['account_id', 'event', 'data', 'parser_id', 'extra'] },
+      { label: 'events', path: () => '/internal/v1/events', auth: platform, valid: { account_id: owner.accountId, event: 'quota.warning', data: { usage: 80, limit: 100 } }, fields: ['account_id', 'event', 'data', 'parser_id', 'extra'] },
       { label: 'retry', path: () => `/v1/deliveries/${deliveryId}/retry`, auth: owner.auth, valid: {}, fields: ['anything'] },
       { label: 'rotate', path: () => `/v1/webhooks/${newId('webhook')}/rotate-secret`, auth: owner.auth, valid: {}, fields: ['anything'] },
       { label: 'test', path: () => `/v1/webhooks/${newId('webhook')}/test`, auth: owner.auth, valid: {}, fields: ['anything'] },

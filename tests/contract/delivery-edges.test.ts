@@ -109,7 +109,7 @@ describe('delivery edges', () => {
   it('attempts and deliveries carry exactly the contract’s fields, prefixed ids and ISO times in UTC with milliseconds', async () => {
     const r = await stack.receiver((_req, i) => (i === 0 ? { status: 500, body: 'no' } : { status: 204 }));
     const wh = await stack.createWebhook({ url: r.url, events: ['quota.exceeded'] });
-    const eventId = await stack.publish('quota.exceeded', { usage: 120, quota: 100 }, 1);
+    const eventId = await stack.publish('quota.exceeded', { usage: 120, limit: 100 }, 1);
     const delivery = await onlyDelivery(stack, wh.id);
     const { delivery: done, attempts } = await deliveryReaches(stack, delivery.id, 'succeeded');
 
@@ -131,7 +131,7 @@ describe('delivery edges', () => {
 
     // The quota event as the integrator receives it.
     const [, cb] = r.received;
-    expect(JSON.parse(cb.body)).toEqual({ id: eventId, event: 'quota.exceeded', created_at: expect.stringMatching(ISO_MS_Z), test: false, data: { usage: 120, quota: 100 } });
+    expect(JSON.parse(cb.body)).toEqual({ id: eventId, event: 'quota.exceeded', created_at: expect.stringMatching(ISO_MS_Z), test: false, data: { usage: 120, limit: 100 } });
     expect(cb.headers['x-perfectparser-event']).toBe('quota.exceeded');
     expect(verifyBrandSignature(wh.signing_secret, cb.body, cb.headers) && verifyStandardWebhook(wh.signing_secret, cb.body, cb.headers)).toBe(true);
   });

@@ -86,7 +86,7 @@ beforeAll(async () => {
 
   // Test send (synchronous attempt), an event that fails once then succeeds, an extraction.
   await read('test send', request(h.app).post(`/v1/webhooks/${webhookId}/test`).set(auth));
-  const published = await h.platform.post('/internal/v1/events', { account_id: accountId, event: 'quota.warning', data: { usage: 80 } }).expect(202);
+  const published = await h.platform.post('/internal/v1/events', { account_id: accountId, event: 'quota.warning', data: { usage: 80, limit: 100 } }).expect(202);
   const delivery = await h.deps.db.prisma.delivery.findFirstOrThrow({ where: { eventId: published.body.event.id } });
   const ext = await h.platform.post('/internal/v1/extractions', { account_id: accountId, parser_id: 'invoices', document_count: 1 }).expect(201);
   await h.platform.post(`/internal/v1/extractions/${ext.body.extraction.extraction_id}/documents/doc-1`, { status: 'completed', result: { total: 1 } }).expect(202);
@@ -98,7 +98,7 @@ beforeAll(async () => {
   remember('rotated signing secret', rotated.body.webhook.signing_secret);
   const newStatic = remember('replaced static secret', 'static-secret-second-44d1e0');
   await read('patch answer', request(h.app).patch(`/v1/webhooks/${webhookId}`).set(auth).send({ secret: newStatic, description: 'rotated' }));
-  await h.platform.post('/internal/v1/events', { account_id: accountId, event: 'quota.warning', data: { usage: 90 } }).expect(202);
+  await h.platform.post('/internal/v1/events', { account_id: accountId, event: 'quota.warning', data: { usage: 90, limit: 100 } }).expect(202);
   const [last] = (await receiver.waitFor(6)).slice(-1);
   expect(verifyCallback(rotated.body.webhook.signing_secret, last.body, last.headers)).toEqual({ standard: true, brand: true });
   expect(verifyCallback(created.body.webhook.signing_secret, last.body, last.headers)).toEqual({ standard: true, brand: true });

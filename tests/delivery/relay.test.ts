@@ -94,7 +94,7 @@ describe('Redis down at ingest', () => {
     const wh = await s.createWebhook({ url: r.url });
     await redis.stop();
 
-    const res = await s.api.platform.post('/internal/v1/events', { account_id: s.account.accountId, event: 'quota.warning', data: { usage: 99 } });
+    const res = await s.api.platform.post('/internal/v1/events', { account_id: s.account.accountId, event: 'quota.warning', data: { usage: 99, limit: 100 } });
     expect(res.status).toBe(202);
     expect(res.body.event.deliveries).toBe(1);
     const delivery = await onlyDelivery(s, wh.id);

@@ -81,7 +81,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       return res.body.webhook;
     },
     async publish(event, data = {}, expectedDeliveries) {
-      const res = await api.platform.post('/internal/v1/events', { account_id: stack.account.accountId, event, data });
+      // quota.* data needs usage and limit (the event's data schema); a test names only what it checks.
+      const body = { account_id: stack.account.accountId, event, data: event.startsWith('quota.') ? { usage: 80, limit: 100, ...data } : data };
+      const res = await api.platform.post('/internal/v1/events', body);
       if (res.status !== 202) throw new Error(`publish: ${res.status} ${JSON.stringify(res.body)}`);
       if (expectedDeliveries !== undefined && res.body.event.deliveries !== expectedDeliveries) {
         throw new Error(`publish: expected ${expectedDeliveries} deliveries, got ${res.body.event.deliveries}`);

@@ -46,7 +46,7 @@ describe('logs of a full scenario', () => {
     const webhookId = created.body.webhook.id as string;
     const firstSecret = created.body.webhook.signing_secret as string;
 
-    const event = await h.platform.post('/internal/v1/events', { account_id: accountId, event: 'quota.warning', data: { used: 80 } });
+    const event = await h.platform.post('/internal/v1/events', { account_id: accountId, event: 'quota.warning', data: { usage: 80, limit: 100 } });
     expect(event.status).toBe(202);
     await receiver.waitFor(1);
 

@@ -335,7 +335,7 @@ describe('OpenAPI document', () => {
       expectDeclared('post', '/v1/deliveries/:id/retry', await request(h.app).post(`/v1/deliveries/${deliveryId}/retry`).set(auth));
       expectDeclared('post', '/v1/webhooks/:id/recover', await request(h.app).post(`/v1/webhooks/${id}/recover`).set(auth).send({ since: '2020-01-01T00:00:00Z' }));
 
-      expectDeclared('post', '/internal/v1/events', await h.platform.post('/internal/v1/events', { account_id: account.body.account.id, event: 'quota.warning', data: { used: 80 } }));
+      expectDeclared('post', '/internal/v1/events', await h.platform.post('/internal/v1/events', { account_id: account.body.account.id, event: 'quota.warning', data: { usage: 80, limit: 100 } }));
       expectDeclared('delete', '/v1/webhooks/:id', await request(h.app).delete(`/v1/webhooks/${id}`).set(auth));
       expectDeclared('delete', '/internal/v1/api-keys/:id', await h.platform.delete(`/internal/v1/api-keys/${key.body.api_key.id}`));
     });

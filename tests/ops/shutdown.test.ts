@@ -48,7 +48,7 @@ describe('graceful shutdown', () => {
         DELIVERY_TIMEOUT: '5s',
       });
 
-      const published = await h.platform.post('/internal/v1/events', { account_id: accountId, event: 'quota.warning', data: { used: 80 } });
+      const published = await h.platform.post('/internal/v1/events', { account_id: accountId, event: 'quota.warning', data: { usage: 80, limit: 100 } });
       expect(published.status).toBe(202);
       expect(published.body.event.deliveries).toBe(1);
 

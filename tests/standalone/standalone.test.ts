@@ -130,13 +130,13 @@ describe('npm start (standalone, PGlite, own redis-server)', () => {
     const key = await call(base, 'POST', `/internal/v1/accounts/${account.body.account.id}/api-keys`, token, { mode: 'test' });
     const webhook = await call(base, 'POST', '/v1/webhooks', key.body.api_key.key, { url: receiver.url, events: ['quota.warning'] });
     expect(webhook.status).toBe(201);
-    const event = await call(base, 'POST', '/internal/v1/events', token, { account_id: account.body.account.id, event: 'quota.warning', data: { used: 80 } });
+    const event = await call(base, 'POST', '/internal/v1/events', token, { account_id: account.body.account.id, event: 'quota.warning', data: { usage: 80, limit: 100 } });
     expect(event.status).toBe(202);
     expect(event.body.event.deliveries).toBe(1);
 
     const [callback] = await receiver.waitFor(1, 30_000);
     expect(verifyCallback(webhook.body.webhook.signing_secret, callback.body, callback.headers)).toEqual({ standard: true, brand: true });
-    expect(JSON.parse(callback.body)).toMatchObject({ id: event.body.event.id, event: 'quota.warning', data: { used: 80 } });
+    expect(JSON.parse(callback.body)).toMatchObject({ id: event.body.event.id, event: 'quota.warning', data: { usage: 80, limit: 100 } });
   }, 60_000);
 
   it('creates a demo account on the first start and prints its test key, a one-time sign-in link and an admin password', async () => {

@@ -37,7 +37,7 @@ async function createWebhook(who: Integrator, body: Record<string, unknown> = {}
 async function deliveriesFor(who: Integrator, webhookId: string, count: number, event = 'quota.warning') {
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
-    const res = await h.platform.post('/internal/v1/events', { account_id: who.accountId, event, data: { n: i } }).expect(202);
+    const res = await h.platform.post('/internal/v1/events', { account_id: who.accountId, event, data: { usage: i, limit: 100, n: i } }).expect(202);
     ids.push(res.body.event.id);
   }
   return h.deps.db.prisma.delivery.findMany({ where: { webhookId, eventId: { in: ids } } });

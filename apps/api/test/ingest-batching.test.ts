@@ -50,7 +50,7 @@ async function raceAndCheck(sends: Send[]): Promise<void> {
         live.agent
           .post('/internal/v1/events')
           .set({ Authorization: `Bearer ${h.platformToken}` })
-          .send({ account_id: s.accountId, event: 'quota.warning', parser_id: s.parserId, data: s.kind === 'nul' ? { note: 'a\u0000b', seq } : { seq } }),
+          .send({ account_id: s.accountId, event: 'quota.warning', parser_id: s.parserId, data: s.kind === 'nul' ? { usage: seq, limit: 100, note: 'a\u0000b', seq } : { usage: seq, limit: 100, seq } }),
       ),
     );
   } finally {
@@ -76,7 +76,7 @@ async function raceAndCheck(sends: Send[]): Promise<void> {
     ids.add(res.body.event.id);
     // What the answer says is what was committed: its own event, with its own data and deliveries, each with its job.
     const event = await h.deps.db.prisma.event.findUniqueOrThrow({ where: { id: res.body.event.id }, include: { deliveries: true } });
-    expect(event).toEqual(expect.objectContaining({ accountId: s.accountId, parserId: s.parserId, data: { seq: i } }));
+    expect(event).toEqual(expect.objectContaining({ accountId: s.accountId, parserId: s.parserId, data: { usage: i, limit: 100, seq: i } }));
     expect(event.deliveries).toHaveLength(s.expected);
     for (const d of event.deliveries) expect((await h.queue.getJob(d.id))?.data).toEqual({ deliveryId: d.id });
   }
@@ -118,7 +118,7 @@ it('answers a lone request at once, without waiting for company', async () => {
   const { accountId } = await h.integrator();
   await insertWebhook(h, accountId, { events: ['quota.exceeded'] });
   const started = Date.now();
-  const res = await h.platform.post('/internal/v1/events', { account_id: accountId, event: 'quota.exceeded', data: {} });
+  const res = await h.platform.post('/internal/v1/events', { account_id: accountId, event: 'quota.exceeded', data: { usage: 101, limit: 100 } });
   expect(res.status).toBe(202);
   expect(res.body.event.deliveries).toBe(1);
   expect(Date.now() - started).toBeLessThan(1_000);

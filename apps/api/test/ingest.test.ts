@@ -389,18 +389,18 @@ describe('POST /internal/v1/events', () => {
     const quota = await insertWebhook(h, accountId, { events: ['quota.warning'] });
     await insertWebhook(h, accountId, { events: ['extraction.document_completed'] });
 
-    const res = await h.platform.post('/internal/v1/events', { account_id: accountId, event: 'quota.warning', data: { usage: 800, quota: 1000 } });
+    const res = await h.platform.post('/internal/v1/events', { account_id: accountId, event: 'quota.warning', data: { usage: 800, limit: 1000 } });
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ event: { id: expect.stringMatching(/^evt_/), event: 'quota.warning', deliveries: 1 } });
     const event = await h.deps.db.prisma.event.findUniqueOrThrow({ where: { id: res.body.event.id } });
-    expect(event).toEqual(expect.objectContaining({ accountId, event: 'quota.warning', parserId: null, data: { usage: 800, quota: 1000 }, test: false }));
+    expect(event).toEqual(expect.objectContaining({ accountId, event: 'quota.warning', parserId: null, data: { usage: 800, limit: 1000 }, test: false }));
     const [delivery] = await h.deps.db.prisma.delivery.findMany({ where: { eventId: event.id } });
     expect(delivery.webhookId).toBe(quota.id);
     expect((await h.queue.getJob(delivery.id))?.data).toEqual({ deliveryId: delivery.id });
   });
 
   it('answers 404 for an unknown account and 400 for an unknown event', async () => {
-    const missing = await h.platform.post('/internal/v1/events', { account_id: 'acct_nope', event: 'quota.warning' });
+    const missing = await h.platform.post('/internal/v1/events', { account_id: 'acct_nope', event: 'quota.warning', data: { usage: 80, limit: 100 } });
     expect(missing.status).toBe(404);
     const { accountId } = await h.integrator();
     const unknown = await h.platform.post('/internal/v1/events', { account_id: accountId, event: 'quota.nearly' });
@@ -413,7 +413,7 @@ describe('Idempotency-Key on ingest', () => {
   it('replays the first answer for the same key and body, and refuses another body', async () => {
     const { accountId } = await h.integrator();
     await insertWebhook(h, accountId, { events: ['quota.exceeded'] });
-    const body = { account_id: accountId, event: 'quota.exceeded', data: { usage: 1001 } };
+    const body = { account_id: accountId, event: 'quota.exceeded', data: { usage: 1001, limit: 1000 } };
     const send = (b: object) => h.platform.post('/internal/v1/events', b).set('Idempotency-Key', `quota-${accountId}`);
 
     const first = await send(body);
@@ -424,7 +424,7 @@ describe('Idempotency-Key on ingest', () => {
     expect(again.body).toEqual(first.body);
     expect(await eventCounts(h, accountId)).toEqual({ 'quota.exceeded': 1 });
 
-    const other = await send({ ...body, data: { usage: 2000 } });
+    const other = await send({ ...body, data: { usage: 2000, limit: 1000 } });
     expect(other.status).toBe(409);
     expect(other.body.error.code).toBe('IDEMPOTENCY_CONFLICT');
   });

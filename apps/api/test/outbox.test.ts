@@ -69,9 +69,9 @@ describe('delivery rows: who gets what', () => {
     const scoped = await insertWebhook(h, accountId, { events: ['quota.warning'], parserId: 'p1' });
     const otherScope = await insertWebhook(h, accountId, { events: ['quota.warning'], parserId: 'p2' });
 
-    const accountLevel = await h.platform.post('/internal/v1/events', { account_id: accountId, event: 'quota.warning', data: { usage: 80 } });
+    const accountLevel = await h.platform.post('/internal/v1/events', { account_id: accountId, event: 'quota.warning', data: { usage: 80, limit: 100 } });
     expect(accountLevel.body.event.deliveries).toBe(3);
-    const forP1 = await h.platform.post('/internal/v1/events', { account_id: accountId, event: 'quota.warning', parser_id: 'p1', data: {} });
+    const forP1 = await h.platform.post('/internal/v1/events', { account_id: accountId, event: 'quota.warning', parser_id: 'p1', data: { usage: 80, limit: 100 } });
     expect(forP1.body.event.deliveries).toBe(2);
     const targets = await h.deps.db.prisma.delivery.findMany({ where: { eventId: forP1.body.event.id }, select: { webhookId: true } });
     expect(targets.map((t) => t.webhookId).sort()).toEqual([unscoped.id, scoped.id].sort());
@@ -85,7 +85,7 @@ describe('delivery rows: who gets what', () => {
     const accepted = async () => (await h.deps.metrics.eventsAccepted.get()).values.find((v) => v.labels.event === 'quota.exceeded')?.value ?? 0;
     const created = async () => (await h.deps.metrics.deliveriesCreated.get()).values[0]?.value ?? 0;
     const [acceptedBefore, createdBefore] = [await accepted(), await created()];
-    await h.platform.post('/internal/v1/events', { account_id: accountId, event: 'quota.exceeded', data: {} }).expect(202);
+    await h.platform.post('/internal/v1/events', { account_id: accountId, event: 'quota.exceeded', data: { usage: 101, limit: 100 } }).expect(202);
     expect(await accepted()).toBe(acceptedBefore + 1);
     expect(await created()).toBe(createdBefore + 2);
   });
@@ -147,7 +147,7 @@ describe('Redis down at ingest', () => {
     expect(rows.every((d) => d.webhookId === webhook.id && d.status === 'pending' && d.nextAttemptAt !== null)).toBe(true);
     expect((await h.deps.metrics.enqueueFailures.get()).values[0]?.value).toBe(failuresBefore + 2);
 
-    const published = await h.platform.post('/internal/v1/events', { account_id: integrator.accountId, event: 'quota.warning', data: { usage: 81 } });
+    const published = await h.platform.post('/internal/v1/events', { account_id: integrator.accountId, event: 'quota.warning', data: { usage: 81, limit: 100 } });
     expect(published.status).toBe(202);
     expect(published.body.event.deliveries).toBe(1);
     expect(await h.deps.db.prisma.delivery.count({ where: { eventId: published.body.event.id, status: 'pending' } })).toBe(1);

@@ -35,7 +35,7 @@ describe('GET /v1/event-types', () => {
   it('lists the catalog with name, description and source', async () => {
     const res = await request(h.app).get('/v1/event-types').set(acme.auth);
     expect(res.status).toBe(200);
-    expect(res.body.data).toEqual(EVENT_TYPES.map(({ name, description, source }) => ({ name, description, source })));
+    expect(res.body.data).toEqual(EVENT_TYPES.map(({ name, description, source }) => ({ name, description, source, schema: expect.objectContaining({ $schema: expect.any(String) }) })));
   });
 
   it('needs a key but no paid plan', async () => {

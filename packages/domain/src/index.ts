@@ -3,6 +3,7 @@ export * from './ids';
 export * from './durations';
 export * from './delivery-policy';
 export * from './events';
+export * from './event-schemas';
 export * from './signing';
 export * from './secret-box';
 export * from './api-keys';

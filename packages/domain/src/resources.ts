@@ -3,6 +3,7 @@ import { API_KEY_MODES } from './api-keys';
 import { CIRCUIT_STATES, DELIVERY_STATUSES, isWaiting, type CircuitState } from './delivery-policy';
 import { ERROR_STATUS, type ErrorCode, type ErrorEnvelope } from './errors';
 import { EVENT_NAMES, PLANS } from './events';
+import { JSON_SCHEMA_DIALECT, eventDataJsonSchema } from './event-schemas';
 import { MAX_IN_FLIGHT_RANGE, RATE_LIMIT_PER_SECOND_RANGE } from './schemas';
 
 // The JSON objects of docs/api.md#objects: one zod schema per object, declared
@@ -332,11 +333,27 @@ export type EmittedEvent = z.infer<typeof emittedEventSchema>;
 // ---- the event catalog ----
 
 export const eventTypeSchema = z
-  .object({ name: eventName, description: z.string(), source: z.enum(WEBHOOK_SOURCES) })
-  .meta({ id: 'EventType', example: { name: 'extraction.document_completed', description: 'One document of an extraction reached completed or failed.', source: 'api' } });
+  .object({
+    name: eventName,
+    description: z.string(),
+    source: z.enum(WEBHOOK_SOURCES),
+    schema: z
+      .looseObject({ $schema: z.literal(JSON_SCHEMA_DIALECT) })
+      .meta({ description: "The JSON Schema (draft 2020-12) of the event's `data`: the same schema as this document's component of the event's name (e.g. QuotaWarningData for quota.warning)." }),
+  })
+  .meta({
+    id: 'EventType',
+    example: {
+      name: 'quota.warning', description: 'Usage reached 80% of the monthly quota.', source: 'api',
+      schema: eventDataJsonSchema('quota.warning'),
+    },
+  });
 export type EventType = z.infer<typeof eventTypeSchema>;
 
-export const eventTypeResource = ({ name, description, source }: EventType): EventType => ({ name, description, source });
+/** A catalog entry as GET /v1/event-types answers it: with the JSON Schema of its data. */
+export const eventTypeResource = ({ name, description, source }: { name: EventName; description: string; source: EventType['source'] }): EventType => ({
+  name, description, source, schema: eventDataJsonSchema(name),
+});
 
 // ---- pages and errors ----
 
@@ -376,7 +393,7 @@ export const callbackSchema = z
     event: eventName,
     created_at: isoTime,
     test: z.boolean(),
-    data: jsonObject,
+    data: jsonObject.meta({ description: "The event's data: its schema is the event type's (GET /v1/event-types; the *Data schemas, e.g. ExtractionDocumentCompletedData)." }),
   })
   .meta({
     id: 'Callback',

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { API_EVENT_NAMES, EVENT_NAMES, PLANS } from './events';
 import { API_KEY_MODES } from './api-keys';
 import { DELIVERY_STATUSES } from './delivery-policy';
+import { eventDataSchemas } from './event-schemas';
 
 // One zod schema per request body / query: the source of truth for validation,
 // for the TypeScript types (z.infer) and for the OpenAPI document.
@@ -183,11 +184,22 @@ export const documentReportBody = z
     if (body.status === 'failed' && body.result) ctx.addIssue({ code: 'custom', path: ['result'], message: 'must be absent when status is failed' });
   });
 
-export const publishEventBody = z.strictObject({
-  account_id: z.string({ error: 'is required' }).min(1, 'is required').max(64),
-  event: z.enum(EVENT_NAMES, { error: `must be one of ${EVENT_NAMES.join(', ')}` }),
-  data: z.record(z.string(), z.unknown(), { error: 'must be a JSON object' }).optional().default({}),
-  parser_id: parserId.nullable().optional(),
-});
+export const publishEventBody = z
+  .strictObject({
+    account_id: z.string({ error: 'is required' }).min(1, 'is required').max(64),
+    event: z.enum(EVENT_NAMES, { error: `must be one of ${EVENT_NAMES.join(', ')}` }),
+    data: z
+      .record(z.string(), z.unknown(), { error: 'must be a JSON object' })
+      .optional()
+      .default({})
+      .meta({ description: "The event's data, checked against its event type's schema (GET /v1/event-types; the *Data schemas below, e.g. QuotaWarningData)." }),
+    parser_id: parserId.nullable().optional(),
+  })
+  // The data schema depends on the event: its issues are reported under `data.` (e.g. data.usage).
+  .superRefine((body, ctx) => {
+    const parsed = eventDataSchemas[body.event].safeParse(body.data);
+    if (parsed.success) return;
+    for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: ['data', ...issue.path] });
+  });
 
 export const externalIdParam = externalId;
