@@ -1,4 +1,4 @@
-import { DELIVERY_STATUSES, isWaiting, type attemptResource, type deliveryResource } from '@hookline/domain';
+import { DELIVERY_STATUSES, EVENT_NAMES, isWaiting, type attemptResource, type deliveryResource } from '@hookline/domain';
 import { html, type SafeHtml } from './html';
 import { actionButton, flashBanner, page, path, timeTag, type Viewer } from './layout';
 import type { Flash } from './session';
@@ -66,6 +66,7 @@ export function deliveryLogPage(opts: {
   webhook: WebhookView;
   items: DeliveryWithAttempts[];
   status: string | null;
+  event: string | null;
   cursor: string | null;
   nextCursor: string | null;
   flash: Flash | null;
@@ -79,8 +80,11 @@ export function deliveryLogPage(opts: {
     const text = params.toString();
     return text ? `${base}?${text}` : base;
   };
-  const returnTo = withQuery({ status: opts.status, cursor: opts.cursor });
-  const filtered = opts.status ? html` with status ${DELIVERY_STATUS_LABELS[opts.status] ?? opts.status}` : '';
+  const filters = { status: opts.status, event: opts.event };
+  const returnTo = withQuery({ ...filters, cursor: opts.cursor });
+  const filtered = html`${opts.event ? html` for <code>${opts.event}</code>` : ''}${opts.status ? html` with status ${DELIVERY_STATUS_LABELS[opts.status] ?? opts.status}` : ''}`;
+  // The webhook's own events first, then the others a delivery can carry (a test sends extraction.job_completed).
+  const events = [...new Set([...webhook.events, ...EVENT_NAMES])];
   return page({
     title: 'Delivery log',
     viewer,
@@ -97,11 +101,18 @@ ${flashBanner(opts.flash)}
       ${DELIVERY_STATUSES.map((s) => html`<option value="${s}"${opts.status === s ? html` selected` : ''}>${DELIVERY_STATUS_LABELS[s] ?? s}</option>`)}
     </select>
   </div>
+  <div class="field field-inline">
+    <label for="event-filter">Event</label>
+    <select id="event-filter" name="event">
+      <option value=""${opts.event ? '' : html` selected`}>All events</option>
+      ${events.map((e) => html`<option value="${e}"${opts.event === e ? html` selected` : ''}>${e}</option>`)}
+    </select>
+  </div>
   <button type="submit" class="btn btn-plain">Filter</button>
 </form>
 ${items.length === 0
   ? html`<div class="empty"><p><strong>No deliveries${filtered} yet.</strong></p><p>${
-      opts.status
+      opts.status || opts.event
         ? html`<a href="${base}">Show every delivery</a>`
         : html`Callbacks appear here once an extraction batch finishes. Press <strong>Send test</strong> on the webhook's card to try your endpoint now.`
     }</p></div>`
@@ -109,8 +120,8 @@ ${items.length === 0
       deliveryItem(item, { viewer, webhookId: webhook.id, returnTo, open: item.delivery.id === opts.openDeliveryId }),
     )}</ul>`}
 <nav class="pager" aria-label="Delivery pages">
-  ${opts.cursor ? html`<a href="${withQuery({ status: opts.status })}">← Newest</a>` : ''}
-  ${opts.nextCursor ? html`<a href="${withQuery({ status: opts.status, cursor: opts.nextCursor })}">Older deliveries →</a>` : ''}
+  ${opts.cursor ? html`<a href="${withQuery(filters)}">← Newest</a>` : ''}
+  ${opts.nextCursor ? html`<a href="${withQuery({ ...filters, cursor: opts.nextCursor })}">Older deliveries →</a>` : ''}
 </nav>`,
   });
 }

@@ -1,15 +1,17 @@
 import cookieParser from 'cookie-parser';
 import express, { Router, type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { AppError, DASHBOARD_EVENT_NAMES, attemptResource, deliveryListQuery, planAllowsWebhooks, webhookStatus } from '@hookline/domain';
+import { AppError, DASHBOARD_EVENT_NAMES, attemptResource, deliveryListQuery, planAllowsWebhooks, updateWebhookBody, webhookStatus, type UpdateWebhookBody } from '@hookline/domain';
 import type { ApiDeps } from '../deps';
 import { authenticateApiKey } from '../middleware/auth';
 import { failureLimiter } from '../middleware/failure-limit';
 import { toAppError } from '../middleware/errors';
 import { listDeliveries, retryDelivery } from '../services/deliveries';
+import { webhookHealth } from '../services/webhook-health';
 import { createWebhook, deleteWebhook, getWebhook, getWebhookRow, listWebhooks, revealSigningSecret, sendTest, updateWebhook } from '../services/webhooks';
 import { dashboardAssets } from './assets';
 import { errorPage, planRequiredPage, signInLinkPage, signInPage } from './auth-views';
 import { deliveryLogPage, type DeliveryWithAttempts } from './delivery-views';
+import { editValuesOf, editWebhookPage, type EditFieldErrors, type EditFormValues } from './edit-views';
 import { html, toHtmlString, type SafeHtml } from './html';
 import { BASE, path, type Viewer } from './layout';
 import { SESSION_COOKIE, SESSION_TTL_SECONDS, SIGN_IN_COOKIE, cookieSecret, createSessionStore, newToken, tokensMatch, type DashboardSession, type Flash } from './session';
@@ -280,11 +282,14 @@ export function createDashboardRouter(deps: ApiDeps): Router {
   async function renderWebhooks(res: Response, opts: { cursor: string | null; reveal?: { webhookId: string; secret: string }; status?: number }) {
     const ctx = signedIn(res);
     const list = await listWebhooks(deps, ctx.auth.accountId, { limit: WEBHOOKS_PER_PAGE, cursor: opts.cursor });
+    // The health of the whole page in one statement (services/webhook-health.ts).
+    const health = await webhookHealth(deps, list.data.map((w) => w.id));
     // One index-backed query per card (at most 20): (webhook_id, created_at desc, id desc).
     const cards: WebhookCard[] = await Promise.all(
       list.data.map(async (webhook) => ({
         webhook,
         lastDelivery: await lastDeliveryOf(webhook.id),
+        health: health.get(webhook.id)!,
         revealedSecret: opts.reveal?.webhookId === webhook.id ? opts.reveal.secret : undefined,
       })),
     );
@@ -380,6 +385,48 @@ export function createDashboardRouter(deps: ApiDeps): Router {
   router.post('/integrations/webhooks/:id/pause', ...action, setActive(false));
   router.post('/integrations/webhooks/:id/resume', ...action, setActive(true));
 
+  // ---- editing: the same schema and service as PATCH /v1/webhooks/:id ----
+  router.get('/integrations/webhooks/:id/edit', ...page, async (req, res) => {
+    const ctx = signedIn(res);
+    const { webhook } = await getWebhook(deps, ctx.auth.accountId, String(req.params.id));
+    send(res, 200, editWebhookPage({ viewer: ctx.viewer, webhook, values: editValuesOf(webhook), errors: {} }));
+  });
+
+  router.post('/integrations/webhooks/:id/edit', ...action, async (req, res) => {
+    const ctx = signedIn(res);
+    const id = String(req.params.id);
+    res.locals.webhookId = id;
+    const { webhook } = await getWebhook(deps, ctx.auth.accountId, id);
+    const rawEvents = (req.body as Record<string, unknown> | undefined)?.events;
+    const values: EditFormValues = {
+      url: formText(req, 'url').trim(),
+      parser_id: formText(req, 'parser_id').trim(),
+      events: (Array.isArray(rawEvents) ? rawEvents : rawEvents === undefined ? [] : [rawEvents]).filter((e): e is string => typeof e === 'string'),
+      secret: formText(req, 'secret'),
+      remove_secret: formText(req, 'remove_secret') !== '',
+    };
+    if (values.secret !== '' && values.remove_secret) {
+      return send(res, 400, editWebhookPage({ viewer: ctx.viewer, webhook, values, errors: { secret: 'type a new value or tick Remove, not both' } }));
+    }
+    // The body PATCH /v1/webhooks/:id would get: blank scope means all parsers; the
+    // secret only when replaced or removed; events only for API webhooks.
+    const body: Record<string, unknown> = {
+      url: values.url,
+      parser_id: values.parser_id === '' ? null : values.parser_id,
+      ...(webhook.source === 'api' ? { events: values.events } : {}),
+      ...(values.secret !== '' ? { secret: values.secret } : values.remove_secret ? { secret: null } : {}),
+    };
+    try {
+      const patch: UpdateWebhookBody = updateWebhookBody.parse(body);
+      await updateWebhook(deps, { accountId: ctx.auth.accountId, mode: ctx.auth.mode }, id, patch);
+    } catch (err) {
+      const errors = editFormErrors(err);
+      if (!errors) throw err;
+      return send(res, 400, editWebhookPage({ viewer: ctx.viewer, webhook, values, errors }));
+    }
+    await flashAndGo(res, { tone: 'success', webhookId: id, message: 'Webhook updated: the changes apply to the next deliveries.' }, WEBHOOKS);
+  });
+
   router.get('/integrations/webhooks/:id/delete', ...page, async (req, res) => {
     const ctx = signedIn(res);
     const { webhook } = await getWebhook(deps, ctx.auth.accountId, String(req.params.id));
@@ -401,9 +448,16 @@ export function createDashboardRouter(deps: ApiDeps): Router {
     const id = String(req.params.id);
     res.locals.webhookId = id;
     const status = queryText(req, 'status');
+    const event = queryText(req, 'event');
     const cursor = queryText(req, 'cursor');
-    const query = deliveryListQuery.safeParse({ limit: String(DELIVERIES_PER_PAGE), ...(status ? { status } : {}), ...(cursor ? { cursor } : {}) });
-    if (!query.success) throw new AppError('INVALID_PAYLOAD', 'That status filter is not one this log knows; choose a status from the list.');
+    // The query GET /v1/webhooks/:id/deliveries takes, through the same schema and service.
+    const query = deliveryListQuery.safeParse({ limit: String(DELIVERIES_PER_PAGE), ...(status ? { status } : {}), ...(event ? { event } : {}), ...(cursor ? { cursor } : {}) });
+    if (!query.success) {
+      const field = query.error.issues[0]?.path[0];
+      if (field === 'event') throw new AppError('INVALID_PAYLOAD', 'That event filter is not one this log knows; choose an event from the list.');
+      if (field === 'status') throw new AppError('INVALID_PAYLOAD', 'That status filter is not one this log knows; choose a status from the list.');
+      throw new AppError('INVALID_PAYLOAD', 'That page link is not valid; start again from the newest deliveries.');
+    }
     const { webhook } = await getWebhook(deps, ctx.auth.accountId, id);
     const list = await listDeliveries(deps, ctx.auth.accountId, id, query.data);
     // One query for the attempts of the whole page; the deliveries were already scoped to this account's webhook.
@@ -416,7 +470,7 @@ export function createDashboardRouter(deps: ApiDeps): Router {
     }));
     const flash = await sessions.takeFlash(ctx.session.id);
     send(res, 200, deliveryLogPage({
-      viewer: ctx.viewer, webhook, items, status, cursor, nextCursor: list.next_cursor, flash, openDeliveryId: queryText(req, 'open'),
+      viewer: ctx.viewer, webhook, items, status, event, cursor, nextCursor: list.next_cursor, flash, openDeliveryId: queryText(req, 'open'),
     }));
   });
 
@@ -454,6 +508,22 @@ function formErrors(err: unknown): FieldErrors | null {
   }
   if (appError.code === 'DUPLICATE_WEBHOOK') errors.url = appError.message;
   if (!errors.url && !errors.parser_id && !errors.secret && !errors.form) errors.form = appError.message;
+  return errors;
+}
+
+/** Field-level messages for the Edit form (the API's own messages), or null when the error is not about the input. */
+function editFormErrors(err: unknown): EditFieldErrors | null {
+  const appError = toAppError(err);
+  if (appError.code !== 'INVALID_PAYLOAD' && appError.code !== 'DUPLICATE_WEBHOOK') return null;
+  const errors: EditFieldErrors = {};
+  const fields = ['url', 'parser_id', 'events', 'secret'] as const;
+  for (const detail of appError.details ?? []) {
+    const field = fields.find((name) => detail.path === name || detail.path.startsWith(`${name}.`));
+    if (field && !errors[field]) errors[field] = detail.message;
+    else if (!field && !errors.form) errors.form = `${detail.path}: ${detail.message}`;
+  }
+  if (appError.code === 'DUPLICATE_WEBHOOK') errors.url = appError.message;
+  if (!fields.some((name) => errors[name]) && !errors.form) errors.form = appError.message;
   return errors;
 }
 

@@ -1,4 +1,6 @@
 import type { webhookResource } from '@hookline/domain';
+import type { WebhookHealth } from '../services/webhook-health';
+import { healthSection, lastErrorText } from './health-views';
 import { html, type SafeHtml } from './html';
 import { actionButton, csrfField, flashBanner, page, path, timeTag, type Viewer } from './layout';
 import type { Flash } from './session';
@@ -15,7 +17,7 @@ export type LastDelivery = {
   error: string | null;
 } | null;
 
-export type WebhookCard = { webhook: WebhookView; lastDelivery: LastDelivery; revealedSecret?: string };
+export type WebhookCard = { webhook: WebhookView; lastDelivery: LastDelivery; health: WebhookHealth; revealedSecret?: string };
 
 const DISABLED_REASONS: Record<string, string> = {
   failing_too_long: 'Disabled: deliveries kept failing for too long with nothing succeeding. Fix the endpoint, then press Resume to re-enable it.',
@@ -78,6 +80,14 @@ function circuitDetail(webhook: WebhookView): SafeHtml {
     return html`<p class="status-detail" data-circuit="half_open"><span class="badge badge-pending_retry">Circuit half-open</span> Probing: one delivery is being tried; if it succeeds, the held deliveries flow again.</p>`;
   }
   return html``;
+}
+
+/** The circuit's state in words, on every card (the notice above explains an open or half-open one). */
+function circuitFact(webhook: WebhookView): SafeHtml {
+  if (webhook.status === 'disabled') return html`<span class="muted">Not in use while the webhook is disabled</span>`;
+  if (webhook.circuit === 'open') return html`Open: deliveries held until the probe at ${timeTag(webhook.circuit_retry_at, 'any moment')}`;
+  if (webhook.circuit === 'half_open') return html`Half-open: one probe delivery in flight`;
+  return html`Closed: deliveries flow normally`;
 }
 
 /** The endpoint's own caps, when the API set them; null means the service default (or no rate cap). */
@@ -145,10 +155,13 @@ export function webhookCard(card: WebhookCard, csrfToken: string, flash: Flash |
   ${statusDetail(webhook)}
   ${circuitDetail(webhook)}
   ${flash && flash.webhookId === webhook.id ? flashBanner(flash) : ''}
+  ${healthSection(webhook.id, card.health)}
   <dl class="facts">
     <div><dt>Scope</dt><dd>${webhook.parser_id ? html`Parser <code>${webhook.parser_id}</code>` : 'All parsers'}</dd></div>
     <div><dt>Events</dt><dd>${webhook.events.map((e, i) => html`${i ? ', ' : ''}<code>${e}</code>`)}</dd></div>
     <div><dt>Last delivery</dt><dd>${lastDeliveryText(card.lastDelivery)}</dd></div>
+    <div><dt>Circuit</dt><dd data-health-circuit="${webhook.circuit}">${circuitFact(webhook)}</dd></div>
+    <div><dt>Last error</dt><dd data-last-error>${lastErrorText(card.health.lastError, describeError)}</dd></div>
     ${limitsFact(webhook)}
     <div><dt>Verification header</dt><dd>${webhook.has_static_secret ? html`<code>X-Webhook-Secret</code> is sent` : 'None'}</dd></div>
     <div><dt>Created</dt><dd>${timeTag(webhook.created_at)} · ${webhook.source === 'dashboard' ? 'in the dashboard' : 'through the API'}</dd></div>
@@ -159,6 +172,7 @@ export function webhookCard(card: WebhookCard, csrfToken: string, flash: Flash |
     ${paused
       ? actionButton({ action: path('integrations', 'webhooks', webhook.id, 'resume'), label: 'Resume', csrfToken })
       : actionButton({ action: path('integrations', 'webhooks', webhook.id, 'pause'), label: 'Pause', csrfToken })}
+    <a class="btn btn-plain" href="${path('integrations', 'webhooks', webhook.id, 'edit')}">Edit</a>
     <a class="btn btn-plain" href="${path('integrations', 'webhooks', webhook.id, 'deliveries')}">Delivery log</a>
     <a class="btn btn-danger-outline" href="${path('integrations', 'webhooks', webhook.id, 'delete')}">Delete</a>
   </div>
@@ -214,8 +228,8 @@ ${tabs()}
 export type WebhookFormValues = { url: string; parser_id: string; secret: string };
 export type FieldErrors = Partial<Record<keyof WebhookFormValues | 'form', string>>;
 
-function field(opts: {
-  name: keyof WebhookFormValues;
+export function field(opts: {
+  name: string;
   label: string;
   hint: string;
   value: string;
