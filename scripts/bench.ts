@@ -5,14 +5,27 @@
 // and hosts the receiving endpoints. Everything is removed at the end, also on Ctrl-C.
 //
 // Scenarios (--scenario):
-//   throughput (default)  ingest, drain, end to end, paced latency and a bare BullMQ+got
-//                         ceiling for one webhook (scripts/bench/throughput.ts).
-//                         Options: --events N (20000) --rate R (500) --seconds S (20) --concurrency C (200)
+//   throughput (default)  a fan-out: each event published goes to --hooks webhooks on one account.
+//                         Ingest without and with an Idempotency-Key (and replays of ~1% of the
+//                         keyed publishes), drain (with Redis commands and PostgreSQL statements
+//                         or transactions per delivery), end to end, paced latency, and a bare
+//                         BullMQ+got ceiling for as many deliveries (scripts/bench/throughput.ts).
+//                         Options: --events N (20000) --hooks H (4) --idempotency on|off (on: a key on
+//                         every publish) --rate R events/s for the paced phase (250, i.e. 1,000
+//                         deliveries/s with 4 webhooks) --seconds S (20) --concurrency C (200)
+//                         --max-in-flight M (each webhook's max_in_flight; default: the service's)
 //   isolation             six webhooks on one account, four healthy; run (a) the other two
 //                         answer at once, run (b) one never answers and one answers after 5 s;
 //                         healthy deliveries/s and p99 of (b) against (a) (scripts/bench/isolation.ts).
 //                         Options: --events N (2000) --limit S (180 s per run) --concurrency C (200)
+//   soak (or --soak)      a steady publish rate until --deliveries are delivered; every --interval
+//                         the API's and the worker's RSS, Redis used_memory, the tables' sizes and
+//                         the backlog; fails on growth (scripts/bench/soak.ts).
+//                         Options: --deliveries D (1000000) --rate R events/s (250) --hooks H (4)
+//                         --idempotency on|off (on) --interval S (10) --concurrency C (200)
+//                         --max-in-flight M
 import { runIsolation } from './bench/isolation';
+import { runSoak } from './bench/soak';
 import { runThroughput } from './bench/throughput';
 import { agent } from './bench/http';
 
@@ -23,32 +36,66 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-const KNOWN = new Set(['scenario', 'events', 'rate', 'seconds', 'concurrency', 'limit']);
-for (let i = 0; i < args.length; i += 2) {
+const VALUED = new Set(['scenario', 'events', 'rate', 'seconds', 'concurrency', 'limit', 'hooks', 'idempotency', 'max-in-flight', 'deliveries', 'interval']);
+const FLAGS = new Set(['soak']);
+const given = new Map<string, string>();
+for (let i = 0; i < args.length; i++) {
   const name = args[i].startsWith('--') ? args[i].slice(2) : '';
-  if (!KNOWN.has(name)) fail(`unknown option ${args[i]} (known: ${[...KNOWN].map((k) => `--${k}`).join(' ')})`);
-  if (i + 1 >= args.length) fail(`${args[i]} needs a value`);
+  if (FLAGS.has(name)) {
+    given.set(name, 'true');
+    continue;
+  }
+  if (!VALUED.has(name)) fail(`unknown option ${args[i]} (known: ${[...VALUED, ...FLAGS].map((k) => `--${k}`).join(' ')})`);
+  if (i + 1 >= args.length || args[i + 1].startsWith('--')) fail(`${args[i]} needs a value`);
+  given.set(name, args[++i]);
 }
 
 const option = (name: string, fallback: number) => {
-  const i = args.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(args[i + 1]) : fallback;
+  const value = given.has(name) ? Number(given.get(name)) : fallback;
   if (!Number.isFinite(value) || value <= 0) fail(`--${name} must be a positive number`);
   return value;
 };
+const whole = (name: string, fallback: number) => {
+  const value = option(name, fallback);
+  if (!Number.isInteger(value)) fail(`--${name} must be a whole number`);
+  return value;
+};
+const onOff = (name: string, fallback: boolean) => {
+  const value = given.get(name);
+  if (value === undefined) return fallback;
+  if (value !== 'on' && value !== 'off') fail(`--${name} must be on or off`);
+  return value === 'on';
+};
+const maxInFlight = () => (given.has('max-in-flight') ? whole('max-in-flight', 1) : undefined);
 
-const scenarioAt = args.indexOf('--scenario');
-const scenario = scenarioAt >= 0 ? args[scenarioAt + 1] : 'throughput';
+const scenario = given.has('soak') ? 'soak' : (given.get('scenario') ?? 'throughput');
+if (given.has('soak') && given.has('scenario') && given.get('scenario') !== 'soak') fail('--soak and --scenario name two scenarios');
 
 async function main(): Promise<void> {
   if (scenario === 'isolation') {
-    const events = option('events', 2_000);
-    if (!Number.isInteger(events)) fail('--events must be a whole number');
-    await runIsolation({ events, concurrency: option('concurrency', 200), limitSeconds: option('limit', 180) });
+    await runIsolation({ events: whole('events', 2_000), concurrency: option('concurrency', 200), limitSeconds: option('limit', 180) });
   } else if (scenario === 'throughput') {
-    await runThroughput({ events: option('events', 20_000), rate: option('rate', 500), seconds: option('seconds', 20), concurrency: option('concurrency', 200) });
+    await runThroughput({
+      events: whole('events', 20_000),
+      rate: option('rate', 250),
+      seconds: option('seconds', 20),
+      concurrency: whole('concurrency', 200),
+      hooks: whole('hooks', 4),
+      idempotency: onOff('idempotency', true),
+      maxInFlight: maxInFlight(),
+    });
+  } else if (scenario === 'soak') {
+    await runSoak({
+      deliveries: whole('deliveries', 1_000_000),
+      rate: option('rate', 250),
+      hooks: whole('hooks', 4),
+      idempotency: onOff('idempotency', true),
+      intervalSeconds: option('interval', 10),
+      concurrency: whole('concurrency', 200),
+      maxInFlight: maxInFlight(),
+    });
   } else {
-    fail(`unknown scenario "${scenario}" (throughput or isolation)`);
+    fail(`unknown scenario "${scenario}" (throughput, isolation or soak)`);
   }
 }
 

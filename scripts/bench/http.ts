@@ -1,4 +1,5 @@
-import { Agent, request } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { progress } from './support';
 
@@ -9,20 +10,23 @@ import { progress } from './support';
 // under a request (a reset that would end the run).
 export const agent = new Agent({ keepAlive: true, maxSockets: 64, timeout: 4_000 });
 
-export function call(port: number, method: string, path: string, body: unknown, auth: string): Promise<{ status: number; body: any }> {
+export type Answer = { status: number; body: any; headers: IncomingHttpHeaders };
+
+export function call(port: number, method: string, path: string, body: unknown, auth: string, extraHeaders: Record<string, string> = {}): Promise<Answer> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
+    const headers = { authorization: `Bearer ${auth}`, ...extraHeaders, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) };
     const req = request(
-      { host: '127.0.0.1', port, method, path, agent, headers: { authorization: `Bearer ${auth}`, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) } },
+      { host: '127.0.0.1', port, method, path, agent, headers },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           try {
-            resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null });
+            resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null, headers: res.headers });
           } catch {
-            resolve({ status: res.statusCode ?? 0, body: text });
+            resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers });
           }
         });
       },
@@ -33,24 +37,54 @@ export function call(port: number, method: string, path: string, body: unknown, 
   });
 }
 
+/** The body of the benchmark's publish number `seq` (a replay must send the very same body). */
+export function eventBody(accountId: string, seq: number): Record<string, unknown> {
+  return { account_id: accountId, event: 'quota.warning', data: { usage: 8_000, limit: 10_000, seq } };
+}
+
+/** One keyed publish, kept so it can be replayed: its key, its body's seq and the event id answered. */
+export type KeyedPublish = { key: string; seq: number; eventId: string };
+
+export type PublishOptions = {
+  /** Send a unique Idempotency-Key with every publish. */
+  idempotency?: boolean;
+  /** Keyed publishes are appended here (for replays). */
+  keyed?: KeyedPublish[];
+  /** Each 202 must announce this many deliveries (the webhooks subscribed). */
+  deliveries?: number;
+  /** First seq of the bodies (so separate batches send distinct bodies). */
+  firstSeq?: number;
+};
+
+/** Sends one publish; throws unless it is accepted (and fans out to `deliveries` webhooks when given). */
+export async function publishOne(port: number, token: string, accountId: string, seq: number, opts: PublishOptions): Promise<string> {
+  const key = opts.idempotency ? `bench-${randomUUID()}` : undefined;
+  const res = await call(port, 'POST', '/internal/v1/events', eventBody(accountId, seq), token, key ? { 'idempotency-key': key } : {});
+  if (res.status !== 202) throw new Error(`publish answered ${res.status}: ${JSON.stringify(res.body)}`);
+  const eventId = res.body.event.id as string;
+  if (opts.deliveries !== undefined && res.body.event.deliveries !== opts.deliveries) {
+    throw new Error(`publish fanned out to ${res.body.event.deliveries} deliveries, expected ${opts.deliveries}`);
+  }
+  if (key) opts.keyed?.push({ key, seq, eventId });
+  return eventId;
+}
+
 /**
  * Publishes `count` events with `inFlight` concurrent requests; returns event id →
  * the time its request was sent. Latencies are measured from there: the event is
  * accepted somewhere between the send and the 202, so the figure is an upper bound
  * of accepted→delivered (the callback can even arrive before this process reads the 202).
  */
-export async function publish(port: number, token: string, accountId: string, count: number, inFlight: number, label: string): Promise<Map<string, number>> {
+export async function publish(port: number, token: string, accountId: string, count: number, inFlight: number, label: string, opts: PublishOptions = {}): Promise<Map<string, number>> {
   const accepted = new Map<string, number>();
   let next = 0;
   const started = performance.now();
   const ticker = setInterval(() => progress(`${label}: ${accepted.size}/${count} accepted (${Math.round(accepted.size / ((performance.now() - started) / 1000))}/s)`), 1000);
   const lane = async () => {
     while (next < count) {
-      const seq = next++;
+      const seq = (opts.firstSeq ?? 0) + next++;
       const sentAt = performance.now();
-      const res = await call(port, 'POST', '/internal/v1/events', { account_id: accountId, event: 'quota.warning', data: { seq } }, token);
-      if (res.status !== 202) throw new Error(`publish answered ${res.status}: ${JSON.stringify(res.body)}`);
-      accepted.set(res.body.event.id, sentAt);
+      accepted.set(await publishOne(port, token, accountId, seq, opts), sentAt);
     }
   };
   try {

@@ -22,11 +22,15 @@ export type Stack = {
   env: Record<string, string>;
   /** The API's port once startApi() resolved. */
   port: number;
+  /** The API's process once startApi() resolved (a later startApi() replaces it). */
+  api: ChildProcess | null;
   startApi(): Promise<void>;
   /** A child process of this stack (stopped by close()). */
   spawn(entry: string, env: Record<string, string>, label: string): ChildProcess;
   /** SIGTERM to every child, SIGKILL after `graceMs`. */
   stopChildren(graceMs?: number): Promise<void>;
+  /** SIGTERM to one child (a graceful shutdown), SIGKILL after `graceMs`. */
+  stopChild(child: ChildProcess, graceMs?: number): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -91,10 +95,11 @@ export async function createStack(opts: { concurrency: number; env?: Record<stri
     token: `bench_${randomBytes(16).toString('hex')}`,
     env: {},
     port: 0,
+    api: null,
     async startApi() {
       // A port nothing listens on (a leftover API on a guessed port would answer for this one).
       const port = await freePort();
-      stack.spawn('apps/api/src/main.ts', { PORT: String(port) }, 'api');
+      stack.api = stack.spawn('apps/api/src/main.ts', { PORT: String(port) }, 'api');
       await waitUntil(() => call(port, 'GET', '/healthz', undefined, '').then((r) => r.status === 200, () => false), 60_000, 'the API to start');
       stack.port = port;
     },
@@ -102,6 +107,13 @@ export async function createStack(opts: { concurrency: number; env?: Record<stri
       const child = spawnTsx(entry, { ...stack.env, ...env }, label);
       children.push(child);
       return child;
+    },
+    async stopChild(child, graceMs = 10_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await Promise.race([exited(child), new Promise<void>((r) => setTimeout(r, graceMs).unref())]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited(child);
     },
     async stopChildren(graceMs = 5_000) {
       const running = children.filter((c) => c.exitCode === null && c.signalCode === null);

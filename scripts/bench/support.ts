@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -6,32 +7,58 @@ import { performance } from 'node:perf_hooks';
 // Pieces shared by the benchmark's processes.
 
 export type Receiver = {
+  /** Base URL; webhook `i` of a fan-out points at `${url}/${i}` so its callbacks can be told apart. */
   url: string;
-  /** event id → performance.now() at arrival (first arrival only) */
+  /**
+   * deliveryKey(event id, hook) → performance.now() at arrival (first arrival only).
+   * Empty when the receiver only counts (`{ track: false }`).
+   */
   arrivals: Map<string, number>;
+  /** Callbacks that arrived again for an (event, hook) already received (tracked receivers only). */
   duplicates: number;
   total: number;
+  /** Callbacks received per hook path segment ('' for the base URL). */
+  perHook: Map<string, number>;
   onArrival?: () => void;
   close(): Promise<void>;
 };
 
 const EVENT_ID = /"id":"(evt_[0-9A-Za-z]+)"/;
 
-/** A fast loopback receiver that records when each event's callback first arrived. */
-export async function startBenchReceiver(): Promise<Receiver> {
-  const receiver: Receiver = { url: '', arrivals: new Map(), duplicates: 0, total: 0, close: async () => undefined };
+/** The key of one delivery in `Receiver.arrivals`: the event id alone for the base URL, else `${eventId}/${hook}`. */
+export function deliveryKey(eventId: string, hook: string | number): string {
+  return hook === '' ? eventId : `${eventId}/${hook}`;
+}
+
+/** The hook a callback was sent to: the path segment after the receiver's base path ('' for the base itself). */
+function hookOf(path: string | undefined): string {
+  const match = /^\/hooks(?:\/([^/?]+))?/.exec(path ?? '');
+  return match?.[1] ?? '';
+}
+
+/**
+ * A fast loopback receiver. It records when each delivery's callback first arrived,
+ * per (event id, hook), or with `{ track: false }` only counts callbacks (a soak of
+ * a million deliveries need not keep a million keys).
+ */
+export async function startBenchReceiver(opts: { track?: boolean } = {}): Promise<Receiver> {
+  const track = opts.track ?? true;
+  const receiver: Receiver = { url: '', arrivals: new Map(), duplicates: 0, total: 0, perHook: new Map(), close: async () => undefined };
   const server: Server = createServer((req, res) => {
     let head = '';
     req.on('data', (chunk: Buffer) => {
-      if (head.length < 200) head += chunk.toString('utf8', 0, 200);
+      if (track && head.length < 200) head += chunk.toString('utf8', 0, 200);
     });
     req.on('end', () => {
       const now = performance.now();
       receiver.total++;
-      const id = EVENT_ID.exec(head)?.[1];
+      const hook = hookOf(req.url);
+      receiver.perHook.set(hook, (receiver.perHook.get(hook) ?? 0) + 1);
+      const id = track ? EVENT_ID.exec(head)?.[1] : undefined;
       if (id) {
-        if (receiver.arrivals.has(id)) receiver.duplicates++;
-        else receiver.arrivals.set(id, now);
+        const key = deliveryKey(id, hook);
+        if (receiver.arrivals.has(key)) receiver.duplicates++;
+        else receiver.arrivals.set(key, now);
       }
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': '2' });
       res.end('{}');
@@ -139,7 +166,66 @@ export async function waitUntil(check: () => Promise<boolean> | boolean, timeout
   throw new Error(`timed out waiting for ${what}`);
 }
 
+let lastLogged = 0;
+
+/** A progress line: rewritten in place on a terminal; in a log, at most one line every 2 s. */
 export function progress(line: string): void {
   if (process.stdout.isTTY) process.stdout.write(`\r\x1b[2K${line}`);
-  else if (line) process.stdout.write(`${line}\n`);
+  else if (line && performance.now() - lastLogged >= 2_000) {
+    lastLogged = performance.now();
+    process.stdout.write(`${line}\n`);
+  }
 }
+
+function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The process that runs a child's program: the child itself when it is node (spawnTsx
+ * runs node with tsx as a loader, one process), else the first node process below it
+ * (were it started through a wrapper such as tsx's CLI or npm). Linux /proc only.
+ */
+export function programPid(pid: number): number {
+  const queue = [pid];
+  while (queue.length) {
+    const current = queue.shift()!;
+    let comm = '';
+    let cmdline: string[] = [];
+    try {
+      comm = readFileSync(`/proc/${current}/comm`, 'utf8').trim();
+      cmdline = readFileSync(`/proc/${current}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    // A wrapper (npm, sh, tsx's CLI) is looked through; the node process that imports the loader runs the program.
+    if (comm === 'node' && !cmdline.some((arg) => /[/\\]tsx[/\\]dist[/\\]cli/.test(arg) || arg.endsWith('npm-cli.js'))) return current;
+    queue.push(...childPids(current));
+  }
+  return pid;
+}
+
+/** Resident set size of a process in bytes (VmRSS of /proc/<pid>/status), or NaN if it is gone. */
+export function rssBytes(pid: number): number {
+  try {
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** The command line of a process, for the record (arguments joined by spaces). */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+  } catch {
+    return '?';
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -1,17 +1,52 @@
-// The default scenario of `npm run bench`: throughput and latency of one webhook.
-//   1. ingest:     N events published as fast as possible, no worker running (API events/s)
-//   2. drain:      a worker starts and delivers the N queued callbacks (deliveries/s)
-//   3. end to end: N more events published with the worker running (published→all delivered)
-//   4. latency:    events paced at --rate/s for --seconds; accepted (202) → callback received
-//   5. ceiling:    a bare BullMQ worker doing the same signed got POSTs, no database
+// The default scenario of `npm run bench`: throughput and latency of a fan-out.
+// One account has --hooks H webhooks (default 4) subscribed to the event published,
+// all on the bench receiver (webhook i at `/hooks/i`): each event is H deliveries,
+// and every count and rate below called "deliveries" counts them.
+//   0. warm-up:    a few publishes, keyed and not, so the API's code is compiled
+//   1. ingest:     N events without an Idempotency-Key and N with one, no worker
+//                  running, interleaved in halves (API events/s each, and the ratio);
+//                  then ~1% of the keyed publishes are replayed (same key and body)
+//                  and must answer the same event with `Idempotent-Replayed: true`
+//   2. drain:      the API stops, a worker starts and delivers the queued callbacks
+//                  (deliveries/s); Redis commands and PostgreSQL statements (or
+//                  transactions) counted around it, per delivery
+//   3. end to end: API and worker up again; N more events published with the worker
+//                  running (published→all delivered, deliveries/s)
+//   4. latency:    events paced at --rate/s for --seconds; sent → callback received
+//   5. ceiling:    a bare BullMQ worker doing the same signed got POSTs, no database,
+//                  for as many deliveries as the end-to-end phase
+// With --idempotency on (the default) every publish of phases 3 and 4 carries a key.
 import { performance } from 'node:perf_hooks';
-import { call, publish } from './http';
-import { createStack, REDIS_URL } from './stack';
-import { percentile, progress, startBenchReceiver, waitUntil, type Receiver } from './support';
+import { call, publish, publishOne, eventBody, type KeyedPublish, type PublishOptions } from './http';
+import { createStack, PG_SERVER, REDIS_URL, type Stack } from './stack';
+import { diffCounts, pgCounter, redisCommandStats, sumCounts } from './counters';
+import { deliveryKey, percentile, progress, sleep, startBenchReceiver, waitUntil, type Receiver } from './support';
 
-export type ThroughputOptions = { events: number; rate: number; seconds: number; concurrency: number };
+export type ThroughputOptions = {
+  events: number;
+  rate: number;
+  seconds: number;
+  concurrency: number;
+  hooks: number;
+  idempotency: boolean;
+  /** max_in_flight of each webhook; undefined leaves the service default (ENDPOINT_CONCURRENCY). */
+  maxInFlight?: number;
+};
 
-async function paced(port: number, token: string, accountId: string, rate: number, seconds: number): Promise<Map<string, number>> {
+const WARMUP_EVENTS = 100;
+const REPLAY_EVERY = 100;
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(0)}%`;
+
+/** sent time per delivery key, for the H deliveries of each event. */
+function fanOut(accepted: Map<string, number>, hooks: number): Map<string, number> {
+  const keys = new Map<string, number>();
+  for (const [id, sentAt] of accepted) for (let h = 0; h < hooks; h++) keys.set(deliveryKey(id, h), sentAt);
+  return keys;
+}
+
+async function paced(port: number, token: string, accountId: string, rate: number, seconds: number, opts: PublishOptions): Promise<Map<string, number>> {
   const accepted = new Map<string, number>();
   const total = Math.round(rate * seconds);
   const started = performance.now();
@@ -19,106 +54,218 @@ async function paced(port: number, token: string, accountId: string, rate: numbe
   for (let i = 0; i < total; i++) {
     const due = started + (i * 1000) / rate;
     const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    if (wait > 1) await sleep(wait);
     const sentAt = performance.now();
-    pending.push(
-      call(port, 'POST', '/internal/v1/events', { account_id: accountId, event: 'quota.warning', data: { seq: i } }, token).then((res) => {
-        if (res.status !== 202) throw new Error(`publish answered ${res.status}`);
-        accepted.set(res.body.event.id, sentAt);
-      }),
-    );
-    if (i % rate === 0) progress(`latency: ${i}/${total} published at ${rate}/s`);
+    pending.push(publishOne(port, token, accountId, 10_000_000 + i, opts).then((id) => void accepted.set(id, sentAt)));
+    if (i % Math.max(1, Math.round(rate)) === 0) progress(`latency: ${i}/${total} published at ${rate}/s`);
   }
   await Promise.all(pending);
   return accepted;
 }
 
-async function waitDelivered(receiver: Receiver, ids: Iterable<string>, count: number, label: string, timeoutMs: number): Promise<number> {
-  const list = [...ids];
+/** Waits until every key has arrived; returns the last arrival time. */
+async function waitDelivered(receiver: Receiver, keys: Iterable<string>, label: string, timeoutMs: number): Promise<number> {
+  const all = [...keys];
+  let remaining = all;
+  const count = all.length;
   const started = performance.now();
   await waitUntil(
     () => {
-      const got = list.reduce((n, id) => n + (receiver.arrivals.has(id) ? 1 : 0), 0);
-      progress(`${label}: ${got}/${count} delivered (${Math.round((performance.now() - started) / 1000)} s)`);
-      return got >= count;
+      remaining = remaining.filter((key) => !receiver.arrivals.has(key));
+      progress(`${label}: ${fmt(count - remaining.length)}/${fmt(count)} delivered (${Math.round((performance.now() - started) / 1000)} s)`);
+      return remaining.length === 0;
     },
     timeoutMs,
-    `${label} deliveries`,
+    `${label} deliveries (${fmt(remaining.length)} of ${fmt(count)} missing)`,
   );
-  return Math.max(...list.map((id) => receiver.arrivals.get(id)!));
+  let last = 0;
+  for (const key of all) last = Math.max(last, receiver.arrivals.get(key)!);
+  return last;
 }
 
-function latencies(accepted: Map<string, number>, receiver: Receiver): number[] {
-  return [...accepted].map(([id, at]) => receiver.arrivals.get(id)! - at).sort((a, b) => a - b);
+function latencies(sent: Map<string, number>, receiver: Receiver): number[] {
+  return [...sent].map(([key, at]) => receiver.arrivals.get(key)! - at).sort((a, b) => a - b);
+}
+
+/** Re-sends every REPLAY_EVERY-th keyed publish with its key and body; counts answers that differ from the first. */
+async function replays(port: number, token: string, accountId: string, keyed: KeyedPublish[]): Promise<{ sent: number; mismatches: number; example: string }> {
+  const sample = keyed.filter((_, i) => i % REPLAY_EVERY === 0);
+  let mismatches = 0;
+  let example = '';
+  let next = 0;
+  const lane = async () => {
+    while (next < sample.length) {
+      const { key, seq, eventId } = sample[next++];
+      const res = await call(port, 'POST', '/internal/v1/events', eventBody(accountId, seq), token, { 'idempotency-key': key });
+      const replayed = res.headers['idempotent-replayed'] === 'true';
+      const sameEvent = res.status === 202 && res.body?.event?.id === eventId;
+      if (!replayed || !sameEvent) {
+        mismatches++;
+        example ||= `${res.status}, event ${res.body?.event?.id ?? '-'} (first answer ${eventId}), Idempotent-Replayed ${String(res.headers['idempotent-replayed'] ?? 'absent')}`;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, lane));
+  return { sent: sample.length, mismatches, example };
+}
+
+/** One account whose `hooks` webhooks (receiver paths `/hooks/0`, `/hooks/1`, …) all take quota.warning; returns its id. */
+export async function createFanOut(stack: Stack, receiver: Receiver, opts: { hooks: number; maxInFlight?: number }): Promise<string> {
+  const { port, token } = stack;
+  const account = await call(port, 'POST', '/internal/v1/accounts', { name: 'Bench', plan: 'enterprise' }, token);
+  if (account.status !== 201) throw new Error(`could not create the account: ${account.status} ${JSON.stringify(account.body)}`);
+  const key = await call(port, 'POST', `/internal/v1/accounts/${account.body.account.id}/api-keys`, { mode: 'test' }, token);
+  if (key.status !== 201) throw new Error(`could not create an API key: ${key.status} ${JSON.stringify(key.body)}`);
+  for (let h = 0; h < opts.hooks; h++) {
+    const body = { url: `${receiver.url}/${h}`, events: ['quota.warning'], ...(opts.maxInFlight ? { max_in_flight: opts.maxInFlight } : {}) };
+    const webhook = await call(port, 'POST', '/v1/webhooks', body, key.body.api_key.key);
+    if (webhook.status !== 201) throw new Error(`could not create webhook ${h}: ${webhook.status} ${JSON.stringify(webhook.body)}`);
+  }
+  return account.body.account.id as string;
 }
 
 export async function runThroughput(opts: ThroughputOptions): Promise<void> {
-  const { events: N, rate: RATE, seconds: SECONDS, concurrency: CONCURRENCY } = opts;
-  const stack = await createStack({ concurrency: CONCURRENCY });
+  const { events: N, rate: RATE, seconds: SECONDS, concurrency: CONCURRENCY, hooks: H } = opts;
+  // A run with more webhooks than the default cap raises the cap for its account.
+  const stack = await createStack({ concurrency: CONCURRENCY, env: { MAX_WEBHOOKS_PER_ACCOUNT: String(Math.max(100, H)) } });
   const receiver = await startBenchReceiver();
   const results: Record<string, string> = {};
+  const keyedPhases: PublishOptions = { idempotency: opts.idempotency, deliveries: H };
+  const setting = `${H} webhook${H === 1 ? '' : 's'} per event, Idempotency-Key ${opts.idempotency ? 'on every publish' : 'off'}`;
   try {
-    console.log(`bench: ${N} events, concurrency ${CONCURRENCY}; database ${stack.dbName}, queue prefix ${stack.prefix}`);
+    console.log(
+      `bench: ${fmt(N)} events × ${setting} (${fmt(N * H)} deliveries per phase); worker concurrency ${CONCURRENCY}, ` +
+        `max_in_flight ${opts.maxInFlight ?? 'default'}; database ${stack.dbName}, queue prefix ${stack.prefix}`,
+    );
     await stack.startApi();
-    const { port, token } = stack;
-    console.log(`bench: API up on port ${port}`);
+    console.log(`bench: API up on port ${stack.port}`);
+    const accountId = await createFanOut(stack, receiver, opts);
+    const queuedKeys: string[] = [];
+    const queue = (accepted: Map<string, number>) => {
+      for (const key of fanOut(accepted, H).keys()) queuedKeys.push(key);
+    };
 
-    const account = await call(port, 'POST', '/internal/v1/accounts', { name: 'Bench', plan: 'enterprise' }, token);
-    const key = await call(port, 'POST', `/internal/v1/accounts/${account.body.account.id}/api-keys`, { mode: 'test' }, token);
-    const webhook = await call(port, 'POST', '/v1/webhooks', { url: receiver.url, events: ['quota.warning'] }, key.body.api_key.key);
-    if (webhook.status !== 201) throw new Error(`could not create the webhook: ${JSON.stringify(webhook.body)}`);
-    const accountId = account.body.account.id as string;
+    // 0. warm-up (not timed; delivered by the drain)
+    let seq = 0;
+    for (const idempotency of [false, true]) {
+      queue(await publish(stack.port, stack.token, accountId, WARMUP_EVENTS, 16, 'warm-up', { idempotency, deliveries: H, firstSeq: seq }));
+      seq += WARMUP_EVENTS;
+    }
 
-    // 1. ingest with no worker
-    let t0 = performance.now();
-    const queued = await publish(port, token, accountId, N, 64, 'ingest');
-    const ingestRate = N / ((performance.now() - t0) / 1000);
+    // 1. ingest with no worker: unkeyed and keyed, interleaved in halves so neither
+    //    runs only against the larger tables
+    const ingestSeconds = { off: 0, on: 0 };
+    const keyed: KeyedPublish[] = [];
+    const halves = [Math.floor(N / 2), N - Math.floor(N / 2)];
+    for (const count of halves) {
+      for (const idempotency of [false, true]) {
+        const t0 = performance.now();
+        queue(await publish(stack.port, stack.token, accountId, count, 64, `ingest (keys ${idempotency ? 'on' : 'off'})`, { idempotency, deliveries: H, keyed, firstSeq: seq }));
+        ingestSeconds[idempotency ? 'on' : 'off'] += (performance.now() - t0) / 1000;
+        seq += count;
+      }
+    }
     progress('');
-    results['ingest (API, events/s)'] = ingestRate.toFixed(0);
+    const ingestOff = N / ingestSeconds.off;
+    const ingestOn = N / ingestSeconds.on;
+    results['ingest without keys (API, events/s)'] = fmt(ingestOff);
+    results['ingest with a key on every publish (API, events/s)'] = fmt(ingestOn);
+    results['ingest with keys / without keys (target ≥ 90%)'] = pct(ingestOn, ingestOff);
+    const replay = await replays(stack.port, stack.token, accountId, keyed);
+    results['replays (same key and body): sent / mismatches (must be 0)'] = `${fmt(replay.sent)} / ${fmt(replay.mismatches)}`;
+    if (replay.mismatches) console.log(`bench: a replay that did not match: ${replay.example}`);
 
-    // 2. drain: a worker delivers the backlog
-    stack.spawn('apps/worker/src/main.ts', {}, 'worker');
-    const firstArrival = await waitUntil(() => receiver.arrivals.size > 0, 60_000, 'the worker to start').then(() => Math.min(...receiver.arrivals.values()));
-    const lastDrain = await waitDelivered(receiver, queued.keys(), N, 'drain', 600_000);
-    const drainRate = N / ((lastDrain - firstArrival) / 1000);
-    progress('');
-    results['drain (worker, deliveries/s)'] = drainRate.toFixed(0);
+    // 2. drain: the worker alone delivers the backlog; count what it asks of Redis and PostgreSQL
+    await stack.stopChild(stack.api!);
+    const pg = await pgCounter(PG_SERVER, stack.env.DATABASE_URL);
+    try {
+      await pg.quiesce();
+      const background0 = await redisCommandStats(REDIS_URL);
+      await sleep(2_000);
+      const redisBefore = await redisCommandStats(REDIS_URL);
+      const ownCommands = ['info', 'client|setname', 'client|setinfo', 'hello'];
+      const background = diffCounts(background0, redisBefore);
+      for (const own of ownCommands) background.delete(own);
+      const backgroundRate = sumCounts(background) / 2;
+      const pgBefore = await pg.read();
 
-    // 3. end to end, worker running
-    t0 = performance.now();
-    const e2e = await publish(port, token, accountId, N, 64, 'end-to-end');
-    const lastE2e = await waitDelivered(receiver, e2e.keys(), N, 'end-to-end', 600_000);
-    const e2eRate = N / ((lastE2e - t0) / 1000);
-    progress('');
-    results['end to end (published→delivered, deliveries/s)'] = e2eRate.toFixed(0);
-    const e2eLat = latencies(e2e, receiver);
-    results['end to end latency, sent→delivered p50/p95/p99 (ms, saturated)'] = [50, 95, 99].map((p) => percentile(e2eLat, p).toFixed(0)).join(' / ');
+      const worker = stack.spawn('apps/worker/src/main.ts', {}, 'worker');
+      const firstArrival = await waitUntil(() => receiver.arrivals.size > 0, 60_000, 'the worker to start').then(() => Math.min(...receiver.arrivals.values()));
+      const lastDrain = await waitDelivered(receiver, queuedKeys, 'drain', 900_000);
+      const drainRate = queuedKeys.length / ((lastDrain - firstArrival) / 1000);
+      const windowStart = performance.now();
+      await stack.stopChild(worker);
+      await pg.quiesce();
+      const redisAfter = await redisCommandStats(REDIS_URL);
+      const pgAfter = await pg.read();
+      progress('');
+      results['drain (worker, deliveries/s)'] = fmt(drainRate);
 
-    // 4. paced latency
-    const pacedIds = await paced(port, token, accountId, RATE, SECONDS);
-    await waitDelivered(receiver, pacedIds.keys(), pacedIds.size, 'latency', 120_000);
-    progress('');
-    const lat = latencies(pacedIds, receiver);
-    results[`latency at ${RATE} events/s, sent→delivered p50/p95/p99 (ms)`] = [50, 95, 99].map((p) => percentile(lat, p).toFixed(1)).join(' / ');
-    results['duplicate callbacks'] = String(receiver.duplicates);
+      const delivered = queuedKeys.length;
+      const redisDelta = diffCounts(redisBefore, redisAfter);
+      for (const own of ownCommands) redisDelta.delete(own);
+      const perDelivery = (n: number) => (n / delivered).toFixed(2);
+      const scripts = (redisDelta.get('evalsha') ?? 0) + (redisDelta.get('eval') ?? 0);
+      const top = [...redisDelta].filter(([name]) => name !== 'evalsha' && name !== 'eval').sort((a, b) => b[1] - a[1]).slice(0, 8);
+      results['Redis commands executed per delivery (drain, incl. inside scripts)'] = perDelivery(sumCounts(redisDelta));
+      results['  of which EVALSHA/EVAL calls (one round trip each)'] = perDelivery(scripts);
+      results['  top commands per delivery'] = top.map(([name, n]) => `${name} ${perDelivery(n)}`).join(', ');
+      const windowSeconds = (lastDrain - firstArrival + (performance.now() - windowStart)) / 1000;
+      results['  other Redis clients (shared server), commands/s before the drain'] = `${fmt(backgroundRate)} (≈${perDelivery(backgroundRate * windowSeconds)} per delivery if it went on)`;
+      results[`PostgreSQL ${pg.unit} per delivery (drain)`] = perDelivery(pgAfter.total - pgBefore.total);
+      if (pg.unit === 'statements') {
+        const stmts = [...pgAfter.top].map(([q, n]) => [q, n - (pgBefore.top.get(q) ?? 0)] as const).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]).slice(0, 5);
+        stmts.forEach(([q, n], i) => (results[`  statement ${i + 1}: ${q}`] = perDelivery(n)));
+      }
 
-    await stack.stopChildren(1_000);
+      // 3. end to end, API and worker running (a short warm-up first: both just started)
+      await stack.startApi();
+      stack.spawn('apps/worker/src/main.ts', {}, 'worker');
+      const warm = await publish(stack.port, stack.token, accountId, WARMUP_EVENTS, 16, 'warm-up', { ...keyedPhases, firstSeq: seq });
+      seq += WARMUP_EVENTS;
+      await waitDelivered(receiver, fanOut(warm, H).keys(), 'warm-up', 120_000);
+      const t0 = performance.now();
+      const e2e = fanOut(await publish(stack.port, stack.token, accountId, N, 64, 'end-to-end', { ...keyedPhases, firstSeq: seq }), H);
+      seq += N;
+      const lastE2e = await waitDelivered(receiver, e2e.keys(), 'end-to-end', 900_000);
+      const e2eRate = e2e.size / ((lastE2e - t0) / 1000);
+      progress('');
+      results['end to end (published→delivered, deliveries/s)'] = fmt(e2eRate);
+      const e2eLat = latencies(e2e, receiver);
+      results['end to end latency, sent→delivered p50/p95/p99 (ms, saturated)'] = [50, 95, 99].map((p) => percentile(e2eLat, p).toFixed(0)).join(' / ');
 
-    // 5. ceiling
-    console.log('bench: measuring the ceiling (bare BullMQ worker + got, no database)…');
-    const ceilingChild = stack.spawn('scripts/bench/ceiling.ts', { REDIS_URL, BENCH_N: String(N), BENCH_PREFIX: `${stack.prefix}-ceiling`, BENCH_RECEIVER_URL: receiver.url, BENCH_CONCURRENCY: String(CONCURRENCY) }, 'ceiling');
-    const ceilingOut = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      ceilingChild.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-      ceilingChild.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`ceiling run failed (${code})`))));
-    });
-    const ceiling = JSON.parse(ceilingOut.trim().split('\n').pop()!) as { rate: number };
-    results['ceiling (bare BullMQ + got, deliveries/s)'] = ceiling.rate.toFixed(0);
-    results['drain / ceiling'] = `${((drainRate / ceiling.rate) * 100).toFixed(0)}%`;
-    results['end to end / ceiling'] = `${((e2eRate / ceiling.rate) * 100).toFixed(0)}%`;
+      // 4. paced latency
+      const pacedKeys = fanOut(await paced(stack.port, stack.token, accountId, RATE, SECONDS, keyedPhases), H);
+      await waitDelivered(receiver, pacedKeys.keys(), 'latency', 300_000);
+      progress('');
+      const lat = latencies(pacedKeys, receiver);
+      const pacedLabel = `${fmt(RATE)} events/s × ${H} = ${fmt(RATE * H)} deliveries/s`;
+      results[`latency at ${pacedLabel}, sent→delivered p50/p95/p99 (ms)`] = [50, 95, 99].map((p) => percentile(lat, p).toFixed(1)).join(' / ');
+      results[`p99 sent→delivered at ${fmt(RATE * H)} deliveries/s (target ≤ 100 ms)`] = `${percentile(lat, 99).toFixed(1)} ms`;
+      results['duplicate callbacks'] = String(receiver.duplicates);
+      results['callbacks received / expected'] = `${fmt(receiver.total)} / ${fmt(queuedKeys.length + warm.size * H + e2e.size + pacedKeys.size)}`;
 
-    console.log('\nresults');
-    for (const [name, value] of Object.entries(results)) console.log(`  ${name.padEnd(62)} ${value}`);
+      await stack.stopChildren(1_000);
+
+      // 5. ceiling, for as many deliveries as the end-to-end phase
+      console.log(`bench: measuring the ceiling (bare BullMQ worker + got, no database, ${fmt(e2e.size)} deliveries)…`);
+      const ceilingChild = stack.spawn('scripts/bench/ceiling.ts', { REDIS_URL, BENCH_N: String(e2e.size), BENCH_PREFIX: `${stack.prefix}-ceiling`, BENCH_RECEIVER_URL: `${receiver.url}/ceiling`, BENCH_CONCURRENCY: String(CONCURRENCY) }, 'ceiling');
+      const ceilingOut = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        ceilingChild.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+        ceilingChild.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`ceiling run failed (${code})`))));
+      });
+      const ceiling = JSON.parse(ceilingOut.trim().split('\n').pop()!) as { rate: number };
+      results['ceiling (bare BullMQ + got, deliveries/s)'] = fmt(ceiling.rate);
+      results['drain / ceiling'] = pct(drainRate, ceiling.rate);
+      results['end to end / ceiling (target ≥ 65%)'] = pct(e2eRate, ceiling.rate);
+    } finally {
+      await pg.close();
+    }
+
+    console.log(`\nresults (${setting}; ${fmt(N)} events = ${fmt(N * H)} deliveries per phase)`);
+    const width = Math.max(...Object.keys(results).map((k) => k.length)) + 2;
+    for (const [name, value] of Object.entries(results)) console.log(`  ${name.padEnd(width)} ${value}`);
   } finally {
     await stack.close();
     await receiver.close();

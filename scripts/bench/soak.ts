@@ -1,0 +1,271 @@
+// `npm run bench -- --soak`: does anything grow without bound under a steady load?
+//
+// The API and ONE worker run as separate processes (as in production) on a fresh
+// database and queue prefix. One account has --hooks H webhooks on the bench
+// receiver; events are published at a steady --rate (events/s, each a fan-out to
+// H deliveries), with an Idempotency-Key on every publish unless --idempotency off,
+// until ⌈--deliveries / H⌉ events are published (after 20 warm-up events, whose
+// deliveries prove the worker is consuming); then the run waits for every callback. Every --interval seconds it samples and prints: deliveries received and
+// the backlog (deliveries accepted but not yet received; and jobs waiting, active or
+// delayed in the queue), the RSS of the API and of the worker (VmRSS of the node
+// process running each program, from /proc), Redis used_memory, and the total size
+// (with indexes and TOAST) of the events, deliveries, attempts and
+// idempotency_records tables. The tables grow with the data by design (retention is
+// not part of this run); they are printed, not judged.
+//
+// The verdict uses the samples taken while publishing. Warm-up: the first 20% of
+// them, or the first 2 minutes if that is longer, at most half. On the rest:
+//   - RSS: the mean of the last 3 samples may exceed the mean of the first 3 by at
+//     most 10%, for the API and for the worker;
+//   - Redis used_memory grows without bound if the mean of the last third is over
+//     1.5× the mean of the first third AND the thirds' means rise monotonically;
+//   - the backlog is unbounded if its last-third mean exceeds 10 s of deliveries at
+//     the target rate AND 1.5× its first-third mean;
+//   - the publisher held at least 95% of the target rate;
+//   - at the end every delivery arrived exactly once and every deliveries row
+//     is `succeeded`.
+// With fewer than 3 samples after warm-up the growth rules are reported as not judged.
+import { performance } from 'node:perf_hooks';
+import { Client } from 'pg';
+import { createDeliveryQueue, createRedis } from '@hookline/queue';
+import { publishOne } from './http';
+import { createStack, REDIS_URL } from './stack';
+import { commandLine, programPid, progress, rssBytes, sleep, startBenchReceiver } from './support';
+import { createFanOut } from './throughput';
+
+export type SoakOptions = {
+  deliveries: number;
+  rate: number;
+  hooks: number;
+  idempotency: boolean;
+  intervalSeconds: number;
+  concurrency: number;
+  maxInFlight?: number;
+};
+
+type Sample = {
+  seconds: number;
+  publishing: boolean;
+  published: number;
+  delivered: number;
+  /** deliveries accepted (published × hooks) and not yet received */
+  backlog: number;
+  /** jobs waiting, prioritized, active or delayed in the delivery queue */
+  queued: number;
+  apiRss: number;
+  workerRss: number;
+  redisUsed: number;
+  tables: Record<string, number>;
+};
+
+const TABLES = ['events', 'deliveries', 'attempts', 'idempotency_records'] as const;
+const PUBLISH_IN_FLIGHT = 256;
+const WARMUP_EVENTS = 20;
+const RSS_GROWTH_LIMIT = 0.1;
+const REDIS_GROWTH_LIMIT = 1.5;
+const BACKLOG_SECONDS = 10;
+const MIN_RATE_SHARE = 0.95;
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const mb = (bytes: number) => (Number.isFinite(bytes) ? (bytes / 1024 / 1024).toFixed(1) : '-');
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const thirds = (xs: number[]) => {
+  const k = Math.floor(xs.length / 3);
+  return [xs.slice(0, k), xs.slice(k, xs.length - k), xs.slice(xs.length - k)].map(mean);
+};
+
+const COLUMNS = ['time s', 'published', 'delivered', 'deliv/s', 'backlog', 'queued', 'API RSS MB', 'worker RSS MB', 'Redis MB', ...TABLES.map((t) => `${t} MB`)];
+
+function row(cells: string[]): string {
+  return cells.map((c, i) => c.padStart(Math.max(COLUMNS[i].length, 9))).join('  ');
+}
+
+export async function runSoak(opts: SoakOptions): Promise<void> {
+  const H = opts.hooks;
+  const events = Math.ceil(opts.deliveries / H);
+  const expected = events * H;
+  const deliveryRate = opts.rate * H;
+  const stack = await createStack({ concurrency: opts.concurrency, env: { MAX_WEBHOOKS_PER_ACCOUNT: String(Math.max(100, H)) } });
+  const receiver = await startBenchReceiver({ track: false });
+  const redis = createRedis(REDIS_URL, 'worker');
+  const queue = createDeliveryQueue(redis, stack.prefix);
+  const db = new Client({ connectionString: stack.env.DATABASE_URL });
+  let sampling = true;
+  try {
+    console.log(
+      `soak: ${fmt(events)} events × ${H} webhooks = ${fmt(expected)} deliveries at ${fmt(opts.rate)} events/s (${fmt(deliveryRate)} deliveries/s, ` +
+        `about ${Math.ceil(events / opts.rate / 60)} min), Idempotency-Key ${opts.idempotency ? 'on every publish' : 'off'}; worker concurrency ${opts.concurrency}, ` +
+        `max_in_flight ${opts.maxInFlight ?? 'default'}; sample every ${opts.intervalSeconds} s; database ${stack.dbName}, queue prefix ${stack.prefix}`,
+    );
+    await stack.startApi();
+    await db.connect();
+    const accountId = await createFanOut(stack, receiver, opts);
+    const worker = stack.spawn('apps/worker/src/main.ts', {}, 'worker');
+    const apiPid = programPid(stack.api!.pid!);
+    const workerPid = programPid(worker.pid!);
+    console.log(`soak: API pid ${apiPid} (${commandLine(apiPid)})`);
+    console.log(`soak: worker pid ${workerPid} (${commandLine(workerPid)})`);
+
+    // Not timed: a few events delivered prove the worker is consuming before the clock starts.
+    for (let i = 0; i < WARMUP_EVENTS; i++) await publishOne(stack.port, stack.token, accountId, -1 - i, { idempotency: opts.idempotency, deliveries: H });
+    const warmDeadline = performance.now() + 120_000;
+    while (receiver.total < WARMUP_EVENTS * H) {
+      if (performance.now() > warmDeadline) throw new Error('the worker delivered no warm-up callbacks within 120 s');
+      await sleep(100);
+    }
+    const warmUp = receiver.total;
+    const received = () => receiver.total - warmUp;
+
+    let published = 0;
+    let publishing = true;
+    const started = performance.now();
+    const samples: Sample[] = [];
+    let lastDelivered = 0;
+    const sample = async (): Promise<Sample> => {
+      const [info, counts, sizes] = await Promise.all([
+        redis.info('memory'),
+        queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed'),
+        db.query<{ relname: string; bytes: string }>(`SELECT relname, pg_total_relation_size(oid)::bigint AS bytes FROM pg_class WHERE relkind = 'r' AND relname = ANY($1)`, [TABLES]),
+      ]);
+      const delivered = received();
+      return {
+        seconds: (performance.now() - started) / 1000,
+        publishing,
+        published,
+        delivered,
+        backlog: published * H - delivered,
+        queued: Object.values(counts).reduce((a, b) => a + b, 0),
+        apiRss: rssBytes(apiPid),
+        workerRss: rssBytes(workerPid),
+        redisUsed: Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? NaN),
+        tables: Object.fromEntries(sizes.rows.map((r) => [r.relname, Number(r.bytes)])),
+      };
+    };
+    const print = (s: Sample) => {
+      const rate = (s.delivered - lastDelivered) / opts.intervalSeconds;
+      lastDelivered = s.delivered;
+      progress('');
+      console.log(
+        row([
+          s.seconds.toFixed(0), fmt(s.published), fmt(s.delivered), fmt(rate), fmt(s.backlog), fmt(s.queued),
+          mb(s.apiRss), mb(s.workerRss), mb(s.redisUsed), ...TABLES.map((t) => mb(s.tables[t] ?? NaN)),
+        ]),
+      );
+    };
+    console.log(row(COLUMNS));
+    const state: { failure: Error | null } = { failure: null };
+    // A function, not the field: the field is set from callbacks the compiler's narrowing does not see.
+    const failed = (): Error | null => state.failure;
+    const sampler = (async () => {
+      let next = started + opts.intervalSeconds * 1000;
+      while (sampling) {
+        await sleep(Math.max(0, next - performance.now()));
+        next += opts.intervalSeconds * 1000;
+        if (!sampling) break;
+        const s = await sample();
+        samples.push(s);
+        print(s);
+      }
+    })().catch((err: Error) => {
+      if (sampling) state.failure ??= new Error(`sampling failed: ${err.message}`);
+    });
+
+    // The publisher: steady, at most PUBLISH_IN_FLIGHT requests outstanding (it falls behind if the API cannot keep up).
+    let inFlight = 0;
+    const publishStart = performance.now();
+    const every = Math.max(1, Math.round(opts.rate));
+    for (let i = 0; i < events && !state.failure; i++) {
+      const due = publishStart + (i * 1000) / opts.rate;
+      const wait = due - performance.now();
+      if (wait > 1) await sleep(wait);
+      while (inFlight >= PUBLISH_IN_FLIGHT && !state.failure) await sleep(1);
+      inFlight++;
+      publishOne(stack.port, stack.token, accountId, i, { idempotency: opts.idempotency, deliveries: H }).then(
+        () => {
+          inFlight--;
+          published++;
+        },
+        (err: Error) => {
+          inFlight--;
+          state.failure ??= err;
+        },
+      );
+      if (i % every === 0) progress(`soak: ${fmt(i)}/${fmt(events)} events published, ${fmt(received())} deliveries received`);
+    }
+    while (inFlight > 0) await sleep(10);
+    const publishFailure = failed();
+    if (publishFailure) throw publishFailure;
+    const publishSeconds = (performance.now() - publishStart) / 1000;
+    publishing = false;
+
+    // Every callback, then one last sample.
+    const drainDeadline = performance.now() + Math.max(300_000, (expected / deliveryRate) * 1000);
+    while (received() < expected && performance.now() < drainDeadline && !failed()) {
+      await sleep(200);
+      progress(`soak: published; ${fmt(received())}/${fmt(expected)} deliveries received`);
+    }
+    await sleep(500);
+    sampling = false;
+    await sampler;
+    const samplingFailure = failed();
+    if (samplingFailure) throw samplingFailure;
+    const final = await sample();
+    samples.push(final);
+    print(final);
+
+    // The verdict.
+    const failures: string[] = [];
+    const lines: string[] = [];
+    const steady = samples.filter((s) => s.publishing);
+    const warm = Math.min(Math.floor(steady.length / 2), Math.max(Math.ceil(steady.length * 0.2), Math.ceil(120 / opts.intervalSeconds)));
+    const post = steady.slice(warm);
+    lines.push(`${steady.length} samples while publishing; warm-up ${warm}, judged ${post.length}`);
+
+    const heldRate = events / publishSeconds;
+    const rateLine = `publisher held ${fmt(heldRate)} events/s (${fmt(heldRate * H)} deliveries/s) of ${fmt(opts.rate)} targeted`;
+    lines.push(rateLine);
+    if (heldRate < opts.rate * MIN_RATE_SHARE) failures.push(`${rateLine}: under ${MIN_RATE_SHARE * 100}%, the API could not take the rate`);
+
+    const statuses = await db.query<{ status: string; n: string }>(`SELECT status, count(*)::bigint AS n FROM deliveries GROUP BY status ORDER BY status`);
+    const statusLine = statuses.rows.map((r) => `${r.status} ${fmt(Number(r.n))}`).join(', ');
+    const succeeded = Number(statuses.rows.find((r) => r.status === 'succeeded')?.n ?? 0);
+    const rows = expected + warmUp;
+    lines.push(`callbacks received ${fmt(received())} of ${fmt(expected)} (and ${fmt(warmUp)} of the warm-up); deliveries rows: ${statusLine}`);
+    if (received() !== expected) failures.push(`${fmt(received())} callbacks received for ${fmt(expected)} deliveries${received() > expected ? ' (duplicates)' : ' (some never arrived)'}`);
+    if (succeeded !== rows) failures.push(`${fmt(succeeded)} deliveries rows succeeded of ${fmt(rows)} (${statusLine})`);
+
+    if (post.length < 3) {
+      lines.push('growth not judged: fewer than 3 samples after warm-up (run longer or sample more often)');
+    } else {
+      for (const [name, pick] of [['API', (s: Sample) => s.apiRss], ['worker', (s: Sample) => s.workerRss]] as const) {
+        const base = mean(post.slice(0, 3).map(pick));
+        const end = mean(post.slice(-3).map(pick));
+        const growth = end / base - 1;
+        const line = `${name} RSS ${mb(base)} MB after warm-up → ${mb(end)} MB at the end (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)}%, limit +${RSS_GROWTH_LIMIT * 100}%)`;
+        lines.push(line);
+        if (!(growth <= RSS_GROWTH_LIMIT)) failures.push(line);
+      }
+      const [r1, r2, r3] = thirds(post.map((s) => s.redisUsed));
+      const redisLine = `Redis used_memory by thirds ${mb(r1)} → ${mb(r2)} → ${mb(r3)} MB (fails over ${REDIS_GROWTH_LIMIT}× while rising)`;
+      lines.push(redisLine);
+      if (r3 > REDIS_GROWTH_LIMIT * r1 && r1 < r2 && r2 < r3) failures.push(`Redis memory grows without bound: ${redisLine}`);
+      const [b1, b2, b3] = thirds(post.map((s) => s.backlog));
+      const backlogLine = `backlog by thirds ${fmt(b1)} → ${fmt(b2)} → ${fmt(b3)} deliveries (fails over ${fmt(deliveryRate * BACKLOG_SECONDS)} and 1.5× the first)`;
+      lines.push(backlogLine);
+      if (b3 > deliveryRate * BACKLOG_SECONDS && b3 > 1.5 * b1) failures.push(`the backlog grows: ${backlogLine}`);
+    }
+    lines.push(`tables at the end: ${TABLES.map((t) => `${t} ${mb(final.tables[t] ?? NaN)} MB`).join(', ')}`);
+
+    console.log('\nsoak results');
+    for (const line of lines) console.log(`  ${line}`);
+    if (failures.length) throw new Error(`soak failed: ${failures.join('; ')}`);
+    console.log('soak: passed');
+  } finally {
+    sampling = false;
+    await queue.close().catch(() => undefined);
+    redis.disconnect();
+    await db.end().catch(() => undefined);
+    await stack.close();
+    await receiver.close();
+  }
+}
