@@ -110,6 +110,47 @@ describe('POST /internal/v1/events checks data against the event type\'s schema'
   });
 });
 
+describe('POST /internal/v1/events with random data', () => {
+  const ODD: unknown[] = [null, true, 0, -1, 1, 2.5, 1e308, '', 'x', '80', 'completed', 'partial', [], [1], {}, { code: 'E' }];
+  const BASE: Record<string, Json> = {
+    'quota.warning': { usage: 80, limit: 100 },
+    'quota.exceeded': { usage: 101, limit: 100, period: '2026-11' },
+    'batch.partial': { extraction_id: 'e', parser_id: null, status: 'partial', document_count: 2, completed_count: 1, failed_count: 1 },
+    'extraction.document_completed': { extraction_id: 'e', document_id: 'd', parser_id: 'p', status: 'failed', file_name: null, error: 'x' },
+  };
+
+  it('answers 202 exactly when the served JSON Schema accepts the data, else 400 on data.… paths; never a 5xx', async () => {
+    const { accountId } = await h.integrator();
+    const validate = servedValidators();
+    let seed = 20261130;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    const pick = <T>(items: readonly T[]): T => items[rand(items.length)];
+    const verdicts = { accepted: 0, refused: 0 };
+    for (let i = 0; i < 120; i++) {
+      const event = pick(Object.keys(BASE));
+      const data: Json = { ...BASE[event] };
+      for (let k = rand(3); k > 0; k--) {
+        const key = pick([...Object.keys(data), 'extra']);
+        if (rand(4) === 0) delete data[key];
+        else data[key] = pick(ODD);
+      }
+      const res = await h.platform.post('/internal/v1/events', { account_id: accountId, event, data });
+      const expected = validate[event](data) ? 202 : 400;
+      expect({ event, data, status: res.status }).toEqual({ event, data, status: expected });
+      if (res.status === 400) {
+        expect(res.body.error.code).toBe('INVALID_PAYLOAD');
+        for (const detail of res.body.error.details) expect(detail.path).toMatch(/^data\./);
+        verdicts.refused++;
+      } else verdicts.accepted++;
+    }
+    expect(verdicts.accepted).toBeGreaterThan(10);
+    expect(verdicts.refused).toBeGreaterThan(10);
+  });
+});
+
 describe('the extraction events Hookline emits itself match the served schemas', () => {
   it('documents completed (with and without result) and failed (string and object error), and the job and batch events', async () => {
     const { accountId } = await h.integrator();
