@@ -28,8 +28,10 @@ export async function installVerifyPackage(): Promise<InstalledVerifyPackage> {
     await run(resolve(ROOT, 'node_modules/.bin/tsc'), ['-p', join(PACKAGE, 'tsconfig.build.json'), '--outDir', join(staged, 'dist')], { cwd: PACKAGE });
     await copyFile(join(PACKAGE, 'package.json'), join(staged, 'package.json'));
     await copyFile(join(PACKAGE, 'README.md'), join(staged, 'README.md'));
-    // Scripts off: prepack would build again, into the repository.
-    const npmEnv = { ...process.env, npm_config_cache: join(tmp, 'npm-cache'), npm_config_update_notifier: 'false' };
+    // Scripts off: prepack would build again, into the repository. No npm_* variables of an
+    // enclosing `npm test` (its local prefix is the repository): this npm acts on the temp dir only.
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+    const npmEnv = { ...inherited, npm_config_cache: join(tmp, 'npm-cache'), npm_config_update_notifier: 'false' };
     await run('npm', ['pack', staged, '--pack-destination', tmp, '--ignore-scripts', '--silent'], { cwd: tmp, env: npmEnv });
     const tarball = (await readdir(tmp)).find((f) => f.endsWith('.tgz'));
     if (!tarball) throw new Error('npm pack made no tarball');
@@ -37,7 +39,7 @@ export async function installVerifyPackage(): Promise<InstalledVerifyPackage> {
     const dir = join(tmp, 'receiver');
     await mkdir(dir);
     await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'receiver', private: true }));
-    await run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', join(tmp, tarball)], { cwd: dir, env: npmEnv });
+    await run('npm', ['install', '--prefix', dir, '--offline', '--no-audit', '--no-fund', '--ignore-scripts', join(tmp, tarball)], { cwd: dir, env: npmEnv });
     return {
       dir,
       async copy(repoPath) {
