@@ -75,6 +75,36 @@ describe('endpoint isolation', () => {
     }
   });
 
+  it('a fast endpoint at its cap: the deliveries over it wait in the worker for a slot (none parked); a slow one\'s are parked', async () => {
+    const heldInFlight = async (worker: { metrics: { registry: { metrics(): Promise<string> } } }) =>
+      Number(/hookline_deliveries_held_total\{reason="in_flight"[^}]*\} (\d+)/.exec(await worker.metrics.registry.metrics())?.[1] ?? 0);
+    // 30 slots: 20 may wait in the worker, the rest keep fetching.
+    const worker = await startWorkerHarness({
+      databaseUrl: stack.api.database.url, prefix: stack.api.prefix, encryptionKey: stack.api.encryptionKey, config: { WORKER_CONCURRENCY: 30 },
+    });
+    try {
+      const fast = await stack.receiver({ status: 200, delayMs: 30 });
+      const fastWh = await stack.createWebhook({ url: fast.url, max_in_flight: 2, events: ['quota.warning'] });
+      await Promise.all(Array.from({ length: 20 }, (_, i) => stack.publish('quota.warning', { usage: i, limit: 100 }, 1)));
+      await fast.waitFor(20, 15_000);
+      await sleep(200);
+      expect(fast.maxOpen()).toBe(2);
+      expect(new Set(ids(fast.received)).size).toBe(20);
+      expect(await heldInFlight(worker)).toBe(0);
+      for (const d of await stack.deliveries(fastWh.id)) expect(d).toMatchObject({ status: 'succeeded', attempt_count: 1 });
+
+      // An endpoint that takes 400 ms is not worth a worker slot's wait: its deliveries over the cap are parked.
+      const slow = await stack.receiver({ status: 200, delayMs: 400 });
+      await stack.createWebhook({ url: slow.url, max_in_flight: 1, events: ['quota.exceeded'] });
+      await Promise.all(Array.from({ length: 8 }, (_, i) => stack.publish('quota.exceeded', { usage: 101 + i, limit: 100 }, 1)));
+      await slow.waitFor(8, 20_000);
+      expect(slow.maxOpen()).toBe(1);
+      expect(await heldInFlight(worker)).toBeGreaterThan(0);
+    } finally {
+      await worker.close();
+    }
+  });
+
   it('the circuit opens after the threshold, holds the rest without attempts, probes once, closes, and the held deliveries arrive exactly once', async () => {
     const worker = await startWorkerHarness({
       databaseUrl: stack.api.database.url, prefix: stack.api.prefix, encryptionKey: stack.api.encryptionKey,

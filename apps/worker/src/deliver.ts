@@ -8,6 +8,7 @@ import { statusClass, type Metrics } from '@hookline/metrics';
 import type { DeliverJobData } from '@hookline/queue';
 import { createDeliveryStore, type LoadedDelivery } from './delivery-store';
 import type { EndpointGate, Lease } from './endpoint-gate';
+import type { LocalLine } from './local-line';
 import type { Sender, SendResult } from './sender';
 
 // The delivery processor, in named phases that read top to bottom:
@@ -27,6 +28,8 @@ export type DeliverDeps = {
   db: Db;
   sender: Sender;
   gate: EndpointGate;
+  /** Where a delivery to a fast webhook waits for a slot instead of being parked (none: always parked). */
+  line?: LocalLine;
   secretBox: SecretBox;
   logger: Logger;
   metrics: Metrics;
@@ -84,7 +87,7 @@ function hostOf(url: string): string {
 }
 
 export function createDeliverer(deps: DeliverDeps) {
-  const { db, sender, gate, secretBox, logger, metrics, config } = deps;
+  const { db, sender, gate, line, secretBox, logger, metrics, config } = deps;
   const store = createDeliveryStore(db);
   const capOf = (row: LoadedDelivery) => row.max_in_flight ?? config.ENDPOINT_CONCURRENCY;
 
@@ -176,10 +179,14 @@ export function createDeliverer(deps: DeliverDeps) {
   async function takeSlot(row: LoadedDelivery, job: DeliverJob, probe: boolean): Promise<Lease | DeliverResult> {
     const cap = capOf(row);
     const exempt = probe || job.once === true || row.test;
-    const got = await gate.acquire({
+    const request = {
       webhookId: row.webhook_id, jobId: job.jobId ?? row.id, cap, ratePerSecond: row.rate_limit_per_second,
       circuitThreshold: exempt ? 0 : config.CIRCUIT_BREAKER_THRESHOLD,
-    });
+    };
+    const startedAt = Date.now();
+    let got = await gate.acquire(request);
+    // Every slot busy at a fast webhook: one frees in moments, so wait for it here (see local-line.ts).
+    while (!got.ok && got.reason === 'in_flight' && line && (await line.wait(row.webhook_id, startedAt))) got = await gate.acquire(request);
     if (got.ok) return got.lease;
     if (got.reason === 'rate') return hold(row, job, 'rate', rateHoldMs(got.rank, row.rate_limit_per_second ?? 1, got.waitMs));
     if (got.reason === 'in_flight') return hold(row, job, 'in_flight', inFlightHoldMs(got.rank, cap, config.DELIVERY_TIMEOUT));
@@ -204,6 +211,7 @@ export function createDeliverer(deps: DeliverDeps) {
 
   /** Frees the slot; resolves to the webhook's consecutive circuit failures (null when Redis did not answer). */
   async function freeSlot(row: LoadedDelivery, lease: Lease, result: SendResult): Promise<number | null> {
+    line?.observe(row.webhook_id, result.durationMs);
     try {
       return await gate.release({
         webhookId: row.webhook_id,
@@ -218,6 +226,8 @@ export function createDeliverer(deps: DeliverDeps) {
       // The lease expires by itself; the attempt must still be recorded.
       logger.warn('could not free an endpoint slot; it expires by itself', { webhook_id: row.webhook_id, err: (err as Error).message });
       return null;
+    } finally {
+      line?.freed(row.webhook_id);
     }
   }
 

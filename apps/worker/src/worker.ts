@@ -10,6 +10,7 @@ import {
 import { deliveryBackoffStrategy, RetryLaterError } from './backoff';
 import { createDeliverer, type DeliverResult } from './deliver';
 import { createEndpointGate, type EndpointGate } from './endpoint-gate';
+import { createLocalLine } from './local-line';
 import { startRelay, type Relay } from './relay';
 import { createSender } from './sender';
 import { USER_AGENT } from './version';
@@ -80,7 +81,10 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     },
     onError: (err, what) => logger.warn(`could not ${what}`, { err: err.message }),
   });
-  const { deliver } = createDeliverer({ db, sender, gate, secretBox, logger, metrics, config });
+  // Deliveries waiting here for a fast webhook's slot leave at least a tenth of
+  // the worker's slots (and never fewer than 10) to fetch other webhooks' work.
+  const line = createLocalLine({ maxWaiting: Math.max(0, config.WORKER_CONCURRENCY - Math.max(10, Math.ceil(config.WORKER_CONCURRENCY / 10))) });
+  const { deliver } = createDeliverer({ db, sender, gate, line, secretBox, logger, metrics, config });
 
   /** Carries out what the deliverer decided for the job (see Next in deliver.ts). */
   async function settle(job: Job<DeliverJobData, DeliverResult>, token: string | undefined, result: DeliverResult): Promise<DeliverResult> {

@@ -1,0 +1,101 @@
+// A short wait in this process for a slot of a fast webhook.
+//
+// A delivery refused by the endpoint gate because its webhook's slots are all
+// busy is normally parked (back to BullMQ's delayed set, woken later). For a
+// webhook that answers fast, a slot frees within milliseconds, and the trip
+// through Redis — park, wake, promote, fetch again — costs more than waiting:
+// under a backlog that trip was most of the worker's work. So such a delivery
+// waits here instead, in a line per webhook, and tries the gate again as soon
+// as this process ends an attempt to that webhook (or after a short timeout,
+// since the slot may have been another process's).
+//
+// Isolation is kept by three bounds: only a webhook whose recent attempts were
+// fast may wait here (a slow or dead one is parked at once, as before); a wait
+// is short and a delivery gives up waiting after a total deadline; and the
+// waiting deliveries never hold more than `maxWaiting` of the worker's slots,
+// so the rest keep fetching other webhooks' deliveries.
+
+export type LocalLineOptions = {
+  /** Deliveries waiting in this process at most (a share of WORKER_CONCURRENCY). */
+  maxWaiting: number;
+  /** A webhook whose attempts take longer than this on average is not waited for. */
+  fastMs?: number;
+  /** One wait ends after this at the latest, and the gate is asked again. */
+  waitMs?: number;
+  /** A delivery stops waiting (and is parked) after this much waiting in total. */
+  deadlineMs?: number;
+};
+
+export type LocalLine = {
+  /** Notes how long an attempt to the webhook took (an average of the recent ones is kept). */
+  observe(webhookId: string, durationMs: number): void;
+  /**
+   * Waits for a slot of the webhook to free in this process (or a short
+   * timeout); false when this delivery should be parked instead (the webhook
+   * is slow, the line is full, or `startedAt` is past the deadline).
+   */
+  wait(webhookId: string, startedAt: number): Promise<boolean>;
+  /** An attempt to the webhook ended here: the first delivery waiting for it tries the gate again. */
+  freed(webhookId: string): void;
+  /** Deliveries waiting now (for tests and metrics). */
+  waiting(): number;
+};
+
+const DEFAULTS = { fastMs: 250, waitMs: 250, deadlineMs: 2_000 } as const;
+/** Weight of the newest attempt in the webhook's average duration. */
+const ALPHA = 0.2;
+/** Averages of webhooks not seen for a while are forgotten, in bulk, past this many. */
+const MAX_TRACKED = 10_000;
+
+export function createLocalLine(options: LocalLineOptions): LocalLine {
+  const { maxWaiting, fastMs, waitMs, deadlineMs } = { ...DEFAULTS, ...options };
+  const average = new Map<string, number>();
+  const lines = new Map<string, Array<() => void>>();
+  let waiting = 0;
+
+  function freed(webhookId: string): void {
+    const line = lines.get(webhookId);
+    const next = line?.shift();
+    if (line && line.length === 0) lines.delete(webhookId);
+    next?.();
+  }
+
+  return {
+    observe(webhookId, durationMs) {
+      const before = average.get(webhookId);
+      if (before === undefined && average.size >= MAX_TRACKED) average.clear();
+      average.set(webhookId, before === undefined ? durationMs : before + ALPHA * (durationMs - before));
+    },
+
+    async wait(webhookId, startedAt) {
+      const avg = average.get(webhookId);
+      // A webhook not seen yet gets the benefit of the doubt: the deadline bounds it.
+      if ((avg !== undefined && avg > fastMs) || waiting >= maxWaiting || Date.now() - startedAt >= deadlineMs) return false;
+      waiting += 1;
+      try {
+        await new Promise<void>((resolve) => {
+          let line = lines.get(webhookId);
+          if (!line) lines.set(webhookId, (line = []));
+          const own = line;
+          const timer = setTimeout(() => {
+            const at = own.indexOf(done);
+            if (at >= 0) own.splice(at, 1);
+            if (own.length === 0 && lines.get(webhookId) === own) lines.delete(webhookId);
+            resolve();
+          }, Math.min(waitMs, Math.max(10, 4 * (avg ?? waitMs))));
+          function done() {
+            clearTimeout(timer);
+            resolve();
+          }
+          own.push(done);
+        });
+        return true;
+      } finally {
+        waiting -= 1;
+      }
+    },
+
+    freed,
+    waiting: () => waiting,
+  };
+}

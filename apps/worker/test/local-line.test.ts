@@ -1,0 +1,77 @@
+import { createLocalLine } from '../src/local-line';
+
+// The in-process line of deliveries waiting for a fast webhook's slot
+// (apps/worker/src/local-line.ts): who may wait, in what order they are
+// let go, and the bounds that keep a worker's slots for other webhooks.
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('local line', () => {
+  it('lets waiters go in arrival order, one per freed slot of their own webhook', async () => {
+    const line = createLocalLine({ maxWaiting: 10, waitMs: 5_000 });
+    const order: string[] = [];
+    const a1 = line.wait('wh_a', Date.now()).then((ok) => order.push(`a1:${ok}`));
+    const b1 = line.wait('wh_b', Date.now()).then((ok) => order.push(`b1:${ok}`));
+    const a2 = line.wait('wh_a', Date.now()).then((ok) => order.push(`a2:${ok}`));
+    await tick();
+    expect(line.waiting()).toBe(3);
+
+    line.freed('wh_a');
+    await tick();
+    expect(order).toEqual(['a1:true']);
+    line.freed('wh_c'); // nobody waits for it
+    line.freed('wh_b');
+    line.freed('wh_a');
+    await Promise.all([a1, b1, a2]);
+    expect(order).toEqual(['a1:true', 'b1:true', 'a2:true']);
+    expect(line.waiting()).toBe(0);
+  });
+
+  it('a wait ends by itself after a short timeout (the slot may have freed in another process)', async () => {
+    const line = createLocalLine({ maxWaiting: 10, waitMs: 30 });
+    const started = Date.now();
+    expect(await line.wait('wh_a', started)).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(25);
+    expect(line.waiting()).toBe(0);
+    // A later release does not reach the timed-out waiter (nor throw).
+    line.freed('wh_a');
+  });
+
+  it('a slow webhook is not waited for: its deliveries are parked', async () => {
+    const line = createLocalLine({ maxWaiting: 10, fastMs: 100 });
+    for (let i = 0; i < 20; i += 1) line.observe('wh_slow', 5_000);
+    expect(await line.wait('wh_slow', Date.now())).toBe(false);
+    // A fast one is.
+    line.observe('wh_fast', 3);
+    const waiting = line.wait('wh_fast', Date.now());
+    line.freed('wh_fast');
+    expect(await waiting).toBe(true);
+  });
+
+  it('the average follows the webhook: one that slows down stops being waited for', async () => {
+    const line = createLocalLine({ maxWaiting: 10, fastMs: 100, waitMs: 10 });
+    line.observe('wh_a', 5);
+    expect(await line.wait('wh_a', Date.now())).toBe(true);
+    for (let i = 0; i < 30; i += 1) line.observe('wh_a', 2_000);
+    expect(await line.wait('wh_a', Date.now())).toBe(false);
+  });
+
+  it('never holds more than maxWaiting of the worker\'s slots', async () => {
+    const line = createLocalLine({ maxWaiting: 2, waitMs: 5_000 });
+    const first = line.wait('wh_a', Date.now());
+    const second = line.wait('wh_b', Date.now());
+    expect(await line.wait('wh_c', Date.now())).toBe(false);
+    line.freed('wh_a');
+    line.freed('wh_b');
+    expect(await Promise.all([first, second])).toEqual([true, true]);
+    // Room again.
+    const third = line.wait('wh_c', Date.now());
+    line.freed('wh_c');
+    expect(await third).toBe(true);
+  });
+
+  it('a delivery that has waited past the deadline is parked', async () => {
+    const line = createLocalLine({ maxWaiting: 10, deadlineMs: 1_000 });
+    expect(await line.wait('wh_a', Date.now() - 1_001)).toBe(false);
+  });
+});
