@@ -193,4 +193,25 @@ describe('verifyMiddleware and readRawBody on bare node:http', () => {
     const fromText = await readRawBody({ body: 'as text', headers: {} } as WebhookRequest);
     expect(fromText.toString('utf8')).toBe('as text');
   });
+
+  it('readRawBody rejects (a plain Error, not a verdict) when the client goes away mid-body', async () => {
+    let outcome: Promise<unknown> = Promise.resolve();
+    const arrived = new Promise<void>((ready) => {
+      void listen((req: WebhookRequest) => {
+        outcome = readRawBody(req).then(() => 'read', (err: Error) => err);
+        ready();
+      }).then((url) => {
+        const req = httpRequest(url, { method: 'POST', headers: { 'content-length': '100' } });
+        req.on('error', () => undefined);
+        req.write('only part of it');
+        setTimeout(() => req.destroy(), 100);
+      });
+    });
+    await arrived;
+    const err = await outcome;
+    // Node's own 'aborted' error or ours, whichever the stream reports first (Node's comes from
+    // another realm under jest, hence no instanceof Error here).
+    expect(err).not.toBeInstanceOf(WebhookVerificationError);
+    expect((err as Error).message).toMatch(/aborted/);
+  });
 });
