@@ -28,6 +28,8 @@ export type NewEvent = {
   test?: boolean;
   /** Deliver to this webhook of the account only (test sends), whatever its subscriptions or state. */
   onlyWebhookId?: string;
+  /** Never deliver to this webhook (an operational event about it: a webhook never hears about itself). */
+  exceptWebhookId?: string;
   /**
    * The request's Idempotency-Key, recorded by the statement that writes the
    * event (no round trip of its own): the event is written only if the key's
@@ -70,7 +72,8 @@ export type OutboxSql = Pick<SqlRunner, 'query'>;
 // - otherwise active, not disabled by the service, subscribed to the event
 //   (dashboard webhooks are stored subscribed to the batch.* events and cannot
 //   change that), and in scope: a scoped webhook gets only its parser's events,
-//   while an account-level event (no parser) reaches every scope.
+//   while an account-level event (no parser) reaches every scope;
+// - never the webhook an operational event is about (except_webhook_id).
 // The LEFT JOIN on accounts keeps one row (webhook_id null) for an item with
 // no matching webhook, and tells an unknown account from an account with none.
 // The same statement reads the live idempotency row of an item's key: such an
@@ -78,13 +81,14 @@ export type OutboxSql = Pick<SqlRunner, 'query'>;
 const MATCH_SQL = `
 SELECT i.ord, a.id IS NOT NULL AS account_found, w.id AS webhook_id,
        r.scope AS key_scope, r.request_hash AS key_hash, r.response_status AS key_status, r.response_body AS key_body
-  FROM jsonb_to_recordset($1::jsonb) AS i(ord int, account_id text, event text, parser_id text, only_webhook_id text, key_scope text)
+  FROM jsonb_to_recordset($1::jsonb) AS i(ord int, account_id text, event text, parser_id text, only_webhook_id text, except_webhook_id text, key_scope text)
   LEFT JOIN idempotency_records r ON r.scope = i.key_scope AND r.expires_at > now()
   LEFT JOIN accounts a ON a.id = i.account_id
   LEFT JOIN webhooks w
          ON w.account_id = a.id
         AND r.scope IS NULL
         AND w.deleted_at IS NULL
+        AND w.id IS DISTINCT FROM i.except_webhook_id
         AND CASE WHEN i.only_webhook_id IS NOT NULL THEN w.id = i.only_webhook_id
                  ELSE w.is_active
                   AND w.disabled_reason IS NULL
@@ -139,7 +143,7 @@ export async function writeEventBatch(sql: OutboxSql, items: NewEvent[]): Promis
   if (new Set(scopes.filter((s) => s !== null)).size !== scopes.filter((s) => s !== null).length) {
     throw new Error('outbox: one batch holds one Idempotency-Key scope at most once');
   }
-  const wanted = items.map((item, ord) => ({ ord, account_id: item.accountId, event: item.event, parser_id: item.parserId, only_webhook_id: item.onlyWebhookId ?? null, key_scope: scopes[ord] }));
+  const wanted = items.map((item, ord) => ({ ord, account_id: item.accountId, event: item.event, parser_id: item.parserId, only_webhook_id: item.onlyWebhookId ?? null, except_webhook_id: item.exceptWebhookId ?? null, key_scope: scopes[ord] }));
   const matches = await sql.query<MatchRow>(MATCH_SQL, [JSON.stringify(wanted)]);
 
   const found = new Array<boolean>(items.length).fill(false);
