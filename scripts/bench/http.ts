@@ -42,8 +42,8 @@ export function eventBody(accountId: string, seq: number): Record<string, unknow
   return { account_id: accountId, event: 'quota.warning', data: { usage: 8_000, limit: 10_000, seq } };
 }
 
-/** One keyed publish, kept so it can be replayed: its key, its body's seq and the event id answered. */
-export type KeyedPublish = { key: string; seq: number; eventId: string };
+/** One keyed publish, kept so it can be replayed: its key, its body's seq, the event id and the whole answer (JSON). */
+export type KeyedPublish = { key: string; seq: number; eventId: string; answer: string };
 
 export type PublishOptions = {
   /** Send a unique Idempotency-Key with every publish. */
@@ -65,7 +65,7 @@ export async function publishOne(port: number, token: string, accountId: string,
   if (opts.deliveries !== undefined && res.body.event.deliveries !== opts.deliveries) {
     throw new Error(`publish fanned out to ${res.body.event.deliveries} deliveries, expected ${opts.deliveries}`);
   }
-  if (key) opts.keyed?.push({ key, seq, eventId });
+  if (key) opts.keyed?.push({ key, seq, eventId, answer: JSON.stringify(res.body) });
   return eventId;
 }
 

@@ -32,6 +32,7 @@ import { publishOne } from './http';
 import { createStack, REDIS_URL } from './stack';
 import { commandLine, programPid, progress, rssBytes, sleep, startBenchReceiver } from './support';
 import { createFanOut } from './throughput';
+import { fmt, judgeGrowth, mb, type Sample } from './soak-verdict';
 
 export type SoakOptions = {
   deliveries: number;
@@ -43,36 +44,10 @@ export type SoakOptions = {
   maxInFlight?: number;
 };
 
-type Sample = {
-  seconds: number;
-  publishing: boolean;
-  published: number;
-  delivered: number;
-  /** deliveries accepted (published × hooks) and not yet received */
-  backlog: number;
-  /** jobs waiting, prioritized, active or delayed in the delivery queue */
-  queued: number;
-  apiRss: number;
-  workerRss: number;
-  redisUsed: number;
-  tables: Record<string, number>;
-};
-
 const TABLES = ['events', 'deliveries', 'attempts', 'idempotency_records'] as const;
 const PUBLISH_IN_FLIGHT = 256;
 const WARMUP_EVENTS = 20;
-const RSS_GROWTH_LIMIT = 0.1;
-const REDIS_GROWTH_LIMIT = 1.5;
-const BACKLOG_SECONDS = 10;
 const MIN_RATE_SHARE = 0.95;
-
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-const mb = (bytes: number) => (Number.isFinite(bytes) ? (bytes / 1024 / 1024).toFixed(1) : '-');
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const thirds = (xs: number[]) => {
-  const k = Math.floor(xs.length / 3);
-  return [xs.slice(0, k), xs.slice(k, xs.length - k), xs.slice(xs.length - k)].map(mean);
-};
 
 const COLUMNS = ['time s', 'published', 'delivered', 'deliv/s', 'backlog', 'queued', 'API RSS MB', 'worker RSS MB', 'Redis MB', ...TABLES.map((t) => `${t} MB`)];
 
@@ -216,10 +191,8 @@ export async function runSoak(opts: SoakOptions): Promise<void> {
     // The verdict.
     const failures: string[] = [];
     const lines: string[] = [];
-    const steady = samples.filter((s) => s.publishing);
-    const warm = Math.min(Math.floor(steady.length / 2), Math.max(Math.ceil(steady.length * 0.2), Math.ceil(120 / opts.intervalSeconds)));
-    const post = steady.slice(warm);
-    lines.push(`${steady.length} samples while publishing; warm-up ${warm}, judged ${post.length}`);
+    const growth = judgeGrowth(samples.filter((s) => s.publishing), opts.intervalSeconds, deliveryRate);
+    lines.push(growth.lines[0]);
 
     const heldRate = events / publishSeconds;
     const rateLine = `publisher held ${fmt(heldRate)} events/s (${fmt(heldRate * H)} deliveries/s) of ${fmt(opts.rate)} targeted`;
@@ -234,26 +207,8 @@ export async function runSoak(opts: SoakOptions): Promise<void> {
     if (received() !== expected) failures.push(`${fmt(received())} callbacks received for ${fmt(expected)} deliveries${received() > expected ? ' (duplicates)' : ' (some never arrived)'}`);
     if (succeeded !== rows) failures.push(`${fmt(succeeded)} deliveries rows succeeded of ${fmt(rows)} (${statusLine})`);
 
-    if (post.length < 3) {
-      lines.push('growth not judged: fewer than 3 samples after warm-up (run longer or sample more often)');
-    } else {
-      for (const [name, pick] of [['API', (s: Sample) => s.apiRss], ['worker', (s: Sample) => s.workerRss]] as const) {
-        const base = mean(post.slice(0, 3).map(pick));
-        const end = mean(post.slice(-3).map(pick));
-        const growth = end / base - 1;
-        const line = `${name} RSS ${mb(base)} MB after warm-up → ${mb(end)} MB at the end (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)}%, limit +${RSS_GROWTH_LIMIT * 100}%)`;
-        lines.push(line);
-        if (!(growth <= RSS_GROWTH_LIMIT)) failures.push(line);
-      }
-      const [r1, r2, r3] = thirds(post.map((s) => s.redisUsed));
-      const redisLine = `Redis used_memory by thirds ${mb(r1)} → ${mb(r2)} → ${mb(r3)} MB (fails over ${REDIS_GROWTH_LIMIT}× while rising)`;
-      lines.push(redisLine);
-      if (r3 > REDIS_GROWTH_LIMIT * r1 && r1 < r2 && r2 < r3) failures.push(`Redis memory grows without bound: ${redisLine}`);
-      const [b1, b2, b3] = thirds(post.map((s) => s.backlog));
-      const backlogLine = `backlog by thirds ${fmt(b1)} → ${fmt(b2)} → ${fmt(b3)} deliveries (fails over ${fmt(deliveryRate * BACKLOG_SECONDS)} and 1.5× the first)`;
-      lines.push(backlogLine);
-      if (b3 > deliveryRate * BACKLOG_SECONDS && b3 > 1.5 * b1) failures.push(`the backlog grows: ${backlogLine}`);
-    }
+    lines.push(...growth.lines.slice(1));
+    failures.push(...growth.failures);
     lines.push(`tables at the end: ${TABLES.map((t) => `${t} ${mb(final.tables[t] ?? NaN)} MB`).join(', ')}`);
 
     console.log('\nsoak results');

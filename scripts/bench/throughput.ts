@@ -88,7 +88,7 @@ function latencies(sent: Map<string, number>, receiver: Receiver): number[] {
   return [...sent].map(([key, at]) => receiver.arrivals.get(key)! - at).sort((a, b) => a - b);
 }
 
-/** Re-sends every REPLAY_EVERY-th keyed publish with its key and body; counts answers that differ from the first. */
+/** Re-sends every REPLAY_EVERY-th keyed publish with its key and body; counts answers that differ from the first (status, body, or no Idempotent-Replayed: true). */
 async function replays(port: number, token: string, accountId: string, keyed: KeyedPublish[]): Promise<{ sent: number; mismatches: number; example: string }> {
   const sample = keyed.filter((_, i) => i % REPLAY_EVERY === 0);
   let mismatches = 0;
@@ -96,11 +96,11 @@ async function replays(port: number, token: string, accountId: string, keyed: Ke
   let next = 0;
   const lane = async () => {
     while (next < sample.length) {
-      const { key, seq, eventId } = sample[next++];
+      const { key, seq, eventId, answer } = sample[next++];
       const res = await call(port, 'POST', '/internal/v1/events', eventBody(accountId, seq), token, { 'idempotency-key': key });
       const replayed = res.headers['idempotent-replayed'] === 'true';
-      const sameEvent = res.status === 202 && res.body?.event?.id === eventId;
-      if (!replayed || !sameEvent) {
+      const sameAnswer = res.status === 202 && res.body?.event?.id === eventId && JSON.stringify(res.body) === answer;
+      if (!replayed || !sameAnswer) {
         mismatches++;
         example ||= `${res.status}, event ${res.body?.event?.id ?? '-'} (first answer ${eventId}), Idempotent-Replayed ${String(res.headers['idempotent-replayed'] ?? 'absent')}`;
       }
