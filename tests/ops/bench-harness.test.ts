@@ -67,7 +67,7 @@ describe('bench process memory', () => {
     try {
       for (let i = 0; i < 50 && pid === child.pid; i++) {
         await new Promise((r) => setTimeout(r, 100));
-        pid = programPid(child.pid!);
+        pid = programPid(child.pid);
       }
       expect(pid).not.toBe(child.pid);
       expect(rssBytes(pid)).toBeGreaterThan(10 * MB);
