@@ -28,6 +28,26 @@ export type DbOptions =
   | { databaseUrl: string; poolSize?: number; onError?: (err: Error) => void }
   | { pgliteDir: string };
 
+// Every statement sent through SqlRunner.query is a named prepared statement on
+// its connection: PostgreSQL parses and plans each text once per connection
+// instead of on every call. The hot statements (the outbox's, the worker's load
+// and record) are long CTEs whose planning cost more than running them; with
+// one server on a 2-core machine, that was a third of PostgreSQL's CPU.
+// Texts are constants in this code base; the cap only guards against one that
+// is not (past it, texts are sent unnamed, as before). A pooler in front of
+// PostgreSQL must keep sessions (or support prepared statements: PgBouncer ≥ 1.21
+// with max_prepared_statements), as the relay's and the sweeper's locks already need.
+const MAX_PREPARED = 500;
+const statementNames = new Map<string, string>();
+
+function preparedName(text: string): string | undefined {
+  const known = statementNames.get(text);
+  if (known !== undefined || statementNames.size >= MAX_PREPARED) return known;
+  const name = `hl_${statementNames.size.toString(36)}`;
+  statementNames.set(text, name);
+  return name;
+}
+
 export async function createDb(opts: DbOptions): Promise<Db> {
   if ('pgliteDir' in opts) return createPgliteDb(opts.pgliteDir);
   const pool = new Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10 });
@@ -36,7 +56,10 @@ export async function createDb(opts: DbOptions): Promise<Db> {
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   const bind = (client: Pool | PoolClient): SqlRunner => ({
     async query(text, params) {
-      return (await client.query(text, params as unknown[])).rows as never[];
+      // Without parameters node-postgres uses the simple protocol, which also runs several statements: left as is.
+      const name = params?.length ? preparedName(text) : undefined;
+      const result = name ? await client.query({ name, text, values: params as unknown[] }) : await client.query(text, params as unknown[]);
+      return result.rows as never[];
     },
     async exec(text) {
       await client.query(text);
