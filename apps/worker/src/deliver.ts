@@ -186,7 +186,12 @@ export function createDeliverer(deps: DeliverDeps) {
     const startedAt = Date.now();
     let got = await gate.acquire(request);
     // Every slot busy at a fast webhook: one frees in moments, so wait for it here (see local-line.ts).
-    while (!got.ok && got.reason === 'in_flight' && line && (await line.wait(row.webhook_id, startedAt))) got = await gate.acquire(request);
+    while (!got.ok && got.reason === 'in_flight' && line) {
+      const waited = await line.wait(row.webhook_id, startedAt);
+      if (waited === 'park') break;
+      if (waited !== 'freed') return waited.lease;
+      got = await gate.acquire(request);
+    }
     if (got.ok) return got.lease;
     if (got.reason === 'rate') return hold(row, job, 'rate', rateHoldMs(got.rank, row.rate_limit_per_second ?? 1, got.waitMs));
     if (got.reason === 'in_flight') return hold(row, job, 'in_flight', inFlightHoldMs(got.rank, cap, config.DELIVERY_TIMEOUT));
@@ -212,6 +217,14 @@ export function createDeliverer(deps: DeliverDeps) {
   /** Frees the slot; resolves to the webhook's consecutive circuit failures (null when Redis did not answer). */
   async function freeSlot(row: LoadedDelivery, lease: Lease, result: SendResult): Promise<number | null> {
     line?.observe(row.webhook_id, result.durationMs);
+    // A delivery of this webhook waits here: hand it the slot in place (no
+    // release and acquire), unless this attempt counts toward the circuit, the
+    // circuit is not closed or the rate is limited (each start must be paced).
+    const handable = line?.hasWaiter(row.webhook_id) && !isCircuitFailure(result) && row.circuit === 'closed' && !row.rate_limit_per_second;
+    if (handable && (await gate.renew({ webhookId: row.webhook_id, lease }).catch(() => false))) {
+      if (line!.handOver(row.webhook_id, lease)) return 0;
+      // The waiter left meanwhile (its wait timed out): free the slot after all.
+    }
     try {
       return await gate.release({
         webhookId: row.webhook_id,
@@ -352,7 +365,7 @@ export function createDeliverer(deps: DeliverDeps) {
     metrics.attemptDuration.observe({ outcome: attemptOutcome }, result.durationMs / 1000);
     if (decision.deliveryStatus === 'succeeded' || decision.deliveryStatus === 'failed') metrics.deliveries.inc({ outcome: decision.deliveryStatus });
     if (result.ok) metrics.deliveryLatency.observe(Math.max(0, now - row.event_created_at.getTime()) / 1000);
-    logger.info('delivery attempt', {
+    if (logger.isInfoEnabled()) logger.info('delivery attempt', {
       delivery_id: row.id,
       webhook_id: row.webhook_id,
       attempt_id: attemptId,

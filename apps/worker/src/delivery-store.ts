@@ -91,7 +91,7 @@ export type AttemptRecord = {
   durationMs: number;
 };
 
-const BATCH = { maxBatch: 100, maxInFlight: 4 } as const;
+const BATCH = { maxBatch: 100, maxInFlight: 2 } as const;
 
 // A session lock held by the one relay (across every worker process) that scans.
 export const RELAY_LOCK_ID = 72_707_370;

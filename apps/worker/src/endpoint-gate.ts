@@ -131,6 +131,20 @@ const FORGET = `${NOW}${WAKE_FN}
 redis.call('ZREM', KEYS[2], ARGV[1])
 return wake(KEYS[1], KEYS[2], tonumber(ARGV[2]), tonumber(ARGV[3]), now)`;
 
+// Hands a slot on in place: the attempt that held it ended without a circuit
+// failure, and a delivery of the same webhook waits for a slot in this very
+// process. The lease is kept (its expiry moved on) and the failure count reset,
+// one script instead of a release and an acquire. Refused — and the slot freed
+// the normal way — while the webhook's line of parked deliveries is not empty,
+// so those keep their turn, or when the lease expired meanwhile.
+// KEYS: leases, held, failures. ARGV: leaseId, leaseTtlMs. → 1 kept | 0 refused
+const RENEW = `${NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) > 0 or not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[3])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return 1`;
+
 // Forgets a webhook's failure count (its circuit closed by other means).
 const RESET = `redis.call('DEL', KEYS[1]) return 1`;
 
@@ -144,6 +158,7 @@ type GateCommands = {
   hooklineWake(held: string, woken: string, budget: number, wakeTtl: number): Promise<string[]>;
   hooklineForget(held: string, woken: string, jobId: string, budget: number, wakeTtl: number): Promise<string[]>;
   hooklineReset(failures: string): Promise<number>;
+  hooklineRenew(leases: string, held: string, failures: string, leaseId: string, ttl: number): Promise<number>;
 };
 
 export type Lease = { id: string };
@@ -165,6 +180,12 @@ export type EndpointGate = {
   park(input: { webhookId: string; jobId: string; since: number; reason: HoldReason; cap: number }): Promise<void>;
   /** Sets the webhook's line moving again (a circuit closed). */
   wakeAll(input: { webhookId: string; cap: number }): Promise<void>;
+  /**
+   * Keeps a slot for the next attempt to the same webhook (the attempt that
+   * held it ended without a circuit failure): true when kept, false when it
+   * must be released the normal way (a line is waiting, or the lease expired).
+   */
+  renew(input: { webhookId: string; lease: Lease }): Promise<boolean>;
   /** Forgets the webhook's consecutive failure count. */
   resetFailures(webhookId: string): Promise<void>;
   /** The length of a webhook's line and its slots in use (for tests and operators). */
@@ -205,6 +226,7 @@ export function createEndpointGate(opts: EndpointGateOptions): EndpointGate {
     ['hooklineWake', 2, WAKE],
     ['hooklineForget', 2, FORGET],
     ['hooklineReset', 1, RESET],
+    ['hooklineRenew', 3, RENEW],
   ];
   for (const [name, numberOfKeys, lua] of commands) {
     if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
@@ -265,6 +287,11 @@ export function createEndpointGate(opts: EndpointGateOptions): EndpointGate {
       const k = keys(webhookId);
       const woken = await redis.hooklineWake(k.held, k.woken, AHEAD * cap, WAKE_TTL_MS);
       if (woken.length) await handOff(webhookId, woken, cap);
+    },
+
+    async renew({ webhookId, lease }) {
+      const k = keys(webhookId);
+      return (await redis.hooklineRenew(k.leases, k.held, k.failures, lease.id, leaseTtl)) === 1;
     },
 
     async resetFailures(webhookId) {

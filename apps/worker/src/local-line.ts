@@ -26,6 +26,11 @@ export type LocalLineOptions = {
   deadlineMs?: number;
 };
 
+import type { Lease } from './endpoint-gate';
+
+/** How a wait ended: a slot handed over in place, a slot freed (ask the gate), or give up (park). */
+export type Waited = { lease: Lease } | 'freed' | 'park';
+
 export type LocalLine = {
   /** Notes how long an attempt to the webhook took (an average of the recent ones is kept). */
   observe(webhookId: string, durationMs: number): void;
@@ -34,9 +39,13 @@ export type LocalLine = {
    * timeout); false when this delivery should be parked instead (the webhook
    * is slow, the line is full, or `startedAt` is past the deadline).
    */
-  wait(webhookId: string, startedAt: number): Promise<boolean>;
+  wait(webhookId: string, startedAt: number): Promise<Waited>;
   /** An attempt to the webhook ended here: the first delivery waiting for it tries the gate again. */
   freed(webhookId: string): void;
+  /** Whether a delivery of the webhook waits here (a slot could be handed over). */
+  hasWaiter(webhookId: string): boolean;
+  /** Gives a kept slot to the first delivery waiting for the webhook; false if none waits any more. */
+  handOver(webhookId: string, lease: Lease): boolean;
   /** Deliveries waiting now (for tests and metrics). */
   waiting(): number;
 };
@@ -50,14 +59,14 @@ const MAX_TRACKED = 10_000;
 export function createLocalLine(options: LocalLineOptions): LocalLine {
   const { maxWaiting, fastMs, waitMs, deadlineMs } = { ...DEFAULTS, ...options };
   const average = new Map<string, number>();
-  const lines = new Map<string, Array<() => void>>();
+  const lines = new Map<string, Array<(lease?: Lease) => void>>();
   let waiting = 0;
 
-  function freed(webhookId: string): void {
+  function next(webhookId: string): ((lease?: Lease) => void) | undefined {
     const line = lines.get(webhookId);
-    const next = line?.shift();
+    const first = line?.shift();
     if (line && line.length === 0) lines.delete(webhookId);
-    next?.();
+    return first;
   }
 
   return {
@@ -70,10 +79,10 @@ export function createLocalLine(options: LocalLineOptions): LocalLine {
     async wait(webhookId, startedAt) {
       const avg = average.get(webhookId);
       // A webhook not seen yet gets the benefit of the doubt: the deadline bounds it.
-      if ((avg !== undefined && avg > fastMs) || waiting >= maxWaiting || Date.now() - startedAt >= deadlineMs) return false;
+      if ((avg !== undefined && avg > fastMs) || waiting >= maxWaiting || Date.now() - startedAt >= deadlineMs) return 'park';
       waiting += 1;
       try {
-        await new Promise<void>((resolve) => {
+        return await new Promise<Waited>((resolve) => {
           let line = lines.get(webhookId);
           if (!line) lines.set(webhookId, (line = []));
           const own = line;
@@ -81,21 +90,28 @@ export function createLocalLine(options: LocalLineOptions): LocalLine {
             const at = own.indexOf(done);
             if (at >= 0) own.splice(at, 1);
             if (own.length === 0 && lines.get(webhookId) === own) lines.delete(webhookId);
-            resolve();
+            resolve('freed');
           }, Math.min(waitMs, Math.max(10, 4 * (avg ?? waitMs))));
-          function done() {
+          function done(lease?: Lease) {
             clearTimeout(timer);
-            resolve();
+            resolve(lease ? { lease } : 'freed');
           }
           own.push(done);
         });
-        return true;
       } finally {
         waiting -= 1;
       }
     },
 
-    freed,
+    freed(webhookId) {
+      next(webhookId)?.();
+    },
+    hasWaiter: (webhookId) => lines.has(webhookId),
+    handOver(webhookId, lease) {
+      const first = next(webhookId);
+      first?.(lease);
+      return first !== undefined;
+    },
     waiting: () => waiting,
   };
 }

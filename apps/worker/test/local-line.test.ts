@@ -10,27 +10,27 @@ describe('local line', () => {
   it('lets waiters go in arrival order, one per freed slot of their own webhook', async () => {
     const line = createLocalLine({ maxWaiting: 10, waitMs: 5_000 });
     const order: string[] = [];
-    const a1 = line.wait('wh_a', Date.now()).then((ok) => order.push(`a1:${ok}`));
-    const b1 = line.wait('wh_b', Date.now()).then((ok) => order.push(`b1:${ok}`));
-    const a2 = line.wait('wh_a', Date.now()).then((ok) => order.push(`a2:${ok}`));
+    const a1 = line.wait('wh_a', Date.now()).then((w) => order.push(`a1:${JSON.stringify(w)}`));
+    const b1 = line.wait('wh_b', Date.now()).then((w) => order.push(`b1:${JSON.stringify(w)}`));
+    const a2 = line.wait('wh_a', Date.now()).then((w) => order.push(`a2:${JSON.stringify(w)}`));
     await tick();
     expect(line.waiting()).toBe(3);
 
     line.freed('wh_a');
     await tick();
-    expect(order).toEqual(['a1:true']);
+    expect(order).toEqual(['a1:"freed"']);
     line.freed('wh_c'); // nobody waits for it
     line.freed('wh_b');
     line.freed('wh_a');
     await Promise.all([a1, b1, a2]);
-    expect(order).toEqual(['a1:true', 'b1:true', 'a2:true']);
+    expect(order).toEqual(['a1:"freed"', 'b1:"freed"', 'a2:"freed"']);
     expect(line.waiting()).toBe(0);
   });
 
   it('a wait ends by itself after a short timeout (the slot may have freed in another process)', async () => {
     const line = createLocalLine({ maxWaiting: 10, waitMs: 30 });
     const started = Date.now();
-    expect(await line.wait('wh_a', started)).toBe(true);
+    expect(await line.wait('wh_a', started)).toBe('freed');
     expect(Date.now() - started).toBeGreaterThanOrEqual(25);
     expect(line.waiting()).toBe(0);
     // A later release does not reach the timed-out waiter (nor throw).
@@ -40,38 +40,52 @@ describe('local line', () => {
   it('a slow webhook is not waited for: its deliveries are parked', async () => {
     const line = createLocalLine({ maxWaiting: 10, fastMs: 100 });
     for (let i = 0; i < 20; i += 1) line.observe('wh_slow', 5_000);
-    expect(await line.wait('wh_slow', Date.now())).toBe(false);
+    expect(await line.wait('wh_slow', Date.now())).toBe('park');
     // A fast one is.
     line.observe('wh_fast', 3);
     const waiting = line.wait('wh_fast', Date.now());
     line.freed('wh_fast');
-    expect(await waiting).toBe(true);
+    expect(await waiting).toBe('freed');
   });
 
   it('the average follows the webhook: one that slows down stops being waited for', async () => {
     const line = createLocalLine({ maxWaiting: 10, fastMs: 100, waitMs: 10 });
     line.observe('wh_a', 5);
-    expect(await line.wait('wh_a', Date.now())).toBe(true);
+    expect(await line.wait('wh_a', Date.now())).toBe('freed');
     for (let i = 0; i < 30; i += 1) line.observe('wh_a', 2_000);
-    expect(await line.wait('wh_a', Date.now())).toBe(false);
+    expect(await line.wait('wh_a', Date.now())).toBe('park');
   });
 
   it('never holds more than maxWaiting of the worker\'s slots', async () => {
     const line = createLocalLine({ maxWaiting: 2, waitMs: 5_000 });
     const first = line.wait('wh_a', Date.now());
     const second = line.wait('wh_b', Date.now());
-    expect(await line.wait('wh_c', Date.now())).toBe(false);
+    expect(await line.wait('wh_c', Date.now())).toBe('park');
     line.freed('wh_a');
     line.freed('wh_b');
-    expect(await Promise.all([first, second])).toEqual([true, true]);
+    expect(await Promise.all([first, second])).toEqual(['freed', 'freed']);
     // Room again.
     const third = line.wait('wh_c', Date.now());
     line.freed('wh_c');
-    expect(await third).toBe(true);
+    expect(await third).toBe('freed');
   });
 
   it('a delivery that has waited past the deadline is parked', async () => {
     const line = createLocalLine({ maxWaiting: 10, deadlineMs: 1_000 });
-    expect(await line.wait('wh_a', Date.now() - 1_001)).toBe(false);
+    expect(await line.wait('wh_a', Date.now() - 1_001)).toBe('park');
+  });
+
+  it('a kept slot is handed to the first delivery waiting for that webhook, in place', async () => {
+    const line = createLocalLine({ maxWaiting: 10, waitMs: 5_000 });
+    expect(line.hasWaiter('wh_a')).toBe(false);
+    expect(line.handOver('wh_a', { id: 'lease-0' })).toBe(false);
+    const first = line.wait('wh_a', Date.now());
+    const second = line.wait('wh_a', Date.now());
+    expect(line.hasWaiter('wh_a')).toBe(true);
+    expect(line.handOver('wh_a', { id: 'lease-1' })).toBe(true);
+    expect(await first).toEqual({ lease: { id: 'lease-1' } });
+    line.freed('wh_a');
+    expect(await second).toBe('freed');
+    expect(line.hasWaiter('wh_a')).toBe(false);
   });
 });
