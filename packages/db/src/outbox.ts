@@ -71,8 +71,12 @@ export type OutboxSql = Pick<SqlRunner, 'query'>;
 //   included (an integrator checks a fixed endpoint before resuming it);
 // - otherwise active, not disabled by the service, subscribed to the event
 //   (dashboard webhooks are stored subscribed to the batch.* events and cannot
-//   change that), and in scope: a scoped webhook gets only its parser's events,
-//   while an account-level event (no parser) reaches every scope;
+//   change that), in scope (a scoped webhook gets only its parser's events,
+//   while an account-level event (no parser) reaches every scope), and its
+//   filter holds: for every entry, the value at that dotted path of the
+//   event's data equals the entry's scalar or one of its array's values (JSONB
+//   equality, so 1 = 1.0 and "1" <> 1; JSON null matches a present null, and a
+//   missing path matches nothing). Test events ignore filters;
 // - never the webhook an operational event is about (except_webhook_id).
 // The LEFT JOIN on accounts keeps one row (webhook_id null) for an item with
 // no matching webhook, and tells an unknown account from an account with none.
@@ -81,7 +85,7 @@ export type OutboxSql = Pick<SqlRunner, 'query'>;
 const MATCH_SQL = `
 SELECT i.ord, a.id IS NOT NULL AS account_found, w.id AS webhook_id,
        r.scope AS key_scope, r.request_hash AS key_hash, r.response_status AS key_status, r.response_body AS key_body
-  FROM jsonb_to_recordset($1::jsonb) AS i(ord int, account_id text, event text, parser_id text, only_webhook_id text, except_webhook_id text, key_scope text)
+  FROM jsonb_to_recordset($1::jsonb) AS i(ord int, account_id text, event text, parser_id text, only_webhook_id text, except_webhook_id text, key_scope text, data jsonb)
   LEFT JOIN idempotency_records r ON r.scope = i.key_scope AND r.expires_at > now()
   LEFT JOIN accounts a ON a.id = i.account_id
   LEFT JOIN webhooks w
@@ -95,6 +99,12 @@ SELECT i.ord, a.id IS NOT NULL AS account_found, w.id AS webhook_id,
                   AND i.event = ANY (w.events)
                   AND (i.parser_id IS NULL OR w.parser_id IS NULL OR w.parser_id = i.parser_id)
             END`;
+                  AND CASE WHEN jsonb_typeof(w.filter) = 'object' THEN NOT EXISTS (
+                        SELECT 1 FROM jsonb_each(w.filter) f
+                         WHERE NOT EXISTS (
+                               SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(f.value) = 'array' THEN f.value ELSE jsonb_build_array(f.value) END) v
+                                WHERE v.value = jsonb_extract_path(i.data, VARIADIC string_to_array(f.key, '.'))))
+                           ELSE true END
 
 // One statement, so no explicit transaction is needed on the batch path: the
 // idempotency rows, the events and their deliveries commit together or not at
@@ -143,7 +153,7 @@ export async function writeEventBatch(sql: OutboxSql, items: NewEvent[]): Promis
   if (new Set(scopes.filter((s) => s !== null)).size !== scopes.filter((s) => s !== null).length) {
     throw new Error('outbox: one batch holds one Idempotency-Key scope at most once');
   }
-  const wanted = items.map((item, ord) => ({ ord, account_id: item.accountId, event: item.event, parser_id: item.parserId, only_webhook_id: item.onlyWebhookId ?? null, except_webhook_id: item.exceptWebhookId ?? null, key_scope: scopes[ord] }));
+  const wanted = items.map((item, ord) => ({ ord, account_id: item.accountId, event: item.event, parser_id: item.parserId, only_webhook_id: item.onlyWebhookId ?? null, except_webhook_id: item.exceptWebhookId ?? null, key_scope: scopes[ord], data: item.data }));
   const matches = await sql.query<MatchRow>(MATCH_SQL, [JSON.stringify(wanted)]);
 
   const found = new Array<boolean>(items.length).fill(false);
