@@ -98,13 +98,13 @@ SELECT i.ord, a.id IS NOT NULL AS account_found, w.id AS webhook_id,
                   AND w.disabled_reason IS NULL
                   AND i.event = ANY (w.events)
                   AND (i.parser_id IS NULL OR w.parser_id IS NULL OR w.parser_id = i.parser_id)
-            END`;
                   AND CASE WHEN jsonb_typeof(w.filter) = 'object' THEN NOT EXISTS (
                         SELECT 1 FROM jsonb_each(w.filter) f
                          WHERE NOT EXISTS (
                                SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(f.value) = 'array' THEN f.value ELSE jsonb_build_array(f.value) END) v
                                 WHERE v.value = jsonb_extract_path(i.data, VARIADIC string_to_array(f.key, '.'))))
                            ELSE true END
+            END`;
 
 // One statement, so no explicit transaction is needed on the batch path: the
 // idempotency rows, the events and their deliveries commit together or not at
