@@ -111,6 +111,7 @@ describe('POST /v1/webhooks', () => {
       has_static_secret: true,
       disabled_reason: null,
       failing_since: null,
+      filter: null,
       max_in_flight: null,
       rate_limit_per_second: null,
       circuit: 'closed',
@@ -120,10 +121,10 @@ describe('POST /v1/webhooks', () => {
       signing_secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{43}=$/),
     });
     expect(Buffer.from(wh.signing_secret.slice(6), 'base64')).toHaveLength(32);
-    // The contract's field order: the isolation fields sit between failing_since and created_at.
+    // The contract's field order: filter, then the isolation fields, between failing_since and created_at.
     expect(Object.keys(wh)).toEqual([
       'id', 'url', 'events', 'description', 'parser_id', 'source', 'is_active', 'status', 'retry_enabled', 'max_retries', 'has_static_secret',
-      'disabled_reason', 'failing_since', 'max_in_flight', 'rate_limit_per_second', 'circuit', 'circuit_retry_at', 'created_at', 'updated_at', 'signing_secret',
+      'disabled_reason', 'failing_since', 'filter', 'max_in_flight', 'rate_limit_per_second', 'circuit', 'circuit_retry_at', 'created_at', 'updated_at', 'signing_secret',
     ]);
   });
 

@@ -1,9 +1,12 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Pool, type PoolClient } from 'pg';
-import { PrismaClient } from './generated/prisma/client';
+import { Prisma, PrismaClient } from './generated/prisma/client';
 
 export { PrismaClient };
 export type { Prisma } from './generated/prisma/client';
+
+/** SQL NULL for a nullable Json column (a plain null is refused there: it could mean JSON null). */
+export const DbNull = Prisma.DbNull;
 
 /** Raw SQL for the migration runner and the few hot-path statements Prisma cannot express. */
 export type SqlRunner = {

@@ -4,7 +4,7 @@ import { CIRCUIT_STATES, DELIVERY_STATUSES, isWaiting, type CircuitState } from 
 import { ERROR_STATUS, type ErrorCode, type ErrorEnvelope } from './errors';
 import { EVENT_NAMES, PLANS } from './events';
 import { JSON_SCHEMA_DIALECT, eventDataJsonSchema } from './event-schemas';
-import { MAX_IN_FLIGHT_RANGE, RATE_LIMIT_PER_SECOND_RANGE } from './schemas';
+import { MAX_IN_FLIGHT_RANGE, RATE_LIMIT_PER_SECOND_RANGE, type WebhookFilter } from './schemas';
 
 // The JSON objects of docs/api.md#objects: one zod schema per object, declared
 // once. The serializers below return exactly the schema's type (so a field
@@ -30,6 +30,8 @@ export type WebhookStatus = (typeof WEBHOOK_STATUSES)[number];
 const WEBHOOK_SOURCES = ['api', 'dashboard'] as const;
 const DISABLED_REASONS = ['failing_too_long', 'gone'] as const;
 
+const filterScalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+
 const webhookFields = {
   id: z.string().meta({ example: 'wh_3kTMd9e2Rz8wLq5vN1bXc7Ya' }),
   url: z.string().meta({ example: 'https://example.com/hooks' }),
@@ -46,6 +48,13 @@ const webhookFields = {
   has_static_secret: z.boolean().meta({ description: 'Whether an X-Webhook-Secret is sent; the secret itself is never returned.' }),
   disabled_reason: z.enum(DISABLED_REASONS).nullable(),
   failing_since: nullableTime,
+  filter: z
+    .record(z.string(), z.union([filterScalar, z.array(filterScalar)]))
+    .nullable()
+    .meta({
+      description: 'Conditions on the event\'s `data` (dotted path → value, or list of values), all of which must hold for an event to be delivered. null: every event the webhook subscribes to. Test sends ignore it.',
+      example: { status: ['failed', 'partial'] },
+    }),
   max_in_flight: z.number().int().min(MAX_IN_FLIGHT_RANGE.min).max(MAX_IN_FLIGHT_RANGE.max).nullable().meta({ description: 'Deliveries in flight to this webhook at once, across every worker. null: the service default (ENDPOINT_CONCURRENCY).' }),
   rate_limit_per_second: z.number().int().min(RATE_LIMIT_PER_SECOND_RANGE.min).max(RATE_LIMIT_PER_SECOND_RANGE.max).nullable().meta({ description: 'At most this many attempts start per second. null: no limit.' }),
   circuit: z.enum(CIRCUIT_STATES).meta({
@@ -59,7 +68,7 @@ const webhookFields = {
 const webhookExample = {
   id: 'wh_3kTMd9e2Rz8wLq5vN1bXc7Ya', url: 'https://example.com/hooks', events: ['extraction.document_completed'],
   description: null, parser_id: null, source: 'api', is_active: true, status: 'active', retry_enabled: true, max_retries: 5,
-  has_static_secret: true, disabled_reason: null, failing_since: null, max_in_flight: null, rate_limit_per_second: null,
+  has_static_secret: true, disabled_reason: null, failing_since: null, filter: null, max_in_flight: null, rate_limit_per_second: null,
   circuit: 'closed', circuit_retry_at: null, created_at: EXAMPLE_TIME, updated_at: EXAMPLE_TIME,
 };
 
@@ -80,12 +89,19 @@ export type WebhookRow = {
   isActive: boolean; retryEnabled: boolean; maxRetries: number; staticSecretEnc: string | null;
   disabledReason: string | null; failingSince: Date | null; createdAt: Date; updatedAt: Date;
   maxInFlight: number | null; rateLimitPerSecond: number | null; circuit: string; circuitRetryAt: Date | null;
+  /** JSONB, written only through the filter schema (schemas.ts); SQL NULL when there is none. */
+  filter: unknown;
   // circuit_cooldown_ms is the worker's own bookkeeping (the next open period): never shown, so not named here.
 };
 
 /** The column is free text; anything unexpected reads as closed rather than leaking an unknown value. */
 export function circuitState(value: string): CircuitState {
   return (CIRCUIT_STATES as readonly string[]).includes(value) ? (value as CircuitState) : 'closed';
+}
+
+/** The stored filter; anything but an object (JSON null included) reads as none, which is also how MATCH_SQL treats it. */
+function filterOf(value: unknown): WebhookFilter | null {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length > 0 ? (value as WebhookFilter) : null;
 }
 
 export function webhookStatus(row: Pick<WebhookRow, 'isActive' | 'disabledReason' | 'failingSince'>): WebhookStatus {
@@ -111,6 +127,7 @@ export function webhookResource(row: WebhookRow): Webhook {
     has_static_secret: row.staticSecretEnc !== null,
     disabled_reason: row.disabledReason as Webhook['disabled_reason'],
     failing_since: isoOrNull(row.failingSince),
+    filter: filterOf(row.filter),
     max_in_flight: row.maxInFlight,
     rate_limit_per_second: row.rateLimitPerSecond,
     circuit,

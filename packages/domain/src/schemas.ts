@@ -9,6 +9,9 @@ import { eventDataSchemas } from './event-schemas';
 
 const trimmedText = (max: number) => z.string().max(max, `must be at most ${max} characters`);
 
+/** An unpaired UTF-16 surrogate: PostgreSQL's jsonb cannot store one. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 export const webhookUrl = z
   .string({ error: 'must be a string' })
   .min(1, 'is required')
@@ -61,6 +64,78 @@ const rateLimitPerSecond = z
   .nullable()
   .meta({ description: 'At most this many attempts start per second for this webhook (1–1000). null: no limit.' });
 
+// ---- payload filters (docs/api.md, "Filters") ----
+//
+// What this accepts is exactly what the outbox's MATCH_SQL (packages/db/src/outbox.ts)
+// reads back: each key is split on "." into the path of jsonb_extract_path, and
+// each value is compared by JSONB equality, an array as a list of alternatives.
+// Segments are identifier-like, so a path never needs escaping (and a data key
+// that itself contains a dot cannot be addressed).
+
+export const FILTER_LIMITS = { entries: 20, pathLength: 200, depth: 10, values: 100, stringLength: 1024 } as const;
+const FILTER_SEGMENT = '[A-Za-z0-9_-]+';
+/** One or more segments of letters, digits, `_` and `-`, joined by dots: `status`, `result.kind`, `items.0.sku`. */
+export const FILTER_PATH = new RegExp(`^${FILTER_SEGMENT}(?:\\.${FILTER_SEGMENT})*$`);
+
+export type FilterScalar = string | number | boolean | null;
+export type WebhookFilter = Record<string, FilterScalar | FilterScalar[]>;
+
+const FILTER_VALUE_MESSAGE = `must be a string, number, boolean or null, or a non-empty array of at most ${FILTER_LIMITS.values} of those`;
+const filterString = z
+  .string()
+  .max(FILTER_LIMITS.stringLength, `must be at most ${FILTER_LIMITS.stringLength} characters`)
+  // jsonb can hold neither, so no event's data could ever equal such a value.
+  .refine((text) => !text.includes('\u0000') && !LONE_SURROGATE.test(text), 'must not contain a NUL character or an unpaired UTF-16 surrogate');
+const filterScalar = z.union([filterString, z.number(), z.boolean(), z.null()], { error: FILTER_VALUE_MESSAGE });
+// An array's length is checked with the paths below: inside the union, zod would
+// report a too-long list as matching neither branch.
+const filterValue = z.union([filterScalar, z.array(filterScalar, { error: FILTER_VALUE_MESSAGE })], { error: FILTER_VALUE_MESSAGE });
+
+function filterPathProblem(path: string): string | null {
+  if (!FILTER_PATH.test(path)) return 'must be a dotted path of letters, digits, _ and - (e.g. status or result.kind), with no empty segment';
+  if (path.split('.').length > FILTER_LIMITS.depth) return `must have at most ${FILTER_LIMITS.depth} segments`;
+  return null;
+}
+
+/**
+ * A filter as a request gives it. Issues name `filter` itself or `filter.<path>`
+ * (a path too long to echo is reported on `filter`). `{}` narrows nothing, so
+ * it is stored as null: "no filter" has one representation.
+ */
+export const webhookFilterInput = z
+  .preprocess(
+    (value, ctx) => {
+      // zod copies a record key by key, and assigning "__proto__" would set the
+      // copy's prototype instead (JSON.parse made it an ordinary key): refused here.
+      if (value !== null && typeof value === 'object' && Object.hasOwn(value, '__proto__')) {
+        ctx.addIssue({ code: 'custom', path: ['__proto__'], message: 'is not a valid path: __proto__ is reserved' });
+      }
+      return value;
+    },
+    z.record(z.string(), filterValue, { error: 'must be a JSON object of dotted paths to values, e.g. {"status": ["failed", "partial"]}, or null' }),
+  )
+  .superRefine((filter, ctx) => {
+    const paths = Object.keys(filter);
+    if (paths.length > FILTER_LIMITS.entries) ctx.addIssue({ code: 'custom', message: `must have at most ${FILTER_LIMITS.entries} entries (it has ${paths.length})` });
+    for (const path of paths) {
+      if (path.length > FILTER_LIMITS.pathLength) {
+        ctx.addIssue({ code: 'custom', message: `has a path longer than ${FILTER_LIMITS.pathLength} characters` });
+        continue;
+      }
+      const problem = filterPathProblem(path);
+      if (problem) ctx.addIssue({ code: 'custom', path: [path], message: `is not a valid path: ${problem}` });
+      const value = filter[path];
+      if (Array.isArray(value) && value.length === 0) ctx.addIssue({ code: 'custom', path: [path], message: 'must list at least one value (an empty list would match nothing)' });
+      if (Array.isArray(value) && value.length > FILTER_LIMITS.values) ctx.addIssue({ code: 'custom', path: [path], message: `must list at most ${FILTER_LIMITS.values} values` });
+    }
+  })
+  .transform((filter): WebhookFilter | null => (Object.keys(filter).length === 0 ? null : filter))
+  .meta({
+    description: `Deliver only events whose \`data\` has, at every dotted path, the given value or one of the listed values (JSON equality). At most ${FILTER_LIMITS.entries} entries. null: no filter.`,
+    maxProperties: FILTER_LIMITS.entries,
+    example: { status: ['failed', 'partial'], 'result.kind': 'invoice' },
+  });
+
 /** The per-field rules of a webhook, for callers that build the input themselves (the dashboard's form). */
 export const webhookFieldSchemas = {
   url: webhookUrl,
@@ -70,6 +145,7 @@ export const webhookFieldSchemas = {
   max_retries: maxRetries,
   max_in_flight: maxInFlight,
   rate_limit_per_second: rateLimitPerSecond,
+  filter: webhookFilterInput.nullable(),
 } as const;
 
 export const createWebhookBody = z.strictObject(
@@ -82,6 +158,7 @@ export const createWebhookBody = z.strictObject(
     is_active: z.boolean({ error: 'must be true or false' }).optional().default(true),
     retry_enabled: z.boolean({ error: 'must be true or false' }).optional().default(true),
     max_retries: maxRetries.optional().default(5),
+    filter: webhookFilterInput.nullable().optional(),
     max_in_flight: maxInFlight.optional(),
     rate_limit_per_second: rateLimitPerSecond.optional(),
   },
@@ -99,6 +176,7 @@ export const updateWebhookBody = z.strictObject(
     secret: staticSecret.nullable().optional(),
     retry_enabled: z.boolean({ error: 'must be true or false' }).optional(),
     max_retries: maxRetries.optional(),
+    filter: webhookFilterInput.nullable().optional(),
     max_in_flight: maxInFlight.optional(),
     rate_limit_per_second: rateLimitPerSecond.optional(),
   },
@@ -155,8 +233,6 @@ export const createExtractionBody = z.strictObject({
 
 /** A failed document's `error`, measured as its JSON text in UTF-8. */
 export const DOCUMENT_ERROR_MAX_BYTES = 4096;
-
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** Whether every string (and key) in a JSON value is well-formed UTF-16: PostgreSQL's jsonb cannot store an unpaired surrogate. */
 function wellFormedJson(value: unknown): boolean {

@@ -15,8 +15,9 @@ import {
   webhookFieldSchemas,
   type ErrorDetail,
   type UpdateWebhookBody,
+  type WebhookFilter,
 } from '@hookline/domain';
-import { isUniqueViolation, writeEvent } from '@hookline/db';
+import { DbNull, isUniqueViolation, writeEvent } from '@hookline/db';
 import type { ApiDeps } from '../deps';
 import { enqueueWithin, queueDown } from './outbox-enqueue';
 
@@ -40,6 +41,7 @@ export type CreateWebhookInput = {
   is_active?: boolean;
   retry_enabled?: boolean;
   max_retries?: number;
+  filter?: WebhookFilter | null;
   max_in_flight?: number | null;
   rate_limit_per_second?: number | null;
 };
@@ -73,9 +75,20 @@ function checkFields(input: Partial<CreateWebhookInput>): void {
     const value = input[path as keyof typeof webhookFieldSchemas];
     if (value === undefined) continue;
     const parsed = schema.safeParse(value);
-    if (!parsed.success) details.push({ path, message: parsed.error.issues[0]?.message ?? 'is not valid' });
+    // A filter's issue names the entry it is about (filter.<path>), as the request schemas do.
+    const issue = parsed.error?.issues[0];
+    if (!parsed.success) details.push({ path: [path, ...(issue?.path ?? []).map(String)].join('.'), message: issue?.message ?? 'is not valid' });
   }
   if (details.length) throw new AppError('INVALID_PAYLOAD', `${details[0].path}: ${details[0].message}`, details);
+}
+
+/**
+ * The filter to store, in the schema's normal form ({} is no filter). Callers
+ * other than the routes (the dashboard) pass values that did not go through
+ * the request schemas; checkFields has refused anything invalid by now.
+ */
+function storedFilter(filter: WebhookFilter | null): WebhookFilter | typeof DbNull {
+  return webhookFieldSchemas.filter.parse(filter) ?? DbNull;
 }
 
 function checkEvents(events: string[], source: 'api' | 'dashboard'): string[] {
@@ -173,6 +186,7 @@ export async function createWebhook(
           isActive: input.is_active ?? true,
           retryEnabled: input.retry_enabled ?? true,
           maxRetries: input.max_retries ?? 5,
+          filter: storedFilter(input.filter ?? null),
           maxInFlight: input.max_in_flight ?? null,
           rateLimitPerSecond: input.rate_limit_per_second ?? null,
           signingSecretEnc: deps.secretBox.encrypt(signingSecret),
@@ -266,6 +280,7 @@ export async function updateWebhook(deps: WriteDeps, auth: WebhookAuth, id: stri
         ...(patch.description !== undefined ? { description: patch.description } : {}),
         ...(patch.retry_enabled !== undefined ? { retryEnabled: patch.retry_enabled } : {}),
         ...(patch.max_retries !== undefined ? { maxRetries: patch.max_retries } : {}),
+        ...(patch.filter !== undefined ? { filter: storedFilter(patch.filter) } : {}),
         ...(patch.max_in_flight !== undefined ? { maxInFlight: patch.max_in_flight } : {}),
         ...(patch.rate_limit_per_second !== undefined ? { rateLimitPerSecond: patch.rate_limit_per_second } : {}),
         ...(patch.secret !== undefined ? { staticSecretEnc: patch.secret === null ? null : deps.secretBox.encrypt(patch.secret) } : {}),
