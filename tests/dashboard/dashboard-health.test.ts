@@ -295,6 +295,54 @@ describe('editing a webhook', () => {
     const row = await h.deps.db.prisma.webhook.findUniqueOrThrow({ where: { id: webhook.id } });
     expect(row.events).toEqual(['quota.warning', 'extraction.document_completed']);
   });
+
+  it('sets, shows and removes a payload filter as JSON, with the API\'s messages naming the entry', async () => {
+    const { key, accountId } = await h.integrator();
+    const { webhook } = await createWebhook(h.deps, { accountId, mode: 'test' }, { url: 'https://example.com/filtered', events: ['batch.completed', 'batch.failed', 'batch.partial'] }, 'dashboard');
+    const { agent, csrf } = await signedInAgent(key);
+    const editUrl = `/dashboard/integrations/webhooks/${webhook.id}/edit`;
+    const save = (filter: string) => agent.post(editUrl).type('form').send({ _csrf: csrf, url: 'https://example.com/filtered', filter });
+    const storedFilter = async () => (await h.deps.db.prisma.webhook.findUniqueOrThrow({ where: { id: webhook.id } })).filter;
+
+    const form = await agent.get(editUrl);
+    expect(form.text).toMatch(/<label for="field-filter">Payload filter <span class="optional">\(optional\)<\/span><\/label>\s*<textarea id="field-filter" name="filter"[^>]*><\/textarea>/);
+    expect(cardOf((await agent.get('/dashboard/integrations/webhooks')).text, webhook.id)).not.toContain('data-filter');
+
+    // Not JSON, then JSON the API refuses: the text stays in the box, the message names the entry; nothing saved.
+    const notJson = await save('{status: failed}');
+    expect(notJson.status).toBe(400);
+    expect(notJson.text).toContain('<p class="field-error" id="field-filter-error">must be valid JSON, e.g. {&quot;status&quot;: [&quot;failed&quot;, &quot;partial&quot;]} (or blank for no filter)</p>');
+    expect(notJson.text).toContain('>{status: failed}</textarea>');
+    const nested = await save('{"status": {"in": ["failed"]}}');
+    expect(nested.status).toBe(400);
+    expect(nested.text).toContain('<p class="field-error" id="field-filter-error">status: must be a string, number, boolean or null, or a non-empty array of at most 100 of those</p>');
+    expect(nested.text).toContain('aria-invalid="true"');
+    const badPath = await save('{"result..kind": "invoice"}');
+    expect(badPath.text).toContain('result..kind: is not a valid path');
+    const notObject = await save('["failed"]');
+    expect(notObject.text).toContain('id="field-filter-error">must be a JSON object of dotted paths to values');
+    expect(await storedFilter()).toBeNull();
+    // The same rules as PATCH over the API.
+    const api = await request(h.app).patch(`/v1/webhooks/${webhook.id}`).set('Authorization', `Bearer ${key}`).send({ filter: { status: { in: ['failed'] } } });
+    expect(api.body.error.details).toEqual([{ path: 'filter.status', message: 'must be a string, number, boolean or null, or a non-empty array of at most 100 of those' }]);
+
+    const saved = await save('  {"status": ["failed", "partial"], "parser_id": "invoices", "failed_count": 1}  ');
+    expect(saved.status).toBe(303);
+    expect(await storedFilter()).toEqual({ status: ['failed', 'partial'], parser_id: 'invoices', failed_count: 1 });
+    const card = cardOf((await agent.get('/dashboard/integrations/webhooks')).text, webhook.id);
+    expect(card).toContain('<dd data-filter>Only events whose data has <code>status</code> = <code>&quot;failed&quot;</code> or <code>&quot;partial&quot;</code> and <code>parser_id</code> = <code>&quot;invoices&quot;</code> and <code>failed_count</code> = <code>1</code></dd>');
+    // Shown back for editing, pretty-printed; saving another field keeps it.
+    const again = await agent.get(editUrl);
+    expect(again.text).toContain('>{\n  &quot;status&quot;: [\n    &quot;failed&quot;,\n    &quot;partial&quot;\n  ],\n  &quot;parser_id&quot;: &quot;invoices&quot;,\n  &quot;failed_count&quot;: 1\n}</textarea>');
+    const pretty = JSON.stringify({ status: ['failed', 'partial'], parser_id: 'invoices', failed_count: 1 }, null, 2);
+    expect((await agent.post(editUrl).type('form').send({ _csrf: csrf, url: 'https://example.com/filtered-2', filter: pretty })).status).toBe(303);
+    expect(await storedFilter()).toEqual({ status: ['failed', 'partial'], parser_id: 'invoices', failed_count: 1 });
+
+    // Blank removes it.
+    expect((await agent.post(editUrl).type('form').send({ _csrf: csrf, url: 'https://example.com/filtered-2', filter: '   ' })).status).toBe(303);
+    expect(await storedFilter()).toBeNull();
+    expect(cardOf((await agent.get('/dashboard/integrations/webhooks')).text, webhook.id)).not.toContain('data-filter');
+  });
 });
 
 describe('the delivery log', () => {

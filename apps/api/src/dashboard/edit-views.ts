@@ -14,8 +14,10 @@ export type EditFormValues = {
   /** A new X-Webhook-Secret, typed in this submission; the stored one is never rendered. */
   secret: string;
   remove_secret: boolean;
+  /** The payload filter as JSON text; blank is no filter. */
+  filter: string;
 };
-export type EditFieldErrors = Partial<Record<'url' | 'parser_id' | 'events' | 'secret' | 'form', string>>;
+export type EditFieldErrors = Partial<Record<'url' | 'parser_id' | 'events' | 'secret' | 'filter' | 'form', string>>;
 
 export const editValuesOf = (webhook: WebhookView): EditFormValues => ({
   url: webhook.url,
@@ -23,6 +25,7 @@ export const editValuesOf = (webhook: WebhookView): EditFormValues => ({
   events: [...webhook.events],
   secret: '',
   remove_secret: false,
+  filter: webhook.filter ? JSON.stringify(webhook.filter, null, 2) : '',
 });
 
 const DESCRIPTIONS: Record<string, string> = Object.fromEntries(EVENT_TYPES.map((e) => [e.name, e.description]));
@@ -74,6 +77,20 @@ function secretField(webhook: WebhookView, values: EditFormValues, error: string
 </fieldset>`;
 }
 
+function filterField(webhook: WebhookView, value: string, error: string | undefined): SafeHtml {
+  const id = 'field-filter';
+  const hintId = `${id}-hint`;
+  const errorId = `${id}-error`;
+  // A dashboard webhook's batch.* data carries status, parser_id and the document counts.
+  const example = webhook.source === 'dashboard' ? '{"status": ["failed", "partial"]}' : '{"status": "failed", "parser_id": "invoices"}';
+  return html`<div class="field${error ? ' field-invalid' : ''}">
+  <label for="${id}">Payload filter <span class="optional">(optional)</span></label>
+  <textarea id="${id}" name="filter" rows="4" spellcheck="false" autocomplete="off" aria-describedby="${error ? `${errorId} ${hintId}` : hintId}"${error ? html` aria-invalid="true"` : ''}>${value}</textarea>
+  ${error ? html`<p class="field-error" id="${errorId}">${error}</p>` : ''}
+  <p class="hint" id="${hintId}">Send only the events whose data matches: a JSON object of dotted paths to a value or a list of values, e.g. <code>${example}</code>. Every entry must match. Leave blank to get every event.</p>
+</div>`;
+}
+
 export function editWebhookPage(opts: { viewer: Viewer; webhook: WebhookView; values: EditFormValues; errors: EditFieldErrors }): SafeHtml {
   const { viewer, webhook, values, errors } = opts;
   const live = viewer.mode === 'live';
@@ -85,7 +102,7 @@ export function editWebhookPage(opts: { viewer: Viewer; webhook: WebhookView; va
 <h1>Edit webhook</h1>
 <p class="url">${webhook.url}</p>
 ${errors.form ? html`<div class="flash flash-error" role="alert">${errors.form}</div>` : ''}
-${errors.url || errors.parser_id || errors.events || errors.secret ? html`<div class="flash flash-error" role="alert">Nothing was saved: correct the fields marked below.</div>` : ''}
+${errors.url || errors.parser_id || errors.events || errors.secret || errors.filter ? html`<div class="flash flash-error" role="alert">Nothing was saved: correct the fields marked below.</div>` : ''}
 <form method="post" action="${path('integrations', 'webhooks', webhook.id, 'edit')}" class="stack card" novalidate data-edit-form>
   ${csrfField(viewer.csrfToken)}
   ${field({
@@ -107,6 +124,7 @@ ${errors.url || errors.parser_id || errors.events || errors.secret ? html`<div c
     hint: 'Limit callbacks to one parser by its id. Leave blank for all parsers.',
     attrs: html` autocomplete="off" spellcheck="false" maxlength="128"`,
   })}
+  ${filterField(webhook, values.filter, errors.filter)}
   ${secretField(webhook, values, errors.secret)}
   <div class="actions">
     <button type="submit" class="btn btn-primary">Save changes</button>

@@ -404,9 +404,20 @@ export function createDashboardRouter(deps: ApiDeps): Router {
       events: (Array.isArray(rawEvents) ? rawEvents : rawEvents === undefined ? [] : [rawEvents]).filter((e): e is string => typeof e === 'string'),
       secret: formText(req, 'secret'),
       remove_secret: formText(req, 'remove_secret') !== '',
+      filter: formText(req, 'filter').trim(),
     };
     if (values.secret !== '' && values.remove_secret) {
       return send(res, 400, editWebhookPage({ viewer: ctx.viewer, webhook, values, errors: { secret: 'type a new value or tick Remove, not both' } }));
+    }
+    // Blank removes the filter; anything else must be JSON, then passes PATCH's own rules.
+    let filter: unknown = null;
+    if (values.filter !== '') {
+      try {
+        filter = JSON.parse(values.filter);
+      } catch {
+        const message = 'must be valid JSON, e.g. {"status": ["failed", "partial"]} (or blank for no filter)';
+        return send(res, 400, editWebhookPage({ viewer: ctx.viewer, webhook, values, errors: { filter: message } }));
+      }
     }
     // The body PATCH /v1/webhooks/:id would get: blank scope means all parsers; the
     // secret only when replaced or removed; events only for API webhooks.
@@ -415,6 +426,7 @@ export function createDashboardRouter(deps: ApiDeps): Router {
       parser_id: values.parser_id === '' ? null : values.parser_id,
       ...(webhook.source === 'api' ? { events: values.events } : {}),
       ...(values.secret !== '' ? { secret: values.secret } : values.remove_secret ? { secret: null } : {}),
+      filter,
     };
     try {
       const patch: UpdateWebhookBody = updateWebhookBody.parse(body);
@@ -516,10 +528,12 @@ function editFormErrors(err: unknown): EditFieldErrors | null {
   const appError = toAppError(err);
   if (appError.code !== 'INVALID_PAYLOAD' && appError.code !== 'DUPLICATE_WEBHOOK') return null;
   const errors: EditFieldErrors = {};
-  const fields = ['url', 'parser_id', 'events', 'secret'] as const;
+  const fields = ['url', 'parser_id', 'events', 'secret', 'filter'] as const;
   for (const detail of appError.details ?? []) {
     const field = fields.find((name) => detail.path === name || detail.path.startsWith(`${name}.`));
-    if (field && !errors[field]) errors[field] = detail.message;
+    // A filter's message says which of its entries it is about (filter.<path>).
+    const message = field === 'filter' && detail.path !== field ? `${detail.path.slice(field.length + 1)}: ${detail.message}` : detail.message;
+    if (field && !errors[field]) errors[field] = message;
     else if (!field && !errors.form) errors.form = `${detail.path}: ${detail.message}`;
   }
   if (appError.code === 'DUPLICATE_WEBHOOK') errors.url = appError.message;

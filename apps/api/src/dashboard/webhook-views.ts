@@ -100,6 +100,16 @@ function limitsFact(webhook: WebhookView): SafeHtml {
   return html`<div><dt>Delivery limits</dt><dd data-limits>${text.charAt(0).toUpperCase() + text.slice(1)}</dd></div>`;
 }
 
+/** The payload filter, when set: each entry as `path = value` (or `value or value`), JSON-quoted so "1" and 1 read apart. */
+function filterFact(webhook: WebhookView): SafeHtml {
+  if (!webhook.filter) return html``;
+  const entries = Object.entries(webhook.filter).map(([path, expected], i) => {
+    const values = Array.isArray(expected) ? expected : [expected];
+    return html`${i ? ' and ' : ''}<code>${path}</code> = ${values.map((v, j) => html`${j ? ' or ' : ''}<code>${JSON.stringify(v)}</code>`)}`;
+  });
+  return html`<div><dt>Filter</dt><dd data-filter>Only events whose data has ${entries}</dd></div>`;
+}
+
 function lastDeliveryText(last: LastDelivery): SafeHtml {
   if (!last) return html`No deliveries yet`;
   const outcome = last.responseStatus !== null ? html` · HTTP ${last.responseStatus}` : last.error ? html` · ${describeError(last.error)}` : '';
@@ -162,6 +172,7 @@ export function webhookCard(card: WebhookCard, csrfToken: string, flash: Flash |
     <div><dt>Last delivery</dt><dd>${lastDeliveryText(card.lastDelivery)}</dd></div>
     <div><dt>Circuit</dt><dd data-health-circuit="${webhook.circuit}">${circuitFact(webhook)}</dd></div>
     <div><dt>Last error</dt><dd data-last-error>${lastErrorText(card.health.lastError, describeError)}</dd></div>
+    ${filterFact(webhook)}
     ${limitsFact(webhook)}
     <div><dt>Verification header</dt><dd>${webhook.has_static_secret ? html`<code>X-Webhook-Secret</code> is sent` : 'None'}</dd></div>
     <div><dt>Created</dt><dd>${timeTag(webhook.created_at)} · ${webhook.source === 'dashboard' ? 'in the dashboard' : 'through the API'}</dd></div>
