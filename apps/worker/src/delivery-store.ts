@@ -92,6 +92,7 @@ export type AttemptRecord = {
 };
 
 const BATCH = { maxBatch: 100, maxInFlight: 2 } as const;
+const RECORD_LINGER_MS = 5;
 
 // A session lock held by the one relay (across every worker process) that scans.
 export const RELAY_LOCK_ID = 72_707_370;
@@ -132,6 +133,9 @@ export function createDeliveryStore(db: Db) {
 
   const record = createBatcher<AttemptRecord, boolean | Error>({
     ...BATCH,
+    // The callback is sent already: waiting a few ms for company costs no one
+    // anything, and under a steady load it makes several times fewer statements.
+    lingerMs: RECORD_LINGER_MS,
     // Two attempts of one delivery in one statement would collide on its attempt number.
     key: (item) => item.deliveryId,
     async run(items) {

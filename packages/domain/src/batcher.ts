@@ -15,6 +15,12 @@ export type BatcherOptions<I, O> = {
   maxInFlight: number;
   /** Items with the same key never share a batch (e.g. two updates of one row). */
   key?(item: I): string;
+  /**
+   * Waits this long for company before a batch that is not full goes out
+   * (default 0: at once). Only for work nobody waits on to answer quickly,
+   * such as recording an attempt whose callback was already sent.
+   */
+  lingerMs?: number;
 };
 
 type Pending<I, O> = { item: I; resolve(value: O): void; reject(err: unknown): void };
@@ -67,9 +73,23 @@ export function createBatcher<I, O>(opts: BatcherOptions<I, O>): (item: I) => Pr
     }
   }
 
+  let lingering: NodeJS.Timeout | undefined;
+
   function schedule(): void {
+    if (lingering && queue.length >= opts.maxBatch) {
+      clearTimeout(lingering);
+      lingering = undefined;
+      scheduled = false;
+    }
     if (scheduled) return;
     scheduled = true;
+    if (opts.lingerMs && queue.length < opts.maxBatch) {
+      lingering = setTimeout(() => {
+        lingering = undefined;
+        flush();
+      }, opts.lingerMs);
+      return;
+    }
     // After this turn's I/O callbacks: everything queued in the same turn goes together.
     setImmediate(flush);
   }

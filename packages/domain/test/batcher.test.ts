@@ -42,6 +42,26 @@ describe('createBatcher', () => {
     expect(r.batches).toEqual([['a'], ['b']]);
   });
 
+  it('with lingerMs, waits that long for company: calls of several turns go out together', async () => {
+    const r = recorder<number>();
+    const call = createBatcher({ run: r.run, maxBatch: 100, maxInFlight: 2, lingerMs: 40 });
+    const first = call(1);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const second = call(2);
+    expect(r.batches).toEqual([]);
+    expect(await Promise.all([first, second])).toEqual([1, 2]);
+    expect(r.batches).toEqual([[1, 2]]);
+  });
+
+  it('with lingerMs, a full batch goes out at once', async () => {
+    const r = recorder<number>();
+    const call = createBatcher({ run: r.run, maxBatch: 3, maxInFlight: 2, lingerMs: 60_000 });
+    const started = Date.now();
+    expect(await Promise.all([1, 2, 3].map((n) => call(n)))).toEqual([1, 2, 3]);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(r.batches).toEqual([[1, 2, 3]]);
+  });
+
   it('splits at maxBatch', async () => {
     const r = recorder<number>();
     const call = createBatcher({ run: r.run, maxBatch: 2, maxInFlight: 10 });
