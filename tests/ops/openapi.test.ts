@@ -215,8 +215,18 @@ describe('OpenAPI document', () => {
 
     it('the webhook events enum is the API event list, as validated', () => {
       const body = doc.paths['/v1/webhooks'].post.requestBody.content['application/json'].schema;
-      expect(body.properties.events.items.enum).toEqual(['extraction.document_completed', 'extraction.job_completed', 'quota.warning', 'quota.exceeded']);
+      expect(body.properties.events.items.enum).toEqual([
+        'extraction.document_completed', 'extraction.job_completed', 'quota.warning', 'quota.exceeded', 'webhook.failing', 'webhook.disabled', 'delivery.exhausted',
+      ]);
       expect(createWebhookBody.safeParse({ url: 'https://example.com/h', events: ['batch.completed'] }).success).toBe(false);
+    });
+
+    it('the platform may publish every event but the operational ones, whose data schemas are components all the same', () => {
+      const body = deref(doc, doc.paths['/internal/v1/events'].post.requestBody.content['application/json'].schema);
+      const published: string[] = deref(doc, body.properties.event).enum;
+      expect(published).toEqual(expect.arrayContaining(['extraction.document_completed', 'quota.warning', 'batch.partial']));
+      for (const name of ['webhook.failing', 'webhook.disabled', 'delivery.exhausted']) expect(published).not.toContain(name);
+      expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(['WebhookFailingData', 'WebhookDisabledData', 'DeliveryExhaustedData']));
     });
 
     it.each([

@@ -7,6 +7,11 @@ export const EVENT_TYPES = [
   { name: 'batch.partial', source: 'dashboard', description: 'The extraction ended with some documents completed and some failed.' },
   { name: 'quota.warning', source: 'api', description: 'Usage reached 80% of the monthly quota.' },
   { name: 'quota.exceeded', source: 'api', description: 'Usage passed the monthly quota.' },
+  // Operational events: Hookline tells an account about its own webhooks. It
+  // writes them itself (apps/worker/src/deliver.ts); the platform cannot publish them.
+  { name: 'webhook.failing', source: 'api', description: 'Another webhook of the account became failing (its last delivery used up its retries).' },
+  { name: 'webhook.disabled', source: 'api', description: 'Another webhook of the account was disabled by the service (gone or failing_too_long).' },
+  { name: 'delivery.exhausted', source: 'api', description: 'A delivery to another webhook of the account ended failed, its retries spent.' },
 ] as const;
 
 export type EventName = (typeof EVENT_TYPES)[number]['name'];

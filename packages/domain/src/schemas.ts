@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { API_EVENT_NAMES, EVENT_NAMES, PLANS } from './events';
+import { API_EVENT_NAMES, EVENT_NAMES, PLANS, type EventName } from './events';
 import { API_KEY_MODES } from './api-keys';
 import { DELIVERY_STATUSES } from './delivery-policy';
-import { eventDataSchemas } from './event-schemas';
+import { eventDataSchemas, OPERATIONAL_EVENT_NAMES } from './event-schemas';
 
 // One zod schema per request body / query: the source of truth for validation,
 // for the TypeScript types (z.infer) and for the OpenAPI document.
@@ -260,10 +260,22 @@ export const documentReportBody = z
     if (body.status === 'failed' && body.result) ctx.addIssue({ code: 'custom', path: ['result'], message: 'must be absent when status is failed' });
   });
 
+/**
+ * What the platform may publish: every catalog event but the operational ones,
+ * which are Hookline's own account of its webhooks (a published one could name
+ * any webhook, and would reach the very webhook it is about).
+ */
+const PUBLISHABLE_EVENT_NAMES = EVENT_NAMES.filter((name) => !(OPERATIONAL_EVENT_NAMES as readonly string[]).includes(name)) as [EventName, ...EventName[]];
+
 export const publishEventBody = z
   .strictObject({
     account_id: z.string({ error: 'is required' }).min(1, 'is required').max(64),
-    event: z.enum(EVENT_NAMES, { error: `must be one of ${EVENT_NAMES.join(', ')}` }),
+    event: z.enum(PUBLISHABLE_EVENT_NAMES, {
+      error: (issue) =>
+        (OPERATIONAL_EVENT_NAMES as readonly unknown[]).includes(issue.input)
+          ? `${String(issue.input)} is sent by Hookline itself, about the account's own webhooks; it cannot be published`
+          : `must be one of ${PUBLISHABLE_EVENT_NAMES.join(', ')}`,
+    }),
     data: z
       .record(z.string(), z.unknown(), { error: 'must be a JSON object' })
       .optional()

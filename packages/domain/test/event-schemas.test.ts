@@ -72,8 +72,9 @@ function mutate(rng: ReturnType<typeof prng>, base: Record<string, unknown>): un
 }
 
 describe('event data schemas', () => {
-  it('cover every catalog event and the operational events', () => {
-    expect(Object.keys(eventDataSchemas).sort()).toEqual([...EVENT_NAMES, ...OPERATIONAL_EVENT_NAMES].sort());
+  it('cover every catalog event, the operational events among them', () => {
+    expect(Object.keys(eventDataSchemas).sort()).toEqual([...EVENT_NAMES].sort());
+    expect(OPERATIONAL_EVENT_NAMES.filter((name) => !(EVENT_NAMES as string[]).includes(name))).toEqual([]);
     expect(EVENT_TYPES.every((type) => type.name in eventDataSchemas)).toBe(true);
   });
 
@@ -167,8 +168,19 @@ describe('publishEventBody checks data against the event\'s schema', () => {
   });
 
   it('accepts matching data, with the platform\'s own fields beside a quota\'s usage and limit', () => {
-    for (const name of EVENT_NAMES) expect([name, paths(body(name, VALID[name]))]).toEqual([name, []]);
+    const publishable = EVENT_NAMES.filter((name) => !(OPERATIONAL_EVENT_NAMES as readonly string[]).includes(name));
+    for (const name of publishable) expect([name, paths(body(name, VALID[name]))]).toEqual([name, []]);
     expect(publishEventBody.parse(body('quota.warning', { usage: 1, limit: 2, period: '2026-11', plan: { name: 'pro' } })).data).toEqual({ usage: 1, limit: 2, period: '2026-11', plan: { name: 'pro' } });
+  });
+
+  it('refuses the operational events, whatever their data: Hookline alone writes them', () => {
+    for (const name of OPERATIONAL_EVENT_NAMES) {
+      const parsed = publishEventBody.safeParse(body(name, VALID[name]));
+      expect(parsed.success).toBe(false);
+      expect(parsed.error?.issues.map((issue) => [issue.path.join('.'), issue.message])).toEqual([
+        ['event', `${name} is sent by Hookline itself, about the account's own webhooks; it cannot be published`],
+      ]);
+    }
   });
 
   it('an unknown event or a non-object data fails on its own field, not on a data schema', () => {
