@@ -14,6 +14,7 @@
 //                         every publish) --rate R events/s for the paced phase (250, i.e. 1,000
 //                         deliveries/s with 4 webhooks) --seconds S (20) --concurrency C (200)
 //                         --max-in-flight M (each webhook's max_in_flight; default: the service's)
+//                         --workers W (1: worker processes for the drain and end to end)
 //   isolation             six webhooks on one account, four healthy; run (a) the other two
 //                         answer at once, run (b) one never answers and one answers after 5 s;
 //                         healthy deliveries/s and p99 of (b) against (a) (scripts/bench/isolation.ts).
@@ -36,7 +37,7 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-const VALUED = new Set(['scenario', 'events', 'rate', 'seconds', 'concurrency', 'limit', 'hooks', 'idempotency', 'max-in-flight', 'deliveries', 'interval']);
+const VALUED = new Set(['scenario', 'events', 'rate', 'seconds', 'concurrency', 'limit', 'hooks', 'idempotency', 'max-in-flight', 'deliveries', 'interval', 'workers']);
 const FLAGS = new Set(['soak']);
 const given = new Map<string, string>();
 for (let i = 0; i < args.length; i++) {
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
       hooks: whole('hooks', 4),
       idempotency: onOff('idempotency', true),
       maxInFlight: maxInFlight(),
+      workers: whole('workers', 1),
     });
   } else if (scenario === 'soak') {
     await runSoak({

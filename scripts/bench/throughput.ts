@@ -23,6 +23,8 @@ import { diffCounts, pgCounter, redisCommandStats, sumCounts } from './counters'
 import { deliveryKey, percentile, progress, sleep, startBenchReceiver, waitUntil, type Receiver } from './support';
 
 export type ThroughputOptions = {
+  /** Worker processes in the drain and the phases after it (each with `concurrency`). */
+  workers: number;
   events: number;
   rate: number;
   seconds: number;
@@ -125,6 +127,9 @@ export async function createFanOut(stack: Stack, receiver: Receiver, opts: { hoo
   return account.body.account.id as string;
 }
 
+/** `count` worker processes of the stack (every one serves the whole queue). */
+const spawnWorkers = (stack: Stack, count: number) => Array.from({ length: count }, (_, i) => stack.spawn('apps/worker/src/main.ts', {}, count === 1 ? 'worker' : `worker ${i + 1}`));
+
 export async function runThroughput(opts: ThroughputOptions): Promise<void> {
   const { events: N, rate: RATE, seconds: SECONDS, concurrency: CONCURRENCY, hooks: H } = opts;
   // A run with more webhooks than the default cap raises the cap for its account.
@@ -136,7 +141,7 @@ export async function runThroughput(opts: ThroughputOptions): Promise<void> {
   try {
     console.log(
       `bench: ${fmt(N)} events × ${setting} (${fmt(N * H)} deliveries per phase); worker concurrency ${CONCURRENCY}, ` +
-        `max_in_flight ${opts.maxInFlight ?? 'default'}; database ${stack.dbName}, queue prefix ${stack.prefix}`,
+        `max_in_flight ${opts.maxInFlight ?? 'default'}, ${opts.workers} worker process${opts.workers === 1 ? '' : 'es'}; database ${stack.dbName}, queue prefix ${stack.prefix}`,
     );
     await stack.startApi();
     console.log(`bench: API up on port ${stack.port}`);
@@ -190,12 +195,12 @@ export async function runThroughput(opts: ThroughputOptions): Promise<void> {
       const backgroundRate = sumCounts(background) / 2;
       const pgBefore = await pg.read();
 
-      const worker = stack.spawn('apps/worker/src/main.ts', {}, 'worker');
+      const workers = spawnWorkers(stack, opts.workers);
       const firstArrival = await waitUntil(() => receiver.arrivals.size > 0, 60_000, 'the worker to start').then(() => Math.min(...receiver.arrivals.values()));
       const lastDrain = await waitDelivered(receiver, queuedKeys, 'drain', 900_000);
       const drainRate = queuedKeys.length / ((lastDrain - firstArrival) / 1000);
       const windowStart = performance.now();
-      await stack.stopChild(worker);
+      for (const worker of workers) await stack.stopChild(worker);
       await pg.quiesce();
       const redisAfter = await redisCommandStats(REDIS_URL);
       const pgAfter = await pg.read();
@@ -221,7 +226,7 @@ export async function runThroughput(opts: ThroughputOptions): Promise<void> {
 
       // 3. end to end, API and worker running (a short warm-up first: both just started)
       await stack.startApi();
-      stack.spawn('apps/worker/src/main.ts', {}, 'worker');
+      spawnWorkers(stack, opts.workers);
       const warm = await publish(stack.port, stack.token, accountId, WARMUP_EVENTS, 16, 'warm-up', { ...keyedPhases, firstSeq: seq });
       seq += WARMUP_EVENTS;
       await waitDelivered(receiver, fanOut(warm, H).keys(), 'warm-up', 120_000);

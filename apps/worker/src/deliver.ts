@@ -1,22 +1,33 @@
 import type { Logger, WorkerEnv } from '@hookline/config';
 import type { Db } from '@hookline/db';
 import {
-  callbackBody, circuitAfterAttempt, circuitHoldMs, decideAfterAttempt, inFlightHoldMs, isCircuitFailure, isFinal, newId,
-  nextCircuitCooldown, rateHoldMs, signatureHeaders, type Decision, type HoldReason, type SecretBox,
+  callbackBody, circuitAfterAttempt, circuitHoldMs, decideAfterAttempt, inFlightHoldMs, isCircuitFailure, isFinal, isWaiting, newId,
+  nextCircuitCooldown, OPERATIONAL_EVENT_NAMES, rateHoldMs, signatureHeaders, type Decision, type EventName, type HoldReason, type SecretBox,
 } from '@hookline/domain';
 import { statusClass, type Metrics } from '@hookline/metrics';
 import type { DeliverJobData } from '@hookline/queue';
-import { createDeliveryStore, type LoadedDelivery } from './delivery-store';
+import { createDeliveryStore, type Announced, type AttemptRecord, type DeliveryRef, type LoadedDelivery, type Notice, type Recorded } from './delivery-store';
 import type { EndpointGate, Lease } from './endpoint-gate';
 import type { LocalLine } from './local-line';
 import type { Sender, SendResult } from './sender';
 
 // The delivery processor, in named phases that read top to bottom:
-//   load → admit (final? due? webhook live? circuit?) → take a slot → send →
-//   free the slot → record → apply the webhook's change (failing, disabled,
-//   circuit) → observe.
+//   load → admit (final? due? webhook live? documents first? circuit?) → take
+//   a slot → send → free the slot → record → apply the webhook's change
+//   (failing, disabled, circuit) → observe.
 // It knows nothing of BullMQ: it returns what should happen to the job next
 // (`next`), and worker.ts carries that out.
+//
+// Ordered job callbacks: an extraction.job_completed waits (held, no attempt)
+// while a document callback of its extraction to the same webhook has not
+// ended; the document callback that ends wakes it (`promote`), and its own
+// delay brings it back if that wake-up is missed.
+//
+// Operational events: the transitions that announce themselves (webhook
+// failing, disabled by the service, a delivery ending failed) write their
+// event in the transition's own transaction (delivery-store.ts), and its
+// deliveries are queued right after (`enqueue`). A delivery of an operational
+// event announces nothing, so they never beget each other.
 
 export type DeliverConfig = Pick<
   WorkerEnv,
@@ -34,6 +45,10 @@ export type DeliverDeps = {
   logger: Logger;
   metrics: Metrics;
   config: DeliverConfig;
+  /** Queues the deliveries of an operational event just written (none: the relay finds them after RELAY_GRACE). */
+  enqueue?: (deliveries: DeliveryRef[]) => Promise<void>;
+  /** Brings a delayed job of the webhook back at once; false when it is not delayed (none: held job callbacks wait out their delay). */
+  promote?: (jobId: string, webhookId: string) => Promise<boolean>;
 };
 
 /** A job to run: its payload, plus the BullMQ job's id and age (for the webhook's line of held deliveries). */
@@ -74,6 +89,22 @@ const MAX_RECORD_TRIES = 5;
 const EARLY_TOLERANCE_MS = 1_000;
 /** A probe must report back within the attempt timeout plus this, or another worker may take the probe over. */
 const PROBE_MARGIN_MS = 5_000;
+/**
+ * A held job callback looks again on its own this long after its last waiting
+ * document callback is due (plus one attempt's timeout), in case the wake-up
+ * is missed; never later than MAX_ORDER_HOLD_MS from now.
+ */
+const ORDER_MARGIN_MS = 1_000;
+const MAX_ORDER_HOLD_MS = 5 * 60_000;
+
+const JOB_COMPLETED = 'extraction.job_completed';
+const DOCUMENT_COMPLETED = 'extraction.document_completed';
+const isOperational = (event: string) => (OPERATIONAL_EVENT_NAMES as readonly string[]).includes(event);
+/** The extraction an extraction event is about, from its data. */
+const extractionOf = (data: unknown): string | null => {
+  const id = (data as { extraction_id?: unknown } | null)?.extraction_id;
+  return typeof id === 'string' ? id : null;
+};
 
 const DONE: Next = { kind: 'done' };
 
@@ -90,6 +121,28 @@ export function createDeliverer(deps: DeliverDeps) {
   const { db, sender, gate, line, secretBox, logger, metrics, config } = deps;
   const store = createDeliveryStore(db);
   const capOf = (row: LoadedDelivery) => row.max_in_flight ?? config.ENDPOINT_CONCURRENCY;
+
+  /** After commit: queue an operational event's deliveries (a failure leaves them to the relay). */
+  async function announce(what: Notice['event'], deliveries: DeliveryRef[]): Promise<void> {
+    if (deliveries.length === 0) return;
+    metrics.deliveriesCreated.inc(deliveries.length);
+    try {
+      await deps.enqueue?.(deliveries);
+    } catch (err) {
+      metrics.enqueueFailures.inc(deliveries.length);
+      logger.warn('could not queue an operational event; the relay will', { event: what, deliveries: deliveries.length, err: (err as Error).message });
+    }
+  }
+
+  /** Wakes job callbacks held for the document callback that just ended. */
+  async function wakeJobCallbacks(row: LoadedDelivery, deliveryIds: string[]): Promise<void> {
+    if (deliveryIds.length === 0 || !deps.promote) return;
+    const promote = deps.promote;
+    await Promise.all(deliveryIds.map((id) => promote(id, row.webhook_id).catch((err: Error) => {
+      logger.warn('could not wake a held job callback; it comes back on its own', { delivery_id: id, webhook_id: row.webhook_id, err: err.message });
+      return false;
+    })));
+  }
 
   // Decrypting is cheap but not free at thousands per second; ciphertexts are
   // immutable (a new secret is a new ciphertext), so caching by them is safe.
@@ -160,6 +213,28 @@ export function createDeliverer(deps: DeliverDeps) {
     return hold(row, job, 'circuit', circuitHoldMs(deadline, now, spread));
   }
 
+  /**
+   * A job callback waits while a document callback of its extraction to the
+   * same webhook has not ended (succeeded, failed or cancelled): held, no
+   * attempt, no slot, the circuit untouched. Test sends and manual retries are
+   * never held. Every document callback ends (its retries are bounded; a
+   * paused, disabled or deleted webhook's are cancelled), so this cannot wait
+   * forever: at most as long as the slowest document's retries.
+   */
+  async function documentsFirst(row: LoadedDelivery, job: DeliverJob): Promise<DeliverResult | null> {
+    if (row.event !== JOB_COMPLETED || row.test || job.once) return null;
+    const extractionId = extractionOf(row.data);
+    if (extractionId === null) return null;
+    const { waiting, latest } = await store.waitingDocuments(extractionId, row.webhook_id);
+    if (waiting === 0) return null;
+    const now = Date.now();
+    const dueInMs = latest ? Math.max(latest.getTime() - now, 0) : 0;
+    const delayMs = Math.min(dueInMs + config.DELIVERY_TIMEOUT + ORDER_MARGIN_MS, MAX_ORDER_HOLD_MS);
+    metrics.held.inc({ reason: 'documents' });
+    logger.debug('job callback held until its documents\' callbacks end', { delivery_id: row.id, webhook_id: row.webhook_id, waiting, delay_ms: delayMs });
+    return { outcome: 'held', next: { kind: 'later', delayMs } };
+  }
+
   /** Whether this job may attempt now; a DeliverResult when it may not. */
   async function admit(row: LoadedDelivery, job: DeliverJob): Promise<{ probe: boolean } | DeliverResult> {
     const once = job.once === true;
@@ -172,6 +247,8 @@ export function createDeliverer(deps: DeliverDeps) {
     if (row.deleted) return cancel(row, 'webhook_deleted');
     // Explicit user actions (a test send, a manual retry) still reach a paused webhook.
     if ((!row.is_active || row.disabled_reason) && !once && !row.test) return cancel(row, row.disabled_reason ? 'webhook_disabled' : 'webhook_paused');
+    const held = await documentsFirst(row, job);
+    if (held) return held;
     return circuitAdmission(row, job, Date.now());
   }
 
@@ -246,7 +323,22 @@ export function createDeliverer(deps: DeliverDeps) {
 
   // ── record ───────────────────────────────────────────────────────────────
 
-  /** Records the attempt; returns the decision taken and the attempt's id and number. */
+  /** delivery.exhausted for an attempt that ends a waiting delivery failed; null when there is nothing to announce. */
+  function exhaustedNotice(row: LoadedDelivery, previous: string, status: string, attemptNumber: number, result: SendResult): Notice | null {
+    // A test send is not a delivery of an event, and an operational event's delivery announces nothing.
+    if (status !== 'failed' || !isWaiting(previous) || row.test || isOperational(row.event)) return null;
+    return {
+      accountId: row.account_id,
+      aboutWebhookId: row.webhook_id,
+      event: 'delivery.exhausted',
+      data: {
+        delivery_id: row.id, webhook_id: row.webhook_id, event_id: row.event_id, event: row.event as EventName, attempt_count: attemptNumber,
+        last_error: result.error, last_response_status: result.status,
+      },
+    };
+  }
+
+  /** Records the attempt; returns the decision taken, the attempt's id and number, and the held job callbacks it releases. */
   async function record(row: LoadedDelivery, result: SendResult, once: boolean) {
     let current = { status: row.status, attemptCount: row.attempt_count };
     // One id for every try: a try that committed although its call failed (the
@@ -262,7 +354,8 @@ export function createDeliverer(deps: DeliverDeps) {
         },
         result,
       );
-      const recorded = await store.record({
+      const ends = isWaiting(current.status) && isFinal(decision.deliveryStatus);
+      const item: AttemptRecord = {
         deliveryId: row.id,
         status: decision.deliveryStatus,
         at: new Date(now),
@@ -274,14 +367,18 @@ export function createDeliverer(deps: DeliverDeps) {
         responseBody: result.body,
         error: result.error,
         durationMs: result.durationMs,
-      });
+        wakeExtraction: ends && row.event === DOCUMENT_COMPLETED ? extractionOf(row.data) : null,
+      };
+      const notice = exhaustedNotice(row, current.status, decision.deliveryStatus, attemptNumber, result);
+      const recorded: (Recorded & Partial<Announced>) | null | Error = notice ? await store.recordExhausted(item, notice) : await store.record(item);
       if (recorded instanceof Error) throw recorded;
-      if (recorded) return { decision, attemptId, attemptNumber, now };
+      if (recorded) return { decision, attemptId, attemptNumber, now, wake: recorded.wake, announced: recorded.deliveries ?? [] };
       // Another run recorded an attempt since we loaded the row (or this one did, unanswered): decide again on its count.
       const fresh = await store.current(row.id, attemptId);
       if (!fresh) throw new Error(`delivery ${row.id} vanished while recording an attempt`);
       // Only this try can have committed unanswered (an earlier try's failure threw): its decision stands.
-      if (fresh.mine !== null) return { decision, attemptId, attemptNumber: fresh.mine, now };
+      // (What it released is not known: held job callbacks then come back on their own delay.)
+      if (fresh.mine !== null) return { decision, attemptId, attemptNumber: fresh.mine, now, wake: [] as string[], announced: [] as DeliveryRef[] };
       current = { status: fresh.status, attemptCount: fresh.attempt_count };
     }
     throw new Error(`could not record an attempt of ${row.id}: its attempt count kept changing`);
@@ -289,19 +386,41 @@ export function createDeliverer(deps: DeliverDeps) {
 
   // ── apply the webhook's change ───────────────────────────────────────────
 
-  /** failing_since, 410 and auto-disable; resolves to why the webhook was disabled, if it was. */
-  async function applyWebhookChange(row: LoadedDelivery, change: Decision['webhookChange'], now: number): Promise<string | null> {
+  /**
+   * failing_since, 410 and auto-disable; resolves to why the webhook was
+   * disabled, if it was. Each transition this worker wins is announced to the
+   * account's other webhooks (unless this is an operational event's delivery).
+   */
+  async function applyWebhookChange(row: LoadedDelivery, change: Decision['webhookChange'], now: number, result: SendResult): Promise<string | null> {
     const at = new Date(now);
     if (change === 'clear_failing') {
       await store.clearFailing(row.webhook_id, at);
       return null;
     }
-    if (change === 'gone') return (await store.disableGone(row.webhook_id, at)) ? 'gone' : null;
+    const announces = !isOperational(row.event);
+    const about = { accountId: row.account_id, aboutWebhookId: row.webhook_id };
+    const disabled = (reason: 'gone' | 'failing_too_long'): Notice | null =>
+      announces ? { ...about, event: 'webhook.disabled', data: { webhook_id: row.webhook_id, url: row.url, reason } } : null;
+    if (change === 'gone') {
+      const gone = await store.disableGone(row.webhook_id, at, disabled('gone'));
+      await announce('webhook.disabled', gone.deliveries);
+      return gone.won ? 'gone' : null;
+    }
     if (change !== 'failing') return null;
-    const failingSince = row.failing_since ?? (await store.markFailing(row.webhook_id, at));
+    let failingSince = row.failing_since;
+    if (!failingSince) {
+      const failing: Notice | null = announces
+        ? { ...about, event: 'webhook.failing', data: { webhook_id: row.webhook_id, url: row.url, failing_since: at.toISOString(), last_error: result.error, last_response_status: result.status } }
+        : null;
+      const marked = await store.markFailing(row.webhook_id, at, failing);
+      await announce('webhook.failing', marked.deliveries);
+      failingSince = marked.failingSince;
+    }
     if (row.disabled_reason || now - failingSince.getTime() < config.AUTO_DISABLE_AFTER) return null;
     // Still failing (a success in between would have cleared failing_since) and long enough: disable.
-    return (await store.disableFailingTooLong(row.webhook_id, at)) ? 'failing_too_long' : null;
+    const tooLong = await store.disableFailingTooLong(row.webhook_id, at, disabled('failing_too_long'));
+    await announce('webhook.disabled', tooLong.deliveries);
+    return tooLong.won ? 'failing_too_long' : null;
   }
 
   /** Opens, reopens or closes the circuit as this attempt says; wakes the held line when it closes. */
@@ -348,7 +467,7 @@ export function createDeliverer(deps: DeliverDeps) {
 
     const result = await send(row);
     const failures = await freeSlot(row, lease, result);
-    const { decision, attemptId, attemptNumber, now } = await record(row, result, once);
+    const { decision, attemptId, attemptNumber, now, wake, announced } = await record(row, result, once);
     // The attempt is recorded: a hiccup on the webhook row (or Redis) must not make BullMQ run (and send) it again.
     const quietly = <T>(what: string, work: () => Promise<T>) =>
       work().catch((err: Error) => {
@@ -356,8 +475,10 @@ export function createDeliverer(deps: DeliverDeps) {
         return null;
       });
     const [disabled, circuit] = await Promise.all([
-      quietly('update the webhook state', () => applyWebhookChange(row, decision.webhookChange, now)),
+      quietly('update the webhook state', () => applyWebhookChange(row, decision.webhookChange, now, result)),
       quietly('update the circuit', () => applyCircuit(row, admitted.probe, failures, result, now)),
+      quietly('queue a delivery.exhausted event', () => announce('delivery.exhausted', announced)),
+      quietly('wake a held job callback', () => wakeJobCallbacks(row, wake)),
     ]);
 
     const attemptOutcome = result.ok ? 'succeeded' : 'failed';

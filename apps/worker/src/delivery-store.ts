@@ -1,5 +1,5 @@
-import type { Db, SqlRunner } from '@hookline/db';
-import { createBatcher, type CircuitState, type DeliveryStatus } from '@hookline/domain';
+import { transactionSql, writeEventBatch, type Db, type OutboxSql, type SqlRunner } from '@hookline/db';
+import { createBatcher, type CircuitState, type DeliveryStatus, type EventData, type OperationalEventName } from '@hookline/domain';
 
 // Every statement the worker and the relay run against PostgreSQL, in one
 // place. Hot path: one query loads delivery + webhook + event, one statement
@@ -7,9 +7,16 @@ import { createBatcher, type CircuitState, type DeliveryStatus } from '@hookline
 // deliveries that reach that step at the same moment, see batcher.ts). The
 // webhook row is written only when its state changes (failing, disabled,
 // circuit), so the deliveries of one webhook never queue behind a lock on it.
+//
+// Operational events (webhook.failing, webhook.disabled, delivery.exhausted)
+// are written by the statement's own transaction that makes the transition
+// they announce, through the outbox: every transition here is guarded, so of
+// several workers racing for it exactly one wins it and writes its event, and
+// no event is written without its transition (or lost after it).
 
 export type LoadedDelivery = {
   id: string;
+  account_id: string;
   status: DeliveryStatus;
   attempt_count: number;
   next_attempt_at: Date | null;
@@ -38,7 +45,7 @@ export type LoadedDelivery = {
 };
 
 const LOAD_SQL = `
-SELECT d.id, d.status, d.attempt_count, d.next_attempt_at, d.webhook_id, d.event_id, d.event,
+SELECT d.id, d.account_id, d.status, d.attempt_count, d.next_attempt_at, d.webhook_id, d.event_id, d.event,
        w.url, w.is_active, w.retry_enabled, w.max_retries,
        w.signing_secret_enc, w.previous_secret_enc,
        (w.previous_secret_expires_at IS NOT NULL AND w.previous_secret_expires_at > now()) AS previous_valid,
@@ -55,10 +62,13 @@ SELECT d.id, d.status, d.attempt_count, d.next_attempt_at, d.webhook_id, d.event
 // runs of one job can neither log the same number nor decide on a stale count
 // (UNIQUE(delivery_id, attempt_number) backs this up). A row whose guard
 // fails is left out of RETURNING; its caller decides again.
+// A document callback that ends (wake_extraction: its extraction) also answers
+// the job callbacks of its extraction to its webhook still waiting, which may
+// be held until it ended (ordered job callbacks): its caller wakes them.
 const RECORD_SQL = `
 WITH input AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[], $11::int[])
-    AS t(id, status, at, next_at, expected, attempt_id, attempt_status, response_status, response_body, error, duration_ms)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[], $11::int[], $12::text[])
+    AS t(id, status, at, next_at, expected, attempt_id, attempt_status, response_status, response_body, error, duration_ms, wake_extraction)
 ), d AS (
   UPDATE deliveries AS dl
      SET attempt_count = dl.attempt_count + 1,
@@ -70,11 +80,34 @@ WITH input AS (
     FROM input i
    WHERE dl.id = i.id AND dl.attempt_count = i.expected
   RETURNING dl.id, dl.attempt_count, dl.webhook_id, dl.event_id, dl.event
+), logged AS (
+  INSERT INTO attempts (id, delivery_id, webhook_id, event_id, event, attempt_number, status, response_status, response_body, error, duration_ms, next_retry_at, created_at)
+  SELECT i.attempt_id, d.id, d.webhook_id, d.event_id, d.event, d.attempt_count, i.attempt_status, i.response_status, i.response_body, i.error, i.duration_ms, i.next_at, i.at
+    FROM d JOIN input i ON i.id = d.id
+  RETURNING delivery_id
 )
-INSERT INTO attempts (id, delivery_id, webhook_id, event_id, event, attempt_number, status, response_status, response_body, error, duration_ms, next_retry_at, created_at)
-SELECT i.attempt_id, d.id, d.webhook_id, d.event_id, d.event, d.attempt_count, i.attempt_status, i.response_status, i.response_body, i.error, i.duration_ms, i.next_at, i.at
-  FROM d JOIN input i ON i.id = d.id
-RETURNING delivery_id`;
+SELECT l.delivery_id, held.ids AS wake
+  FROM logged l
+  JOIN d ON d.id = l.delivery_id
+  JOIN input i ON i.id = l.delivery_id
+  LEFT JOIN LATERAL (
+    SELECT array_agg(jd.id) AS ids
+      FROM events je
+      JOIN deliveries jd ON jd.event_id = je.id AND jd.webhook_id = d.webhook_id
+     WHERE i.wake_extraction IS NOT NULL
+       AND je.data ->> 'extraction_id' = i.wake_extraction AND je.event = 'extraction.job_completed'
+       AND jd.status IN ('pending', 'pending_retry')
+  ) held ON true`;
+
+// Ordered job callbacks: the document callbacks of one extraction to one
+// webhook that have not ended yet, and when the last of them is due. Found
+// through the extraction's events (an index on data ->> 'extraction_id').
+const WAITING_DOCUMENTS_SQL = `
+SELECT count(*)::int AS waiting, max(d.next_attempt_at) AS latest
+  FROM events e
+  JOIN deliveries d ON d.event_id = e.id AND d.webhook_id = $2
+ WHERE e.data ->> 'extraction_id' = $1 AND e.event = 'extraction.document_completed'
+   AND d.status IN ('pending', 'pending_retry')`;
 
 export type AttemptRecord = {
   deliveryId: string;
@@ -89,10 +122,29 @@ export type AttemptRecord = {
   responseBody: string | null;
   error: string | null;
   durationMs: number;
+  /** A document callback that ends: its extraction, whose held job callback to this webhook it may release. */
+  wakeExtraction: string | null;
 };
+
+/** A recorded attempt: the held job callbacks it releases (delivery ids, also their job ids). */
+export type Recorded = { wake: string[] };
+
+/** An operational event about one webhook of an account, never delivered to that webhook. */
+export type Notice = {
+  [N in OperationalEventName]: { accountId: string; aboutWebhookId: string; event: N; data: EventData<N> };
+}[OperationalEventName];
+
+/** A delivery as the queues need it: its id (the job id) and its webhook (which picks the queue shard). */
+export type DeliveryRef = { id: string; webhookId: string };
+
+/** The deliveries of the operational event a won transition wrote (the caller enqueues them after commit). */
+export type Announced = { deliveries: DeliveryRef[] };
 
 const BATCH = { maxBatch: 100, maxInFlight: 2 } as const;
 const RECORD_LINGER_MS = 5;
+
+/** A transition and its notice wait this long for a connection under load, rather than fail (and lose the transition). */
+const NOTICE_TX = { maxWait: 10_000, timeout: 15_000 } as const;
 
 // A session lock held by the one relay (across every worker process) that scans.
 export const RELAY_LOCK_ID = 72_707_370;
@@ -110,6 +162,16 @@ SELECT id, status, next_attempt_at FROM deliveries
 
 export type DeliveryStore = ReturnType<typeof createDeliveryStore>;
 
+/** Writes a notice through the outbox, on the caller's transaction; resolves to its deliveries. */
+async function writeNotice(sql: OutboxSql, notice: Notice): Promise<DeliveryRef[]> {
+  const [written] = await writeEventBatch(sql, [{
+    accountId: notice.accountId, event: notice.event, parserId: null, data: notice.data, exceptWebhookId: notice.aboutWebhookId,
+  }]);
+  if (!written || written.deliveryIds.length === 0) return [];
+  const rows = await sql.query<{ id: string; webhook_id: string }>('SELECT id, webhook_id FROM deliveries WHERE event_id = $1', [written.eventId]);
+  return rows.map((row) => ({ id: row.id, webhookId: row.webhook_id }));
+}
+
 export function createDeliveryStore(db: Db) {
   const load = createBatcher<string, LoadedDelivery | undefined>({
     ...BATCH,
@@ -120,18 +182,32 @@ export function createDeliveryStore(db: Db) {
     },
   });
 
-  /** true when recorded, false when the guard failed (another run recorded an attempt meanwhile). */
-  async function recordMany(items: AttemptRecord[]): Promise<boolean[]> {
+  /** Per item: what it released when recorded, null when the guard failed (another run recorded an attempt meanwhile). */
+  async function recordMany(items: AttemptRecord[], sql: OutboxSql = db.sql): Promise<(Recorded | null)[]> {
     const column = <K extends keyof AttemptRecord>(key: K) => items.map((item) => item[key]);
-    const rows = await db.sql.query<{ delivery_id: string }>(RECORD_SQL, [
+    const rows = await sql.query<{ delivery_id: string; wake: string[] | null }>(RECORD_SQL, [
       column('deliveryId'), column('status'), column('at'), column('nextAttemptAt'), column('expectedCount'), column('attemptId'),
-      column('attemptStatus'), column('responseStatus'), column('responseBody'), column('error'), column('durationMs'),
+      column('attemptStatus'), column('responseStatus'), column('responseBody'), column('error'), column('durationMs'), column('wakeExtraction'),
     ]);
-    const recorded = new Set(rows.map((row) => row.delivery_id));
-    return items.map((item) => recorded.has(item.deliveryId));
+    const recorded = new Map(rows.map((row) => [row.delivery_id, { wake: row.wake ?? [] }]));
+    return items.map((item) => recorded.get(item.deliveryId) ?? null);
   }
 
-  const record = createBatcher<AttemptRecord, boolean | Error>({
+  /**
+   * A guarded transition (one statement whose RETURNING is empty unless this
+   * caller won it) and, when won, its notice, in one transaction. Without a
+   * notice the statement runs alone.
+   */
+  async function transition<R>(statement: string, params: unknown[], notice: Notice | null): Promise<{ row: R | undefined } & Announced> {
+    if (!notice) return { row: (await db.sql.query<R>(statement, params))[0], deliveries: [] };
+    return db.prisma.$transaction(async (tx) => {
+      const sql = transactionSql(tx);
+      const [row] = await sql.query<R>(statement, params);
+      return { row, deliveries: row ? await writeNotice(sql, notice) : [] };
+    }, NOTICE_TX);
+  }
+
+  const record = createBatcher<AttemptRecord, Recorded | null | Error>({
     ...BATCH,
     // The callback is sent already: waiting a few ms for company costs no one
     // anything, and under a steady load it makes several times fewer statements.
@@ -144,7 +220,7 @@ export function createDeliveryStore(db: Db) {
       } catch (err) {
         if (items.length === 1) return [err as Error];
         // One bad row must not fail the others (each would be sent again): record them one by one.
-        return Promise.all(items.map((item) => recordMany([item]).then(([ok]) => ok, (e: Error) => e)));
+        return Promise.all(items.map((item) => recordMany([item]).then(([done]) => done, (e: Error) => e)));
       }
     },
   });
@@ -157,6 +233,24 @@ export function createDeliveryStore(db: Db) {
     load,
     /** Records an attempt and the delivery's new state, guarded by the attempt count it was decided on. */
     record,
+
+    /**
+     * record() for the attempt that ends a delivery failed, with its
+     * delivery.exhausted notice in the same transaction (so the guard that lets
+     * one run record the attempt also lets one write the notice). Rare: not batched.
+     */
+    recordExhausted: (item: AttemptRecord, notice: Notice): Promise<(Recorded & Announced) | null> =>
+      db.prisma.$transaction(async (tx) => {
+        const sql = transactionSql(tx);
+        const [done] = await recordMany([item], sql);
+        return done ? { ...done, deliveries: await writeNotice(sql, notice) } : null;
+      }, NOTICE_TX),
+
+    /** The document callbacks of an extraction to a webhook still waiting, and when the last is due. */
+    async waitingDocuments(extractionId: string, webhookId: string): Promise<{ waiting: number; latest: Date | null }> {
+      const [row] = await db.sql.query<{ waiting: number; latest: Date | string | null }>(WAITING_DOCUMENTS_SQL, [extractionId, webhookId]);
+      return { waiting: row?.waiting ?? 0, latest: row?.latest ? new Date(row.latest) : null };
+    },
 
     /** After a guard failure: the delivery's current state, and the number of our attempt if it did commit. */
     async current(deliveryId: string, attemptId: string) {
@@ -177,28 +271,41 @@ export function createDeliveryStore(db: Db) {
     clearFailing: (webhookId: string, at: Date) =>
       changed('UPDATE webhooks SET failing_since = NULL, updated_at = $2 WHERE id = $1 AND failing_since IS NOT NULL RETURNING id', [webhookId, at]),
 
-    disableGone: (webhookId: string, at: Date) =>
-      changed(
+    /** Disables the webhook for a 410, once; `won` for the caller that did (and wrote the notice, if any). */
+    async disableGone(webhookId: string, at: Date, notice: Notice | null): Promise<{ won: boolean } & Announced> {
+      const { row, deliveries } = await transition(
         `UPDATE webhooks SET is_active = false, disabled_reason = 'gone', disabled_at = $2, updated_at = $2
           WHERE id = $1 AND disabled_reason IS NULL AND deleted_at IS NULL RETURNING id`,
         [webhookId, at],
-      ),
-
-    /** Marks the webhook failing (keeping an earlier mark); resolves to when it started failing. */
-    async markFailing(webhookId: string, at: Date): Promise<Date> {
-      const rows = await db.sql.query<{ failing_since: Date | null }>(
-        'UPDATE webhooks SET failing_since = COALESCE(failing_since, $2), updated_at = $2 WHERE id = $1 RETURNING failing_since',
-        [webhookId, at],
+        notice,
       );
-      return rows[0]?.failing_since ?? at;
+      return { won: row !== undefined, deliveries };
     },
 
-    disableFailingTooLong: (webhookId: string, at: Date) =>
-      changed(
+    /**
+     * Marks the webhook failing, keeping an earlier mark; resolves to when it
+     * started failing. Only the caller that set the mark writes the notice.
+     */
+    async markFailing(webhookId: string, at: Date, notice: Notice | null): Promise<{ failingSince: Date } & Announced> {
+      const { row, deliveries } = await transition<{ failing_since: Date | string }>(
+        'UPDATE webhooks SET failing_since = $2, updated_at = $2 WHERE id = $1 AND failing_since IS NULL AND deleted_at IS NULL RETURNING failing_since',
+        [webhookId, at],
+        notice,
+      );
+      if (row) return { failingSince: new Date(row.failing_since), deliveries };
+      const [current] = await db.sql.query<{ failing_since: Date | null }>('SELECT failing_since FROM webhooks WHERE id = $1', [webhookId]);
+      return { failingSince: current?.failing_since ?? at, deliveries: [] };
+    },
+
+    async disableFailingTooLong(webhookId: string, at: Date, notice: Notice | null): Promise<{ won: boolean } & Announced> {
+      const { row, deliveries } = await transition(
         `UPDATE webhooks SET is_active = false, disabled_reason = 'failing_too_long', disabled_at = $2, updated_at = $2
           WHERE id = $1 AND disabled_reason IS NULL AND deleted_at IS NULL AND failing_since IS NOT NULL RETURNING id`,
         [webhookId, at],
-      ),
+        notice,
+      );
+      return { won: row !== undefined, deliveries };
+    },
 
     /** closed → open, once (the first worker to see the threshold crossed). */
     openCircuit: (webhookId: string, retryAt: Date, cooldownMs: number, at: Date) =>

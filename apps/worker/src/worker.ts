@@ -5,7 +5,7 @@ import type { Db } from '@hookline/db';
 import type { SecretBox } from '@hookline/domain';
 import type { Metrics } from '@hookline/metrics';
 import {
-  createDeliveryQueue, DELIVER_JOB, DELIVERY_QUEUE, deliverJobData, HELD_PRIORITY, redisOptions, RETRY_PRIORITY, type DeliverJobData, type DeliveryQueue,
+  createDeliveryQueue, DELIVER_JOB, DELIVERY_QUEUE, deliverJobData, enqueueDeliveries, HELD_PRIORITY, redisOptions, RETRY_PRIORITY, type DeliverJobData, type DeliveryQueue,
 } from '@hookline/queue';
 import { deliveryBackoffStrategy, RetryLaterError } from './backoff';
 import { createDeliverer, type DeliverResult } from './deliver';
@@ -84,7 +84,20 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   // Deliveries waiting here for a fast webhook's slot leave at least a tenth of
   // the worker's slots (and never fewer than 10) to fetch other webhooks' work.
   const line = createLocalLine({ maxWaiting: Math.max(0, config.WORKER_CONCURRENCY - Math.max(10, Math.ceil(config.WORKER_CONCURRENCY / 10))) });
-  const { deliver } = createDeliverer({ db, sender, gate, line, secretBox, logger, metrics, config });
+  const { deliver } = createDeliverer({
+    db, sender, gate, line, secretBox, logger, metrics, config,
+    // Operational events the deliverer writes are queued at once; a job callback held for
+    // its documents' callbacks is woken when the last of them ends (see deliver.ts).
+    enqueue: (deliveries) => enqueueDeliveries(relayQueue, deliveries.map((d) => d.id)),
+    async promote(jobId) {
+      try {
+        await new Job(relayQueue, DELIVER_JOB, {}, {}, jobId).promote();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  });
 
   /** Carries out what the deliverer decided for the job (see Next in deliver.ts). */
   async function settle(job: Job<DeliverJobData, DeliverResult>, token: string | undefined, result: DeliverResult): Promise<DeliverResult> {
