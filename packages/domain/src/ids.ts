@@ -13,15 +13,27 @@ export const ID_PREFIX = {
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
+// Random bytes are drawn from the CSPRNG 4 KiB at a time (one call per ~160
+// ids instead of one per id: ids are made for every delivery and attempt).
+const POOL_SIZE = 4096;
+let pool = Buffer.alloc(0);
+let used = 0;
+
+function randomByte(): number {
+  if (used >= pool.length) {
+    pool = randomBytes(POOL_SIZE);
+    used = 0;
+  }
+  return pool[used++];
+}
+
 /** `length` random base62 characters (rejection sampling keeps them uniform). */
 export function randomBase62(length: number): string {
   let out = '';
   while (out.length < length) {
-    for (const byte of randomBytes(length * 2)) {
-      if (byte >= 248) continue; // 248 = 62 * 4: keep the distribution uniform
-      out += ALPHABET[byte % 62];
-      if (out.length === length) break;
-    }
+    const byte = randomByte();
+    if (byte >= 248) continue; // 248 = 62 * 4: keep the distribution uniform
+    out += ALPHABET[byte % 62];
   }
   return out;
 }
