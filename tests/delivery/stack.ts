@@ -1,4 +1,5 @@
 import request from 'supertest';
+import type { RedisTarget } from '@hookline/queue';
 import { startApiHarness, type ApiHarness } from '../support/api-harness';
 import { startReceiver, type Receiver, type Reply, type Responder } from '../support/receiver';
 import { startWorkerHarness, type WorkerHarness, type WorkerHarnessOptions } from '../support/worker-harness';
@@ -44,15 +45,19 @@ export type ApiAttempt = {
 export type StackOptions = {
   worker?: Partial<Omit<WorkerHarnessOptions, 'databaseUrl' | 'prefix' | 'encryptionKey'>>;
   redisUrl?: string;
+  /** Another Redis topology (a test's own cluster or Sentinel), for the API and the worker. */
+  redis?: RedisTarget;
+  /** DELIVERY_QUEUE_SHARDS for the API and the worker; default: the topology's. */
+  shards?: number;
   /** false: build the API only; start workers yourself with startWorkerHarness. */
   startWorker?: boolean;
 };
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
-  const api = await startApiHarness({ redisUrl: opts.redisUrl });
+  const api = await startApiHarness({ redisUrl: opts.redisUrl, redis: opts.redis, shards: opts.shards });
   const worker = opts.startWorker === false
     ? (undefined as unknown as WorkerHarness)
-    : await startWorkerHarness({ databaseUrl: api.database.url, prefix: api.prefix, encryptionKey: api.encryptionKey, redisUrl: opts.redisUrl, ...opts.worker });
+    : await startWorkerHarness({ databaseUrl: api.database.url, prefix: api.prefix, encryptionKey: api.encryptionKey, redisUrl: opts.redisUrl, redis: opts.redis, shards: opts.shards, ...opts.worker });
   const account = await api.integrator({ plan: 'pro', mode: 'test' });
   const receivers: Receiver[] = [];
   const v1 = {

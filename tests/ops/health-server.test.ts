@@ -27,7 +27,7 @@ describe('worker health server', () => {
     prefix = uniquePrefix('health');
     redis = createRedis(TEST_REDIS_URL, 'producer');
     queue = createDeliveryQueue(redis, prefix);
-    server = await startHealthServer({ port: 0, db: database.db, redis, metrics, queue, logger });
+    server = await startHealthServer({ port: 0, db: database.db, redis, metrics, queues: [queue], logger });
     base = `http://127.0.0.1:${server.port}`;
   });
   afterAll(async () => {
@@ -77,7 +77,7 @@ describe('worker health server', () => {
 
   it('/readyz answers 503 naming PostgreSQL when the database is on a closed port', async () => {
     const downDb: Db = await createDb({ databaseUrl: 'postgresql://postgres@127.0.0.1:1/x', poolSize: 1 });
-    const down = await startHealthServer({ port: 0, db: downDb, redis, metrics, queue, logger });
+    const down = await startHealthServer({ port: 0, db: downDb, redis, metrics, queues: [queue], logger });
     try {
       const res = await fetch(`http://127.0.0.1:${down.port}/readyz`);
       expect(res.status).toBe(503);
@@ -94,7 +94,7 @@ describe('worker health server', () => {
   });
 
   it('close() frees the port, even with a keep-alive connection open', async () => {
-    const extra = await startHealthServer({ port: 0, db: database.db, redis, metrics, queue, logger });
+    const extra = await startHealthServer({ port: 0, db: database.db, redis, metrics, queues: [queue], logger });
     const res = await fetch(`http://127.0.0.1:${extra.port}/healthz`, { headers: { connection: 'keep-alive' } });
     expect(res.status).toBe(200);
     await extra.close();

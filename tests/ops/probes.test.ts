@@ -2,7 +2,7 @@ import request from 'supertest';
 import { createApp } from '@hookline/api';
 import { createDb, type Db } from '@hookline/db';
 import { newId } from '@hookline/domain';
-import { createDeliveryQueue, enqueueDeliveries, redisOptions, DELIVERY_QUEUE } from '@hookline/queue';
+import { createDeliveryQueues, enqueueDeliveries, redisOptions, DELIVERY_QUEUE } from '@hookline/queue';
 import IORedis from 'ioredis';
 import { startApiHarness, type ApiHarness } from '../support/api-harness';
 
@@ -139,8 +139,7 @@ describe('API probes and metrics', () => {
   });
 
   it('/metrics still answers 200 when Redis is down, without the queue gauge', async () => {
-    const downQueue = createDeliveryQueue(downRedis, h.prefix);
-    downQueue.on('error', () => undefined);
+    const downQueue = createDeliveryQueues(downRedis, h.prefix, 1);
     try {
       const app = createApp({ ...h.deps, redis: downRedis, queue: downQueue });
       const started = Date.now();

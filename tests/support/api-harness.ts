@@ -5,9 +5,8 @@ import { createLogger, type Logger } from '@hookline/config';
 import { createTestDatabase, type TestDatabase } from './test-database';
 import { createSecretBox } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
-import { createDeliveryQueue, createRedis, type DeliveryQueue } from '@hookline/queue';
+import { createDeliveryQueues, createRedis, shardCount, type DeliveryQueue, type DeliveryQueues, type RedisClient, type RedisTarget } from '@hookline/queue';
 import { createApp, type ApiDeps } from '@hookline/api';
-import type IORedis from 'ioredis';
 
 // Builds the real API on a fresh PostgreSQL database and a unique BullMQ
 // prefix on the machine's Redis; close() drops both.
@@ -18,8 +17,11 @@ export type ApiHarness = {
   app: Express;
   deps: ApiDeps;
   database: TestDatabase;
+  /** Shard 0 (the only one unless `shards` was given, or on a cluster). */
   queue: DeliveryQueue;
-  redis: IORedis;
+  /** Every delivery queue shard. */
+  queues: DeliveryQueues;
+  redis: RedisClient;
   prefix: string;
   platformToken: string;
   encryptionKey: Buffer;
@@ -37,18 +39,29 @@ export function uniquePrefix(label = 't'): string {
   return `hl-test-${label}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 }
 
-export async function startApiHarness(opts: { logger?: Logger; config?: Partial<ApiDeps['config']>; redisUrl?: string } = {}): Promise<ApiHarness> {
+export type ApiHarnessOptions = {
+  logger?: Logger;
+  config?: Partial<ApiDeps['config']>;
+  redisUrl?: string;
+  /** Another Redis topology (a test's own cluster or Sentinel); wins over redisUrl. */
+  redis?: RedisTarget;
+  /** DELIVERY_QUEUE_SHARDS; default: the topology's (1, or 16 on a cluster). */
+  shards?: number;
+};
+
+export async function startApiHarness(opts: ApiHarnessOptions = {}): Promise<ApiHarness> {
   const database = await createTestDatabase();
   const prefix = uniquePrefix('api');
-  const redis = createRedis(opts.redisUrl ?? TEST_REDIS_URL, 'producer');
-  const queue = createDeliveryQueue(redis, prefix);
+  const redis = createRedis(opts.redis ?? opts.redisUrl ?? TEST_REDIS_URL, 'producer');
+  const queues = createDeliveryQueues(redis, prefix, opts.shards ?? shardCount(undefined, redis));
+  const queue = queues.shards[0];
   const platformToken = `pt_${randomBytes(24).toString('hex')}`;
   const encryptionKey = randomBytes(32);
   const logger = opts.logger ?? createLogger({ level: 'error', service: 'api-test', silent: !process.env.TEST_LOGS });
   const deps: ApiDeps = {
     db: database.db,
     redis,
-    queue,
+    queue: queues,
     logger,
     metrics: createMetrics({ app: 'api-test', defaultMetrics: false }),
     secretBox: createSecretBox(encryptionKey),
@@ -63,6 +76,7 @@ export async function startApiHarness(opts: { logger?: Logger; config?: Partial<
     deps,
     database,
     queue,
+    queues,
     redis,
     prefix,
     platformToken,
@@ -88,8 +102,8 @@ export async function startApiHarness(opts: { logger?: Logger; config?: Partial<
       return { accountId: account.id, key: key.key, keyId: key.id, auth: { Authorization: `Bearer ${key.key}` } };
     },
     async close() {
-      await queue.obliterate({ force: true }).catch(() => undefined);
-      await queue.close().catch(() => undefined);
+      await Promise.all(queues.shards.map((shard) => shard.obliterate({ force: true }).catch(() => undefined)));
+      await queues.close().catch(() => undefined);
       await cleanPrefix(redis, prefix);
       redis.disconnect();
       await database.drop();
@@ -98,8 +112,8 @@ export async function startApiHarness(opts: { logger?: Logger; config?: Partial<
   return harness;
 }
 
-/** Deletes every Redis key under a BullMQ prefix (and the rate limiter's). */
-export async function cleanPrefix(redis: IORedis, prefix: string): Promise<void> {
+/** Deletes every Redis key under a BullMQ prefix (and the rate limiter's; on one server: a cluster's shards carry a hash tag). */
+export async function cleanPrefix(redis: RedisClient, prefix: string): Promise<void> {
   // A producer connection fails commands at once until it is connected: wait for it (briefly),
   // or a cleanup right after createRedis would silently clean nothing.
   if (redis.status !== 'ready') {

@@ -2,12 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import type IORedis from 'ioredis';
 import { createLogger, type Logger } from '@hookline/config';
 import { createDb, type Db } from '@hookline/db';
 import { createSecretBox } from '@hookline/domain';
 import { createMetrics, type Metrics } from '@hookline/metrics';
-import { createRedis } from '@hookline/queue';
+import { createRedis, type RedisClient, type RedisTarget } from '@hookline/queue';
 import { createWorker, type DeliveryWorker, type WorkerConfig } from '@hookline/worker';
 import { TEST_REDIS_URL } from './api-harness';
 
@@ -38,7 +37,7 @@ export type LogLine = Record<string, unknown> & { level: string; message: string
 export type WorkerHarness = {
   delivery: DeliveryWorker;
   db: Db;
-  connection: IORedis;
+  connection: RedisClient;
   metrics: Metrics;
   logger: Logger;
   /** Every line the worker logged, parsed. */
@@ -53,6 +52,10 @@ export type WorkerHarnessOptions = {
   prefix: string;
   encryptionKey: Buffer;
   redisUrl?: string;
+  /** Another Redis topology (a test's own cluster or Sentinel); wins over redisUrl. */
+  redis?: RedisTarget;
+  /** DELIVERY_QUEUE_SHARDS; default: the topology's. */
+  shards?: number;
   config?: Partial<WorkerConfig>;
   lockDurationMs?: number;
   stalledIntervalMs?: number;
@@ -74,12 +77,13 @@ export async function startWorkerHarness(h: WorkerHarnessOptions): Promise<Worke
   });
   const logger = createLogger({ level: 'info', service: 'worker-test', stream: sink });
   const db = await createDb({ databaseUrl: h.databaseUrl, poolSize: 10 });
-  const connection = createRedis(h.redisUrl ?? TEST_REDIS_URL, 'worker');
+  const connection = createRedis(h.redis ?? h.redisUrl ?? TEST_REDIS_URL, 'worker');
   const metrics = createMetrics({ app: 'worker-test', defaultMetrics: false });
   const delivery = createWorker({
     db,
     connection,
     prefix: h.prefix,
+    shards: h.shards,
     logger,
     metrics,
     secretBox: createSecretBox(h.encryptionKey),
@@ -88,7 +92,12 @@ export async function startWorkerHarness(h: WorkerHarnessOptions): Promise<Worke
     stalledIntervalMs: h.stalledIntervalMs ?? 1_000,
     relayIntervalMs: h.relayIntervalMs ?? 200,
   });
-  await delivery.worker.waitUntilReady();
+  await delivery.worker.waitUntilReady().catch(async (err: Error) => {
+    await delivery.close();
+    connection.disconnect();
+    await db.close();
+    throw err;
+  });
   return {
     delivery,
     db,

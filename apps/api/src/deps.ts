@@ -3,15 +3,15 @@ import type { Logger } from '@hookline/config';
 import type { Db } from '@hookline/db';
 import type { SecretBox } from '@hookline/domain';
 import type { Metrics } from '@hookline/metrics';
-import type { DeliveryQueue } from '@hookline/queue';
-import type IORedis from 'ioredis';
+import type { DeliveryQueues, RedisClient } from '@hookline/queue';
 
 /** Everything the API needs, built by a composition root (main.ts, standalone, or a test). */
 export type ApiDeps = {
   db: Db;
   /** Producer connection: fails fast while Redis is down. */
-  redis: IORedis;
-  queue: DeliveryQueue;
+  redis: RedisClient;
+  /** The delivery queue shards (DELIVERY_QUEUE_SHARDS); a delivery goes to its webhook's. */
+  queue: DeliveryQueues;
   logger: Logger;
   metrics: Metrics;
   secretBox: SecretBox;

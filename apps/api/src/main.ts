@@ -4,7 +4,7 @@ import { apiEnvSchema, createLogger, loadEnvOrExit, loadOrCreateDevSecrets, PROD
 import { createDb, runMigrations } from '@hookline/db';
 import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
-import { createDeliveryQueue, createRedis } from '@hookline/queue';
+import { createDeliveryQueues, createRedis, describeRedisTarget, redisTargetFromEnv, shardCount } from '@hookline/queue';
 import { createApp } from './app';
 import { serveUntilSignal } from './serve';
 
@@ -21,8 +21,11 @@ async function main() {
   const logger = createLogger({ level: env.LOG_LEVEL, service: 'api' });
   const db = await createDb({ databaseUrl: env.DATABASE_URL, poolSize: 20, onError: throttledWarn(logger, 'PostgreSQL connection lost; requests answer 503 until it is back') });
   await runMigrations(db.sql);
-  const redis = createRedis(env.REDIS_URL, 'producer', throttledWarn(logger, 'Redis connection error; publishes wait in the outbox for the relay'));
-  const queue = createDeliveryQueue(redis, env.QUEUE_PREFIX);
+  const redisTarget = redisTargetFromEnv(env);
+  const redis = createRedis(redisTarget, 'producer', throttledWarn(logger, 'Redis connection error; publishes wait in the outbox for the relay'));
+  // Each delivery goes to its webhook's shard; the workers serve every shard.
+  const queue = createDeliveryQueues(redis, env.QUEUE_PREFIX, shardCount(env.DELIVERY_QUEUE_SHARDS, redis));
+  logger.info('api queues', { redis: describeRedisTarget(redisTarget), queue_prefix: env.QUEUE_PREFIX, queue_shards: queue.count });
   const app = createApp({
     db,
     redis,

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type IORedis from 'ioredis';
+import type { RedisClient } from '@hookline/queue';
 import { createAccount, createApiKey, createSignInLink } from '@hookline/api';
 import type { Db } from '@hookline/db';
 import { apiKeyPrefix } from '@hookline/domain';
@@ -40,7 +40,7 @@ function readRecorded(file: string): Recorded | null {
   }
 }
 
-export async function ensureDemoAccount(deps: { db: Db; redis: IORedis; queuePrefix: string }, dataDir: string): Promise<DemoAccount> {
+export async function ensureDemoAccount(deps: { db: Db; redis: RedisClient; queuePrefix: string }, dataDir: string): Promise<DemoAccount> {
   const file = join(dataDir, DEMO_ACCOUNT_FILE);
   const recorded = readRecorded(file);
   const prisma = deps.db.prisma;

@@ -9,7 +9,7 @@ import { createLogger, devSecretsFile, loadEnvOrExit, loadOrCreateDevSecrets, st
 import { createDb, runMigrations } from '@hookline/db';
 import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
-import { createDeliveryQueue, createRedis } from '@hookline/queue';
+import { createDeliveryQueues, createRedis, describeRedisTarget, redisTargetFromEnv, shardCount } from '@hookline/queue';
 import { createApp, serveUntilSignal, SIGN_IN_LINK_TTL_SECONDS } from '@hookline/api';
 import { createWorker, startRetentionSweeper } from '@hookline/worker';
 import { ensureDemoAccount, type DemoAccount } from './demo-account';
@@ -38,17 +38,21 @@ async function main() {
   const applied = await runMigrations(db.sql);
   if (applied.length) say(`hookline: applied ${applied.length} migration(s)`);
 
-  const localRedis = await ensureRedis(env.REDIS_URL, resolve(dataDir, 'redis'));
-  if (localRedis.child) say(`hookline: started redis-server for this process (data in ${resolve(dataDir, 'redis')})`);
+  // A redis-server of its own only for one local server; a cluster or Sentinel must be running already.
+  const redisTarget = redisTargetFromEnv(env);
+  const localRedis = redisTarget.kind === 'server' ? await ensureRedis(redisTarget.url, resolve(dataDir, 'redis')) : null;
+  if (localRedis?.child) say(`hookline: started redis-server for this process (data in ${resolve(dataDir, 'redis')})`);
+  if (redisTarget.kind !== 'server') say(`hookline: using ${describeRedisTarget(redisTarget)}`);
 
-  const producer = createRedis(env.REDIS_URL, 'producer', throttledWarn(logger, 'Redis connection error; publishes wait in the outbox for the relay'));
-  const queue = createDeliveryQueue(producer, env.QUEUE_PREFIX);
+  const producer = createRedis(redisTarget, 'producer', throttledWarn(logger, 'Redis connection error; publishes wait in the outbox for the relay'));
+  const queue = createDeliveryQueues(producer, env.QUEUE_PREFIX, shardCount(env.DELIVERY_QUEUE_SHARDS, producer));
   const metrics = createMetrics({ app: 'hookline' });
-  const workerConnection = createRedis(env.REDIS_URL, 'worker', throttledWarn(logger, 'Redis connection error; the worker waits for it'));
+  const workerConnection = createRedis(redisTarget, 'worker', throttledWarn(logger, 'Redis connection error; the worker waits for it'));
   const worker = createWorker({
     db,
     connection: workerConnection,
     prefix: env.QUEUE_PREFIX,
+    shards: env.DELIVERY_QUEUE_SHARDS,
     logger,
     metrics,
     secretBox,
@@ -56,6 +60,8 @@ async function main() {
     lockDurationMs: env.WORKER_LOCK_DURATION,
     stalledIntervalMs: env.WORKER_STALLED_INTERVAL,
   });
+  // Refuses (one line, naming QUEUE_PREFIX) when the prefix holds another installation's queues.
+  await worker.worker.waitUntilReady();
   const retention = startRetentionSweeper({ db, logger, metrics, retentionMs: env.RETENTION });
 
   const app = createApp({
@@ -100,7 +106,7 @@ async function main() {
       producer.disconnect();
       workerConnection.disconnect();
       await db.close();
-      await localRedis.stop();
+      await localRedis?.stop();
     },
   });
 }

@@ -153,7 +153,7 @@ export const RELAY_LOCK_ID = 72_707_370;
 // starts over once it reaches the end), so under a backlog larger than a batch
 // a lost job behind a thousand healthy ones is still found within a few ticks.
 const DUE_SQL = `
-SELECT id, status, next_attempt_at FROM deliveries
+SELECT id, webhook_id, status, next_attempt_at FROM deliveries
  WHERE status IN ('pending', 'pending_retry')
    AND next_attempt_at < now() - ($1::double precision * interval '1 millisecond')
    AND ($3::timestamptz IS NULL OR (next_attempt_at, id) > ($3::timestamptz, $4::text))
@@ -344,6 +344,6 @@ export function createDeliveryStore(db: Db) {
 
     /** The relay's scan: waiting deliveries whose turn passed more than `graceMs` ago, after `after` in keyset order. */
     overdue: (sql: SqlRunner, graceMs: number, limit: number, after: { nextAttemptAt: Date; id: string } | null) =>
-      sql.query<{ id: string; status: DeliveryStatus; next_attempt_at: Date | string }>(DUE_SQL, [graceMs, limit, after?.nextAttemptAt ?? null, after?.id ?? null]),
+      sql.query<{ id: string; webhook_id: string; status: DeliveryStatus; next_attempt_at: Date | string }>(DUE_SQL, [graceMs, limit, after?.nextAttemptAt ?? null, after?.id ?? null]),
   };
 }

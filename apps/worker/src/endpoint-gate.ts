@@ -1,5 +1,5 @@
-import type IORedis from 'ioredis';
 import type { HoldReason } from '@hookline/domain';
+import type { RedisClient } from '@hookline/queue';
 
 // Endpoint isolation, across every worker process: how many deliveries to one
 // webhook are in flight (a lease each, expiring, so a worker that dies cannot
@@ -194,13 +194,13 @@ export type EndpointGate = {
 
 export type EndpointGateOptions = {
   /** A connection of its own is best: scripts are defined on it. */
-  redis: IORedis;
+  redis: RedisClient;
   /** The queue prefix: an installation's keys stay under it. */
   prefix: string;
   /** How long an unreleased slot counts (the attempt's timeout plus a margin for a worker that died). */
   leaseTtlMs: number;
-  /** Moves a parked job to the waiting line; false when it is not parked (finished, or running already). */
-  promote(jobId: string): Promise<boolean>;
+  /** Moves a parked job of this webhook (in its queue shard) to the waiting line; false when it is not parked (finished, or running already). */
+  promote(jobId: string, webhookId: string): Promise<boolean>;
   onError?(err: Error, what: string): void;
 };
 
@@ -218,7 +218,7 @@ const MAX_HANDOFFS = 5;
 let leaseCounter = 0;
 
 export function createEndpointGate(opts: EndpointGateOptions): EndpointGate {
-  const redis = opts.redis as IORedis & GateCommands;
+  const redis = opts.redis as RedisClient & GateCommands;
   const commands: Array<[keyof GateCommands, number, string]> = [
     ['hooklineAcquire', 5, ACQUIRE],
     ['hooklineRelease', 4, RELEASE],
@@ -242,7 +242,7 @@ export function createEndpointGate(opts: EndpointGateOptions): EndpointGate {
     const k = keys(webhookId);
     let next = woken;
     for (let hops = 0; next.length && hops < MAX_HANDOFFS; hops += 1) {
-      const promoted = await Promise.all(next.map((jobId) => opts.promote(jobId)));
+      const promoted = await Promise.all(next.map((jobId) => opts.promote(jobId, webhookId)));
       const stale = next.filter((_, i) => !promoted[i]);
       next = [];
       for (const jobId of stale) next.push(...(await redis.hooklineForget(k.held, k.woken, jobId, AHEAD * cap, WAKE_TTL_MS)));

@@ -3,14 +3,13 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '@hookline/config';
 import { countCircuits, type Db } from '@hookline/db';
 import { createProbeAnswers, type Metrics, type ProbeAnswer } from '@hookline/metrics';
-import { probeRedis, type DeliveryQueue } from '@hookline/queue';
-import type IORedis from 'ioredis';
+import { probeRedis, type DeliveryQueue, type RedisClient } from '@hookline/queue';
 
 // The worker has no API port, so orchestrators probe and Prometheus scrapes it
 // here: /healthz (the process lives), /readyz (PostgreSQL and Redis answer),
 // /metrics. The answers are the API's own: both take them from @hookline/metrics.
 
-export type HealthServerOptions = { port: number; host?: string; db: Db; redis: IORedis; metrics: Metrics; queue: DeliveryQueue; logger: Logger };
+export type HealthServerOptions = { port: number; host?: string; db: Db; redis: RedisClient; metrics: Metrics; /** Every shard served. */ queues: readonly DeliveryQueue[]; logger: Logger };
 export type HealthServer = { port: number; close(): Promise<void> };
 
 function send(res: ServerResponse, answer: ProbeAnswer): void {
@@ -23,12 +22,12 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 }
 
 export async function startHealthServer(opts: HealthServerOptions): Promise<HealthServer> {
-  const { db, redis, metrics, queue, logger } = opts;
+  const { db, redis, metrics, queues, logger } = opts;
   const probes = createProbeAnswers({
     postgres: () => db.ping(),
     redis: () => probeRedis(redis),
     metrics,
-    queues: [queue],
+    queues,
     countCircuits: () => countCircuits(db.sql),
   });
 

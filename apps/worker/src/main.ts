@@ -5,8 +5,8 @@ import { createLogger, loadEnvOrExit, loadOrCreateDevSecrets, onShutdownSignal, 
 import { createDb, runMigrations } from '@hookline/db';
 import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
-import { createRedis } from '@hookline/queue';
-import { startHealthServer } from './health-server';
+import { createRedis, describeRedisTarget, redisTargetFromEnv } from '@hookline/queue';
+import { startHealthServer, type HealthServer } from './health-server';
 import { startRetentionSweeper } from './retention';
 import { createWorker } from './worker';
 
@@ -28,12 +28,14 @@ async function main() {
   const logger = createLogger({ level: env.LOG_LEVEL, service: 'worker' });
   const db = await createDb({ databaseUrl: env.DATABASE_URL, poolSize: 20, onError: throttledWarn(logger, 'PostgreSQL connection lost; deliveries wait for it') });
   await runMigrations(db.sql);
-  const connection = createRedis(env.REDIS_URL, 'worker', throttledWarn(logger, 'Redis connection error; the worker waits for it'));
+  const redisTarget = redisTargetFromEnv(env);
+  const connection = createRedis(redisTarget, 'worker', throttledWarn(logger, 'Redis connection error; the worker waits for it'));
   const metrics = createMetrics({ app: 'worker' });
   const delivery = createWorker({
     db,
     connection,
     prefix: env.QUEUE_PREFIX,
+    shards: env.DELIVERY_QUEUE_SHARDS,
     logger,
     metrics,
     secretBox: createSecretBox(encryptionKey),
@@ -43,9 +45,7 @@ async function main() {
   });
   // Every worker runs one; an advisory lock lets one sweep at a time (retention.ts).
   const retention = startRetentionSweeper({ db, logger, metrics, retentionMs: env.RETENTION });
-  const health = env.WORKER_HEALTH_PORT !== undefined
-    ? await startHealthServer({ port: env.WORKER_HEALTH_PORT, db, redis: connection, metrics, queue: delivery.queue, logger })
-    : null;
+  let health: HealthServer | null = null;
 
   onShutdownSignal((signal) => {
     logger.info('worker shutting down; finishing in-flight deliveries', { signal });
@@ -64,9 +64,18 @@ async function main() {
     );
   }, logger);
 
-  await delivery.worker.waitUntilReady();
+  // Refuses (one line, naming QUEUE_PREFIX) when the prefix holds another installation's queues.
+  await delivery.worker.waitUntilReady().catch(async (err: Error) => {
+    await Promise.all([retention.stop(), delivery.close()]).catch(() => undefined);
+    throw err;
+  });
+  health = env.WORKER_HEALTH_PORT !== undefined
+    ? await startHealthServer({ port: env.WORKER_HEALTH_PORT, db, redis: connection, metrics, queues: delivery.queues.shards, logger })
+    : null;
   logger.info('worker started', {
     queue_prefix: env.QUEUE_PREFIX,
+    redis: describeRedisTarget(redisTarget),
+    queue_shards: delivery.queues.shards.length,
     concurrency: env.WORKER_CONCURRENCY,
     brand: env.WEBHOOK_BRAND,
     allow_private_targets: env.ALLOW_PRIVATE_TARGETS,

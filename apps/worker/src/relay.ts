@@ -1,7 +1,7 @@
 import type { Logger } from '@hookline/config';
 import type { Db, SqlRunner } from '@hookline/db';
 import type { Metrics } from '@hookline/metrics';
-import { enqueueDeliveries, FIRST_ATTEMPT_PRIORITY, RETRY_PRIORITY, type DeliveryQueue } from '@hookline/queue';
+import { enqueueToShards, FIRST_ATTEMPT_PRIORITY, RETRY_PRIORITY, type DeliveryQueue, type DeliveryQueues, type DeliveryRef } from '@hookline/queue';
 import { createDeliveryStore, RELAY_LOCK_ID } from './delivery-store';
 
 // The outbox relay: step 2 of a delivery's route (ARCHITECTURE.md). The API enqueues a
@@ -11,12 +11,16 @@ import { createDeliveryStore, RELAY_LOCK_ID } from './delivery-store';
 // relay re-enqueues such rows. This is what makes "an event accepted with 202
 // is never lost" true. Enqueuing is idempotent (jobId = delivery id), so a
 // false alarm costs one no-op.
+//
+// With shards, a delivery is looked for in its webhook's shard first; only one
+// not found there is looked for in the others (a job queued before the shard
+// count changed stays where it was, and is served there), so nothing runs twice.
 
 const BATCH_SIZE = 1_000;
 
 export type RelayDeps = {
   db: Db;
-  queue: DeliveryQueue;
+  queues: DeliveryQueues;
   logger: Logger;
   metrics: Metrics;
   /** How long past its due time a waiting delivery may sit before it counts as lost. */
@@ -32,7 +36,7 @@ export type Relay = {
 };
 
 export function startRelay(deps: RelayDeps): Relay {
-  const { db, queue, logger, metrics } = deps;
+  const { db, queues, logger, metrics } = deps;
   const intervalMs = deps.intervalMs ?? 5_000;
   const batchSize = deps.batchSize ?? BATCH_SIZE;
 
@@ -48,12 +52,13 @@ export function startRelay(deps: RelayDeps): Relay {
     after = rows.length < batchSize || !last ? null : { nextAttemptAt: new Date(last.next_attempt_at), id: last.id };
     if (rows.length === 0) return 0;
     const ids = rows.map((row) => row.id);
-    const states = await Promise.all(ids.map((id) => queue.getJobState(id)));
-    const lost: string[] = [];
+    const home = rows.map((row) => queues.forWebhook(row.webhook_id));
+    const states = await Promise.all(rows.map((row, i) => jobStateAnywhere(row.id, home[i])));
+    const lost: DeliveryRef[] = [];
     // Held deliveries sit in `delayed` (endpoint isolation): found, not lost.
     for (let i = 0; i < ids.length; i += 1) {
-      const state = states[i];
-      if (state === 'unknown') lost.push(ids[i]);
+      const { state, queue } = states[i];
+      if (state === 'unknown') lost.push({ id: ids[i], webhookId: rows[i].webhook_id });
       // Finished in Redis but still waiting in PostgreSQL: a job that ran out
       // of BullMQ attempts, or whose outcome never reached the row. Adding a
       // job whose id exists is a no-op, so the finished one must go first.
@@ -62,17 +67,29 @@ export function startRelay(deps: RelayDeps): Relay {
           logger.warn('relay: could not remove a finished job to enqueue it again; next tick', { delivery_id: ids[i], err: err.message });
           return 0;
         });
-        if (removed === 1) lost.push(ids[i]);
+        if (removed === 1) lost.push({ id: ids[i], webhookId: rows[i].webhook_id });
       }
     }
     if (lost.length === 0) return 0;
     // A lost retry keeps its place behind first attempts.
     const retries = new Set(rows.filter((row) => row.status === 'pending_retry').map((row) => row.id));
-    await enqueueDeliveries(queue, lost.filter((id) => !retries.has(id)), { priority: FIRST_ATTEMPT_PRIORITY });
-    await enqueueDeliveries(queue, lost.filter((id) => retries.has(id)), { priority: RETRY_PRIORITY });
+    await enqueueToShards(queues, lost.filter((d) => !retries.has(d.id)), { priority: FIRST_ATTEMPT_PRIORITY });
+    await enqueueToShards(queues, lost.filter((d) => retries.has(d.id)), { priority: RETRY_PRIORITY });
     metrics.relayed.inc(lost.length);
     logger.info('relay enqueued lost deliveries', { count: lost.length, scanned: ids.length });
     return lost.length;
+  }
+
+  /** The job's state in its home shard, else in the first other shard that knows it. */
+  async function jobStateAnywhere(id: string, home: DeliveryQueue): Promise<{ state: string; queue: DeliveryQueue }> {
+    const state = await home.getJobState(id);
+    if (state !== 'unknown' || queues.shards.length === 1) return { state, queue: home };
+    for (const queue of queues.shards) {
+      if (queue === home) continue;
+      const elsewhere = await queue.getJobState(id);
+      if (elsewhere !== 'unknown') return { state: elsewhere, queue };
+    }
+    return { state, queue: home };
   }
 
   async function runOnce(): Promise<number | null> {

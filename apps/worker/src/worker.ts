@@ -1,11 +1,11 @@
 import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
-import type IORedis from 'ioredis';
 import { throttledWarn, type Logger, type WorkerEnv } from '@hookline/config';
-import type { Db } from '@hookline/db';
+import { readInstallationId, type Db } from '@hookline/db';
 import type { SecretBox } from '@hookline/domain';
 import type { Metrics } from '@hookline/metrics';
 import {
-  createDeliveryQueue, DELIVER_JOB, DELIVERY_QUEUE, deliverJobData, enqueueDeliveries, HELD_PRIORITY, redisOptions, RETRY_PRIORITY, type DeliverJobData, type DeliveryQueue,
+  claimQueuePrefix, createDeliveryQueues, deliverJobData, deriveRedis, DELIVER_JOB, drainingShards, enqueueToShards, HELD_PRIORITY, QueueOwnedElsewhereError, RETRY_PRIORITY, shardCount,
+  type DeliverJobData, type DeliveryQueues, type RedisClient,
 } from '@hookline/queue';
 import { deliveryBackoffStrategy, RetryLaterError } from './backoff';
 import { createDeliverer, type DeliverResult } from './deliver';
@@ -23,9 +23,11 @@ export type WorkerConfig = Pick<
 
 export type WorkerDeps = {
   db: Db;
-  /** A worker-role connection (createRedis(url, 'worker')): BullMQ needs maxRetriesPerRequest null. The caller closes it. */
-  connection: IORedis;
+  /** A worker-role connection (createRedis(target, 'worker')): BullMQ needs maxRetriesPerRequest null. The caller closes it. */
+  connection: RedisClient;
   prefix: string;
+  /** DELIVERY_QUEUE_SHARDS; unset: the topology's default (16 on a cluster, else 1). */
+  shards?: number;
   logger: Logger;
   metrics: Metrics;
   secretBox: SecretBox;
@@ -37,11 +39,23 @@ export type WorkerDeps = {
   relayIntervalMs?: number;
 };
 
+/** One BullMQ worker per shard, driven together. */
+export type ShardWorkers = {
+  readonly all: ReadonlyArray<Worker<DeliverJobData, DeliverResult>>;
+  /**
+   * Resolves once this installation owns the queue prefix (or rejects with
+   * QueueOwnedElsewhereError) and every shard's worker is connected and taking jobs.
+   */
+  waitUntilReady(): Promise<void>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+};
+
 export type DeliveryWorker = {
-  worker: Worker<DeliverJobData, DeliverResult>;
+  worker: ShardWorkers;
   relay: Relay;
-  /** The delivery queue on the relay's fail-fast connection (queue depths for /metrics). */
-  queue: DeliveryQueue;
+  /** Every shard served, on the relay's fail-fast connection (queue depths for /metrics). Filled once ready. */
+  queues: DeliveryQueues;
   /** Per-webhook slots, rate windows, failure counts and held lines, shared by every worker. */
   gate: EndpointGate;
   /** Stops taking jobs, lets in-flight deliveries finish, then stops the relay and closes what it opened. */
@@ -51,31 +65,38 @@ export type DeliveryWorker = {
 /** An attempt's lease outlives its timeout by this much: time to record it, and slack for a worker's clock. */
 const LEASE_MARGIN_MS = 30_000;
 
+/** How often a running worker re-marks its queue prefix (a Redis restarted empty lost the mark). */
+const OWNER_CHECK_MS = 5_000;
+
 export function createWorker(deps: WorkerDeps): DeliveryWorker {
   const { db, connection, prefix, logger, metrics, secretBox, config } = deps;
   const sender = createSender({ timeoutMs: config.DELIVERY_TIMEOUT, allowPrivateTargets: config.ALLOW_PRIVATE_TARGETS, userAgent: USER_AGENT });
+  const count = shardCount(deps.shards, connection);
 
   // The relay enqueues through a fail-fast producer connection of its own, so a
   // Redis outage makes a tick fail at once instead of queueing commands forever.
-  const relayConnection = connection.duplicate(redisOptions('producer'));
+  const relayConnection = deriveRedis(connection, 'producer');
   relayConnection.on('error', throttledWarn(logger, 'relay: Redis connection error; retrying'));
-  const relayQueue = createDeliveryQueue(relayConnection, prefix);
+  // The current shards now; older ones still holding jobs join once found (start()).
+  let queues: DeliveryQueues = createDeliveryQueues(relayConnection, prefix, count);
 
   // The gate's scripts run twice per attempt: their own connection, pipelining
   // the commands of concurrent deliveries; a command waits through a short
   // reconnect but fails (and the job is retried) during a long outage.
-  const gateConnection = connection.duplicate({ maxRetriesPerRequest: 2, enableAutoPipelining: true });
+  const gateConnection = deriveRedis(connection, 'worker', { maxRetriesPerRequest: 2, enableAutoPipelining: true });
   gateConnection.on('error', throttledWarn(logger, 'endpoint gate: Redis connection error; retrying'));
   const gate = createEndpointGate({
     redis: gateConnection,
     prefix,
     leaseTtlMs: config.DELIVERY_TIMEOUT + LEASE_MARGIN_MS,
-    async promote(jobId) {
+    // A parked job waits in its webhook's shard.
+    async promote(jobId, webhookId) {
       try {
-        await new Job(relayQueue, DELIVER_JOB, {}, {}, jobId).promote();
+        await new Job(queues.forWebhook(webhookId), DELIVER_JOB, {}, {}, jobId).promote();
         return true;
       } catch {
-        // Not delayed any more: it finished, or its own timer already brought it back.
+        // Not delayed any more: it finished, or its own timer already brought it back
+        // (or it sits in an older shard, from before the shard count changed).
         return false;
       }
     },
@@ -88,10 +109,10 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     db, sender, gate, line, secretBox, logger, metrics, config,
     // Operational events the deliverer writes are queued at once; a job callback held for
     // its documents' callbacks is woken when the last of them ends (see deliver.ts).
-    enqueue: (deliveries) => enqueueDeliveries(relayQueue, deliveries.map((d) => d.id)),
-    async promote(jobId) {
+    enqueue: (deliveries) => enqueueToShards(queues, deliveries),
+    async promote(jobId, webhookId) {
       try {
-        await new Job(relayQueue, DELIVER_JOB, {}, {}, jobId).promote();
+        await new Job(queues.forWebhook(webhookId), DELIVER_JOB, {}, {}, jobId).promote();
         return true;
       } catch {
         return false;
@@ -123,55 +144,120 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     throw new DelayedError();
   }
 
-  const worker = new Worker<DeliverJobData, DeliverResult>(
-    DELIVERY_QUEUE,
-    async (job: Job<DeliverJobData, DeliverResult>, token?: string) => {
-      // A payload is re-validated before it runs: a bad one can never succeed.
-      const parsed = deliverJobData.safeParse(job.data);
-      if (!parsed.success) {
-        logger.error('invalid delivery job dropped', { job_id: job.id, issue: parsed.error.issues[0]?.message });
-        throw new UnrecoverableError('invalid job payload');
+  async function processJob(job: Job<DeliverJobData, DeliverResult>, token?: string): Promise<DeliverResult> {
+    // A payload is re-validated before it runs: a bad one can never succeed.
+    const parsed = deliverJobData.safeParse(job.data);
+    if (!parsed.success) {
+      logger.error('invalid delivery job dropped', { job_id: job.id, issue: parsed.error.issues[0]?.message });
+      throw new UnrecoverableError('invalid job payload');
+    }
+    try {
+      return await settle(job, token, await deliver({ ...parsed.data, jobId: job.id, enqueuedAt: job.timestamp }));
+    } catch (err) {
+      if (!(err instanceof RetryLaterError) && !(err instanceof UnrecoverableError) && !(err instanceof DelayedError)) {
+        logger.error('delivery job failed unexpectedly; BullMQ will retry it', { job_id: job.id, delivery_id: parsed.data.deliveryId, err: (err as Error).message });
       }
-      try {
-        return await settle(job, token, await deliver({ ...parsed.data, jobId: job.id, enqueuedAt: job.timestamp }));
-      } catch (err) {
-        if (!(err instanceof RetryLaterError) && !(err instanceof UnrecoverableError) && !(err instanceof DelayedError)) {
-          logger.error('delivery job failed unexpectedly; BullMQ will retry it', { job_id: job.id, delivery_id: parsed.data.deliveryId, err: (err as Error).message });
-        }
-        throw err;
-      }
-    },
-    {
-      connection,
-      prefix,
-      concurrency: config.WORKER_CONCURRENCY,
-      settings: { backoffStrategy: deliveryBackoffStrategy },
-      ...(deps.lockDurationMs ? { lockDuration: deps.lockDurationMs } : {}),
-      ...(deps.stalledIntervalMs ? { stalledInterval: deps.stalledIntervalMs } : {}),
-    },
-  );
+      throw err;
+    }
+  }
+
   // Without a listener an 'error' (e.g. Redis going away) would crash the process; BullMQ reconnects by itself.
   let lastErrorLog = 0;
-  worker.on('error', (err) => {
+  const onWorkerError = (err: Error) => {
     if (Date.now() - lastErrorLog < 5_000) return;
     lastErrorLog = Date.now();
     logger.warn('worker connection error; BullMQ keeps retrying', { err: err.message });
-  });
+  };
 
-  const relay = startRelay({ db, queue: relayQueue, logger, metrics, graceMs: config.RELAY_GRACE, intervalMs: deps.relayIntervalMs });
+  // One BullMQ worker per shard, every shard served by every process. The
+  // process's WORKER_CONCURRENCY is split over them (at least 1 each), so a
+  // process never has more than about WORKER_CONCURRENCY deliveries in flight.
+  const workers: Array<Worker<DeliverJobData, DeliverResult>> = [];
+  const addWorkers = (shards: DeliveryQueues['shards']) => {
+    const concurrency = Math.max(1, Math.ceil(config.WORKER_CONCURRENCY / count));
+    for (const shard of shards) {
+      // The worker's own connection (BullMQ duplicates it for its blocking reads); the shard's name and prefix.
+      const worker = new Worker<DeliverJobData, DeliverResult>(shard.name, processJob, {
+        connection,
+        prefix: shard.opts.prefix,
+        concurrency,
+        autorun: false,
+        settings: { backoffStrategy: deliveryBackoffStrategy },
+        ...(deps.lockDurationMs ? { lockDuration: deps.lockDurationMs } : {}),
+        ...(deps.stalledIntervalMs ? { stalledInterval: deps.stalledIntervalMs } : {}),
+      });
+      worker.on('error', onWorkerError);
+      workers.push(worker);
+    }
+  };
+  addWorkers(queues.shards);
+
+  let relay: Relay | undefined;
+  let ownerTimer: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  /** Marks the prefix as this installation's, adds older shards still holding jobs, then starts every worker and the relay. */
+  async function start(): Promise<void> {
+    const installationId = await readInstallationId(db.sql);
+    await claimQueuePrefix(connection, prefix, installationId);
+    const draining = await drainingShards(connection, prefix, count);
+    if (draining.length) {
+      const current = queues;
+      queues = createDeliveryQueues(relayConnection, prefix, count, draining);
+      addWorkers(queues.shards.slice(count));
+      await current.close();
+      logger.info('serving older delivery queue shards until they are empty', { shards: count, draining });
+    }
+    if (stopped) return;
+    for (const worker of workers) {
+      // run() resolves when the worker closes; its failures reach the 'error' listener.
+      worker.run().catch(onWorkerError);
+    }
+    await Promise.all(workers.map((worker) => worker.waitUntilReady()));
+    relay = startRelay({ db, queues, logger, metrics, graceMs: config.RELAY_GRACE, intervalMs: deps.relayIntervalMs });
+    // Re-marks the prefix (a Redis restarted empty forgot it); another installation's mark stops this worker taking jobs.
+    ownerTimer = setInterval(() => {
+      claimQueuePrefix(relayConnection, prefix, installationId).catch(async (err: Error) => {
+        if (!(err instanceof QueueOwnedElsewhereError)) return;
+        logger.error(`${err.message}; this worker stops taking jobs`);
+        await Promise.all(workers.map((worker) => worker.pause(true))).catch(() => undefined);
+      });
+    }, OWNER_CHECK_MS);
+    ownerTimer.unref();
+  }
+  const ready = start();
+  // Awaited through waitUntilReady(); an unobserved rejection must not crash the process first.
+  ready.catch(() => undefined);
 
   let closing: Promise<void> | undefined;
   return {
-    worker,
-    relay,
-    queue: relayQueue,
+    worker: {
+      all: workers,
+      waitUntilReady: () => ready,
+      async pause() {
+        await Promise.all(workers.map((worker) => worker.pause()));
+      },
+      async resume() {
+        await Promise.all(workers.map((worker) => worker.resume()));
+      },
+    },
+    get relay(): Relay {
+      if (!relay) throw new Error('the relay starts once the worker is ready (waitUntilReady)');
+      return relay;
+    },
+    get queues() {
+      return queues;
+    },
     gate,
     close() {
       closing ??= (async () => {
-        await relay.stop();
-        await worker.close();
+        stopped = true;
+        clearInterval(ownerTimer);
+        await ready.catch(() => undefined);
+        await relay?.stop();
+        await Promise.all(workers.map((worker) => worker.close()));
         sender.close();
-        await relayQueue.close().catch((err: Error) => logger.warn('could not close the relay queue cleanly', { err: err.message }));
+        await queues.close().catch((err: Error) => logger.warn('could not close the relay queues cleanly', { err: err.message }));
         relayConnection.disconnect();
         gateConnection.disconnect();
       })();

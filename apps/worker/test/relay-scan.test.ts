@@ -31,7 +31,7 @@ it('finds lost jobs behind a full batch of healthy ones within a few ticks', asy
 
   const relay = startRelay({
     db: h.database.db,
-    queue: h.queue,
+    queues: h.queues,
     logger: createLogger({ level: 'error', service: 'relay-test', silent: true }),
     metrics: createMetrics({ app: 'relay-test', defaultMetrics: false }),
     graceMs: 0,

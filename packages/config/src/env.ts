@@ -36,13 +36,26 @@ const postgresUrl = z
 
 const redisUrl = z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL');
 
+// `host:port` (IPv6 in brackets), or a redis:// / rediss:// URL with credentials; never echoed (it may hold a password).
+const NODE_ENTRY = /^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}$|^rediss?:\/\/(?:[^@/\s]*@)?(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?\/?$/;
+const nodeList = z.string().refine(
+  (text) => text.split(',').every((entry) => NODE_ENTRY.test(entry.trim())),
+  'must be host:port,host:port,… (each entry host:port, or a redis:// or rediss:// URL)',
+);
+
 const encryptionKey = z.string().refine((v) => parseEncryptionKey(v) !== null, 'must be 32 bytes, base64-encoded (generate one with: openssl rand -base64 32)');
 
 const common = {
   NODE_ENV: z.enum(['development', 'production', 'test'], { error: 'must be development, production or test' }).default('development'),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'], { error: 'must be a winston level: error, warn, info, http, verbose, debug or silly' }).default('info'),
   DATABASE_URL: postgresUrl.optional(),
+  // One Redis topology: REDIS_URL, a cluster, or Sentinel (redisTopologyProblem); the default applies when none is named.
   REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
+  REDIS_CLUSTER_NODES: nodeList.optional(),
+  REDIS_SENTINELS: nodeList.optional(),
+  REDIS_SENTINEL_MASTER: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must be the master\'s name as the sentinels know it (letters, digits, . _ -)').optional(),
+  // Delivery queues, each webhook's deliveries in one of them; default 1 on one server, 16 on a cluster.
+  DELIVERY_QUEUE_SHARDS: intRange(1, 256).optional(),
   ENCRYPTION_KEY: encryptionKey.optional(),
   // Prefix of every BullMQ key; tests give each file its own.
   QUEUE_PREFIX: z.string().min(1).max(64).regex(/^[A-Za-z0-9_:-]+$/, 'may contain only letters, digits, _ : -').default('hookline'),
@@ -122,14 +135,30 @@ export const workerEnvSchema = z.object({ ...common, ...workerOnly });
 /** `npm start` runs both apps in one process. */
 export const standaloneEnvSchema = z.object({ ...common, ...apiOnly, ...workerOnly });
 
+/**
+ * One Redis topology, named completely, as the operator set it (REDIS_URL's
+ * default must not count as set): a bad combination is one line naming the
+ * variable to fix, or null.
+ */
+function redisTopologyProblem(env: Record<string, string | undefined>): string | null {
+  const named = ['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'].filter((name) => env[name] !== undefined);
+  if (named.length > 1) return `${named[1]}: set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS (got ${named.join(' and ')})`;
+  if (env.REDIS_SENTINELS && !env.REDIS_SENTINEL_MASTER) return 'REDIS_SENTINEL_MASTER: must be set with REDIS_SENTINELS (the name of the master the sentinels watch)';
+  if (env.REDIS_SENTINEL_MASTER && !env.REDIS_SENTINELS) return 'REDIS_SENTINELS: must be set with REDIS_SENTINEL_MASTER (host:port,… of the sentinels)';
+  return null;
+}
+
 export type ApiEnv = z.infer<typeof apiEnvSchema>;
 export type WorkerEnv = z.infer<typeof workerEnvSchema>;
 export type StandaloneEnv = z.infer<typeof standaloneEnvSchema>;
 
+/** Where Redis is: any one of these names it (`a|b|c`: one of them must be set). */
+const REDIS_REQUIRED = 'REDIS_URL|REDIS_CLUSTER_NODES|REDIS_SENTINELS';
+
 /** Variables production refuses to run without (dev generates them into ./.data). */
 export const PRODUCTION_REQUIRED = {
-  api: ['DATABASE_URL', 'REDIS_URL', 'PLATFORM_TOKEN', 'ENCRYPTION_KEY'],
-  worker: ['DATABASE_URL', 'REDIS_URL', 'ENCRYPTION_KEY'],
+  api: ['DATABASE_URL', REDIS_REQUIRED, 'PLATFORM_TOKEN', 'ENCRYPTION_KEY'],
+  worker: ['DATABASE_URL', REDIS_REQUIRED, 'ENCRYPTION_KEY'],
 } as const;
 
 /**
@@ -144,8 +173,11 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, str
   // An empty variable means "unset", as in most shells' `FOO= cmd`.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   if (cleaned.NODE_ENV === 'production') {
-    const missing = required.filter((name) => !cleaned[name]);
-    if (missing.length) return { ok: false, message: `${missing.join(', ')} must be set when NODE_ENV=production` };
+    const missing = required.filter((names) => !names.split('|').some((name) => cleaned[name]));
+    if (missing.length) {
+      const list = missing.map((names) => names.split('|').map((name, i) => (i === 0 ? name : i === 1 ? ` (or ${name}` : `, or ${name}`)).join('') + (names.includes('|') ? ')' : ''));
+      return { ok: false, message: `${list.join(', ')} must be set when NODE_ENV=production` };
+    }
     const known = schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
     for (const [name, min] of Object.entries(PRODUCTION_MIN_LENGTH)) {
       const value = cleaned[name];
@@ -155,6 +187,8 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, str
     }
   }
   const result = schema.safeParse(cleaned);
+  const topology = result.success ? redisTopologyProblem(cleaned) : null;
+  if (topology) return { ok: false, message: topology };
   if (result.success) return { ok: true, config: result.data };
   const issue = result.error.issues[0];
   return { ok: false, message: `${String(issue.path[0] ?? 'environment')}: ${issue.message}` };

@@ -118,12 +118,12 @@ describe('parseEnv(apiEnvSchema)', () => {
 
   it('NODE_ENV=production without the required variables fails with the list', () => {
     const result = parseEnv(apiEnvSchema, { NODE_ENV: 'production' }, PRODUCTION_REQUIRED.api);
-    expect(result).toEqual({ ok: false, message: 'DATABASE_URL, REDIS_URL, PLATFORM_TOKEN, ENCRYPTION_KEY must be set when NODE_ENV=production' });
+    expect(result).toEqual({ ok: false, message: 'DATABASE_URL, REDIS_URL (or REDIS_CLUSTER_NODES, or REDIS_SENTINELS), PLATFORM_TOKEN, ENCRYPTION_KEY must be set when NODE_ENV=production' });
     const partial = parseEnv(apiEnvSchema, { NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/h', REDIS_URL: 'redis://r:6379' }, PRODUCTION_REQUIRED.api);
     expect(partial).toEqual({ ok: false, message: 'PLATFORM_TOKEN, ENCRYPTION_KEY must be set when NODE_ENV=production' });
     const worker = parseEnv(workerEnvSchema, { NODE_ENV: 'production', ENCRYPTION_KEY: '' }, PRODUCTION_REQUIRED.worker);
     expect(worker.ok).toBe(false);
-    if (!worker.ok) expect(worker.message).toBe('DATABASE_URL, REDIS_URL, ENCRYPTION_KEY must be set when NODE_ENV=production');
+    if (!worker.ok) expect(worker.message).toBe('DATABASE_URL, REDIS_URL (or REDIS_CLUSTER_NODES, or REDIS_SENTINELS), ENCRYPTION_KEY must be set when NODE_ENV=production');
   });
 
   it('NODE_ENV=production with everything set parses', () => {
@@ -195,5 +195,41 @@ describe('TRUST_PROXY', () => {
   ])('%s → %p', (value, expected) => {
     const result = parseEnv(apiEnvSchema, value === undefined ? {} : { TRUST_PROXY: value });
     expect(result).toMatchObject({ ok: true, config: { TRUST_PROXY: expected } });
+  });
+});
+
+describe('Redis topology variables', () => {
+  const prod = { NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/h', ENCRYPTION_KEY: KEY };
+
+  it('takes a cluster, or Sentinel, instead of REDIS_URL (production too), and a shard count', () => {
+    const cluster = parseEnv(workerEnvSchema, { ...prod, REDIS_CLUSTER_NODES: 'r1:6379, r2:6379,10.0.0.3:7000,[::1]:7001', DELIVERY_QUEUE_SHARDS: '32' }, PRODUCTION_REQUIRED.worker);
+    expect(cluster.ok && cluster.config).toMatchObject({ REDIS_CLUSTER_NODES: 'r1:6379, r2:6379,10.0.0.3:7000,[::1]:7001', DELIVERY_QUEUE_SHARDS: 32 });
+    const tls = parseEnv(workerEnvSchema, { REDIS_CLUSTER_NODES: 'rediss://default:s3cret@cache.example.com:6380,cache-2.example.com:6380' });
+    expect(tls.ok).toBe(true);
+    const sentinel = parseEnv(workerEnvSchema, { ...prod, REDIS_SENTINELS: 's1:26379,s2:26379,s3:26379', REDIS_SENTINEL_MASTER: 'mymaster' }, PRODUCTION_REQUIRED.worker);
+    expect(sentinel.ok && sentinel.config).toMatchObject({ REDIS_SENTINEL_MASTER: 'mymaster' });
+    const none = parseEnv(workerEnvSchema, {});
+    expect(none.ok && none.config.DELIVERY_QUEUE_SHARDS).toBeUndefined();
+  });
+
+  it.each([
+    [{ REDIS_URL: 'redis://r:6379', REDIS_CLUSTER_NODES: 'r1:6379' }, 'REDIS_CLUSTER_NODES: set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS (got REDIS_URL and REDIS_CLUSTER_NODES)'],
+    [{ REDIS_URL: 'redis://r:6379', REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS: set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS (got REDIS_URL and REDIS_SENTINELS)'],
+    [{ REDIS_CLUSTER_NODES: 'r1:6379', REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS: set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS (got REDIS_CLUSTER_NODES and REDIS_SENTINELS)'],
+    [{ REDIS_SENTINELS: 's:26379' }, 'REDIS_SENTINEL_MASTER: must be set with REDIS_SENTINELS (the name of the master the sentinels watch)'],
+    [{ REDIS_SENTINEL_MASTER: 'mymaster' }, 'REDIS_SENTINELS: must be set with REDIS_SENTINEL_MASTER (host:port,… of the sentinels)'],
+    [{ REDIS_CLUSTER_NODES: 'r1' }, 'REDIS_CLUSTER_NODES: must be host:port,host:port,… (each entry host:port, or a redis:// or rediss:// URL)'],
+    [{ REDIS_CLUSTER_NODES: 'r1:6379,,r2:6379' }, 'REDIS_CLUSTER_NODES: must be host:port,host:port,… (each entry host:port, or a redis:// or rediss:// URL)'],
+    [{ REDIS_SENTINELS: 'http://s:26379', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS: must be host:port,host:port,… (each entry host:port, or a redis:// or rediss:// URL)'],
+    [{ DELIVERY_QUEUE_SHARDS: '0' }, 'DELIVERY_QUEUE_SHARDS: must be an integer from 1 to 256'],
+    [{ DELIVERY_QUEUE_SHARDS: '257' }, 'DELIVERY_QUEUE_SHARDS: must be an integer from 1 to 256'],
+  ])('a bad combination or value is one line: %o', (env, message) => {
+    for (const schema of [workerEnvSchema, apiEnvSchema]) expect(parseEnv(schema, env)).toEqual({ ok: false, message });
+  });
+
+  it('never echoes a node entry (it may hold a password)', () => {
+    const result = parseEnv(workerEnvSchema, { REDIS_CLUSTER_NODES: 'rediss://u:hunter2@host:6380/0/extra' });
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.message).not.toContain('hunter2');
   });
 });

@@ -4,3 +4,4 @@ export * from './outbox';
 export * from './idempotency';
 export * from './errors';
 export * from './circuits';
+export * from './installation';

@@ -47,7 +47,8 @@ export type NewEvent = {
 /** An event written without an Idempotency-Key (its result is never KeyTaken). */
 export type UnkeyedEvent = NewEvent & { idempotency?: undefined };
 
-export type WrittenEvent = { eventId: string; createdAt: Date; deliveryIds: string[] };
+/** `webhookIds[i]` is the webhook of `deliveryIds[i]` (it picks the delivery's queue shard). */
+export type WrittenEvent = { eventId: string; createdAt: Date; deliveryIds: string[]; webhookIds: string[] };
 
 /** The key was taken already (by an earlier request, or a racing one): nothing was written; this is its row. */
 export type KeyTaken = { keyTaken: IdempotencyRecord | null };
@@ -184,7 +185,7 @@ export async function writeEventBatch(sql: OutboxSql, items: NewEvent[]): Promis
       deliveries.push({ id, account_id: item.accountId, webhook_id: webhookId, event_id: eventId, event: item.event, created_at: at });
       return id;
     });
-    const written = { eventId, createdAt, deliveryIds };
+    const written = { eventId, createdAt, deliveryIds, webhookIds: webhooksOf[ord] };
     if (item.idempotency) {
       const { status, body } = item.idempotency.answer(written);
       keys.push({ scope: item.idempotency.scope, request_hash: item.idempotency.requestHash, response_status: status, response_body: body, ttl_ms: item.idempotency.ttlMs });

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
-import type IORedis from 'ioredis';
-import { DELIVER_JOB, DELIVERY_BACKOFF, DELIVERY_QUEUE, FIRST_ATTEMPT_PRIORITY, HELD_PRIORITY } from './names';
+import { isCluster, type RedisClient } from './connection';
+import { DELIVER_JOB, DELIVERY_BACKOFF, FIRST_ATTEMPT_PRIORITY, HELD_PRIORITY } from './names';
 import type { DeliverJobData } from './jobs';
+import { shardOf, shardPrefix, shardQueueName } from './shards';
 
 export type DeliveryQueue = Queue<DeliverJobData>;
 
@@ -19,13 +20,59 @@ export const DELIVERY_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 7 * 86_400 },
 };
 
-export function createDeliveryQueue(connection: IORedis, prefix: string): DeliveryQueue {
-  const queue = new Queue<DeliverJobData>(DELIVERY_QUEUE, { connection, prefix, defaultJobOptions: DELIVERY_JOB_OPTIONS });
+/** One shard's queue (shard 0 by default: the only one with DELIVERY_QUEUE_SHARDS=1). */
+export function createDeliveryQueue(connection: RedisClient, prefix: string, shard = 0): DeliveryQueue {
+  const queue = new Queue<DeliverJobData>(shardQueueName(shard), { connection, prefix: shardPrefix(prefix, shard, isCluster(connection)), defaultJobOptions: DELIVERY_JOB_OPTIONS });
   // Without a listener BullMQ prints every reconnection error during a Redis outage;
   // callers see the failure on the command that needed Redis (and the relay covers it).
   queue.on('error', () => undefined);
   return queue;
 }
+
+/** The delivery queue shards of one installation, on one connection. */
+export type DeliveryQueues = {
+  /** How many shards new deliveries are spread over (DELIVERY_QUEUE_SHARDS). */
+  readonly count: number;
+  /**
+   * Every shard served here, by shard number: the `count` current ones, then
+   * any older ones (from a larger count before) that still hold jobs.
+   */
+  readonly shards: readonly DeliveryQueue[];
+  /** The shard every delivery of this webhook goes to. */
+  forWebhook(webhookId: string): DeliveryQueue;
+  close(): Promise<void>;
+};
+
+/** `count` shards, plus the older shard numbers in `draining` (each ≥ count). */
+export function createDeliveryQueues(connection: RedisClient, prefix: string, count: number, draining: readonly number[] = []): DeliveryQueues {
+  const indexes = [...Array.from({ length: count }, (_, i) => i), ...draining.filter((i) => i >= count)];
+  const shards = indexes.map((i) => createDeliveryQueue(connection, prefix, i));
+  return {
+    count,
+    shards,
+    forWebhook: (webhookId) => shards[shardOf(webhookId, count)],
+    async close() {
+      await Promise.all(shards.map((queue) => queue.close()));
+    },
+  };
+}
+
+/** A delivery as the queues need it: its id (the job id) and its webhook (which picks the shard). */
+export type DeliveryRef = { id: string; webhookId: string };
+
+/** enqueueDeliveries over the shards: each delivery into its webhook's shard, one addBulk per shard. */
+export async function enqueueToShards(queues: DeliveryQueues, deliveries: readonly DeliveryRef[], opts: EnqueueOptions = {}): Promise<void> {
+  const byShard = new Map<DeliveryQueue, string[]>();
+  for (const d of deliveries) {
+    const queue = queues.forWebhook(d.webhookId);
+    const ids = byShard.get(queue);
+    if (ids) ids.push(d.id);
+    else byShard.set(queue, [d.id]);
+  }
+  await Promise.all([...byShard].map(([queue, ids]) => enqueueDeliveries(queue, ids, opts)));
+}
+
+export type EnqueueOptions = { once?: boolean; delayMs?: number; priority?: number };
 
 /**
  * One job per delivery, `jobId` = delivery id, so enqueuing twice is harmless.
@@ -37,7 +84,7 @@ export function createDeliveryQueue(connection: IORedis, prefix: string): Delive
 export async function enqueueDeliveries(
   queue: DeliveryQueue,
   deliveryIds: string[],
-  opts: { once?: boolean; delayMs?: number; priority?: number } = {},
+  opts: EnqueueOptions = {},
 ): Promise<void> {
   if (deliveryIds.length === 0) return;
   await queue.addBulk(

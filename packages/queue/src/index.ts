@@ -1,5 +1,7 @@
 export * from './names';
 export * from './jobs';
 export * from './connection';
+export * from './shards';
 export * from './delivery-queue';
+export * from './queue-owner';
 export * from './redis-probe';

@@ -1,5 +1,4 @@
-import type IORedis from 'ioredis';
-import { pingRedis } from './connection';
+import { pingRedis, type RedisClient } from './connection';
 
 // Readiness probe for a Redis connection. A producer connection has no offline
 // queue, so a ping sent while it is still making its first connection fails at
@@ -8,7 +7,7 @@ import { pingRedis } from './connection';
 // losing Redis is reported down at once.
 const FIRST_CONNECT = new Set(['wait', 'connecting', 'connect']);
 
-export async function probeRedis(redis: IORedis, timeoutMs = 1_000): Promise<boolean> {
+export async function probeRedis(redis: RedisClient, timeoutMs = 1_000): Promise<boolean> {
   if (FIRST_CONNECT.has(redis.status)) {
     const ready = await new Promise<boolean>((resolve) => {
       const done = (ok: boolean) => {

@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import type IORedis from 'ioredis';
+import type { RedisClient } from '@hookline/queue';
 import { AppError } from '@hookline/domain';
 import type { ApiDeps } from '../deps';
 import { safeEqual } from '../middleware/auth';
@@ -72,7 +72,7 @@ function parseStored(raw: string | null): StoredSession | null {
   }
 }
 
-export function createSessionStore(redis: IORedis, queuePrefix: string): SessionStore {
+export function createSessionStore(redis: RedisClient, queuePrefix: string): SessionStore {
   const digest = (id: string) => createHash('sha256').update(id, 'utf8').digest('base64url');
   const sessionKey = (id: string) => `${queuePrefix}:dash:sess:${digest(id)}`;
   const flashKey = (id: string) => `${queuePrefix}:dash:flash:${digest(id)}`;
@@ -90,7 +90,8 @@ export function createSessionStore(redis: IORedis, queuePrefix: string): Session
       return stored ? { id, ...stored } : null;
     },
     async destroy(id) {
-      await guarded(() => redis.del(sessionKey(id), flashKey(id)));
+      // One key per DEL: on a Redis Cluster the two keys may live in different slots.
+      await guarded(() => Promise.all([redis.del(sessionKey(id)), redis.del(flashKey(id))]));
     },
     async setFlash(id, flash) {
       await guarded(() => redis.set(flashKey(id), JSON.stringify(flash), 'EX', FLASH_TTL_SECONDS));

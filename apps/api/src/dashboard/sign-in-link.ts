@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type IORedis from 'ioredis';
+import type { RedisClient } from '@hookline/queue';
 import { AppError } from '@hookline/domain';
 import { BASE } from './layout';
 import { newToken } from './session';
@@ -45,20 +45,20 @@ async function fromRedis(op: () => Promise<string | null>): Promise<string | nul
 }
 
 /** Stores a new link for `grant`; returns its path and query (append to the server's origin). */
-export async function createSignInLink(redis: IORedis, queuePrefix: string, grant: SignInGrant, ttlSeconds = SIGN_IN_LINK_TTL_SECONDS): Promise<string> {
+export async function createSignInLink(redis: RedisClient, queuePrefix: string, grant: SignInGrant, ttlSeconds = SIGN_IN_LINK_TTL_SECONDS): Promise<string> {
   const token = newToken();
   await redis.set(linkKey(queuePrefix, token), JSON.stringify(grant), 'EX', ttlSeconds);
   return `${SIGN_IN_LINK_PATH}?token=${token}`;
 }
 
 /** The grant of a live link, leaving it usable (for the confirmation page). */
-export async function peekSignInLink(redis: IORedis, queuePrefix: string, token: string | null): Promise<SignInGrant | null> {
+export async function peekSignInLink(redis: RedisClient, queuePrefix: string, token: string | null): Promise<SignInGrant | null> {
   if (!token || !TOKEN_RE.test(token)) return null;
   return parseGrant(await fromRedis(() => redis.get(linkKey(queuePrefix, token))));
 }
 
 /** The grant of a live link, using it up: of racing callers, one gets it. */
-export async function takeSignInLink(redis: IORedis, queuePrefix: string, token: string | null): Promise<SignInGrant | null> {
+export async function takeSignInLink(redis: RedisClient, queuePrefix: string, token: string | null): Promise<SignInGrant | null> {
   if (!token || !TOKEN_RE.test(token)) return null;
   return parseGrant(await fromRedis(() => redis.getdel(linkKey(queuePrefix, token))));
 }

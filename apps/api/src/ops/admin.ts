@@ -76,19 +76,20 @@ const stripExternalFonts: RequestHandler = (req, res, next) => {
 };
 
 /**
- * Bull Board over every queue of ALL_QUEUES, or null when ADMIN_PASSWORD is
- * unset (the route does not exist then). Queues need the deployment's
- * QUEUE_PREFIX: without it the board would show empty queues under the default.
+ * Bull Board over every queue of ALL_QUEUES — the delivery queue as each of its
+ * shards — or null when ADMIN_PASSWORD is unset (the route does not exist
+ * then). Queues need the deployment's QUEUE_PREFIX: without it the board would
+ * show empty queues under the default.
  */
 export function createAdminRouter(deps: Pick<ApiDeps, 'config' | 'queue' | 'redis' | 'logger'>): Router | null {
   const password = deps.config.ADMIN_PASSWORD;
   if (!password) return null;
 
-  // The delivery queue is the app's own (right prefix, shared connection). A
+  // The delivery shards are the app's own (right prefixes, shared connection). A
   // future queue gets its own Queue on the same producer connection; BullMQ
   // does not close a connection it was given, so nothing leaks on shutdown.
-  const queues = ALL_QUEUES.map((name) =>
-    name === DELIVERY_QUEUE ? deps.queue : new Queue(name, { connection: deps.redis, prefix: deps.config.QUEUE_PREFIX }),
+  const queues = ALL_QUEUES.flatMap((name) =>
+    name === DELIVERY_QUEUE ? deps.queue.shards : [new Queue(name, { connection: deps.redis, prefix: deps.config.QUEUE_PREFIX })],
   );
 
   const serverAdapter = new ExpressAdapter();

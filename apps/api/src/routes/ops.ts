@@ -34,7 +34,7 @@ const probeAnswers = (deps: ApiDeps) =>
     postgres: () => deps.db.ping(),
     redis: () => probeRedis(deps.redis),
     metrics: deps.metrics,
-    queues: [deps.queue],
+    queues: deps.queue.shards,
     countCircuits: () => countCircuits(deps.db.sql),
   });
 

@@ -61,7 +61,7 @@ export async function getDelivery(deps: Pick<ApiDeps, 'db'>, accountId: string, 
  */
 export async function retryDelivery(deps: Pick<ApiDeps, 'db' | 'queue'>, accountId: string, deliveryId: string) {
   const delivery = await findOwnDelivery(deps, accountId, deliveryId);
-  await enqueueWithin(deps, [delivery.id], { once: true }).catch(() => {
+  await enqueueWithin(deps, [{ id: delivery.id, webhookId: delivery.webhookId }], { once: true }).catch(() => {
     throw queueDown();
   });
   return { delivery: deliveryResource(delivery) };
@@ -86,7 +86,7 @@ export async function recoverDeliveries(deps: Pick<ApiDeps, 'db' | 'queue'>, acc
       take: RECOVER_BATCH,
     });
     if (batch.length === 0) break;
-    await enqueueWithin(deps, batch.map((d) => d.id), { once: true }).catch(() => {
+    await enqueueWithin(deps, batch.map((d) => ({ id: d.id, webhookId })), { once: true }).catch(() => {
       throw queueDown();
     });
     requeued += batch.length;

@@ -1,6 +1,6 @@
 import type { WrittenEvent } from '@hookline/db';
 import { AppError, type EmittedEvent, type EventName } from '@hookline/domain';
-import { enqueueDeliveries } from '@hookline/queue';
+import { enqueueToShards, type DeliveryRef } from '@hookline/queue';
 import type { ApiDeps } from '../deps';
 
 // After commit (step 2 of "One delivery, from request to callback" in ARCHITECTURE.md): one job per new delivery.
@@ -17,14 +17,14 @@ const ENQUEUE_TIMEOUT_MS = 5_000;
 /** The answer when a job the caller waits for (a retry, a recovery, a test) cannot be queued. */
 export const queueDown = () => new AppError('SERVICE_UNAVAILABLE', 'The delivery queue is unreachable right now; try again in a few seconds.');
 
-/** Rejects when Redis does not take the jobs within `ms`. */
-export async function enqueueWithin(deps: Pick<ApiDeps, 'queue'>, deliveryIds: string[], opts: { once?: boolean } = {}, ms = ENQUEUE_TIMEOUT_MS): Promise<void> {
+/** Rejects when Redis does not take the jobs within `ms`. Each delivery goes to its webhook's queue shard. */
+export async function enqueueWithin(deps: Pick<ApiDeps, 'queue'>, deliveries: readonly DeliveryRef[], opts: { once?: boolean } = {}, ms = ENQUEUE_TIMEOUT_MS): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`Redis did not accept the jobs within ${ms} ms`)), ms);
   });
   try {
-    await Promise.race([enqueueDeliveries(deps.queue, deliveryIds, opts), timeout]);
+    await Promise.race([enqueueToShards(deps.queue, deliveries, opts), timeout]);
   } finally {
     clearTimeout(timer);
   }
@@ -37,16 +37,16 @@ export async function enqueueWithin(deps: Pick<ApiDeps, 'queue'>, deliveryIds: s
  * (an event accepted with 202 is never lost). Never rejects.
  */
 export async function enqueueCommitted(deps: Pick<ApiDeps, 'queue' | 'logger' | 'metrics'>, written: Written[]): Promise<EmittedEvent[]> {
-  const deliveryIds = written.flatMap((w) => w.deliveryIds);
+  const deliveries = written.flatMap((w) => w.deliveryIds.map((id, i) => ({ id, webhookId: w.webhookIds[i] })));
   for (const w of written) deps.metrics.eventsAccepted.inc({ event: w.event });
-  deps.metrics.deliveriesCreated.inc(deliveryIds.length);
+  deps.metrics.deliveriesCreated.inc(deliveries.length);
   try {
-    await enqueueWithin(deps, deliveryIds);
+    await enqueueWithin(deps, deliveries);
   } catch (err) {
-    deps.metrics.enqueueFailures.inc(deliveryIds.length);
+    deps.metrics.enqueueFailures.inc(deliveries.length);
     deps.logger.warn('enqueue failed; deliveries left pending for the relay', {
       event_ids: written.map((w) => w.eventId),
-      deliveries: deliveryIds.length,
+      deliveries: deliveries.length,
       err: (err as Error).message,
     });
   }

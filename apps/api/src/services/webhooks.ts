@@ -395,7 +395,7 @@ export async function sendTest(
     deps.db.prisma.delivery.updateMany({ where: { id: deliveryId, status: 'pending' }, data: { status: 'cancelled', completedAt: new Date() } });
 
   try {
-    await enqueueWithin(deps, [deliveryId]);
+    await enqueueWithin(deps, [{ id: deliveryId, webhookId: webhook.id }]);
   } catch {
     await giveUp();
     throw queueDown();
