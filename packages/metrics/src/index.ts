@@ -60,7 +60,7 @@ export function createMetrics(opts: { app: string; defaultMetrics?: boolean } = 
     }),
     held: new Counter({
       name: 'hookline_deliveries_held_total',
-      help: 'Times a delivery was held back without an attempt: over its webhook\'s in-flight cap (in_flight), its rate limit (rate), behind an open circuit (circuit), or a job callback waiting for its documents' callbacks (documents).',
+      help: 'Times a delivery was held back without an attempt: over its webhook\'s in-flight cap (in_flight), its rate limit (rate), behind an open circuit (circuit), or a job callback waiting for its documents\' callbacks (documents).',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
