@@ -15,6 +15,8 @@
 //                         deliveries/s with 4 webhooks) --seconds S (20) --concurrency C (200)
 //                         --max-in-flight M (each webhook's max_in_flight; default: the service's)
 //                         --workers W (1: worker processes for the drain and end to end)
+//                         --redis server|cluster (server: BENCH_REDIS_URL or the machine's; cluster: a
+//                         3-master Redis Cluster started for the run on loopback, 16 queue shards)
 //   isolation             six webhooks on one account, four healthy; run (a) the other two
 //                         answer at once, run (b) one never answers and one answers after 5 s;
 //                         healthy deliveries/s and p99 of (b) against (a) (scripts/bench/isolation.ts).
@@ -27,6 +29,7 @@
 //                         --max-in-flight M
 import { runIsolation } from './bench/isolation';
 import { runSoak } from './bench/soak';
+import { benchRedis, useCluster } from './bench/redis';
 import { runThroughput } from './bench/throughput';
 import { agent } from './bench/http';
 
@@ -37,7 +40,7 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-const VALUED = new Set(['scenario', 'events', 'rate', 'seconds', 'concurrency', 'limit', 'hooks', 'idempotency', 'max-in-flight', 'deliveries', 'interval', 'workers']);
+const VALUED = new Set(['scenario', 'events', 'rate', 'seconds', 'concurrency', 'limit', 'hooks', 'idempotency', 'max-in-flight', 'deliveries', 'interval', 'workers', 'redis']);
 const FLAGS = new Set(['soak']);
 const given = new Map<string, string>();
 for (let i = 0; i < args.length; i++) {
@@ -76,16 +79,25 @@ async function main(): Promise<void> {
   if (scenario === 'isolation') {
     await runIsolation({ events: whole('events', 2_000), concurrency: option('concurrency', 200), limitSeconds: option('limit', 180) });
   } else if (scenario === 'throughput') {
-    await runThroughput({
-      events: whole('events', 20_000),
-      rate: option('rate', 250),
-      seconds: option('seconds', 20),
-      concurrency: whole('concurrency', 200),
-      hooks: whole('hooks', 4),
-      idempotency: onOff('idempotency', true),
-      maxInFlight: maxInFlight(),
-      workers: whole('workers', 1),
-    });
+    const redisAt = args.indexOf('--redis');
+    const redisKind = redisAt >= 0 ? args[redisAt + 1] : 'server';
+    if (redisKind !== 'server' && redisKind !== 'cluster') fail('--redis must be server or cluster');
+    if (redisKind === 'cluster') await useCluster();
+    try {
+      await runThroughput({
+        events: whole('events', 20_000),
+        rate: option('rate', 250),
+        seconds: option('seconds', 20),
+        concurrency: whole('concurrency', 200),
+        hooks: whole('hooks', 4),
+        idempotency: onOff('idempotency', true),
+        maxInFlight: maxInFlight(),
+        workers: whole('workers', 1),
+        redisLabel: benchRedis().label,
+      });
+    } finally {
+      await benchRedis().stop();
+    }
   } else if (scenario === 'soak') {
     await runSoak({
       deliveries: whole('deliveries', 1_000_000),

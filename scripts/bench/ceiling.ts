@@ -4,15 +4,17 @@
 import { performance } from 'node:perf_hooks';
 import { Queue, Worker } from 'bullmq';
 import { generateSigningSecret, signatureHeaders } from '@hookline/domain';
-import { createRedis } from '@hookline/queue';
+import { createRedis, redisTargetFromEnv } from '@hookline/queue';
 import { createSender } from '../../apps/worker/src/sender';
 
 async function main() {
   const n = Number(process.env.BENCH_N);
   const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 200);
-  const prefix = process.env.BENCH_PREFIX!;
+  const target = redisTargetFromEnv(process.env);
+  // On a cluster every key of the queue must hash to one slot.
+  const prefix = target.kind === 'cluster' ? `{${process.env.BENCH_PREFIX!}}` : process.env.BENCH_PREFIX!;
   const url = process.env.BENCH_RECEIVER_URL!;
-  const producer = createRedis(process.env.REDIS_URL!, 'worker');
+  const producer = createRedis(target, 'worker');
   const queue = new Queue('ceiling', { connection: producer, prefix });
   for (let i = 0; i < n; i += 1000) {
     await queue.addBulk(
@@ -25,7 +27,7 @@ async function main() {
   let started = 0;
   let finish: () => void;
   const finished = new Promise<void>((resolve) => (finish = resolve));
-  const connection = createRedis(process.env.REDIS_URL!, 'worker');
+  const connection = createRedis(target, 'worker');
   const worker = new Worker(
     'ceiling',
     async (job) => {

@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { createRedis } from '@hookline/queue';
+import { benchRedis, masterClient } from './redis';
 import { sleep } from './support';
 
 // Round trips per delivery: Redis `INFO commandstats` and PostgreSQL statistics read
@@ -21,16 +21,19 @@ import { sleep } from './support';
 
 export type RedisCounts = Map<string, number>;
 
-export async function redisCommandStats(redisUrl: string): Promise<RedisCounts> {
-  const redis = createRedis(redisUrl, 'worker');
-  try {
-    const text = await redis.info('commandstats');
-    const counts: RedisCounts = new Map();
-    for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) counts.set(match[1], Number(match[2]));
-    return counts;
-  } finally {
-    redis.disconnect();
+/** The bench Redis's commandstats, summed over its masters (one on a single server). */
+export async function redisCommandStats(): Promise<RedisCounts> {
+  const counts: RedisCounts = new Map();
+  for (const node of await benchRedis().masters()) {
+    const redis = masterClient(node);
+    try {
+      const text = await redis.info('commandstats');
+      for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) counts.set(match[1], (counts.get(match[1]) ?? 0) + Number(match[2]));
+    } finally {
+      redis.disconnect();
+    }
   }
+  return counts;
 }
 
 export function diffCounts(before: RedisCounts, after: RedisCounts): RedisCounts {

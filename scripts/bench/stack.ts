@@ -5,6 +5,7 @@ import { Client } from 'pg';
 import { createRedis } from '@hookline/queue';
 import { spawnTsx, waitUntil } from './support';
 import { call } from './http';
+import { benchRedis } from './redis';
 
 // One Hookline deployment for a benchmark run: a fresh PostgreSQL database and
 // BullMQ queue prefix on this machine's services, the API and workers as separate
@@ -61,6 +62,8 @@ function exited(child: ChildProcess): Promise<void> {
 }
 
 async function deleteKeys(prefix: string): Promise<void> {
+  // A cluster of the run's own is removed whole when the run ends.
+  if (benchRedis().target.kind !== 'server') return;
   const redis = createRedis(REDIS_URL, 'worker');
   try {
     for (const pattern of [`${prefix}:*`, `${prefix}-*`]) {
@@ -142,7 +145,7 @@ export async function createStack(opts: { concurrency: number; env?: Record<stri
   stack.env = {
     NODE_ENV: 'production',
     DATABASE_URL: dbUrl.toString(),
-    REDIS_URL,
+    ...benchRedis().env,
     QUEUE_PREFIX: prefix,
     PLATFORM_TOKEN: stack.token,
     ENCRYPTION_KEY: randomBytes(32).toString('base64'),

@@ -18,13 +18,16 @@
 // With --idempotency on (the default) every publish of phases 3 and 4 carries a key.
 import { performance } from 'node:perf_hooks';
 import { call, publish, publishOne, eventBody, type KeyedPublish, type PublishOptions } from './http';
-import { createStack, PG_SERVER, REDIS_URL, type Stack } from './stack';
+import { benchRedis } from './redis';
+import { createStack, PG_SERVER, type Stack } from './stack';
 import { diffCounts, pgCounter, redisCommandStats, sumCounts } from './counters';
 import { deliveryKey, percentile, progress, sleep, startBenchReceiver, waitUntil, type Receiver } from './support';
 
 export type ThroughputOptions = {
   /** Worker processes in the drain and the phases after it (each with `concurrency`). */
   workers: number;
+  /** The Redis it runs on, for the header line. */
+  redisLabel: string;
   events: number;
   rate: number;
   seconds: number;
@@ -141,7 +144,7 @@ export async function runThroughput(opts: ThroughputOptions): Promise<void> {
   try {
     console.log(
       `bench: ${fmt(N)} events × ${setting} (${fmt(N * H)} deliveries per phase); worker concurrency ${CONCURRENCY}, ` +
-        `max_in_flight ${opts.maxInFlight ?? 'default'}, ${opts.workers} worker process${opts.workers === 1 ? '' : 'es'}; database ${stack.dbName}, queue prefix ${stack.prefix}`,
+        `max_in_flight ${opts.maxInFlight ?? 'default'}, ${opts.workers} worker process${opts.workers === 1 ? '' : 'es'}, Redis: ${opts.redisLabel}; database ${stack.dbName}, queue prefix ${stack.prefix}`,
     );
     await stack.startApi();
     console.log(`bench: API up on port ${stack.port}`);
@@ -186,9 +189,9 @@ export async function runThroughput(opts: ThroughputOptions): Promise<void> {
     const pg = await pgCounter(PG_SERVER, stack.env.DATABASE_URL);
     try {
       await pg.quiesce();
-      const background0 = await redisCommandStats(REDIS_URL);
+      const background0 = await redisCommandStats();
       await sleep(2_000);
-      const redisBefore = await redisCommandStats(REDIS_URL);
+      const redisBefore = await redisCommandStats();
       const ownCommands = ['info', 'client|setname', 'client|setinfo', 'hello'];
       const background = diffCounts(background0, redisBefore);
       for (const own of ownCommands) background.delete(own);
@@ -202,7 +205,7 @@ export async function runThroughput(opts: ThroughputOptions): Promise<void> {
       const windowStart = performance.now();
       for (const worker of workers) await stack.stopChild(worker);
       await pg.quiesce();
-      const redisAfter = await redisCommandStats(REDIS_URL);
+      const redisAfter = await redisCommandStats();
       const pgAfter = await pg.read();
       progress('');
       results['drain (worker, deliveries/s)'] = fmt(drainRate);
@@ -255,7 +258,7 @@ export async function runThroughput(opts: ThroughputOptions): Promise<void> {
 
       // 5. ceiling, for as many deliveries as the end-to-end phase
       console.log(`bench: measuring the ceiling (bare BullMQ worker + got, no database, ${fmt(e2e.size)} deliveries)…`);
-      const ceilingChild = stack.spawn('scripts/bench/ceiling.ts', { REDIS_URL, BENCH_N: String(e2e.size), BENCH_PREFIX: `${stack.prefix}-ceiling`, BENCH_RECEIVER_URL: `${receiver.url}/ceiling`, BENCH_CONCURRENCY: String(CONCURRENCY) }, 'ceiling');
+      const ceilingChild = stack.spawn('scripts/bench/ceiling.ts', { ...benchRedis().env, BENCH_N: String(e2e.size), BENCH_PREFIX: `${stack.prefix}-ceiling`, BENCH_RECEIVER_URL: `${receiver.url}/ceiling`, BENCH_CONCURRENCY: String(CONCURRENCY) }, 'ceiling');
       const ceilingOut = await new Promise<string>((resolve, reject) => {
         let out = '';
         ceilingChild.stdout!.on('data', (c: Buffer) => (out += c.toString()));
