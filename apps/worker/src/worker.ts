@@ -65,6 +65,9 @@ export type DeliveryWorker = {
 /** An attempt's lease outlives its timeout by this much: time to record it, and slack for a worker's clock. */
 const LEASE_MARGIN_MS = 30_000;
 
+/** On close, how long past DELIVERY_TIMEOUT to wait for a shard's worker (its last attempts being recorded). */
+const CLOSE_MARGIN_MS = 5_000;
+
 /** How often a running worker re-marks its queue prefix (a Redis restarted empty lost the mark). */
 const OWNER_CHECK_MS = 5_000;
 
@@ -255,7 +258,26 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
         clearInterval(ownerTimer);
         await ready.catch(() => undefined);
         await relay?.stop();
-        await Promise.all(workers.map((worker) => worker.close()));
+        // In-flight deliveries get their timeout and time to be recorded. A
+        // shard's worker still not closed by then is waiting on a Redis that
+        // went away (seen on a cluster right after a failover): its connections
+        // are dropped below and the process may exit; its jobs, if any, are
+        // taken over by other workers after WORKER_LOCK_DURATION.
+        const closeWithin = config.DELIVERY_TIMEOUT + CLOSE_MARGIN_MS;
+        const open = new Set(workers.map((_, i) => i));
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          Promise.all(workers.map((worker, i) => worker.close().then(() => open.delete(i), () => open.delete(i)))),
+          new Promise((resolve) => {
+            timer = setTimeout(resolve, closeWithin);
+            timer.unref();
+          }),
+        ]);
+        clearTimeout(timer);
+        if (open.size) {
+          logger.warn('some queue shard workers did not close in time; closing their connections', { shards: [...open], waited_ms: closeWithin });
+          await Promise.all([...open].map((i) => workers[i].disconnect().catch(() => undefined)));
+        }
         sender.close();
         await queues.close().catch((err: Error) => logger.warn('could not close the relay queues cleanly', { err: err.message }));
         relayConnection.disconnect();

@@ -1,0 +1,90 @@
+import { newId } from '@hookline/domain';
+import { enqueueDeliveries, shardOf } from '@hookline/queue';
+import { redisCli, startRedisCluster, type RedisCluster } from '../support/redis-topology';
+import { deliveryReaches, onlyDelivery } from '../delivery/stack';
+import { expectAllDelivered, publishMany, startTopologyRun, type TopologyRun } from './scenario';
+
+// The delivery path end to end on a 3-master Redis Cluster the test starts
+// itself: 16 queue shards (the cluster default), each in its own hash slot.
+
+describe('on a Redis Cluster (3 masters)', () => {
+  let cluster: RedisCluster;
+  let run: TopologyRun;
+  beforeAll(async () => {
+    cluster = await startRedisCluster({ masters: 3 });
+    run = await startTopologyRun(cluster.target, 3);
+  });
+  afterAll(async () => {
+    await run?.close();
+    await cluster?.stop();
+  });
+
+  it('serves 16 shards, and delivers signed callbacks from two workers with no duplicate', async () => {
+    expect(run.stack.api.queues.count).toBe(16);
+    expect(run.stack.worker.delivery.queues.shards).toHaveLength(16);
+    await publishMany(run, 10);
+    await expectAllDelivered(run, 30);
+    const ids = run.receiver.received.map((cb) => String(cb.headers['x-perfectparser-delivery']));
+    expect(new Set(ids).size).toBe(ids.length);
+    // Each webhook's jobs sit in its own shard, and in no other.
+    for (const hook of run.hooks) {
+      const [delivery] = await run.stack.deliveries(hook.id);
+      const home = shardOf(hook.id, 16);
+      expect(await run.stack.api.queues.shards[home].getJobState(delivery.id)).toBe('completed');
+      for (const [i, shard] of run.stack.api.queues.shards.entries()) {
+        if (i !== home) expect(await shard.getJobState(delivery.id)).toBe('unknown');
+      }
+    }
+  });
+
+  it('retries a failed attempt', async () => {
+    const r = await run.stack.receiver((_req, index) => (index === 0 ? { status: 503 } : { status: 200 }));
+    const hook = await run.stack.createWebhook({ url: r.url });
+    await run.stack.publish('quota.warning', {}, run.hooks.length + 1);
+    await r.waitFor(2, 15_000);
+    const delivery = await onlyDelivery(run.stack, hook.id);
+    const { attempts } = await deliveryReaches(run.stack, delivery.id, 'succeeded');
+    expect(attempts.map((a) => a.response_status)).toEqual([503, 200]);
+  });
+
+  it('re-enqueues a job the cluster lost (relay)', async () => {
+    const r = await run.stack.receiver();
+    const hook = await run.stack.createWebhook({ url: r.url });
+    await run.stack.worker.delivery.worker.pause();
+    await run.second.delivery.worker.pause();
+    let deliveryId: string;
+    const shard = run.stack.api.queues.forWebhook(hook.id);
+    try {
+      await run.stack.publish('quota.warning', {}, run.hooks.length + 2);
+      deliveryId = (await onlyDelivery(run.stack, hook.id)).id;
+      expect(await shard.getJobState(deliveryId)).toBe('prioritized');
+      await shard.remove(deliveryId);
+      expect(await shard.getJobState(deliveryId)).toBe('unknown');
+    } finally {
+      await run.stack.worker.delivery.worker.resume();
+      await run.second.delivery.worker.resume();
+    }
+    const [cb] = await r.waitFor(1, 15_000);
+    expect(cb.headers['x-perfectparser-delivery']).toBe(deliveryId);
+    await deliveryReaches(run.stack, deliveryId, 'succeeded');
+  });
+
+  it('puts each shard in one hash slot, and the shards on more than one master', async () => {
+    // One delayed job in every shard (fake deliveries, an hour away), then look on each master.
+    const { queues, prefix } = run.stack.api;
+    await Promise.all(queues.shards.map((shard) => enqueueDeliveries(shard, [newId('delivery')], { delayMs: 3_600_000 })));
+    const mastersOfShard = new Map<number, Set<number>>();
+    for (const port of await cluster.masterPorts()) {
+      const keys = (await redisCli(port, '--scan', '--pattern', `{${prefix}:*`)).split('\n').filter(Boolean);
+      for (const key of keys) {
+        const shard = Number(/^\{[^}]*:(\d+)\}/.exec(key)![1]);
+        mastersOfShard.set(shard, (mastersOfShard.get(shard) ?? new Set()).add(port));
+      }
+    }
+    expect([...mastersOfShard.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: 16 }, (_, i) => i));
+    for (const masters of mastersOfShard.values()) expect(masters.size).toBe(1);
+    const used = new Set([...mastersOfShard.values()].flatMap((masters) => [...masters]));
+    expect(used.size).toBeGreaterThan(1);
+    await Promise.all(queues.shards.map((shard) => shard.drain(true)));
+  });
+});
