@@ -154,6 +154,75 @@ describe('docker-compose.yml', () => {
   });
 });
 
+describe('docker-compose.cluster.yml (the workers on a Redis Cluster)', () => {
+  const cluster = parse(read('docker-compose.cluster.yml'), { merge: true }) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+  const cs = cluster.services;
+  const nodes = Object.keys(cs).filter((name) => name.startsWith('redis-node-'));
+  const clusterEnvOf = (service: string, shell: Record<string, string> = operatorShell) =>
+    Object.fromEntries(Object.entries(cs[service].environment ?? {}).map(([k, v]) => [k, interpolate(String(v), shell)]));
+
+  it('runs the same services as docker-compose.yml, with six cluster nodes and a one-shot init in place of redis', () => {
+    expect(Object.keys(cs).sort()).toEqual(['api', 'migrate', 'postgres', 'redis-cluster-init', ...nodes, 'secrets', 'worker'].sort());
+    expect(nodes.sort()).toEqual(['redis-node-1', 'redis-node-2', 'redis-node-3', 'redis-node-4', 'redis-node-5', 'redis-node-6']);
+    for (const name of ['postgres', 'secrets', 'migrate']) expect(cs[name]).toEqual(services[name]);
+    for (const name of ['api', 'worker']) {
+      const { environment: _e, depends_on: _d, ...rest } = cs[name];
+      const { environment: _be, depends_on: _bd, ...baseRest } = services[name];
+      expect(rest).toEqual(baseRest);
+    }
+  });
+
+  it.each(['redis-node-1', 'redis-node-6'])('%s is a persistent cluster node, announced by its service name, health-checked', (name) => {
+    const node = cs[name];
+    const command = node.command!.join(' ');
+    expect(node.image).toMatch(/^redis:7/);
+    expect(command).toMatch(/--cluster-enabled yes/);
+    expect(command).toMatch(/--appendonly yes/);
+    expect(command).toMatch(/--maxmemory-policy noeviction/);
+    expect(command).toContain(`--cluster-announce-hostname ${name}`);
+    expect(node.volumes).toEqual([`${name}:/data`]);
+    expect(cluster.volumes).toHaveProperty(name);
+    expect(node.healthcheck!.test).toEqual(['CMD', 'redis-cli', 'ping']);
+  });
+
+  it('redis-cluster-init waits for every node, creates three masters with a replica each, once', () => {
+    const init = cs['redis-cluster-init'];
+    expect(Object.keys(init.depends_on!).sort()).toEqual([...nodes].sort());
+    for (const dep of Object.values(init.depends_on!)) expect(dep).toEqual({ condition: 'service_healthy' });
+    const script = init.command!.join(' ');
+    expect(script).toMatch(/redis-cli --cluster create \$\$nodes --cluster-replicas 1 --cluster-yes/);
+    expect(script).toMatch(/for n in 1 2 3 4 5 6;/);
+    expect(script).toMatch(/cluster_state:ok.*exit 0/);
+    expect(init.restart).toBe('no');
+  });
+
+  it.each([
+    ['api', apiEnvSchema, PRODUCTION_REQUIRED.api],
+    ['worker', workerEnvSchema, PRODUCTION_REQUIRED.worker],
+  ] as const)('%s reaches the cluster (no REDIS_URL), waits for its init, and its environment parses', (name, schema, required) => {
+    const env = clusterEnvOf(name);
+    expect(env.REDIS_URL).toBeUndefined();
+    const named = env.REDIS_CLUSTER_NODES.split(',').map((entry) => entry.split(':')[0]);
+    expect(named.length).toBeGreaterThanOrEqual(3);
+    for (const host of named) expect(nodes).toContain(host);
+    expect(env.DELIVERY_QUEUE_SHARDS).toBe('16');
+    expect(cs[name].depends_on!['redis-cluster-init']).toEqual({ condition: 'service_completed_successfully' });
+    expect(cs[name].depends_on).not.toHaveProperty('redis');
+    expect(Object.keys(env).filter((key) => !Object.keys(schema.shape).includes(key))).toEqual([]);
+    expect(parseEnv(schema, env, required)).toEqual({ ok: true, config: expect.objectContaining({ REDIS_CLUSTER_NODES: env.REDIS_CLUSTER_NODES, DELIVERY_QUEUE_SHARDS: 16 }) });
+    // Everything else as in docker-compose.yml.
+    const { REDIS_CLUSTER_NODES: _n, DELIVERY_QUEUE_SHARDS: _s, ...rest } = env;
+    const { REDIS_URL: _u, ...baseRest } = envOf(name);
+    expect(rest).toEqual(baseRest);
+  });
+
+  it('API and workers share the cluster, the shard count and the queue prefix', () => {
+    for (const key of ['REDIS_CLUSTER_NODES', 'DELIVERY_QUEUE_SHARDS', 'QUEUE_PREFIX', 'DATABASE_URL', 'ENCRYPTION_KEY']) {
+      expect(clusterEnvOf('worker')[key]).toBe(clusterEnvOf('api')[key]);
+    }
+  });
+});
+
 describe('Dockerfile', () => {
   const dockerfile = read('Dockerfile');
   const lines = dockerfile.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
