@@ -98,6 +98,7 @@ export async function startWorkerHarness(h: WorkerHarnessOptions): Promise<Worke
     await db.close();
     throw err;
   });
+  let closing: Promise<void> | undefined;
   return {
     delivery,
     db,
@@ -106,10 +107,14 @@ export async function startWorkerHarness(h: WorkerHarnessOptions): Promise<Worke
     logger,
     logs,
     attemptLogs: (deliveryId) => logs.filter((line) => line.message === 'delivery attempt' && line.delivery_id === deliveryId),
-    async close() {
-      await delivery.close();
-      connection.disconnect();
-      await db.close();
+    close() {
+      // Once, however many callers: a test may stop a worker early, its suite again at the end.
+      closing ??= (async () => {
+        await delivery.close();
+        connection.disconnect();
+        await db.close();
+      })();
+      return closing;
     },
   };
 }

@@ -67,7 +67,7 @@ export async function expectAllDelivered(run: TopologyRun, expected: number, tim
   const received = new Set(run.receiver.received.map((cb) => String(cb.headers['x-perfectparser-delivery'])));
   const all = await rows();
   expect(all.filter((d) => !received.has(d.id))).toEqual([]);
-  const secrets = new Map(run.hooks.map((h, i) => [`/hooks/h${i}`, h.signing_secret]));
+  const secrets = new Map(run.hooks.map((h) => [new URL(h.url).pathname, h.signing_secret]));
   for (const cb of run.receiver.received) {
     const secret = secrets.get(cb.path);
     expect(secret && verifyCallback(secret, cb.body, cb.headers)).toEqual({ standard: true, brand: true });

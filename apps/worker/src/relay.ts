@@ -18,6 +18,22 @@ import { createDeliveryStore, RELAY_LOCK_ID } from './delivery-store';
 
 const BATCH_SIZE = 1_000;
 
+/**
+ * A tick's Redis work must end: a command can hang (seen on a Redis Cluster
+ * right after a failover), and a tick that never ends would hold the relay's
+ * advisory lock, and so stop every worker's relay, for good.
+ */
+const REDIS_WORK_TIMEOUT_MS = 15_000;
+
+function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
 export type RelayDeps = {
   db: Db;
   queues: DeliveryQueues;
@@ -25,6 +41,8 @@ export type RelayDeps = {
   metrics: Metrics;
   /** How long past its due time a waiting delivery may sit before it counts as lost. */
   graceMs: number;
+  /** Bound on one tick's Redis work (default 15 s). */
+  redisTimeoutMs?: number;
   intervalMs?: number;
   batchSize?: number;
 };
@@ -51,6 +69,10 @@ export function startRelay(deps: RelayDeps): Relay {
     const last = rows[rows.length - 1];
     after = rows.length < batchSize || !last ? null : { nextAttemptAt: new Date(last.next_attempt_at), id: last.id };
     if (rows.length === 0) return 0;
+    return within(relayRows(rows), deps.redisTimeoutMs ?? REDIS_WORK_TIMEOUT_MS);
+  }
+
+  async function relayRows(rows: Awaited<ReturnType<typeof store.overdue>>): Promise<number> {
     const ids = rows.map((row) => row.id);
     const home = rows.map((row) => queues.forWebhook(row.webhook_id));
     const states = await Promise.all(rows.map((row, i) => jobStateAnywhere(row.id, home[i])));

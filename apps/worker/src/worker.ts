@@ -5,7 +5,7 @@ import type { SecretBox } from '@hookline/domain';
 import type { Metrics } from '@hookline/metrics';
 import {
   claimQueuePrefix, createDeliveryQueues, deliverJobData, deriveRedis, DELIVER_JOB, drainingShards, enqueueToShards, HELD_PRIORITY, QueueOwnedElsewhereError, RETRY_PRIORITY, shardCount,
-  type DeliverJobData, type DeliveryQueues, type RedisClient,
+  type DeliverJobData, type DeliveryQueue, type DeliveryQueues, type RedisClient,
 } from '@hookline/queue';
 import { deliveryBackoffStrategy, RetryLaterError } from './backoff';
 import { createDeliverer, type DeliverResult } from './deliver';
@@ -67,6 +67,39 @@ const LEASE_MARGIN_MS = 30_000;
 
 /** On close, how long past DELIVERY_TIMEOUT to wait for a shard's worker (its last attempts being recorded). */
 const CLOSE_MARGIN_MS = 5_000;
+
+/** How often each shard's worker is checked for taking jobs, and how long jobs may wait untaken with a slot free. */
+const WATCHDOG_MS = 5_000;
+const STUCK_MS = 10_000;
+
+/** `work`'s value, or null when it fails or takes longer than `ms`. */
+async function withinOrNull<T>(work: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work.catch(() => null),
+      new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), ms);
+        timer.unref();
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Waits for `work`, but no longer than `ms`. */
+async function settledWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    work,
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, ms);
+      timer.unref();
+    }),
+  ]);
+  clearTimeout(timer);
+}
 
 /** How often a running worker re-marks its queue prefix (a Redis restarted empty lost the mark). */
 const OWNER_CHECK_MS = 5_000;
@@ -175,12 +208,24 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   // One BullMQ worker per shard, every shard served by every process. The
   // process's WORKER_CONCURRENCY is split over them (at least 1 each), so a
   // process never has more than about WORKER_CONCURRENCY deliveries in flight.
+  const concurrency = Math.max(1, Math.ceil(config.WORKER_CONCURRENCY / count));
   const workers: Array<Worker<DeliverJobData, DeliverResult>> = [];
-  const addWorkers = (shards: DeliveryQueues['shards']) => {
-    const concurrency = Math.max(1, Math.ceil(config.WORKER_CONCURRENCY / count));
-    for (const shard of shards) {
-      // The worker's own connection (BullMQ duplicates it for its blocking reads); the shard's name and prefix.
-      const worker = new Worker<DeliverJobData, DeliverResult>(shard.name, processJob, {
+  /** Per shard (same index as workers): jobs running, when one last started, since when jobs wait untaken. */
+  const shardStates: Array<{ inFlight: number; lastStart: number; waitingSince: number | null }> = [];
+  const makeWorker = (shard: DeliveryQueue, state: (typeof shardStates)[number]) => {
+    // The shared connection (BullMQ duplicates it for its blocking reads); the shard's name and prefix.
+    const worker = new Worker<DeliverJobData, DeliverResult>(
+      shard.name,
+      async (job, token) => {
+        state.inFlight += 1;
+        state.lastStart = Date.now();
+        try {
+          return await processJob(job, token);
+        } finally {
+          state.inFlight -= 1;
+        }
+      },
+      {
         connection,
         prefix: shard.opts.prefix,
         concurrency,
@@ -188,12 +233,60 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
         settings: { backoffStrategy: deliveryBackoffStrategy },
         ...(deps.lockDurationMs ? { lockDuration: deps.lockDurationMs } : {}),
         ...(deps.stalledIntervalMs ? { stalledInterval: deps.stalledIntervalMs } : {}),
-      });
-      worker.on('error', onWorkerError);
-      workers.push(worker);
+      },
+    );
+    worker.on('error', onWorkerError);
+    return worker;
+  };
+  const addWorkers = (shards: DeliveryQueues['shards']) => {
+    for (const shard of shards) {
+      const state = { inFlight: 0, lastStart: Date.now(), waitingSince: null };
+      shardStates.push(state);
+      workers.push(makeWorker(shard, state));
     }
   };
   addWorkers(queues.shards);
+
+  // A shard's BullMQ worker can stop taking jobs for good while its shard
+  // holds some: seen on a Redis Cluster after a master failed over, when the
+  // worker's blocking read never returns. Every WATCHDOG_MS each shard is
+  // looked at; one with jobs waiting, a free slot, not paused, and no job
+  // started for STUCK_MS since they were first seen waiting gets a new worker
+  // (the old one is closed in the background).
+  const closeWithin = config.DELIVERY_TIMEOUT + CLOSE_MARGIN_MS;
+  async function watchShards(): Promise<void> {
+    for (let i = 0; i < workers.length && !stopped; i += 1) {
+      const worker = workers[i];
+      const state = shardStates[i];
+      if (worker.isPaused() || state.inFlight >= concurrency) {
+        state.waitingSince = null;
+        continue;
+      }
+      const counts = await withinOrNull(queues.shards[i].getJobCounts('waiting', 'prioritized'), 2_000);
+      if (!counts) continue;
+      const waiting = (counts.waiting ?? 0) + (counts.prioritized ?? 0);
+      if (waiting === 0 || (state.waitingSince !== null && state.lastStart >= state.waitingSince)) {
+        state.waitingSince = waiting === 0 ? null : Date.now();
+        continue;
+      }
+      if (state.waitingSince === null) {
+        state.waitingSince = Date.now();
+        continue;
+      }
+      if (Date.now() - state.waitingSince < STUCK_MS || stopped) continue;
+      logger.warn('a queue shard worker takes no jobs though jobs wait; replacing it', { shard: queues.shards[i].name, waiting, waited_ms: Date.now() - state.waitingSince });
+      state.waitingSince = null;
+      const fresh = makeWorker(queues.shards[i], state);
+      workers[i] = fresh;
+      fresh.run().catch(onWorkerError);
+      let closed = false;
+      void settledWithin(worker.close().then(() => (closed = true), () => (closed = true)), closeWithin).then(() => {
+        if (!closed) worker.disconnect().catch(() => undefined);
+      });
+    }
+  }
+  let watchdog: NodeJS.Timeout | undefined;
+  let watching: Promise<void> = Promise.resolve();
 
   let relay: Relay | undefined;
   let ownerTimer: NodeJS.Timeout | undefined;
@@ -227,6 +320,12 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       });
     }, OWNER_CHECK_MS);
     ownerTimer.unref();
+    watchdog = setInterval(() => {
+      watching = watching.then(watchShards).catch((err: Error) => {
+        logger.warn('shard watchdog failed; next round', { err: err.message });
+      });
+    }, WATCHDOG_MS);
+    watchdog.unref();
   }
   const ready = start();
   // Awaited through waitUntilReady(); an unobserved rejection must not crash the process first.
@@ -256,6 +355,8 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       closing ??= (async () => {
         stopped = true;
         clearInterval(ownerTimer);
+        clearInterval(watchdog);
+        await settledWithin(watching, 3_000);
         await ready.catch(() => undefined);
         await relay?.stop();
         // In-flight deliveries get their timeout and time to be recorded. A
@@ -263,23 +364,15 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
         // went away (seen on a cluster right after a failover): its connections
         // are dropped below and the process may exit; its jobs, if any, are
         // taken over by other workers after WORKER_LOCK_DURATION.
-        const closeWithin = config.DELIVERY_TIMEOUT + CLOSE_MARGIN_MS;
         const open = new Set(workers.map((_, i) => i));
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          Promise.all(workers.map((worker, i) => worker.close().then(() => open.delete(i), () => open.delete(i)))),
-          new Promise((resolve) => {
-            timer = setTimeout(resolve, closeWithin);
-            timer.unref();
-          }),
-        ]);
-        clearTimeout(timer);
+        await settledWithin(Promise.all(workers.map((worker, i) => worker.close().then(() => open.delete(i), () => open.delete(i)))), closeWithin);
         if (open.size) {
-          logger.warn('some queue shard workers did not close in time; closing their connections', { shards: [...open], waited_ms: closeWithin });
-          await Promise.all([...open].map((i) => workers[i].disconnect().catch(() => undefined)));
+          logger.warn('some queue shard workers did not close in time; dropping their connections', { shards: [...open], waited_ms: closeWithin });
+          // Not awaited: disconnecting such a worker can hang as well.
+          for (const i of open) workers[i].disconnect().catch(() => undefined);
         }
         sender.close();
-        await queues.close().catch((err: Error) => logger.warn('could not close the relay queues cleanly', { err: err.message }));
+        await settledWithin(queues.close().catch((err: Error) => logger.warn('could not close the relay queues cleanly', { err: err.message })), CLOSE_MARGIN_MS);
         relayConnection.disconnect();
         gateConnection.disconnect();
       })();
