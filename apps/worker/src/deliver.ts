@@ -293,7 +293,7 @@ export function createDeliverer(deps: DeliverDeps) {
 
   /** Frees the slot; resolves to the webhook's consecutive circuit failures (null when Redis did not answer). */
   async function freeSlot(row: LoadedDelivery, lease: Lease, result: SendResult): Promise<number | null> {
-    line?.observe(row.webhook_id, result.durationMs);
+    line?.observe(row.webhook_id, result.durationMs, lease.id);
     // A delivery of this webhook waits here: hand it the slot in place (no
     // release and acquire), unless this attempt counts toward the circuit, the
     // circuit is not closed or the rate is limited (each start must be paced).
@@ -465,6 +465,7 @@ export function createDeliverer(deps: DeliverDeps) {
     const lease = await takeSlot(row, job, admitted.probe);
     if ('outcome' in lease) return lease;
 
+    line?.started(row.webhook_id, lease.id);
     const result = await send(row);
     const failures = await freeSlot(row, lease, result);
     const { decision, attemptId, attemptNumber, now, wake, announced } = await record(row, result, once);

@@ -9,11 +9,13 @@
 // as this process ends an attempt to that webhook (or after a short timeout,
 // since the slot may have been another process's).
 //
-// Isolation is kept by three bounds: only a webhook whose recent attempts were
-// fast may wait here (a slow or dead one is parked at once, as before); a wait
-// is short and a delivery gives up waiting after a total deadline; and the
-// waiting deliveries never hold more than `maxWaiting` of the worker's slots,
-// so the rest keep fetching other webhooks' deliveries.
+// Isolation is kept by these bounds: only a webhook known to be fast may be
+// waited for — its recent attempts here took at most `fastMs` on average, and
+// none of its attempts running here has taken longer than that so far (a
+// webhook not seen yet, a slow one, or one that stopped answering is parked at
+// once, as before); a wait is short and a delivery gives up waiting after a
+// total deadline; and the waiting deliveries never hold more than `maxWaiting`
+// of the worker's slots, so the rest keep fetching other webhooks' deliveries.
 
 export type LocalLineOptions = {
   /** Deliveries waiting in this process at most (a share of WORKER_CONCURRENCY). */
@@ -32,8 +34,10 @@ import type { Lease } from './endpoint-gate';
 export type Waited = { lease: Lease } | 'freed' | 'park';
 
 export type LocalLine = {
-  /** Notes how long an attempt to the webhook took (an average of the recent ones is kept). */
-  observe(webhookId: string, durationMs: number): void;
+  /** An attempt to the webhook starts here, under `leaseId`. */
+  started(webhookId: string, leaseId: string): void;
+  /** The attempt under `leaseId` ended after `durationMs` (an average of the recent ones is kept). */
+  observe(webhookId: string, durationMs: number, leaseId?: string): void;
   /**
    * Waits for a slot of the webhook to free in this process (or a short
    * timeout); false when this delivery should be parked instead (the webhook
@@ -59,6 +63,8 @@ const MAX_TRACKED = 10_000;
 export function createLocalLine(options: LocalLineOptions): LocalLine {
   const { maxWaiting, fastMs, waitMs, deadlineMs } = { ...DEFAULTS, ...options };
   const average = new Map<string, number>();
+  /** Attempts running here: webhook → lease → when it started. */
+  const running = new Map<string, Map<string, number>>();
   const lines = new Map<string, Array<(lease?: Lease) => void>>();
   let waiting = 0;
 
@@ -69,8 +75,25 @@ export function createLocalLine(options: LocalLineOptions): LocalLine {
     return first;
   }
 
+  /** Whether an attempt to the webhook running here has taken longer than a fast one would. */
+  function stuck(webhookId: string, now: number): boolean {
+    for (const at of running.get(webhookId)?.values() ?? []) if (now - at > fastMs) return true;
+    return false;
+  }
+
   return {
-    observe(webhookId, durationMs) {
+    started(webhookId, leaseId) {
+      let mine = running.get(webhookId);
+      if (!mine) running.set(webhookId, (mine = new Map<string, number>()));
+      mine.set(leaseId, Date.now());
+    },
+
+    observe(webhookId, durationMs, leaseId) {
+      const mine = running.get(webhookId);
+      if (mine && leaseId !== undefined) {
+        mine.delete(leaseId);
+        if (mine.size === 0) running.delete(webhookId);
+      }
       const before = average.get(webhookId);
       if (before === undefined && average.size >= MAX_TRACKED) average.clear();
       average.set(webhookId, before === undefined ? durationMs : before + ALPHA * (durationMs - before));
@@ -78,8 +101,8 @@ export function createLocalLine(options: LocalLineOptions): LocalLine {
 
     async wait(webhookId, startedAt) {
       const avg = average.get(webhookId);
-      // A webhook not seen yet gets the benefit of the doubt: the deadline bounds it.
-      if ((avg !== undefined && avg > fastMs) || waiting >= maxWaiting || Date.now() - startedAt >= deadlineMs) return 'park';
+      const now = Date.now();
+      if (avg === undefined || avg > fastMs || stuck(webhookId, now) || waiting >= maxWaiting || now - startedAt >= deadlineMs) return 'park';
       waiting += 1;
       try {
         return await new Promise<Waited>((resolve) => {
@@ -91,7 +114,7 @@ export function createLocalLine(options: LocalLineOptions): LocalLine {
             if (at >= 0) own.splice(at, 1);
             if (own.length === 0 && lines.get(webhookId) === own) lines.delete(webhookId);
             resolve('freed');
-          }, Math.min(waitMs, Math.max(10, 4 * (avg ?? waitMs))));
+          }, Math.min(waitMs, Math.max(10, 4 * avg)));
           function done(lease?: Lease) {
             clearTimeout(timer);
             resolve(lease ? { lease } : 'freed');
