@@ -121,21 +121,23 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   // reconnect but fails (and the job is retried) during a long outage.
   const gateConnection = deriveRedis(connection, 'worker', { maxRetriesPerRequest: 2, enableAutoPipelining: true });
   gateConnection.on('error', throttledWarn(logger, 'endpoint gate: Redis connection error; retrying'));
+  /** Moves a delayed (parked or held) job to waiting, in its webhook's shard; false when it is not delayed. */
+  async function promoteInShard(jobId: string, webhookId: string): Promise<boolean> {
+    try {
+      await new Job(queues.forWebhook(webhookId), DELIVER_JOB, {}, {}, jobId).promote();
+      return true;
+    } catch {
+      // Not delayed any more: it finished, or its own timer already brought it back
+      // (or it sits in an older shard, from before the shard count changed).
+      return false;
+    }
+  }
+
   const gate = createEndpointGate({
     redis: gateConnection,
     prefix,
     leaseTtlMs: config.DELIVERY_TIMEOUT + LEASE_MARGIN_MS,
-    // A parked job waits in its webhook's shard.
-    async promote(jobId, webhookId) {
-      try {
-        await new Job(queues.forWebhook(webhookId), DELIVER_JOB, {}, {}, jobId).promote();
-        return true;
-      } catch {
-        // Not delayed any more: it finished, or its own timer already brought it back
-        // (or it sits in an older shard, from before the shard count changed).
-        return false;
-      }
-    },
+    promote: promoteInShard,
     onError: (err, what) => logger.warn(`could not ${what}`, { err: err.message }),
   });
   // Deliveries waiting here for a fast webhook's slot leave at least a tenth of
@@ -146,14 +148,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     // Operational events the deliverer writes are queued at once; a job callback held for
     // its documents' callbacks is woken when the last of them ends (see deliver.ts).
     enqueue: (deliveries) => enqueueToShards(queues, deliveries),
-    async promote(jobId, webhookId) {
-      try {
-        await new Job(queues.forWebhook(webhookId), DELIVER_JOB, {}, {}, jobId).promote();
-        return true;
-      } catch {
-        return false;
-      }
-    },
+    promote: promoteInShard,
   });
 
   /** Carries out what the deliverer decided for the job (see Next in deliver.ts). */

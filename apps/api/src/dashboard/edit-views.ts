@@ -1,7 +1,7 @@
 import { API_EVENT_NAMES, EVENT_TYPES } from '@hookline/domain';
 import { html, type SafeHtml } from './html';
 import { csrfField, page, path, type Viewer } from './layout';
-import { field, type WebhookView } from './webhook-views';
+import { field, targetUrlField, type WebhookView } from './webhook-views';
 
 // The Edit Webhook page. Its POST goes through the same schema and service as
 // PATCH /v1/webhooks/:id, so the messages shown next to each field are the API's.
@@ -105,16 +105,7 @@ ${errors.form ? html`<div class="flash flash-error" role="alert">${errors.form}<
 ${errors.url || errors.parser_id || errors.events || errors.secret || errors.filter ? html`<div class="flash flash-error" role="alert">Nothing was saved: correct the fields marked below.</div>` : ''}
 <form method="post" action="${path('integrations', 'webhooks', webhook.id, 'edit')}" class="stack card" novalidate data-edit-form>
   ${csrfField(viewer.csrfToken)}
-  ${field({
-    name: 'url',
-    label: 'Target URL',
-    value: values.url,
-    error: errors.url,
-    type: 'url',
-    required: true,
-    hint: live ? 'Signed in with a live key: only https:// URLs are accepted.' : 'Signed in with a test key: http:// is accepted too.',
-    attrs: html` inputmode="url" autocomplete="url" spellcheck="false" maxlength="2048"`,
-  })}
+  ${targetUrlField(values.url, errors.url, live)}
   ${eventsField(webhook, values, errors.events)}
   ${field({
     name: 'parser_id',

@@ -236,6 +236,20 @@ ${tabs()}
   });
 }
 
+/** The Target URL input of the add and edit forms; `lead` starts the hint (the key's mode says which schemes pass). */
+export function targetUrlField(value: string, error: string | undefined, live: boolean, lead = ''): SafeHtml {
+  return field({
+    name: 'url',
+    label: 'Target URL',
+    value,
+    error,
+    type: 'url',
+    required: true,
+    hint: `${lead}${live ? 'Signed in with a live key: only https:// URLs are accepted.' : 'Signed in with a test key: http:// is accepted too.'}`,
+    attrs: html` inputmode="url" autocomplete="url" spellcheck="false" maxlength="2048"`,
+  });
+}
+
 export type WebhookFormValues = { url: string; parser_id: string; secret: string };
 export type FieldErrors = Partial<Record<keyof WebhookFormValues | 'form', string>>;
 
@@ -274,16 +288,7 @@ export function addWebhookPage(opts: { viewer: Viewer; values: WebhookFormValues
 ${errors.form ? html`<div class="flash flash-error" role="alert">${errors.form}</div>` : ''}
 <form method="post" action="${path('integrations', 'webhooks')}" class="stack card" novalidate>
   ${csrfField(viewer.csrfToken)}
-  ${field({
-    name: 'url',
-    label: 'Target URL',
-    value: values.url,
-    error: errors.url,
-    type: 'url',
-    required: true,
-    hint: live ? 'Your server\'s HTTPS endpoint, e.g. https://example.com/hooks. Signed in with a live key: only https:// URLs are accepted.' : 'Your server\'s endpoint, e.g. https://example.com/hooks. Signed in with a test key: http:// is accepted too.',
-    attrs: html` inputmode="url" autocomplete="url" spellcheck="false" maxlength="2048"`,
-  })}
+  ${targetUrlField(values.url, errors.url, live, live ? 'Your server\'s HTTPS endpoint, e.g. https://example.com/hooks. ' : 'Your server\'s endpoint, e.g. https://example.com/hooks. ')}
   ${field({
     name: 'parser_id',
     label: 'Scope (parser)',
