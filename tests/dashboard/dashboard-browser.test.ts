@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { startApiHarness, type ApiHarness } from '../support/api-harness';
-import { launchBrowser, newContext, screenshotter } from '../support/browser';
+import { launchBrowser, newContext, screenshotter, watchPage, unlabelledFields } from '../support/browser';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { startWorkerHarness, type WorkerHarness } from '../support/worker-harness';
 import { createWebhook } from '../../apps/api/src/services/webhooks';
@@ -53,10 +53,7 @@ beforeAll(async () => {
   browser = await launchBrowser();
   context = await newContext(browser, { baseURL, clipboard: true });
   page = await context.newPage();
-  page.on('console', (msg) => {
-    if (/Content Security Policy|Refused to (load|execute|apply)/i.test(msg.text())) cspViolations.push(msg.text());
-  });
-  page.on('pageerror', (err) => pageErrors.push(err.message));
+  watchPage(page, { cspViolations, pageErrors });
 });
 
 afterAll(async () => {
@@ -73,12 +70,7 @@ afterAll(async () => {
 /** Checks every page against the quality bar, at desktop width and at 375 px, with a screenshot of each. */
 async function checkPage(name: string) {
   await shot(page, name);
-  const unlabelled = await page.evaluate(() =>
-    Array.from(document.querySelectorAll('input:not([type="hidden"]), select, textarea'))
-      .filter((el) => !el.labels?.length && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
-      .map((el) => el.outerHTML),
-  );
-  expect(unlabelled).toEqual([]);
+  expect(await unlabelledFields(page)).toEqual([]);
   const unnamedButtons = await page.evaluate(() =>
     Array.from(document.querySelectorAll('button:not([hidden])')).filter((b) => !b.textContent?.trim()).map((b) => b.outerHTML),
   );

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { newId } from '@hookline/domain';
 import { startApiHarness, type ApiHarness } from '../support/api-harness';
-import { launchBrowser, newContext, screenshotter } from '../support/browser';
+import { launchBrowser, newContext, screenshotter, watchPage, unlabelledFields } from '../support/browser';
 import { publishEvent } from '../support/publish-event';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { startWorkerHarness, type WorkerHarness } from '../support/worker-harness';
@@ -41,10 +41,7 @@ beforeAll(async () => {
   browser = await launchBrowser();
   context = await newContext(browser, { baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
   page = await context.newPage();
-  page.on('console', (msg) => {
-    if (/Content Security Policy|Refused to (load|execute|apply)/i.test(msg.text())) cspViolations.push(msg.text());
-  });
-  page.on('pageerror', (err) => pageErrors.push(err.message));
+  watchPage(page, { cspViolations, pageErrors });
 });
 
 afterAll(async () => {
@@ -61,12 +58,7 @@ afterAll(async () => {
 /** Labelled fields, no horizontal scrolling at 375 px, the chart still drawn there; a screenshot at both widths. */
 async function checkPage(name: string) {
   await shot(page, name);
-  const unlabelled = await page.evaluate(() =>
-    Array.from(document.querySelectorAll('input:not([type="hidden"]), select, textarea'))
-      .filter((el) => !el.labels?.length && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
-      .map((el) => el.outerHTML),
-  );
-  expect(unlabelled).toEqual([]);
+  expect(await unlabelledFields(page)).toEqual([]);
   const desktop = page.viewportSize()!;
   await page.setViewportSize({ width: 375, height: 740 });
   const scrollWidth = await page.evaluate(() => document.scrollingElement.scrollWidth);

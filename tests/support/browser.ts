@@ -49,3 +49,20 @@ export function screenshotter(folder: string) {
   mkdirSync(dir, { recursive: true });
   return (page: Page, name: string) => page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
 }
+
+/** Collects the page's Content-Security-Policy refusals and uncaught errors into the given lists (a test expects both empty). */
+export function watchPage(page: Page, found: { cspViolations: string[]; pageErrors: string[] }): void {
+  page.on('console', (msg) => {
+    if (/Content Security Policy|Refused to (load|execute|apply)/i.test(msg.text())) found.cspViolations.push(msg.text());
+  });
+  page.on('pageerror', (err) => found.pageErrors.push(err.message));
+}
+
+/** The form fields of the page that have no label (a <label>, aria-label or aria-labelledby), as HTML. */
+export function unlabelledFields(page: Page): Promise<string[]> {
+  return page.evaluate(() =>
+    Array.from(document.querySelectorAll('input:not([type="hidden"]), select, textarea'))
+      .filter((el) => !(el as HTMLInputElement).labels?.length && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
+      .map((el) => el.outerHTML),
+  );
+}
