@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { ERROR_STATUS, type ErrorCode } from '@hookline/domain';
 import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
+import { prng } from '../../../tests/support/prng';
 
 // Random input against every webhook and platform endpoint: whatever arrives,
 // the answer is never a 5xx, and every error is the contract's envelope with the
@@ -9,20 +10,6 @@ import { startApiHarness, type ApiHarness } from '../../../tests/support/api-har
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
 
-/** mulberry32: small, fast, good enough to pick test inputs. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (max: number) => Math.floor(next() * max);
-  const pick = <T>(items: readonly T[]): T => items[int(items.length)];
-  return { next, int, pick };
-}
 
 type Rng = ReturnType<typeof prng>;
 

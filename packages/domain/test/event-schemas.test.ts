@@ -1,4 +1,5 @@
 import Ajv2020 from 'ajv/dist/2020';
+import { prng } from '../../../tests/support/prng';
 import {
   EVENT_NAMES,
   EVENT_TYPES,
@@ -25,19 +26,6 @@ function compile(name: EventDataName) {
   return ajv.compile(eventDataJsonSchema(name));
 }
 
-/** mulberry32, seeded: a failure reproduces. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (max: number) => Math.floor(next() * max);
-  return { next, int, pick: <T>(items: readonly T[]): T => items[int(items.length)] };
-}
 
 const VALID: Record<EventDataName, Record<string, unknown>> = {
   'extraction.document_completed': { extraction_id: 'ext_1', document_id: 'doc-1', parser_id: 'invoices', status: 'completed', file_name: 'a.pdf', result: { total: 1 } },
