@@ -152,7 +152,9 @@ export const RELAY_LOCK_ID = 72_707_370;
 // Keyset scan: each tick continues after the last row of the previous one (and
 // starts over once it reaches the end), so under a backlog larger than a batch
 // a lost job behind a thousand healthy ones is still found within a few ticks.
-const DUE_SQL = `
+// It walks the partial index of waiting deliveries (deliveries_waiting_next_attempt_at_id_idx).
+// Exported for the index test (EXPLAIN).
+export const DUE_SQL = `
 SELECT id, webhook_id, status, next_attempt_at FROM deliveries
  WHERE status IN ('pending', 'pending_retry')
    AND next_attempt_at < now() - ($1::double precision * interval '1 millisecond')

@@ -3,6 +3,7 @@ import { createLogger } from '@hookline/config';
 import { publishEvent } from '../../../tests/support/publish-event';
 import { createMetrics } from '@hookline/metrics';
 import { enqueueDeliveries } from '@hookline/queue';
+import { DUE_SQL } from '../src/delivery-store';
 import { startRelay } from '../src/relay';
 import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
 
@@ -47,4 +48,20 @@ it('finds lost jobs behind a full batch of healthy ones within a few ticks', asy
   } finally {
     await relay.stop();
   }
+});
+
+it('scans waiting deliveries through a partial index that holds waiting deliveries only, in scan order', async () => {
+  const plan = await h.database.db.sql.withSession(async (sql) => {
+    await sql.exec('SET enable_seqscan = off');
+    try {
+      const rows = await sql.query<{ 'QUERY PLAN': string }>(`EXPLAIN (COSTS OFF) ${DUE_SQL}`, [0, 100, null, null]);
+      return rows.map((row) => row['QUERY PLAN']).join('\n');
+    } finally {
+      await sql.exec('RESET enable_seqscan');
+    }
+  });
+  expect(plan).toMatch(/Index Scan using deliveries_waiting_next_attempt_at_id_idx on deliveries/);
+  expect(plan).not.toMatch(/Sort/);
+  const [index] = await h.database.db.sql.query<{ def: string }>(`SELECT pg_get_indexdef('deliveries_waiting_next_attempt_at_id_idx'::regclass) AS def`);
+  expect(index.def).toMatch(/WHERE \(status = ANY \(ARRAY\['pending'::text, 'pending_retry'::text\]\)\)/);
 });
