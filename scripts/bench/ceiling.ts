@@ -25,13 +25,18 @@ async function main() {
   const sender = createSender({ timeoutMs: 10_000, allowPrivateTargets: true, userAgent: 'Hookline/bench' });
   let done = 0;
   let started = 0;
+  // This process's CPU time (all threads) from the first job to the last: per delivery, the worker's to compare with.
+  let cpuAtStart = process.cpuUsage();
   let finish: () => void;
   const finished = new Promise<void>((resolve) => (finish = resolve));
   const connection = createRedis(target, 'worker');
   const worker = new Worker(
     'ceiling',
     async (job) => {
-      if (started === 0) started = performance.now();
+      if (started === 0) {
+        started = performance.now();
+        cpuAtStart = process.cpuUsage();
+      }
       const body = JSON.stringify({ id: `evt_ceiling${job.data.seq}`, event: 'quota.warning', created_at: new Date().toISOString(), test: false, data: { seq: job.data.seq } });
       const headers = {
         'Content-Type': 'application/json',
@@ -47,7 +52,8 @@ async function main() {
   );
   await finished;
   const seconds = (performance.now() - started) / 1000;
-  process.stdout.write(`${JSON.stringify({ n, seconds, rate: n / seconds })}\n`);
+  const cpu = process.cpuUsage(cpuAtStart);
+  process.stdout.write(`${JSON.stringify({ n, seconds, rate: n / seconds, cpuMs: (cpu.user + cpu.system) / 1000 })}\n`);
   await worker.close();
   await queue.obliterate({ force: true });
   await queue.close();

@@ -22,6 +22,7 @@ import { call, publish, publishOne, eventBody, type KeyedPublish, type PublishOp
 import { benchRedis } from './redis';
 import { createStack, PG_SERVER, type Stack } from './stack';
 import { diffCounts, pgCounter, redisCommandStats, sumCounts } from './counters';
+import { cpuPerDelivery, readCpu } from './cpu';
 import { deliveryKey, percentile, progress, sleep, startBenchReceiver, waitUntil, type Receiver } from './support';
 
 export type ThroughputOptions = {
@@ -142,7 +143,7 @@ export async function createFanOut(stack: Stack, receiver: Receiver, opts: { hoo
  * database (scripts/bench/ceiling.ts), for `n` deliveries to the receiver's
  * `/ceiling-${run}`; its deliveries/s.
  */
-async function measureCeiling(stack: Stack, receiver: Receiver, n: number, concurrency: number, run: number): Promise<number> {
+async function measureCeiling(stack: Stack, receiver: Receiver, n: number, concurrency: number, run: number): Promise<{ rate: number; cpuMsPerDelivery: number }> {
   console.log(`bench: measuring the ceiling, run ${run} of 2 (bare BullMQ worker + got, no database, ${fmt(n)} deliveries)…`);
   const child = stack.spawn(
     'scripts/bench/ceiling.ts',
@@ -154,7 +155,8 @@ async function measureCeiling(stack: Stack, receiver: Receiver, n: number, concu
     child.stdout!.on('data', (c: Buffer) => (text += c.toString()));
     child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`ceiling run failed (${code})`))));
   });
-  return (JSON.parse(out.trim().split('\n').pop()!) as { rate: number }).rate;
+  const { rate, cpuMs } = JSON.parse(out.trim().split('\n').pop()!) as { rate: number; cpuMs: number };
+  return { rate, cpuMsPerDelivery: cpuMs / n };
 }
 
 /** `count` worker processes of the stack (every one serves the whole queue). */
@@ -215,6 +217,7 @@ export async function runThroughput(opts: ThroughputOptions): Promise<void> {
     // speed drifts by tens of percent within minutes: one run beside them is too noisy a reference)
     await stack.stopChild(stack.api!);
     const ceilingBefore = await measureCeiling(stack, receiver, N * H, CONCURRENCY, 1);
+    const cpuResults: Record<string, string> = {};
 
     // 2. drain: the worker alone delivers the backlog; count what it asks of Redis and PostgreSQL
     const pg = await pgCounter(PG_SERVER, stack.env.DATABASE_URL);
@@ -231,7 +234,11 @@ export async function runThroughput(opts: ThroughputOptions): Promise<void> {
 
       const workers = spawnWorkers(stack, opts.workers);
       const firstArrival = await waitUntil(() => receiver.arrivals.size > 0, 60_000, 'the worker to start').then(() => Math.min(...receiver.arrivals.values()));
+      const workerPids = (): Array<[string, number | undefined]> => workers.map((w) => ['worker', w.pid]);
+      const cpuDrain0 = readCpu(workerPids());
+      const arrivedAtCpu0 = receiver.arrivals.size;
       const lastDrain = await waitDelivered(receiver, queuedKeys, 'drain', 900_000);
+      const drainCpu = cpuPerDelivery(cpuDrain0, readCpu(workerPids()), receiver.arrivals.size - arrivedAtCpu0);
       const drainRate = queuedKeys.length / ((lastDrain - firstArrival) / 1000);
       const windowStart = performance.now();
       for (const worker of workers) await stack.stopChild(worker);
@@ -260,14 +267,17 @@ export async function runThroughput(opts: ThroughputOptions): Promise<void> {
 
       // 3. end to end, API and worker running (a short warm-up first: both just started)
       await stack.startApi();
-      spawnWorkers(stack, opts.workers);
+      const e2eWorkers = spawnWorkers(stack, opts.workers);
+      const e2ePids = (): Array<[string, number | undefined]> => [['API', stack.api?.pid], ...e2eWorkers.map((w): [string, number | undefined] => ['worker', w.pid])];
       const warm = await publish(stack.port, stack.token, accountId, WARMUP_EVENTS, 16, 'warm-up', { ...keyedPhases, firstSeq: seq });
       seq += WARMUP_EVENTS;
       await waitDelivered(receiver, fanOut(warm, H).keys(), 'warm-up', 120_000);
       const t0 = performance.now();
+      const cpuE2e0 = readCpu(e2ePids());
       const e2e = fanOut(await publish(stack.port, stack.token, accountId, N, 64, 'end-to-end', { ...keyedPhases, firstSeq: seq }), H);
       seq += N;
       const lastE2e = await waitDelivered(receiver, e2e.keys(), 'end-to-end', 900_000);
+      const e2eCpu = cpuPerDelivery(cpuE2e0, readCpu(e2ePids()), e2e.size);
       const e2eRate = e2e.size / ((lastE2e - t0) / 1000);
       progress('');
       results['end to end (published→delivered, deliveries/s)'] = fmt(e2eRate);
@@ -290,11 +300,20 @@ export async function runThroughput(opts: ThroughputOptions): Promise<void> {
 
       // 5. the ceiling again, after the pipeline's phases; the reference is the mean of both runs
       const ceilingAfter = await measureCeiling(stack, receiver, N * H, CONCURRENCY, 2);
-      const ceiling = (ceilingBefore + ceilingAfter) / 2;
-      results['ceiling before the drain / after the latency phase (deliveries/s)'] = `${fmt(ceilingBefore)} / ${fmt(ceilingAfter)}`;
+      const ceiling = (ceilingBefore.rate + ceilingAfter.rate) / 2;
+      results['ceiling before the drain / after the latency phase (deliveries/s)'] = `${fmt(ceilingBefore.rate)} / ${fmt(ceilingAfter.rate)}`;
       results['ceiling: their mean, the reference (bare BullMQ + got, deliveries/s)'] = fmt(ceiling);
       results['drain / ceiling'] = pct(drainRate, ceiling);
       results['end to end / ceiling (target ≥ 65%)'] = pct(e2eRate, ceiling);
+      // CPU time per delivery moves far less than a rate when the machine's speed drifts.
+      if (drainCpu.text) {
+        const ceilingCpu = (ceilingBefore.cpuMsPerDelivery + ceilingAfter.cpuMsPerDelivery) / 2;
+        cpuResults['CPU ms per delivery, drain (all threads of each process)'] = drainCpu.text;
+        cpuResults['CPU ms per delivery, end to end'] = e2eCpu.text;
+        cpuResults['CPU ms per delivery, the ceiling process (mean of its two runs)'] = ceilingCpu.toFixed(2);
+        cpuResults['ceiling process / worker process, CPU per delivery (drain)'] = pct(ceilingCpu, drainCpu.of('worker'));
+      }
+      Object.assign(results, cpuResults);
     } finally {
       await pg.close();
     }
