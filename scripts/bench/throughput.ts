@@ -217,7 +217,6 @@ export async function runThroughput(opts: ThroughputOptions): Promise<void> {
     // speed drifts by tens of percent within minutes: one run beside them is too noisy a reference)
     await stack.stopChild(stack.api!);
     const ceilingBefore = await measureCeiling(stack, receiver, N * H, CONCURRENCY, 1);
-    const cpuResults: Record<string, string> = {};
 
     // 2. drain: the worker alone delivers the backlog; count what it asks of Redis and PostgreSQL
     const pg = await pgCounter(PG_SERVER, stack.env.DATABASE_URL);
@@ -308,12 +307,11 @@ export async function runThroughput(opts: ThroughputOptions): Promise<void> {
       // CPU time per delivery moves far less than a rate when the machine's speed drifts.
       if (drainCpu.text) {
         const ceilingCpu = (ceilingBefore.cpuMsPerDelivery + ceilingAfter.cpuMsPerDelivery) / 2;
-        cpuResults['CPU ms per delivery, drain (all threads of each process)'] = drainCpu.text;
-        cpuResults['CPU ms per delivery, end to end'] = e2eCpu.text;
-        cpuResults['CPU ms per delivery, the ceiling process (mean of its two runs)'] = ceilingCpu.toFixed(2);
-        cpuResults['ceiling process / worker process, CPU per delivery (drain)'] = pct(ceilingCpu, drainCpu.of('worker'));
+        results['CPU ms per delivery, drain (all threads of each process)'] = drainCpu.text;
+        results['CPU ms per delivery, end to end'] = e2eCpu.text;
+        results['CPU ms per delivery, the ceiling process (mean of its two runs)'] = ceilingCpu.toFixed(2);
+        results['ceiling process / worker process, CPU per delivery (drain)'] = pct(ceilingCpu, drainCpu.of('worker'));
       }
-      Object.assign(results, cpuResults);
     } finally {
       await pg.close();
     }
