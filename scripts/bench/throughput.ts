@@ -231,12 +231,15 @@ export async function runThroughput(opts: ThroughputOptions): Promise<void> {
       const backgroundRate = sumCounts(background) / 2;
       const pgBefore = await pg.read();
 
+      // The receiver already holds the first ceiling run's arrivals: the drain starts at its own first one.
+      const arrivedBefore = receiver.arrivals.size;
       const workers = spawnWorkers(stack, opts.workers);
-      const firstArrival = await waitUntil(() => receiver.arrivals.size > 0, 60_000, 'the worker to start').then(() => Math.min(...receiver.arrivals.values()));
+      await waitUntil(() => receiver.arrivals.size > arrivedBefore, 60_000, 'the worker to start', 10);
       const workerPids = (): Array<[string, number | undefined]> => workers.map((w) => ['worker', w.pid]);
       const cpuDrain0 = readCpu(workerPids());
       const arrivedAtCpu0 = receiver.arrivals.size;
       const lastDrain = await waitDelivered(receiver, queuedKeys, 'drain', 900_000);
+      const firstArrival = queuedKeys.reduce((first, key) => Math.min(first, receiver.arrivals.get(key)!), Infinity);
       const drainCpu = cpuPerDelivery(cpuDrain0, readCpu(workerPids()), receiver.arrivals.size - arrivedAtCpu0);
       const drainRate = queuedKeys.length / ((lastDrain - firstArrival) / 1000);
       const windowStart = performance.now();
