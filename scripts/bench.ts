@@ -8,7 +8,8 @@
 //   throughput (default)  a fan-out: each event published goes to --hooks webhooks on one account.
 //                         Ingest without and with an Idempotency-Key (and replays of ~1% of the
 //                         keyed publishes), drain (with Redis commands and PostgreSQL statements
-//                         or transactions per delivery), end to end, paced latency, and a bare
+//                         or transactions per delivery), end to end, paced latency (at --rate, and
+//                         at the target's share of the ceiling, with where it goes), and a bare
 //                         BullMQ+got ceiling for as many deliveries (scripts/bench/throughput.ts).
 //                         Options: --events N (20000) --hooks H (4) --idempotency on|off (on: a key on
 //                         every publish) --rate R events/s for the paced phase (250, i.e. 1,000

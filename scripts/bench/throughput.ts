@@ -12,7 +12,10 @@
 //                  transactions) counted around it, per delivery
 //   3. end to end: API and worker up again; N more events published with the worker
 //                  running (published→all delivered, deliveries/s)
-//   4. latency:    events paced at --rate/s for --seconds; sent → callback received
+//   4. latency:    events paced at --rate/s for --seconds; sent → callback received,
+//                  and where it went (API, queue and worker, callback); then again at
+//                  the share of the first ceiling that 1,000 deliveries/s was when the
+//                  p99 target was set (TARGET_SHARE)
 //   5. ceiling:    a bare BullMQ worker doing the same signed got POSTs, no database,
 //                  for as many deliveries as the end-to-end phase, run twice: before the
 //                  drain and after phase 4; ratios are against the mean of the two
