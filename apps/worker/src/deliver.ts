@@ -85,6 +85,8 @@ export type Next =
 export type DeliverResult = { outcome: DeliverOutcome; attemptId?: string; attemptNumber?: number; delayMs?: number; next: Next };
 
 const MAX_RECORD_TRIES = 5;
+/** A slot is handed on before its renewal is answered only while its lease outlives one more attempt by this much. */
+const HAND_OVER_MARGIN_MS = 5_000;
 /** BullMQ fires a delayed job at or after its time; less than this early is clock skew between workers, not worth a round trip. */
 const EARLY_TOLERANCE_MS = 1_000;
 /** A probe must report back within the attempt timeout plus this, or another worker may take the probe over. */
@@ -294,11 +296,23 @@ export function createDeliverer(deps: DeliverDeps) {
   /** Frees the slot; resolves to the webhook's consecutive circuit failures (null when Redis did not answer). */
   async function freeSlot(row: LoadedDelivery, lease: Lease, result: SendResult): Promise<number | null> {
     line?.observe(row.webhook_id, result.durationMs, lease.id);
+    // This slot was handed on to this attempt with its renewal still on its way:
+    // a refused renewal (parked deliveries wait for the webhook) sends it back the normal way.
+    const kept = lease.renewal ? await lease.renewal : true;
+    lease.renewal = undefined;
     // A delivery of this webhook waits here: hand it the slot in place (no
     // release and acquire), unless this attempt counts toward the circuit, the
     // circuit is not closed or the rate is limited (each start must be paced).
-    const handable = line?.hasWaiter(row.webhook_id) && !isCircuitFailure(result) && row.circuit === 'closed' && !row.rate_limit_per_second;
-    if (handable && (await gate.renew({ webhookId: row.webhook_id, lease }).catch(() => false))) {
+    const handable = kept && line?.hasWaiter(row.webhook_id) && !isCircuitFailure(result) && row.circuit === 'closed' && !row.rate_limit_per_second;
+    if (handable && lease.expiresAt - Date.now() > config.DELIVERY_TIMEOUT + HAND_OVER_MARGIN_MS) {
+      // The lease outlives the next attempt even if its renewal is lost, so the
+      // waiter starts at once and the renewal (expiry moved on, failure count
+      // reset) runs beside its send: no Redis round trip between two attempts.
+      if (line!.handOver(row.webhook_id, lease)) {
+        lease.renewal = gate.renew({ webhookId: row.webhook_id, lease }).catch(() => false);
+        return 0;
+      }
+    } else if (handable && (await gate.renew({ webhookId: row.webhook_id, lease }).catch(() => false))) {
       if (line!.handOver(row.webhook_id, lease)) return 0;
       // The waiter left meanwhile (its wait timed out): free the slot after all.
     }

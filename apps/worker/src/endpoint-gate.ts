@@ -161,7 +161,12 @@ type GateCommands = {
   hooklineRenew(leases: string, held: string, failures: string, leaseId: string, ttl: number): Promise<number>;
 };
 
-export type Lease = { id: string };
+/**
+ * A slot taken: its id in the webhook's leases, and when it expires there at
+ * the earliest (this process's clock; moved on by a renewal). `renewal` is a
+ * renewal sent and not answered yet (see deliver.ts, freeSlot).
+ */
+export type Lease = { id: string; expiresAt: number; renewal?: Promise<boolean> };
 export type Acquired = { ok: true; lease: Lease } | { ok: false; reason: HoldReason; rank: number; waitMs: number };
 
 export type EndpointGate = {
@@ -182,8 +187,9 @@ export type EndpointGate = {
   wakeAll(input: { webhookId: string; cap: number }): Promise<void>;
   /**
    * Keeps a slot for the next attempt to the same webhook (the attempt that
-   * held it ended without a circuit failure): true when kept, false when it
-   * must be released the normal way (a line is waiting, or the lease expired).
+   * held it ended without a circuit failure): true when kept (its expiresAt
+   * moved on), false when it must be released the normal way (a line is
+   * waiting, or the lease expired).
    */
   renew(input: { webhookId: string; lease: Lease }): Promise<boolean>;
   /** Forgets the webhook's consecutive failure count. */
@@ -255,14 +261,15 @@ export function createEndpointGate(opts: EndpointGateOptions): EndpointGate {
     async acquire({ webhookId, jobId, cap, ratePerSecond, circuitThreshold }) {
       const k = keys(webhookId);
       leaseCounter = (leaseCounter + 1) % 1e9;
-      const leaseId = `${process.pid}:${Date.now().toString(36)}:${leaseCounter}`;
+      const sentAt = Date.now();
+      const leaseId = `${process.pid}:${sentAt.toString(36)}:${leaseCounter}`;
       const [ok, ...rest] = await redis.hooklineAcquire(
         k.leases, k.held, k.starts, k.failures, k.woken, leaseId, jobId, cap, ratePerSecond ?? 0, leaseTtl, circuitThreshold, AHEAD * cap, WAKE_TTL_MS,
       );
       if (ok === 1) {
         const woken = rest.map(String);
         if (woken.length) handOff(webhookId, woken, cap).catch(guard('wake held deliveries'));
-        return { ok: true, lease: { id: leaseId } };
+        return { ok: true, lease: { id: leaseId, expiresAt: sentAt + leaseTtl } };
       }
       const [reason, rank, waitMs] = rest;
       const why: HoldReason = reason === 'rate' || reason === 'circuit' ? reason : 'in_flight';
@@ -291,7 +298,10 @@ export function createEndpointGate(opts: EndpointGateOptions): EndpointGate {
 
     async renew({ webhookId, lease }) {
       const k = keys(webhookId);
-      return (await redis.hooklineRenew(k.leases, k.held, k.failures, lease.id, leaseTtl)) === 1;
+      const sentAt = Date.now();
+      const kept = (await redis.hooklineRenew(k.leases, k.held, k.failures, lease.id, leaseTtl)) === 1;
+      if (kept) lease.expiresAt = sentAt + leaseTtl;
+      return kept;
     },
 
     async resetFailures(webhookId) {

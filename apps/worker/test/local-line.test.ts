@@ -98,12 +98,12 @@ describe('local line', () => {
     const line = createLocalLine({ maxWaiting: 10, waitMs: 5_000 });
     seen(line, 5, 'wh_a');
     expect(line.hasWaiter('wh_a')).toBe(false);
-    expect(line.handOver('wh_a', { id: 'lease-0' })).toBe(false);
+    expect(line.handOver('wh_a', { id: 'lease-0', expiresAt: 0 })).toBe(false);
     const first = line.wait('wh_a', Date.now());
     const second = line.wait('wh_a', Date.now());
     expect(line.hasWaiter('wh_a')).toBe(true);
-    expect(line.handOver('wh_a', { id: 'lease-1' })).toBe(true);
-    expect(await first).toEqual({ lease: { id: 'lease-1' } });
+    expect(line.handOver('wh_a', { id: 'lease-1', expiresAt: 0 })).toBe(true);
+    expect(await first).toEqual({ lease: { id: 'lease-1', expiresAt: 0 } });
     line.freed('wh_a');
     expect(await second).toBe('freed');
     expect(line.hasWaiter('wh_a')).toBe(false);
