@@ -92,11 +92,15 @@ const until = async (check: () => boolean, what: string) => {
   if (!check()) throw new Error(`timed out waiting for ${what}`);
 };
 
-it('hands the slot to the waiting delivery, which sends before the renewal is answered; the cap of 1 holds', async () => {
+/**
+ * Two deliveries to a one-slot webhook the line has seen answer in 150 ms: the
+ * second waits in this process for the first's slot, which is handed to it in
+ * place; resolves once both callbacks have arrived, the renewal still held back.
+ */
+async function handedOver() {
   const { webhook, emit } = await oneSlotWebhook();
   const held = heldRenewals();
   const { deliver, line } = deliverer(held.gate);
-  // The line has seen this webhook answer in 150 ms: a delivery waits here for its slot.
   line.observe(webhook.id, 150);
   receiver.respond({ status: 200, body: 'ok', delayMs: 150 });
 
@@ -104,9 +108,14 @@ it('hands the slot to the waiting delivery, which sends before the renewal is an
   const first = deliver({ deliveryId: a, jobId: a });
   await until(() => bodyOf(a) !== undefined, 'the first callback');
   const second = deliver({ deliveryId: b, jobId: b });
-  // b waits here for a's slot; a ends and hands it over: b's callback arrives
-  // while the renewal that a's hand-over sent is still held back.
   await until(() => bodyOf(b) !== undefined, 'the second callback');
+  return { webhook, held, a, b, first, second };
+}
+
+it('hands the slot to the waiting delivery, which sends before the renewal is answered; the cap of 1 holds', async () => {
+  // b waited for a's slot; a ended and handed it over: b's callback arrived
+  // while the renewal that a's hand-over sent is still held back.
+  const { webhook, held, a, b, first, second } = await handedOver();
   expect(held.sent()).toBe(1);
   expect(bodyOf(b)!.receivedAt).toBeGreaterThanOrEqual(bodyOf(a)!.receivedAt + 150);
   // Still one slot in use, the lease a took (a third delivery would be refused).
@@ -119,18 +128,7 @@ it('hands the slot to the waiting delivery, which sends before the renewal is an
 });
 
 it('sends the slot back the normal way when its renewal is refused: a delivery parked for the webhook is woken', async () => {
-  const { webhook, emit } = await oneSlotWebhook();
-  const held = heldRenewals();
-  const { deliver, line } = deliverer(held.gate);
-  // The line has seen this webhook answer in 150 ms: a delivery waits here for its slot.
-  line.observe(webhook.id, 150);
-  receiver.respond({ status: 200, body: 'ok', delayMs: 150 });
-
-  const [a, b] = [await emit(), await emit()];
-  const first = deliver({ deliveryId: a, jobId: a });
-  await until(() => bodyOf(a) !== undefined, 'the first callback');
-  const second = deliver({ deliveryId: b, jobId: b });
-  await until(() => bodyOf(b) !== undefined, 'the second callback');
+  const { webhook, held, first, second } = await handedOver();
   // Meanwhile another worker parked a delivery of this webhook: the renewal must be refused.
   await realGate.park({ webhookId: webhook.id, jobId: 'parked-elsewhere', since: Date.now(), reason: 'in_flight', cap: 1 });
   expect(promoted).not.toContain('parked-elsewhere');
