@@ -39,7 +39,8 @@ export async function latencyBreakdown(databaseUrl: string, sent: Map<string, nu
       const sorted = values.sort((a, b) => a - b);
       return `${percentile(sorted, 50).toFixed(0)} / ${percentile(sorted, 99).toFixed(0)}`;
     };
-    return `API ${show(parts.api)}, queue and worker ${show(parts.queue)}, callback ${show(parts.callback)} (${rows.length} deliveries)`;
+    const counted = parts.api.length;
+    return `API ${show(parts.api)}, queue and worker ${show(parts.queue)}, callback ${show(parts.callback)} (${counted} deliveries)`;
   } finally {
     await client.end();
   }
