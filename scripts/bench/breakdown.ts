@@ -5,9 +5,10 @@ import { deliveryKey, percentile, type Receiver } from './support';
 /**
  * Where the paced phase's latency goes, per delivery, from the times the
  * pipeline stored and the bench's own clock (both this machine's):
- *   API:      sent → the event's row (its transaction's start, `events.created_at`);
+ *   API:      sent → the event's `created_at`, which the API sets between its two
+ *             statements (request, validation, the wait for a batch, the match);
  *   queue:    that → the first attempt's start (`attempts.created_at − duration_ms`):
- *             commit, answer, enqueue, the job's wait, the worker's load and slot;
+ *             the write and its commit, enqueue, the job's wait, the worker's load and slot;
  *   callback: the attempt's start → the receiver has the whole request.
  * The attempt's times have millisecond precision; p50 and p99 of each part
  * (they do not add up to the whole's).
