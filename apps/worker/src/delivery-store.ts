@@ -178,14 +178,14 @@ export function createDeliveryStore(db: Db) {
   const load = createBatcher<string, LoadedDelivery | undefined>({
     ...BATCH,
     async run(ids) {
-      const rows = await db.batchSql.query<LoadedDelivery>(LOAD_SQL, [ids]);
+      const rows = await db.sql.query<LoadedDelivery>(LOAD_SQL, [ids]);
       const byId = new Map(rows.map((row) => [row.id, row]));
       return ids.map((id) => byId.get(id));
     },
   });
 
   /** Per item: what it released when recorded, null when the guard failed (another run recorded an attempt meanwhile). */
-  async function recordMany(items: AttemptRecord[], sql: OutboxSql = db.batchSql): Promise<(Recorded | null)[]> {
+  async function recordMany(items: AttemptRecord[], sql: OutboxSql = db.sql): Promise<(Recorded | null)[]> {
     const column = <K extends keyof AttemptRecord>(key: K) => items.map((item) => item[key]);
     const rows = await sql.query<{ delivery_id: string; wake: string[] | null }>(RECORD_SQL, [
       column('deliveryId'), column('status'), column('at'), column('nextAttemptAt'), column('expectedCount'), column('attemptId'),

@@ -20,12 +20,6 @@ export type SqlRunner = {
 export type Db = {
   prisma: PrismaClient;
   sql: SqlRunner;
-  /**
-   * For the worker's batched load and record statements only: connections of
-   * their own whose prepared statements run on a generic plan (see below).
-   * The same runner as `sql` on PGlite.
-   */
-  batchSql: SqlRunner;
   kind: 'postgres' | 'pglite';
   /** true when the database answers a trivial query (for /readyz). */
   ping(): Promise<boolean>;
@@ -40,20 +34,15 @@ export type DbOptions =
 // Every statement sent through SqlRunner.query is a named prepared statement on
 // its connection: PostgreSQL parses each text once per connection instead of on
 // every call. The hot statements (the outbox's, the worker's load and record)
-// are long CTEs whose parsing and planning cost more than running them; with one
-// server on a 2-core machine, that was a third of PostgreSQL's CPU.
+// are long CTEs whose parsing cost more than running them; with one server on a
+// 2-core machine, that was a third of PostgreSQL's CPU.
 //
-// Parsing, not planning: with plan_cache_mode = auto, PostgreSQL keeps planning
-// the worker's load and record anew on every execution (a plan for the ids
-// given is always estimated cheaper than one for any array), which is most of
-// their cost: 0.28–0.38 and 0.50 ms of backend CPU per execution, against
-// 0.10–0.18 and 0.13–0.15 ms on a generic plan (measured on a bench database
-// of a million deliveries). Their plans do not depend on the values (lookups by
-// primary key, in batches of 1 to 100), so `batchSql` runs them on a pool of
-// its own whose sessions force the generic plan. Not every statement: the
-// relay's and the sweeper's range scans with LIMIT $n must keep plans made for
-// their values (a generic estimate of the range could pick a table scan).
-const BATCH_POOL_SIZE = 4;
+// Planning is left to PostgreSQL (plan_cache_mode = auto): it plans the worker's
+// load and record anew on every execution (0.3-0.5 ms of backend CPU each), and
+// switches others to a cached generic plan. Forcing generic plans was tried and
+// reverted: a generic plan made while a table is small scans it whole, and stays
+// cached until an ANALYZE invalidates it (autovacuum does that in production; on a
+// server without it the scans grow with the table).
 // Texts are constants in this code base; the cap only guards against one that
 // is not (past it, texts are sent unnamed, as before). A pooler in front of
 // PostgreSQL must keep sessions (or support prepared statements: PgBouncer ≥ 1.21
@@ -71,18 +60,11 @@ function preparedName(text: string): string | undefined {
 
 export async function createDb(opts: DbOptions): Promise<Db> {
   if ('pgliteDir' in opts) return createPgliteDb(opts.pgliteDir);
-  const size = opts.poolSize ?? 10;
-  const batchSize = Math.min(BATCH_POOL_SIZE, Math.max(1, size - 1));
-  const pool = new Pool({ connectionString: opts.databaseUrl, max: Math.max(1, size - batchSize) });
-  const batchPool = new Pool({ connectionString: opts.databaseUrl, max: batchSize });
-  // Sent on each new connection before anything else it runs (a client runs its queries in order).
-  batchPool.on('connect', (client) => void client.query('SET plan_cache_mode = force_generic_plan').catch(() => undefined));
+  const pool = new Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10 });
   // An idle client losing its connection must not crash the process; the next query reports it.
   pool.on('error', opts.onError ?? (() => undefined));
-  batchPool.on('error', opts.onError ?? (() => undefined));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
-  /** A runner on `client`: a pool, or one session of `owner`. */
-  const bind = (client: Pool | PoolClient, owner: Pool): SqlRunner => ({
+  const bind = (client: Pool | PoolClient): SqlRunner => ({
     async query(text, params) {
       // Without parameters node-postgres uses the simple protocol, which also runs several statements: left as is.
       const name = params?.length ? preparedName(text) : undefined;
@@ -93,25 +75,24 @@ export async function createDb(opts: DbOptions): Promise<Db> {
       await client.query(text);
     },
     async withSession(fn) {
-      if (client !== owner) return fn(bind(client, owner));
-      const session = await owner.connect();
+      if (client !== pool) return fn(bind(client));
+      const session = await pool.connect();
       try {
-        return await fn(bind(session, owner));
+        return await fn(bind(session));
       } finally {
         session.release();
       }
     },
   });
-  const sql = bind(pool, pool);
+  const sql = bind(pool);
   return {
     prisma,
     sql,
-    batchSql: bind(batchPool, batchPool),
     kind: 'postgres',
     ping: () => pool.query('SELECT 1').then(() => true, () => false),
     async close() {
       await prisma.$disconnect();
-      await Promise.all([pool.end(), batchPool.end()]);
+      await pool.end();
     },
   };
 }
@@ -135,7 +116,6 @@ async function createPgliteDb(dataDir: string): Promise<Db> {
   return {
     prisma,
     sql,
-    batchSql: sql,
     kind: 'pglite',
     ping: () => pglite.query('SELECT 1').then(() => true, () => false),
     async close() {
