@@ -5,12 +5,28 @@ import { createServer } from 'node:net';
 // test's own (no persistence) that it can stop and start without touching the
 // machine's shared Redis.
 
+/** Whether a server could listen on this loopback port now. */
+export const canListen = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+
+/**
+ * A free loopback port for a server the test starts itself, picked at random
+ * in 10000–19999: below the kernel's ephemeral range (32768+ here), which
+ * listen(0) and every outgoing connection draw from, so nothing else is handed
+ * it in the seconds before that server binds it (a port from listen(0) once was:
+ * "redis-server could not start on port 44687"), and apart from the topology
+ * helper's 20000–39999 (tests/support/redis-topology.ts).
+ */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  for (let tries = 0; tries < 200; tries += 1) {
+    const port = 10_000 + Math.floor(Math.random() * 10_000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free port in 10000-19999');
 }
 
 export type OwnRedis = {

@@ -1,10 +1,10 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { RedisTarget } from '@hookline/queue';
+import { canListen as portFree } from './local-services';
 
 // Real Redis topologies for tests, started from the installed redis-server and
 // redis-cli binaries on loopback ports of their own (never the shared Redis),
@@ -31,12 +31,6 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20
   }
 }
 
-const portFree = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
 
 /**
  * `count` consecutive free ports whose cluster bus ports (+10000) are free too,

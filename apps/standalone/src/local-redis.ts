@@ -37,9 +37,14 @@ export async function ensureRedis(url: string, dataDir: string): Promise<LocalRe
   mkdirSync(dataDir, { recursive: true });
   const port = parsed.port || '6379';
   const child = spawn('redis-server', ['--port', port, '--bind', '127.0.0.1', '--dir', dataDir, '--appendonly', 'yes', '--save', '', '--daemonize', 'no'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // Its log (stdout) says why it stopped, e.g. "Failed listening on port … (tcp), aborting": kept for the error below.
+  let said = '';
+  const keep = (chunk: Buffer) => (said = (said + chunk.toString()).slice(-500));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   for (let i = 0; i < 50; i++) {
     if (child.exitCode !== null) break;
     if (await answers(url)) {
@@ -54,5 +59,6 @@ export async function ensureRedis(url: string, dataDir: string): Promise<LocalRe
     }
   }
   child.kill('SIGKILL');
-  throw new Error(`redis-server could not start on port ${port}; is the port taken? Set REDIS_URL to a running Redis`);
+  const why = said.trim().split('\n').pop()?.trim();
+  throw new Error(`redis-server could not start on port ${port}${why ? ` (${why})` : ''}; is the port taken? Set REDIS_URL to a running Redis`);
 }
