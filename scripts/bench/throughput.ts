@@ -309,22 +309,22 @@ export async function runThroughput(opts: ThroughputOptions): Promise<void> {
 
       // 4. paced latency: at --rate, and at the share of the ceiling that rate was
       //    when the target was set (a slower machine's ceiling makes 1,000/s a heavier load)
-      const pacedPhase = async (rate: number, firstSeq: number, label: string) => {
+      const pacedPhase = async (rate: number, firstSeq: number, label: string, tag: string) => {
         const keys = fanOut(await paced(stack.port, stack.token, accountId, rate, SECONDS, firstSeq, keyedPhases), H);
         await waitDelivered(receiver, keys.keys(), 'latency', 300_000);
         progress('');
         const lat = latencies(keys, receiver);
         results[`${label}, sent→delivered p50/p95/p99 (ms)`] = [50, 95, 99].map((p) => percentile(lat, p).toFixed(1)).join(' / ');
-        const at = `at ${fmt(rate * H)}/s`;
+        const at = `at ${fmt(rate * H)}/s${tag}`;
         results[`  ${at}: p50 of the first / last 5 s (ms; rising = more than the machine sustains)`] = settling(keys, receiver);
         results[`  ${at}: where it goes, p50 / p99 (ms)`] = await latencyBreakdown(stack.env.DATABASE_URL, keys, receiver);
         return { keys, p99: percentile(lat, 99) };
       };
       const pacedKeys = new Map<string, number>();
-      const absolute = await pacedPhase(RATE, 10_000_000, `latency at ${fmt(RATE)} events/s × ${H} = ${fmt(RATE * H)} deliveries/s`);
+      const absolute = await pacedPhase(RATE, 10_000_000, `latency at ${fmt(RATE)} events/s × ${H} = ${fmt(RATE * H)} deliveries/s`, '');
       results[`p99 sent→delivered at ${fmt(RATE * H)} deliveries/s (target ≤ 100 ms)`] = `${absolute.p99.toFixed(1)} ms`;
       const relativeRate = Math.max(1, Math.round((TARGET_SHARE * ceilingBefore.rate) / H));
-      const relative = await pacedPhase(relativeRate, 20_000_000, `latency at ${fmt(relativeRate)} events/s × ${H} = ${pct(relativeRate * H, ceilingBefore.rate)} of the first ceiling`);
+      const relative = await pacedPhase(relativeRate, 20_000_000, `latency at ${fmt(relativeRate)} events/s × ${H} = ${pct(relativeRate * H, ceilingBefore.rate)} of the first ceiling`, ' (target\'s share)');
       results[`p99 sent→delivered at ${pct(TARGET_SHARE, 1)} of the ceiling (the target's load when it was set)`] = `${relative.p99.toFixed(1)} ms`;
       for (const phase of [absolute, relative]) for (const [key, at] of phase.keys) pacedKeys.set(key, at);
       results['duplicate callbacks'] = String(receiver.duplicates);
