@@ -23,7 +23,7 @@ import type { Metrics } from '@hookline/metrics';
 // - a batch picks at most `batchSize` parent rows oldest first by an index range
 //   scan (events_created_at_idx, extractions_created_at_idx,
 //   idempotency_records_expires_at_idx) with FOR UPDATE SKIP LOCKED, and finds the
-//   children by index (deliveries_event_id_idx, attempts' unique (delivery_id,
+//   children by index (deliveries' unique (event_id, webhook_id), attempts' unique (delivery_id,
 //   attempt_number), extraction_documents' primary key): never a table scan;
 // - a short pause between batches, and a sweep stops after `maxSweepMs`: the
 //   next tick continues where the data is (oldest first), nothing is remembered;

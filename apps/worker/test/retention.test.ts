@@ -356,7 +356,7 @@ describe('indexes', () => {
     });
     for (const plan of Object.values(plans)) expect(plan).not.toMatch(/Seq Scan/);
     expect(plans.events).toMatch(/Index Scan using events_created_at_idx on events/);
-    expect(plans.events).toMatch(/using deliveries_event_id_idx/);
+    expect(plans.events).toMatch(/using deliveries_event_id_webhook_id_key/);
     expect(plans.events).toMatch(/using attempts_delivery_id_attempt_number_key/);
     expect(plans.extractions).toMatch(/Index Scan using extractions_created_at_idx on extractions/);
     expect(plans.extractions).toMatch(/using extraction_documents_pkey/);
