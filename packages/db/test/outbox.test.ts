@@ -193,6 +193,22 @@ describe('writeEvent (in a Prisma transaction)', () => {
     expect((await test(stranger)).deliveryIds).toEqual([]);
   });
 
+  it('holds one delivery per webhook and event: the schema refuses a second (unique (event_id, webhook_id))', async () => {
+    const a = await account();
+    const hook = await webhook(a, { events: [QUOTA] });
+    const other = await webhook(a, { events: [QUOTA] });
+    const [written] = await writeEventBatch(t.db.sql, [{ accountId: a, event: QUOTA, parserId: null, data: {} }]);
+    expect(written?.deliveryIds).toHaveLength(2);
+    const insert = (webhookId: string) =>
+      t.db.sql.query(
+        `INSERT INTO deliveries (id, account_id, webhook_id, event_id, event, updated_at) VALUES ($1, $2, $3, $4, $5, now())`,
+        [newId('delivery'), a, webhookId, written!.eventId, QUOTA],
+      );
+    await expect(insert(hook)).rejects.toMatchObject({ code: '23505' });
+    await expect(insert(other)).rejects.toMatchObject({ code: '23505' });
+    expect(await t.db.prisma.delivery.count({ where: { eventId: written!.eventId } })).toBe(2);
+  });
+
   it('refuses an unknown account', async () => {
     await expect(t.db.prisma.$transaction((tx) => writeEvent(tx, { accountId: 'acct_nobody', event: QUOTA, parserId: null, data: {} }))).rejects.toThrow(/no such account/);
   });
