@@ -31,7 +31,6 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20
   }
 }
 
-
 /**
  * `count` consecutive free ports whose cluster bus ports (+10000) are free too,
  * picked at random in 20000–29999 so parallel test files do not collide.
