@@ -7,7 +7,10 @@
 // under a backlog that trip was most of the worker's work. So such a delivery
 // waits here instead, in a line per webhook, and tries the gate again as soon
 // as this process ends an attempt to that webhook (or after a short timeout,
-// since the slot may have been another process's).
+// since the slot may have been another process's). The line is kept in the
+// order the deliveries began waiting: one whose try failed again (another
+// delivery took the slot first) goes back to its place, not to the end, so
+// under a burst no delivery is passed over again and again.
 //
 // Isolation is kept by these bounds: only a webhook known to be fast may be
 // waited for — its recent attempts here took at most `fastMs` on average, and
@@ -54,6 +57,8 @@ export type LocalLine = {
   waiting(): number;
 };
 
+type Waiter = { since: number; done: (lease?: Lease) => void };
+
 const DEFAULTS = { fastMs: 250, waitMs: 250, deadlineMs: 2_000 } as const;
 /** Weight of the newest attempt in the webhook's average duration. */
 const ALPHA = 0.2;
@@ -65,14 +70,22 @@ export function createLocalLine(options: LocalLineOptions): LocalLine {
   const average = new Map<string, number>();
   /** Attempts running here: webhook → lease → when it started. */
   const running = new Map<string, Map<string, number>>();
-  const lines = new Map<string, Array<(lease?: Lease) => void>>();
+  /** Per webhook, the deliveries waiting, oldest first (by when each began waiting: a delivery that waits again keeps its place). */
+  const lines = new Map<string, Array<Waiter>>();
   let waiting = 0;
 
   function next(webhookId: string): ((lease?: Lease) => void) | undefined {
     const line = lines.get(webhookId);
     const first = line?.shift();
     if (line && line.length === 0) lines.delete(webhookId);
-    return first;
+    return first?.done;
+  }
+
+  /** Puts a waiter in its place: after every delivery that began waiting before it (most arrive last, so from the end). */
+  function enter(line: Waiter[], waiter: Waiter): void {
+    let at = line.length;
+    while (at > 0 && line[at - 1].since > waiter.since) at -= 1;
+    line.splice(at, 0, waiter);
   }
 
   /** Whether an attempt to the webhook running here has taken longer than a fast one would. */
@@ -109,17 +122,20 @@ export function createLocalLine(options: LocalLineOptions): LocalLine {
           let line = lines.get(webhookId);
           if (!line) lines.set(webhookId, (line = []));
           const own = line;
+          const waiter: Waiter = {
+            since: startedAt,
+            done: (lease?: Lease) => {
+              clearTimeout(timer);
+              resolve(lease ? { lease } : 'freed');
+            },
+          };
           const timer = setTimeout(() => {
-            const at = own.indexOf(done);
+            const at = own.indexOf(waiter);
             if (at >= 0) own.splice(at, 1);
             if (own.length === 0 && lines.get(webhookId) === own) lines.delete(webhookId);
             resolve('freed');
           }, Math.min(waitMs, Math.max(10, 4 * avg)));
-          function done(lease?: Lease) {
-            clearTimeout(timer);
-            resolve(lease ? { lease } : 'freed');
-          }
-          own.push(done);
+          enter(own, waiter);
         });
       } finally {
         waiting -= 1;

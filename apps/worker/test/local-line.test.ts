@@ -30,6 +30,24 @@ describe('local line', () => {
     expect(line.waiting()).toBe(0);
   });
 
+  it('a delivery that waits again keeps its place: ahead of every delivery that began waiting after it', async () => {
+    const line = createLocalLine({ maxWaiting: 10, waitMs: 5_000 });
+    seen(line, 5, 'wh_a');
+    const began = Date.now();
+    const order: string[] = [];
+    // `late` began waiting after `early`; `early` comes back to the line (its
+    // wait ended, the gate was still full) after `late` joined it.
+    const late = line.wait('wh_a', began + 10).then((w) => order.push(`late:${JSON.stringify(w)}`));
+    const early = line.wait('wh_a', began).then((w) => order.push(`early:${JSON.stringify(w)}`));
+    const later = line.wait('wh_a', began + 20).then((w) => order.push(`later:${JSON.stringify(w)}`));
+    await tick();
+    expect(line.handOver('wh_a', { id: 'lease-1', expiresAt: 0 })).toBe(true);
+    line.freed('wh_a');
+    line.freed('wh_a');
+    await Promise.all([late, early, later]);
+    expect(order).toEqual(['early:{"lease":{"id":"lease-1","expiresAt":0}}', 'late:"freed"', 'later:"freed"']);
+  });
+
   it('a wait ends by itself after a short timeout (the slot may have freed in another process)', async () => {
     const line = createLocalLine({ maxWaiting: 10, waitMs: 30 });
     seen(line, 20, 'wh_a');
