@@ -13,7 +13,8 @@
 //                         BullMQ+got ceiling for as many deliveries (scripts/bench/throughput.ts).
 //                         Options: --events N (20000) --hooks H (4) --idempotency on|off (on: a key on
 //                         every publish) --rate R events/s for the paced phase (250, i.e. 1,000
-//                         deliveries/s with 4 webhooks) --seconds S (20) --concurrency C (200)
+//                         deliveries/s with 4 webhooks) --seconds S (20: measured, after 5 s at the
+//                         same pace that are not) --concurrency C (200)
 //                         --max-in-flight M (each webhook's max_in_flight; default: the service's)
 //                         --workers W (1: worker processes for the drain and end to end)
 //                         --redis server|cluster (server: BENCH_REDIS_URL or the machine's; cluster: a
