@@ -30,6 +30,11 @@ export function deliveryKey(eventId: string, hook: string | number): string {
   return hook === '' ? eventId : `${eventId}/${hook}`;
 }
 
+/** The deliveries sent at or after `from` (a paced phase's measured part, after its settling seconds). */
+export function sentSince(sent: Map<string, number>, from: number): Map<string, number> {
+  return new Map([...sent].filter(([, sentAt]) => sentAt >= from));
+}
+
 /** The hook a callback was sent to: the path segment after the receiver's base path ('' for the base itself). */
 function hookOf(path: string | undefined): string {
   const match = /^\/hooks(?:\/([^/?]+))?/.exec(path ?? '');

@@ -30,7 +30,7 @@ import { createStack, PG_SERVER, type Stack } from './stack';
 import { diffCounts, pgCounter, redisCommandStats, sumCounts } from './counters';
 import { cpuPerDelivery, readCpu } from './cpu';
 import { latencyBreakdown } from './breakdown';
-import { deliveryKey, percentile, progress, sleep, startBenchReceiver, waitUntil, type Receiver } from './support';
+import { deliveryKey, percentile, progress, sentSince, sleep, startBenchReceiver, waitUntil, type Receiver } from './support';
 
 export type ThroughputOptions = {
   /** Worker processes in the drain and the phases after it (each with `concurrency`). */
@@ -319,7 +319,7 @@ export async function runThroughput(opts: ThroughputOptions): Promise<void> {
         const all = fanOut(await paced(stack.port, stack.token, accountId, rate, SETTLE_SECONDS + SECONDS, firstSeq, keyedPhases), H);
         await waitDelivered(receiver, all.keys(), 'latency', 300_000);
         progress('');
-        const keys = new Map([...all].filter(([, sentAt]) => sentAt >= began + SETTLE_SECONDS * 1000));
+        const keys = sentSince(all, began + SETTLE_SECONDS * 1000);
         const lat = latencies(keys, receiver);
         results[`${label}, sent→delivered p50/p95/p99 (ms)`] = [50, 95, 99].map((p) => percentile(lat, p).toFixed(1)).join(' / ');
         const at = `at ${fmt(rate * H)}/s${tag}`;

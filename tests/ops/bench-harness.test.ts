@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { judgeGrowth, warmUpCount, type Sample } from '../../scripts/bench/soak-verdict';
-import { deliveryKey, programPid, rssBytes, startBenchReceiver, type Receiver } from '../../scripts/bench/support';
+import { deliveryKey, programPid, rssBytes, sentSince, startBenchReceiver, type Receiver } from '../../scripts/bench/support';
 
 // The benchmark's own bookkeeping (npm run bench): the receiver counts a fan-out's
 // deliveries per (event, webhook), the soak reads the RSS of the right process and
@@ -56,6 +56,15 @@ describe('bench receiver', () => {
     expect(receiver.total).toBe(2);
     expect(receiver.arrivals.size).toBe(0);
     expect(receiver.perHook.get('0')).toBe(2);
+  });
+});
+
+describe('bench paced phase', () => {
+  it('measures only what was sent once its settling seconds were over, the boundary included', () => {
+    const sent = new Map([['evt_a/0', 1_000], ['evt_b/0', 5_999], ['evt_c/0', 6_000], ['evt_d/0', 9_500]]);
+    expect([...sentSince(sent, 6_000).keys()]).toEqual(['evt_c/0', 'evt_d/0']);
+    expect(sentSince(sent, 0).size).toBe(4);
+    expect(sentSince(sent, 10_000).size).toBe(0);
   });
 });
 
