@@ -78,7 +78,7 @@ export async function runSoak(opts: SoakOptions): Promise<void> {
     await stack.startApi();
     await db.connect();
     // A server without autovacuum never re-plans what it cached while the tables were
-    // small (README, Data retention): the soak would measure that, not the service.
+    // small (docs/operations.md, Data retention): the soak would measure that, not the service.
     const { rows: [av] } = await db.query<{ autovacuum: string }>('SHOW autovacuum');
     if (av.autovacuum !== 'on') {
       console.log(`soak: this PostgreSQL runs with autovacuum = ${av.autovacuum}; the soak runs ANALYZE on its database every ${ANALYZE_EVERY_MS / 1000} s, as autovacuum would`);

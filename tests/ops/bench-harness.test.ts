@@ -5,7 +5,7 @@ import { deliveryKey, programPid, rssBytes, sentSince, startBenchReceiver, type 
 
 // The benchmark's own bookkeeping (npm run bench): the receiver counts a fan-out's
 // deliveries per (event, webhook), the soak reads the RSS of the right process and
-// judges growth by the rules the README states.
+// judges growth by the rules docs/performance.md states.
 
 const MB = 1024 * 1024;
 

@@ -2,7 +2,7 @@ import type { Logger } from '@hookline/config';
 import type { Db, SqlRunner } from '@hookline/db';
 import type { Metrics } from '@hookline/metrics';
 
-// Data lifecycle (README.md, "Data retention"). Every worker process runs this
+// Data lifecycle (docs/operations.md, "Data retention"). Every worker process runs this
 // sweeper; at most one sweeps at a time across all of them. What it deletes:
 //
 // - events created more than RETENTION ago, with all their deliveries and those
