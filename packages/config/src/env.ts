@@ -4,7 +4,7 @@ import { parseDuration, parseEncryptionKey, parseSchedule } from '@hookline/doma
 // One small schema per app, validated once at start-up. Each app's main.ts passes process.env
 // here once; a bad value ends the process with one line naming the variable.
 
-/** A duration variable with its default written as docs/api.md#configuration writes it; parsed to milliseconds. */
+/** A duration variable with its default written as docs/configuration.md writes it; parsed to milliseconds. */
 const duration = (defaultText: string) =>
   z
     .string()

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { PRODUCTION_REQUIRED, apiEnvSchema, parseEnv, standaloneEnvSchema, workerEnvSchema } from '../src/env';
 
-// Environment parsing (docs/api.md#configuration): defaults as the reference writes
+// Environment parsing (docs/configuration.md): defaults as the reference writes
 // them, and one line naming the variable when a value is bad.
 
 const KEY = Buffer.alloc(32, 7).toString('base64');
