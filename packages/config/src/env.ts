@@ -134,6 +134,8 @@ export const apiEnvSchema = z.object({ ...common, ...apiOnly });
 export const workerEnvSchema = z.object({ ...common, ...workerOnly });
 /** `npm start` runs both apps in one process. */
 export const standaloneEnvSchema = z.object({ ...common, ...apiOnly, ...workerOnly });
+/** `npm run db:migrate`: only where the database is. */
+export const migrateEnvSchema = z.object({ NODE_ENV: common.NODE_ENV, DATABASE_URL: common.DATABASE_URL, HOOKLINE_DATA_DIR: common.HOOKLINE_DATA_DIR });
 
 /**
  * One Redis topology, named completely, as the operator set it (REDIS_URL's
@@ -159,6 +161,7 @@ const REDIS_REQUIRED = 'REDIS_URL|REDIS_CLUSTER_NODES|REDIS_SENTINELS';
 export const PRODUCTION_REQUIRED = {
   api: ['DATABASE_URL', REDIS_REQUIRED, 'PLATFORM_TOKEN', 'ENCRYPTION_KEY'],
   worker: ['DATABASE_URL', REDIS_REQUIRED, 'ENCRYPTION_KEY'],
+  migrate: ['DATABASE_URL'],
 } as const;
 
 /**

@@ -1,0 +1,42 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { createTestDatabase, type TestDatabase } from '../../../tests/support/test-database';
+
+// `npm run db:migrate` reads its settings through packages/config: a bad or missing
+// value is one line naming the variable, and a good one migrates.
+const CLI = join(__dirname, '..', 'src', 'migrate-cli.ts');
+
+function runCli(env: Record<string, string>) {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([name]) => !['DATABASE_URL', 'NODE_ENV', 'HOOKLINE_DATA_DIR'].includes(name)));
+  const result = spawnSync(process.execPath, ['--import', 'tsx', CLI], { env: { ...clean, ...env }, encoding: 'utf8', timeout: 60_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('npm run db:migrate', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await database.drop();
+  });
+
+  it('in production, refuses to run without DATABASE_URL, in one line', () => {
+    const result = runCli({ NODE_ENV: 'production' });
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toBe('hookline: invalid configuration: DATABASE_URL must be set when NODE_ENV=production');
+  });
+
+  it('names a malformed DATABASE_URL', () => {
+    const result = runCli({ DATABASE_URL: 'mysql://somewhere/db' });
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toBe('hookline: invalid configuration: DATABASE_URL: must be a postgresql:// URL');
+  });
+
+  it('finds a migrated database up to date', () => {
+    const result = runCli({ DATABASE_URL: database.url, NODE_ENV: 'production' });
+    expect(result.stderr).toBe('');
+    expect(result.stdout.trim()).toBe('database is up to date');
+    expect(result.status).toBe(0);
+  });
+});
