@@ -17,7 +17,7 @@ export type ApiDeps = {
   secretBox: SecretBox;
   config: Pick<ApiEnv, 'PLATFORM_TOKEN' | 'ADMIN_PASSWORD' | 'RATE_LIMIT_PER_MINUTE' | 'QUEUE_PREFIX' | 'NODE_ENV' | 'SESSION_SECRET'> & {
     PLATFORM_TOKEN: string;
-    /** Express 'trust proxy'; default 'loopback'. */
+    /** Express 'trust proxy'; default false (no proxy trusted). */
     TRUST_PROXY?: ApiEnv['TRUST_PROXY'];
     /** Default 100. */
     MAX_WEBHOOKS_PER_ACCOUNT?: number;

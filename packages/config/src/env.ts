@@ -77,11 +77,12 @@ const apiOnly = {
   // How long an Idempotency-Key stays claimed by a request that never answered (its process died) before a retry may take it over.
   IDEMPOTENCY_LEASE: duration('60s'),
   SESSION_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
-  // Which proxies' X-Forwarded-* headers to believe (client address for the sign-in limit,
-  // https for Secure cookies): Express's 'trust proxy' — true, a hop count, or addresses/subnets.
+  // Which proxies' X-Forwarded-* headers to believe (client address for the failed-credential
+  // limits, https): Express's 'trust proxy' — true, a hop count, or addresses/subnets. Default:
+  // none, since a trusted proxy that passes a client's own X-Forwarded-For lets it pick its address.
   TRUST_PROXY: z
     .string()
-    .default('loopback')
+    .default('false')
     .transform((v): boolean | number | string => (v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v)),
 };
 

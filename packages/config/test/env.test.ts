@@ -187,7 +187,7 @@ describe('parseEnv(standaloneEnvSchema)', () => {
 
 describe('TRUST_PROXY', () => {
   it.each([
-    [undefined, 'loopback'],
+    [undefined, false],
     ['true', true],
     ['false', false],
     ['2', 2],

@@ -202,13 +202,11 @@ export function createDashboardRouter(deps: ApiDeps): Router {
     const auth = await authenticateApiKey(deps, key);
     if (auth) return startSession(req, res, { keyId: auth.keyId, accountId: auth.accountId });
     // The key is never echoed back into the page.
-    const client = req.ip ?? 'unknown';
-    const waitSeconds = await failedSignIns.blockedFor(client);
+    const waitSeconds = await failedSignIns.fail(req);
     if (waitSeconds > 0) {
       res.setHeader('Retry-After', String(waitSeconds));
       return renderSignIn(req, res, 429, { error: `Too many failed sign-ins from this address. Wait ${Math.ceil(waitSeconds / 60)} minute(s) and try again.` });
     }
-    await failedSignIns.fail(client);
     return renderSignIn(req, res, 401, { error: 'That API key is unknown or revoked. Paste an active key (hk_live_… or hk_test_…) of your account.' });
   });
 
