@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDuration, parseEncryptionKey, parseSchedule } from '@hookline/domain';
 
@@ -106,6 +107,14 @@ const workerOnly = {
   WORKER_HEALTH_PORT: port.optional(),
   // How long a due delivery may sit unqueued (Redis was down, or lost its data) before the relay re-enqueues it.
   RELAY_GRACE: duration('30s'),
+  // The address the health port listens on. Default loopback: a worker on a host
+  // serves its unauthenticated /metrics to the machine only. The image sets
+  // 0.0.0.0, since in a container the kubelet's probes and Prometheus come over
+  // the pod's own IP.
+  WORKER_HEALTH_HOST: z
+    .string()
+    .refine((v) => isIP(v) !== 0, 'must be an IP address to listen on, e.g. 127.0.0.1, 0.0.0.0 or ::')
+    .default('127.0.0.1'),
   // Endpoint isolation: each webhook's share of the workers, and when to stop trying it for a while.
   ENDPOINT_CONCURRENCY: intRange(1, 1000).default(10),
   CIRCUIT_BREAKER_THRESHOLD: intRange(1, 1000).default(5),

@@ -85,7 +85,9 @@ export function createDashboardRouter(deps: ApiDeps): Router {
     httpOnly: true,
     sameSite: 'strict' as const,
     signed: true,
-    secure: req.secure,
+    // Always Secure in production (a TLS-terminating proxy the app does not trust
+    // would otherwise leave it off); elsewhere only over https, so http://localhost works.
+    secure: req.secure || deps.config.NODE_ENV === 'production',
     path: BASE,
     maxAge: maxAgeSeconds * 1000,
   });
