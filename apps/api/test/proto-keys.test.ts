@@ -25,8 +25,8 @@ it.each([
   expect(res.body).toEqual({
     error: {
       code: 'INVALID_PAYLOAD',
-      message: `${path}: is a key named "__proto__", which Hookline does not accept (it cannot be stored or passed on as given); rename it`,
-      details: [{ path, message: 'is a key named "__proto__", which Hookline does not accept (it cannot be stored or passed on as given); rename it' }],
+      message: `${path}: is a key named "__proto__", which is reserved: it cannot be stored or passed on as given; rename it`,
+      details: [{ path, message: 'is a key named "__proto__", which is reserved: it cannot be stored or passed on as given; rename it' }],
     },
   });
   expect(await h.database.db.prisma.event.count({ where: { accountId: id } })).toBe(0);

@@ -61,7 +61,7 @@ export const jsonBody: RequestHandler = (req, res, next) => {
     }
     const proto = protoKeyPath(req.body);
     if (proto !== null) {
-      const message = 'is a key named "__proto__", which Hookline does not accept (it cannot be stored or passed on as given); rename it';
+      const message = 'is a key named "__proto__", which is reserved: it cannot be stored or passed on as given; rename it';
       return next(new AppError('INVALID_PAYLOAD', `${proto}: ${message}`, [{ path: proto, message }]));
     }
     next();
