@@ -21,6 +21,8 @@ export type ApiDeps = {
     TRUST_PROXY?: ApiEnv['TRUST_PROXY'];
     /** Default 100. */
     MAX_WEBHOOKS_PER_ACCOUNT?: number;
+    /** Default 2,000: filter values across the account's webhooks (not deleted). */
+    MAX_FILTER_VALUES_PER_ACCOUNT?: number;
     /** Default false: webhook URLs on localhost or a non-public IP literal are refused. */
     ALLOW_PRIVATE_TARGETS?: boolean;
     /** Default 60 s: how long a claimed Idempotency-Key waits for its request's answer. */

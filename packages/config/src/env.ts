@@ -71,6 +71,8 @@ const apiOnly = {
   RATE_LIMIT_PER_MINUTE: z.coerce.number({ error: 'must be a positive integer' }).int().min(1, 'must be a positive integer').default(600),
   // Webhooks (not deleted) one account may have.
   MAX_WEBHOOKS_PER_ACCOUNT: intRange(1, 100000).default(100),
+  // Filter values (a scalar entry is one) across one account's webhooks: bounds what one publish costs to match.
+  MAX_FILTER_VALUES_PER_ACCOUNT: intRange(0, 1_000_000).default(2000),
   // HTTP connections the API holds open at once; more are closed as they arrive.
   MAX_CONNECTIONS: intRange(1, 1_000_000).default(10000),
   // The API refuses webhook URLs whose host is a non-public IP literal or localhost unless this is true (as the worker's own guard).
@@ -105,8 +107,6 @@ const workerOnly = {
   AUTO_DISABLE_AFTER: duration('3d'),
   WORKER_CONCURRENCY: intRange(1, 5000).default(200),
   WORKER_HEALTH_PORT: port.optional(),
-  // How long a due delivery may sit unqueued (Redis was down, or lost its data) before the relay re-enqueues it.
-  RELAY_GRACE: duration('30s'),
   // The address the health port listens on. Default loopback: a worker on a host
   // serves its unauthenticated /metrics to the machine only. The image sets
   // 0.0.0.0, since in a container the kubelet's probes and Prometheus come over
@@ -115,6 +115,8 @@ const workerOnly = {
     .string()
     .refine((v) => isIP(v) !== 0, 'must be an IP address to listen on, e.g. 127.0.0.1, 0.0.0.0 or ::')
     .default('127.0.0.1'),
+  // How long a due delivery may sit unqueued (Redis was down, or lost its data) before the relay re-enqueues it.
+  RELAY_GRACE: duration('30s'),
   // Endpoint isolation: each webhook's share of the workers, and when to stop trying it for a while.
   ENDPOINT_CONCURRENCY: intRange(1, 1000).default(10),
   CIRCUIT_BREAKER_THRESHOLD: intRange(1, 1000).default(5),

@@ -526,7 +526,8 @@ function formErrors(err: unknown): FieldErrors | null {
 /** Field-level messages for the Edit form (the API's own messages), or null when the error is not about the input. */
 function editFormErrors(err: unknown): EditFieldErrors | null {
   const appError = toAppError(err);
-  if (appError.code !== 'INVALID_PAYLOAD' && appError.code !== 'DUPLICATE_WEBHOOK') return null;
+  // LIMIT_REACHED here is the filter-value cap, and names the filter.
+  if (appError.code !== 'INVALID_PAYLOAD' && appError.code !== 'DUPLICATE_WEBHOOK' && appError.code !== 'LIMIT_REACHED') return null;
   const errors: EditFieldErrors = {};
   const fields = ['url', 'parser_id', 'events', 'secret', 'filter'] as const;
   for (const detail of appError.details ?? []) {
