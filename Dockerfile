@@ -32,9 +32,11 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # ---- runtime ----
 FROM ${NODE_IMAGE} AS runtime
+# The worker's health port listens on every interface in a container: probes and scrapes come over the pod's IP.
 ENV NODE_ENV=production \
     PORT=3000 \
-    WORKER_HEALTH_PORT=9090
+    WORKER_HEALTH_PORT=9090 \
+    WORKER_HEALTH_HOST=0.0.0.0
 WORKDIR /app
 # Workspace links in node_modules are relative (../packages/…), so they resolve here as in /app of prod-deps.
 COPY --from=prod-deps /app/node_modules ./node_modules

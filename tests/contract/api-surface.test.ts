@@ -37,7 +37,9 @@ const call = (route: Route, headers: Record<string, string> = {}) => {
 };
 
 beforeAll(async () => {
-  h = await startApiHarness();
+  // A trusted loopback proxy, so the revoked-key sweep below can come from many
+  // addresses: from one, wrong keys past 10 are 429 (api-key-guessing.test.ts).
+  h = await startApiHarness({ config: { TRUST_PROXY: 'loopback' } });
   owner = await h.integrator({ mode: 'test' });
   const created = await request(h.app).post('/v1/webhooks').set(owner.auth).send({ url: 'https://hooks.example.com/surface', events: ['quota.warning'] });
   expect(created.status).toBe(201);
@@ -104,9 +106,10 @@ describe('authentication on every /v1 route', () => {
     const before = await h.deps.db.prisma.webhook.findUniqueOrThrow({ where: { id: webhookId } });
     const jobsBefore = (await h.queue.getJobs(['waiting', 'delayed', 'prioritized'])).length;
 
+    let client = 0;
     for (const route of v1Routes()) {
       for (const headers of [{}, { 'X-API-Key': doomed.key }, { Authorization: `Bearer ${doomed.key}` }] as Record<string, string>[]) {
-        const res = await call(route, headers);
+        const res = await call(route, { ...headers, 'X-Forwarded-For': `198.18.0.${++client}` });
         expect([route.name, Object.keys(headers)[0] ?? 'none', res.status]).toEqual([route.name, Object.keys(headers)[0] ?? 'none', 401]);
         expectEnvelope(res, 401, 'UNAUTHORIZED');
         expect(res.body.error.message).not.toContain(doomed.key);

@@ -66,18 +66,26 @@ describe('behind a proxy (TRUST_PROXY)', () => {
     return (await agent.post('/dashboard/sign-in').set('X-Forwarded-For', forwardedFor).type('form').send({ _csrf: csrf, api_key: 'hk_test_' + 'z'.repeat(32) })).status;
   };
 
-  it('counts each client behind a trusted proxy on its own (default: loopback proxies are trusted)', async () => {
-    await failFrom(h.app, '203.0.113.5', 10);
-    expect(await statusFrom(h.app, '203.0.113.5')).toBe(429);
-    expect(await statusFrom(h.app, '203.0.113.6')).toBe(401);
+  it('counts each client behind a proxy TRUST_PROXY names on its own, every spelling of an address as one', async () => {
+    const proxied = await startApiHarness({ config: { TRUST_PROXY: 'loopback' } });
+    try {
+      await redisReady(proxied);
+      await failFrom(proxied.app, '203.0.113.5', 5);
+      await failFrom(proxied.app, '::ffff:203.0.113.5', 5);
+      expect(await statusFrom(proxied.app, '203.0.113.5:4321')).toBe(429);
+      expect(await statusFrom(proxied.app, '203.0.113.6')).toBe(401);
+    } finally {
+      await proxied.close();
+    }
   });
 
-  it('ignores X-Forwarded-For when TRUST_PROXY=false', async () => {
-    const strict = await startApiHarness({ config: { TRUST_PROXY: false } });
+  it('ignores X-Forwarded-For by default (TRUST_PROXY unset): rotating it buys no fresh budget', async () => {
+    const strict = await startApiHarness();
     try {
-      await failFrom(strict.app, '198.51.100.1', 10);
+      await redisReady(strict);
+      for (let i = 0; i < 10; i++) await failFrom(strict.app, `198.51.100.${i + 1}`, 1);
       // Every request comes from the same socket address, whatever the header says.
-      expect(await statusFrom(strict.app, '198.51.100.2')).toBe(429);
+      expect(await statusFrom(strict.app, '198.51.100.99')).toBe(429);
     } finally {
       await strict.close();
     }

@@ -1,3 +1,4 @@
+import { networkInterfaces } from 'node:os';
 import { freePort } from '../support/local-services';
 import { spawnWorkerProcess, workerProcessEnv, type WorkerProcess } from '../support/worker-harness';
 import { deliveryReaches, onlyDelivery, startStack, type Stack } from './stack';
@@ -79,10 +80,14 @@ describe('worker process', () => {
     expect(p.output.some((line) => line.includes('worker shutting down'))).toBe(true);
   });
 
-  it('serves /healthz, /readyz and /metrics on WORKER_HEALTH_PORT', async () => {
+  /** An IPv4 address of this machine other than loopback, if it has one. */
+  const outsideAddress = Object.values(networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+
+  it('serves /healthz, /readyz and /metrics on WORKER_HEALTH_PORT, on loopback only by default (WORKER_HEALTH_HOST)', async () => {
     const port = await freePort();
     await start({ WORKER_HEALTH_PORT: String(port) });
     const base = `http://127.0.0.1:${port}`;
+    if (outsideAddress) await expect(fetch(`http://${outsideAddress}:${port}/healthz`)).rejects.toThrow();
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(200);
@@ -90,6 +95,13 @@ describe('worker process', () => {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toContain('hookline_attempts_total');
     expect(metrics).toContain('hookline_queue_jobs');
+  });
+
+  it('WORKER_HEALTH_HOST=0.0.0.0 (as the image sets) serves the machine\'s other addresses too', async () => {
+    const port = await freePort();
+    await start({ WORKER_HEALTH_PORT: String(port), WORKER_HEALTH_HOST: '0.0.0.0' });
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    if (outsideAddress) expect((await fetch(`http://${outsideAddress}:${port}/healthz`)).status).toBe(200);
   });
 
   it('refuses to start without DATABASE_URL, with one clear line', async () => {

@@ -392,5 +392,14 @@ describe('OpenAPI document', () => {
       const index = await request(h.app).get('/docs/assets/');
       expect(index.status).toBe(404);
     });
+
+    it('does not serve Swagger\'s demo pages, which would make the browser fetch the third-party petstore spec', async () => {
+      for (const demo of ['index.html', 'swagger-initializer.js', 'oauth2-redirect.html', 'index.js', 'package.json']) {
+        const res = await request(h.app).get(`/docs/assets/${demo}`);
+        expect({ demo, status: res.status, code: res.body.error?.code }).toEqual({ demo, status: 404, code: 'RESOURCE_NOT_FOUND' });
+      }
+      // The page's own assets and their source maps still load.
+      expect((await request(h.app).get('/docs/assets/swagger-ui-bundle.js.map')).status).toBe(200);
+    });
   });
 });

@@ -29,7 +29,8 @@ const refuseOptions: RequestHandler = (req, _res, next) => {
 export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', deps.config.TRUST_PROXY ?? 'loopback');
+  // Default: no proxy is trusted, so X-Forwarded-For cannot choose a client's address (docs/security.md).
+  app.set('trust proxy', deps.config.TRUST_PROXY ?? false);
   app.set('query parser', 'simple');
   app.use(requestLog(deps.logger));
   app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));

@@ -17,10 +17,12 @@ export type ApiDeps = {
   secretBox: SecretBox;
   config: Pick<ApiEnv, 'PLATFORM_TOKEN' | 'ADMIN_PASSWORD' | 'RATE_LIMIT_PER_MINUTE' | 'QUEUE_PREFIX' | 'NODE_ENV' | 'SESSION_SECRET'> & {
     PLATFORM_TOKEN: string;
-    /** Express 'trust proxy'; default 'loopback'. */
+    /** Express 'trust proxy'; default false (no proxy trusted). */
     TRUST_PROXY?: ApiEnv['TRUST_PROXY'];
     /** Default 100. */
     MAX_WEBHOOKS_PER_ACCOUNT?: number;
+    /** Default 2,000: filter values across the account's webhooks (not deleted). */
+    MAX_FILTER_VALUES_PER_ACCOUNT?: number;
     /** Default false: webhook URLs on localhost or a non-public IP literal are refused. */
     ALLOW_PRIVATE_TARGETS?: boolean;
     /** Default 60 s: how long a claimed Idempotency-Key waits for its request's answer. */

@@ -44,7 +44,7 @@ const ERROR_DESCRIPTIONS: Record<string, string> = {
   Unauthorized: 'UNAUTHORIZED: missing, unknown or revoked key or token.',
   PlanRequired: 'PLAN_REQUIRED: the account is on the free plan; webhooks need pro or enterprise.',
   NotFound: 'RESOURCE_NOT_FOUND: no such resource, deleted, or another account\'s.',
-  Conflict: 'DUPLICATE_WEBHOOK (same URL and scope already registered), LIMIT_REACHED (the account already has MAX_WEBHOOKS_PER_ACCOUNT webhooks) or IDEMPOTENCY_CONFLICT (Idempotency-Key reused with another body).',
+  Conflict: 'DUPLICATE_WEBHOOK (same URL and scope already registered), LIMIT_REACHED (the account already has MAX_WEBHOOKS_PER_ACCOUNT webhooks, or the filter would take its filter values over MAX_FILTER_VALUES_PER_ACCOUNT) or IDEMPOTENCY_CONFLICT (Idempotency-Key reused with another body).',
   PayloadTooLarge: 'PAYLOAD_TOO_LARGE: the request body is over 256 KiB.',
   RateLimited: 'RATE_LIMITED: too many requests for this key, or (platform token) too many wrong tokens from this address; Retry-After says when to try again.',
   ServiceUnavailable: 'SERVICE_UNAVAILABLE: the database is unreachable; try again shortly.',

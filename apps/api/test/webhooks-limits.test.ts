@@ -188,3 +188,68 @@ describe('OpenAPI', () => {
     }
   });
 });
+
+describe('MAX_FILTER_VALUES_PER_ACCOUNT', () => {
+  let h: ApiHarness;
+  beforeAll(async () => {
+    h = await startApiHarness({ config: { MAX_FILTER_VALUES_PER_ACCOUNT: 10 } });
+  });
+  afterAll(() => h.close());
+
+  const create = (auth: { Authorization: string }, filter: unknown) => request(h.app).post('/v1/webhooks').set(auth).send({ url: freshUrl(), events: [DOC], filter });
+
+  it('defaults to 2000 and names a bad value', () => {
+    expect(parseEnv(apiEnvSchema, {})).toMatchObject({ ok: true, config: { MAX_FILTER_VALUES_PER_ACCOUNT: 2000 } });
+    expect(parseEnv(apiEnvSchema, { MAX_FILTER_VALUES_PER_ACCOUNT: 'many' })).toEqual({ ok: false, message: 'MAX_FILTER_VALUES_PER_ACCOUNT: must be an integer from 0 to 1000000' });
+  });
+
+  it('counts filter values across the account\'s webhooks and answers 409 LIMIT_REACHED naming the limit past it', async () => {
+    const account = await h.integrator();
+    // 6 values (an array of 5 and a scalar), then 4 more: exactly 10.
+    expect((await create(account.auth, { status: ['a', 'b', 'c', 'd', 'e'], parser_id: 'p' })).status).toBe(201);
+    const second = await create(account.auth, { status: ['f', 'g', 'h', 'i'] });
+    expect(second.status).toBe(201);
+    const over = await create(account.auth, { status: 'one more' });
+    expect(over.status).toBe(409);
+    expect(over.body).toEqual({
+      error: {
+        code: 'LIMIT_REACHED',
+        message: expect.stringContaining('MAX_FILTER_VALUES_PER_ACCOUNT'),
+        details: [{ path: 'filter', message: expect.stringMatching(/to 11 values in all, over the 10 allowed \(MAX_FILTER_VALUES_PER_ACCOUNT\)/) }],
+      },
+    });
+    // A webhook without a filter costs nothing to match, and is still created.
+    expect((await create(account.auth, null)).status).toBe(201);
+    // PATCH: growing a filter past the limit is refused; its own old values do not count twice.
+    const id = second.body.webhook.id as string;
+    expect((await request(h.app).patch(`/v1/webhooks/${id}`).set(account.auth).send({ filter: { status: ['f', 'g', 'h', 'i', 'j'] } })).status).toBe(409);
+    expect((await request(h.app).patch(`/v1/webhooks/${id}`).set(account.auth).send({ filter: { kind: ['w', 'x', 'y', 'z'] } })).status).toBe(200);
+    // Deleting a webhook frees its values; another account has a budget of its own.
+    expect((await request(h.app).delete(`/v1/webhooks/${id}`).set(account.auth)).status).toBe(204);
+    expect((await create(account.auth, { status: ['1', '2', '3', '4'] })).status).toBe(201);
+    const other = await h.integrator();
+    expect((await create(other.auth, { status: ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10'] })).status).toBe(201);
+  });
+
+  it('the dashboard\'s Edit form answers the cap inline, on the filter field', async () => {
+    const account = await h.integrator();
+    const { body } = await create(account.auth, { status: ['a', 'b', 'c', 'd', 'e', 'f'] });
+    const id = body.webhook.id as string;
+    const agent = request.agent(h.app);
+    const csrfOf = (page: string) => /name="_csrf" value="([^"]+)"/.exec(page)?.[1] ?? '';
+    const signInForm = await agent.get('/dashboard');
+    expect((await agent.post('/dashboard/sign-in').type('form').send({ _csrf: csrfOf(signInForm.text), api_key: account.key })).status).toBe(303);
+    const editUrl = `/dashboard/integrations/webhooks/${id}/edit`;
+    const csrf = csrfOf((await agent.get(editUrl)).text);
+    const filter = JSON.stringify({ status: Array.from({ length: 11 }, (_, i) => `s${i}`) });
+    const res = await agent.post(editUrl).type('form').send({ _csrf: csrf, url: body.webhook.url, events: DOC, filter });
+    expect(res.status).toBe(400);
+    expect(res.text).toMatch(/<p class="field-error" id="field-filter-error">would bring this account&#39;s webhook filters to 11 values in all, over the 10 allowed \(MAX_FILTER_VALUES_PER_ACCOUNT\)/);
+  });
+
+  it('holds for concurrent creates (one account lock)', async () => {
+    const account = await h.integrator();
+    const answers = await Promise.all(Array.from({ length: 4 }, () => create(account.auth, { status: ['a', 'b', 'c'] })));
+    expect(answers.map((r) => r.status).sort()).toEqual([201, 201, 201, 409]);
+  });
+});

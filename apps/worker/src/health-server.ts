@@ -9,7 +9,7 @@ import { probeRedis, type DeliveryQueue, type RedisClient } from '@hookline/queu
 // here: /healthz (the process lives), /readyz (PostgreSQL and Redis answer),
 // /metrics. The answers are the API's own: both take them from @hookline/metrics.
 
-export type HealthServerOptions = { port: number; host?: string; db: Db; redis: RedisClient; metrics: Metrics; /** Every shard served. */ queues: readonly DeliveryQueue[]; logger: Logger };
+export type HealthServerOptions = { port: number; /** WORKER_HEALTH_HOST; Node's default (every interface) when left out. */ host?: string; db: Db; redis: RedisClient; metrics: Metrics; /** Every shard served. */ queues: readonly DeliveryQueue[]; logger: Logger };
 export type HealthServer = { port: number; close(): Promise<void> };
 
 function send(res: ServerResponse, answer: ProbeAnswer): void {
@@ -61,7 +61,7 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
     });
   });
   const { port } = server.address() as AddressInfo;
-  logger.info('health server listening', { port });
+  logger.info('health server listening', { host: opts.host ?? '::', port });
 
   return {
     port,

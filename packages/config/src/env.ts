@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDuration, parseEncryptionKey, parseSchedule } from '@hookline/domain';
 
@@ -70,6 +71,8 @@ const apiOnly = {
   RATE_LIMIT_PER_MINUTE: z.coerce.number({ error: 'must be a positive integer' }).int().min(1, 'must be a positive integer').default(600),
   // Webhooks (not deleted) one account may have.
   MAX_WEBHOOKS_PER_ACCOUNT: intRange(1, 100000).default(100),
+  // Filter values (a scalar entry is one) across one account's webhooks: bounds what one publish costs to match.
+  MAX_FILTER_VALUES_PER_ACCOUNT: intRange(0, 1_000_000).default(2000),
   // HTTP connections the API holds open at once; more are closed as they arrive.
   MAX_CONNECTIONS: intRange(1, 1_000_000).default(10000),
   // The API refuses webhook URLs whose host is a non-public IP literal or localhost unless this is true (as the worker's own guard).
@@ -77,11 +80,12 @@ const apiOnly = {
   // How long an Idempotency-Key stays claimed by a request that never answered (its process died) before a retry may take it over.
   IDEMPOTENCY_LEASE: duration('60s'),
   SESSION_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
-  // Which proxies' X-Forwarded-* headers to believe (client address for the sign-in limit,
-  // https for Secure cookies): Express's 'trust proxy' — true, a hop count, or addresses/subnets.
+  // Which proxies' X-Forwarded-* headers to believe (client address for the failed-credential
+  // limits, https): Express's 'trust proxy' — true, a hop count, or addresses/subnets. Default:
+  // none, since a trusted proxy that passes a client's own X-Forwarded-For lets it pick its address.
   TRUST_PROXY: z
     .string()
-    .default('loopback')
+    .default('false')
     .transform((v): boolean | number | string => (v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v)),
 };
 
@@ -103,6 +107,14 @@ const workerOnly = {
   AUTO_DISABLE_AFTER: duration('3d'),
   WORKER_CONCURRENCY: intRange(1, 5000).default(200),
   WORKER_HEALTH_PORT: port.optional(),
+  // The address the health port listens on. Default loopback: a worker on a host
+  // serves its unauthenticated /metrics to the machine only. The image sets
+  // 0.0.0.0, since in a container the kubelet's probes and Prometheus come over
+  // the pod's own IP.
+  WORKER_HEALTH_HOST: z
+    .string()
+    .refine((v) => isIP(v) !== 0, 'must be an IP address to listen on, e.g. 127.0.0.1, 0.0.0.0 or ::')
+    .default('127.0.0.1'),
   // How long a due delivery may sit unqueued (Redis was down, or lost its data) before the relay re-enqueues it.
   RELAY_GRACE: duration('30s'),
   // Endpoint isolation: each webhook's share of the workers, and when to stop trying it for a while.

@@ -185,9 +185,17 @@ describe('parseEnv(standaloneEnvSchema)', () => {
   });
 });
 
+describe('WORKER_HEALTH_HOST', () => {
+  it('defaults to loopback, takes any IP address to listen on, and refuses a name', () => {
+    expect(parseEnv(workerEnvSchema, {})).toMatchObject({ ok: true, config: { WORKER_HEALTH_HOST: '127.0.0.1' } });
+    for (const host of ['0.0.0.0', '::', '10.1.2.3']) expect(parseEnv(workerEnvSchema, { WORKER_HEALTH_HOST: host })).toMatchObject({ ok: true, config: { WORKER_HEALTH_HOST: host } });
+    expect(parseEnv(workerEnvSchema, { WORKER_HEALTH_HOST: 'everywhere' })).toEqual({ ok: false, message: 'WORKER_HEALTH_HOST: must be an IP address to listen on, e.g. 127.0.0.1, 0.0.0.0 or ::' });
+  });
+});
+
 describe('TRUST_PROXY', () => {
   it.each([
-    [undefined, 'loopback'],
+    [undefined, false],
     ['true', true],
     ['false', false],
     ['2', 2],

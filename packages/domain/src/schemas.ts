@@ -73,6 +73,12 @@ const rateLimitPerSecond = z
 // that itself contains a dot cannot be addressed).
 
 export const FILTER_LIMITS = { entries: 20, pathLength: 200, depth: 10, values: 100, stringLength: 1024 } as const;
+
+/** The values a filter lists (a scalar entry is one): what MAX_FILTER_VALUES_PER_ACCOUNT counts. */
+export function filterValueCount(filter: WebhookFilter | null | undefined): number {
+  if (!filter) return 0;
+  return Object.values(filter).reduce<number>((sum, value) => sum + (Array.isArray(value) ? value.length : 1), 0);
+}
 const FILTER_SEGMENT = '[A-Za-z0-9_-]+';
 /** One or more segments of letters, digits, `_` and `-`, joined by dots: `status`, `result.kind`, `items.0.sku`. */
 export const FILTER_PATH = new RegExp(`^${FILTER_SEGMENT}(?:\\.${FILTER_SEGMENT})*$`);

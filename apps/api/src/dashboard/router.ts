@@ -85,7 +85,9 @@ export function createDashboardRouter(deps: ApiDeps): Router {
     httpOnly: true,
     sameSite: 'strict' as const,
     signed: true,
-    secure: req.secure,
+    // Always Secure in production (a TLS-terminating proxy the app does not trust
+    // would otherwise leave it off); elsewhere only over https, so http://localhost works.
+    secure: req.secure || deps.config.NODE_ENV === 'production',
     path: BASE,
     maxAge: maxAgeSeconds * 1000,
   });
@@ -202,13 +204,11 @@ export function createDashboardRouter(deps: ApiDeps): Router {
     const auth = await authenticateApiKey(deps, key);
     if (auth) return startSession(req, res, { keyId: auth.keyId, accountId: auth.accountId });
     // The key is never echoed back into the page.
-    const client = req.ip ?? 'unknown';
-    const waitSeconds = await failedSignIns.blockedFor(client);
+    const waitSeconds = await failedSignIns.fail(req);
     if (waitSeconds > 0) {
       res.setHeader('Retry-After', String(waitSeconds));
       return renderSignIn(req, res, 429, { error: `Too many failed sign-ins from this address. Wait ${Math.ceil(waitSeconds / 60)} minute(s) and try again.` });
     }
-    await failedSignIns.fail(client);
     return renderSignIn(req, res, 401, { error: 'That API key is unknown or revoked. Paste an active key (hk_live_… or hk_test_…) of your account.' });
   });
 
@@ -526,7 +526,8 @@ function formErrors(err: unknown): FieldErrors | null {
 /** Field-level messages for the Edit form (the API's own messages), or null when the error is not about the input. */
 function editFormErrors(err: unknown): EditFieldErrors | null {
   const appError = toAppError(err);
-  if (appError.code !== 'INVALID_PAYLOAD' && appError.code !== 'DUPLICATE_WEBHOOK') return null;
+  // LIMIT_REACHED here is the filter-value cap, and names the filter.
+  if (appError.code !== 'INVALID_PAYLOAD' && appError.code !== 'DUPLICATE_WEBHOOK' && appError.code !== 'LIMIT_REACHED') return null;
   const errors: EditFieldErrors = {};
   const fields = ['url', 'parser_id', 'events', 'secret', 'filter'] as const;
   for (const detail of appError.details ?? []) {

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import { AppError, hashApiKey, planAllowsWebhooks } from '@hookline/domain';
 import type { ApiDeps } from '../deps';
-import { failureLimiter } from './failure-limit';
+import { failureLimiter, tooManyFailures, type FailureLimitDeps } from './failure-limit';
 
 export type ApiKeyAuth = { accountId: string; keyId: string; mode: 'live' | 'test'; plan: string };
 
@@ -32,15 +32,23 @@ export function getAuth(res: Response): ApiKeyAuth {
 
 /**
  * Integrator API authentication. With `requirePlan`, a free account is refused:
- * webhooks need the pro or enterprise plan.
+ * webhooks need the pro or enterprise plan. A presented key that is unknown or
+ * revoked is counted per client address (failure-limit.ts): past the budget a
+ * wrong key gets 429 instead of 401, while a valid key from the same address
+ * always passes. No key at all is not a guess and is not counted.
  */
-export function requireApiKey(deps: Pick<ApiDeps, 'db'>, opts: { requirePlan?: boolean } = {}): RequestHandler {
+export function requireApiKey(deps: Pick<ApiDeps, 'db'> & FailureLimitDeps, opts: { requirePlan?: boolean } = {}): RequestHandler {
+  const failures = failureLimiter(deps, 'auth-fail:api-key');
   return async (req, res, next) => {
     try {
       const key = presentedKey(req.get('authorization'), req.get('x-api-key'));
       if (!key) throw new AppError('UNAUTHORIZED', 'Missing API key: send it as "Authorization: Bearer <key>" or "X-API-Key: <key>".');
       const auth = await authenticateApiKey(deps, key);
-      if (!auth) throw new AppError('UNAUTHORIZED', 'Invalid or revoked API key.');
+      if (!auth) {
+        const waitSeconds = await failures.fail(req);
+        if (waitSeconds > 0) throw tooManyFailures('API keys', waitSeconds);
+        throw new AppError('UNAUTHORIZED', 'Invalid or revoked API key.');
+      }
       if (opts.requirePlan && !planAllowsWebhooks(auth.plan)) {
         throw new AppError('PLAN_REQUIRED', 'Webhooks need the pro or enterprise plan; upgrade the account to use them.');
       }
@@ -61,11 +69,11 @@ export function safeEqual(a: string, b: string): boolean {
 }
 
 /**
- * The platform API: `Authorization: Bearer $PLATFORM_TOKEN`. The token is a
- * guessable secret, so wrong bearer tokens are counted per client address:
- * after FAILURES_ALLOWED within the window, every request from that address
- * (even with the right token, or guessing would still pay off) is answered
- * 429 RATE_LIMITED with Retry-After until the window ends.
+ * The platform API: `Authorization: Bearer $PLATFORM_TOKEN`. The token is
+ * compared first (in constant time): the right token always passes, whatever
+ * others sent from the same address. Wrong bearer tokens are counted per client
+ * address (failure-limit.ts); past the budget a wrong one is answered 429
+ * RATE_LIMITED with Retry-After until the window ends.
  */
 export function requirePlatformToken(deps: Pick<ApiDeps, 'config' | 'redis' | 'logger'>): RequestHandler {
   const failures = failureLimiter(deps, 'auth-fail:platform');
@@ -75,22 +83,14 @@ export function requirePlatformToken(deps: Pick<ApiDeps, 'config' | 'redis' | 'l
       const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
       // No bearer token at all is not a guess: refused without touching the counter.
       if (!match) return next(unauthorized());
-      const client = req.ip ?? 'unknown';
-      const waitSeconds = await failures.blockedFor(client);
-      if (waitSeconds > 0) return next(tooManyFailures('platform tokens', waitSeconds));
-      if (!safeEqual(match[1], deps.config.PLATFORM_TOKEN)) {
-        await failures.fail(client);
-        return next(unauthorized());
+      if (safeEqual(match[1], deps.config.PLATFORM_TOKEN)) {
+        res.locals.platform = true;
+        return next();
       }
-      res.locals.platform = true;
-      next();
+      const waitSeconds = await failures.fail(req);
+      next(waitSeconds > 0 ? tooManyFailures('platform tokens', waitSeconds) : unauthorized());
     } catch (err) {
       next(err);
     }
   };
-}
-
-/** The 429 of an address blocked for failed credentials. */
-export function tooManyFailures(what: string, waitSeconds: number): AppError {
-  return new AppError('RATE_LIMITED', `Too many wrong ${what} from this address; retry in ${waitSeconds} s.`, undefined, { 'Retry-After': String(waitSeconds) });
 }

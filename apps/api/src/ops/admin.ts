@@ -7,8 +7,8 @@ import { Router, type RequestHandler } from 'express';
 import { AppError } from '@hookline/domain';
 import { ALL_QUEUES, DELIVERY_QUEUE } from '@hookline/queue';
 import type { ApiDeps } from '../deps';
-import { safeEqual, tooManyFailures } from '../middleware/auth';
-import { failureLimiter, type FailureLimitDeps } from '../middleware/failure-limit';
+import { safeEqual } from '../middleware/auth';
+import { failureLimiter, tooManyFailures, type FailureLimitDeps } from '../middleware/failure-limit';
 
 export const ADMIN_QUEUES_PATH = '/admin/queues';
 const ADMIN_USER = 'admin';
@@ -17,9 +17,9 @@ const ADMIN_USER = 'admin';
  * HTTP Basic auth for the admin view: user `admin`, password ADMIN_PASSWORD.
  * User and password are both compared in constant time, and both always are,
  * so the answer's timing tells nothing about which one was wrong. Wrong Basic
- * credentials are counted per client address: after FAILURES_ALLOWED within
- * the window, that address gets 429 RATE_LIMITED with Retry-After (no Basic
- * challenge) until the window ends, even with the right password.
+ * credentials are counted per client address (failure-limit.ts): past the
+ * budget a wrong password gets 429 RATE_LIMITED with Retry-After (no Basic
+ * challenge) until the window ends. The right password always gets in.
  */
 export function requireAdminPassword(deps: FailureLimitDeps, password: string): RequestHandler {
   const challenge = { 'WWW-Authenticate': 'Basic realm="Hookline admin", charset="UTF-8"' };
@@ -30,9 +30,6 @@ export function requireAdminPassword(deps: FailureLimitDeps, password: string): 
       const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(req.get('authorization') ?? '');
       // No Basic credentials (a browser's first request) is not a guess: just the challenge.
       if (!match) return next(unauthorized());
-      const client = req.ip ?? 'unknown';
-      const waitSeconds = await failures.blockedFor(client);
-      if (waitSeconds > 0) return next(tooManyFailures('admin passwords', waitSeconds));
       const decoded = Buffer.from(match[1], 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
       const user = colon >= 0 ? decoded.slice(0, colon) : '';
@@ -40,8 +37,8 @@ export function requireAdminPassword(deps: FailureLimitDeps, password: string): 
       const userOk = safeEqual(user, ADMIN_USER);
       const passwordOk = safeEqual(given, password);
       if (userOk && passwordOk) return next();
-      await failures.fail(client);
-      next(unauthorized());
+      const waitSeconds = await failures.fail(req);
+      next(waitSeconds > 0 ? tooManyFailures('admin passwords', waitSeconds) : unauthorized());
     } catch (err) {
       next(err);
     }

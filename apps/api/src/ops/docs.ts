@@ -1,4 +1,4 @@
-import express, { Router } from 'express';
+import express, { Router, type RequestHandler } from 'express';
 import { getAbsoluteFSPath } from 'swagger-ui-dist';
 
 // /docs renders /openapi.json with Swagger UI, every asset served from
@@ -39,6 +39,19 @@ const init = `window.onload = function () {
 };
 `;
 
+/**
+ * Only the files the page above loads (and their source maps). The package
+ * also holds Swagger's demo pages (index.html, swagger-initializer.js and the
+ * OAuth redirect page), which make a browser fetch the petstore spec from a
+ * third-party host: those are 404, like any other path.
+ */
+export const DOCS_ASSETS: ReadonlySet<string> = new Set(['swagger-ui.css', 'swagger-ui-bundle.js', 'swagger-ui-standalone-preset.js', 'favicon-32x32.png', 'favicon-16x16.png']);
+const onlyPageAssets: RequestHandler = (req, _res, next) => {
+  const file = req.path.replace(/^\//, '').replace(/\.map$/, '');
+  // 'router' leaves the assets router: the request falls through to the app's 404 envelope.
+  next(DOCS_ASSETS.has(file) ? undefined : 'router');
+};
+
 export function createDocsRouter(): Router {
   const router = Router();
   router.get(DOCS_PATH, (_req, res) => {
@@ -47,7 +60,8 @@ export function createDocsRouter(): Router {
   router.get(`${DOCS_PATH}/init.js`, (_req, res) => {
     res.type('js').send(init);
   });
-  // index: false — the package's own index.html points at the petstore demo.
-  router.use(ASSETS, express.static(getAbsoluteFSPath(), { index: false, maxAge: '1h', fallthrough: true }));
+  const assets = Router();
+  assets.use(onlyPageAssets, express.static(getAbsoluteFSPath(), { index: false, maxAge: '1h', fallthrough: true }));
+  router.use(ASSETS, assets);
   return router;
 }

@@ -40,6 +40,45 @@ export type EventPublisherOptions = {
 // (measured on 2 cores, 64 concurrent publishers: ~2,800 events/s; 1 or 4 in flight ~2,550/s).
 const DEFAULTS = { maxBatch: 100, maxInFlight: 2 } as const;
 
+// Matching an event costs its account's filters (one test per entry, for every
+// webhook), and everyone in a batch waits for the whole statement. So accounts
+// whose filters list more than FILTERED_LANE_THRESHOLD values publish in a lane
+// of their own: batches of at most 10, one at a time, never shared with an
+// account below the threshold. An account's count is read once per
+// FILTER_COST_TTL_MS (a filter just added may take that long to move it); the
+// per-account cap MAX_FILTER_VALUES_PER_ACCOUNT bounds what one event costs in
+// that lane. docs/security.md, "Filters", has the measurements.
+export const FILTERED_LANE_THRESHOLD = 20;
+const FILTERED_LANE = { maxBatch: 10, maxInFlight: 1 } as const;
+const FILTER_COST_TTL_MS = 10_000;
+const FILTER_COST_SQL = `
+SELECT COALESCE(sum(CASE WHEN jsonb_typeof(f.value) = 'array' THEN jsonb_array_length(f.value) ELSE 1 END), 0)::int AS n
+  FROM webhooks w
+ CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(w.filter) = 'object' THEN w.filter ELSE '{}'::jsonb END) f
+ WHERE w.account_id = $1 AND w.deleted_at IS NULL`;
+
+/** The filter values of an account's webhooks, cached for FILTER_COST_TTL_MS; concurrent asks share one query. */
+function filterCosts(deps: Pick<ApiDeps, 'db' | 'logger'>): (accountId: string) => Promise<number> {
+  const cache = new Map<string, { until: number; cost: Promise<number> }>();
+  return (accountId) => {
+    const now = Date.now();
+    const hit = cache.get(accountId);
+    if (hit && hit.until > now) return hit.cost;
+    if (cache.size >= 50_000) cache.clear();
+    const cost = deps.db.sql.query<{ n: number }>(FILTER_COST_SQL, [accountId]).then(
+      (rows) => rows[0]?.n ?? 0,
+      (err: unknown) => {
+        // Not cached: the publish itself will meet (and report) a database that is down.
+        cache.delete(accountId);
+        deps.logger.warn('could not read an account\'s filter cost; publishing in the shared lane', { err: err instanceof Error ? err.message : String(err) });
+        return 0;
+      },
+    );
+    cache.set(accountId, { until: now + FILTER_COST_TTL_MS, cost });
+    return cost;
+  };
+}
+
 // SQLSTATE classes that blame the statement's input, not the database: data
 // exceptions (22: a NUL character, an unpaired surrogate), integrity (23) and
 // program limits (54). PostgreSQL rolled the statement back, so writing its
@@ -146,6 +185,9 @@ export function createEventPublisher(deps: Pick<ApiDeps, 'db' | 'queue' | 'logge
     });
   }
 
-  const publish = unwrapSettled(createBatcher<PublishedEvent, Settled<Published>>({ run, maxBatch, maxInFlight }));
+  const shared = unwrapSettled(createBatcher<PublishedEvent, Settled<Published>>({ run, maxBatch, maxInFlight }));
+  const filtered = unwrapSettled(createBatcher<PublishedEvent, Settled<Published>>({ run, ...FILTERED_LANE }));
+  const costOf = filterCosts(deps);
+  const publish = async (input: PublishedEvent) => ((await costOf(input.accountId)) > FILTERED_LANE_THRESHOLD ? filtered : shared)(input);
   return { publish };
 }

@@ -5,6 +5,7 @@ import {
   attemptResource,
   decodeCursor,
   encodeCursor,
+  filterValueCount,
   generateSigningSecret,
   newId,
   nonPublicHostReason,
@@ -54,6 +55,8 @@ const RECENT_ATTEMPTS = 10;
 const WEBHOOK_ID_RE = /^wh_[0-9A-Za-z]{1,64}$/;
 /** MAX_WEBHOOKS_PER_ACCOUNT when the config leaves it out. */
 export const DEFAULT_MAX_WEBHOOKS_PER_ACCOUNT = 100;
+/** MAX_FILTER_VALUES_PER_ACCOUNT when the config leaves it out: one filter at its largest (20 entries × 100 values). */
+export const DEFAULT_MAX_FILTER_VALUES_PER_ACCOUNT = 2_000;
 
 const invalid = (path: string, message: string) => new AppError('INVALID_PAYLOAD', `${path}: ${message}`, [{ path, message }]);
 const notFound = () => new AppError('RESOURCE_NOT_FOUND', 'No such webhook.');
@@ -132,6 +135,30 @@ function limitError(max: number): AppError {
   );
 }
 
+// Every publish of an account compares its data with every filter value of the
+// account's webhooks, in a statement batched with other accounts' publishes
+// (event-publisher.ts): the total is capped per account, so one account's
+// filters cannot slow everyone's publishing (docs/security.md, "Filters").
+type Tx = Parameters<Parameters<ApiDeps['db']['prisma']['$transaction']>[0]>[0];
+
+/** Takes the account's webhook lock (to the end of the transaction): counts checked under it cannot race. */
+const lockAccountWebhooks = (tx: Tx, accountId: string) =>
+  tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('webhooks_per_account'), hashtext(${accountId}))`;
+
+/** Refuses a filter of `adding` values that would take the account over MAX_FILTER_VALUES_PER_ACCOUNT. Under the account's lock. */
+async function checkFilterBudget(tx: Tx, config: WriteDeps['config'], accountId: string, adding: number, exceptWebhookId: string | null): Promise<void> {
+  if (adding === 0) return;
+  const max = config.MAX_FILTER_VALUES_PER_ACCOUNT ?? DEFAULT_MAX_FILTER_VALUES_PER_ACCOUNT;
+  const [{ n }] = await tx.$queryRaw<{ n: number }[]>`
+    SELECT COALESCE(sum(CASE WHEN jsonb_typeof(f.value) = 'array' THEN jsonb_array_length(f.value) ELSE 1 END), 0)::int AS n
+      FROM webhooks w
+     CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(w.filter) = 'object' THEN w.filter ELSE '{}'::jsonb END) f
+     WHERE w.account_id = ${accountId} AND w.deleted_at IS NULL AND w.id IS DISTINCT FROM ${exceptWebhookId}`;
+  if (n + adding <= max) return;
+  const message = `would bring this account's webhook filters to ${n + adding} values in all, over the ${max} allowed (MAX_FILTER_VALUES_PER_ACCOUNT); list fewer values, or remove a filter from another webhook`;
+  throw new AppError('LIMIT_REACHED', `filter: ${message}.`, [{ path: 'filter', message }]);
+}
+
 function duplicateError(existingId?: string): AppError {
   const which = existingId ? ` (${existingId})` : '';
   return new AppError(
@@ -171,9 +198,10 @@ export async function createWebhook(
     // Count and insert under a per-account lock (held to the end of the transaction), so
     // concurrent creates cannot both see room for one more. Plain SQL: PGlite runs it too.
     const row = await deps.db.prisma.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('webhooks_per_account'), hashtext(${auth.accountId}))`;
+      await lockAccountWebhooks(tx, auth.accountId);
       const count = await tx.webhook.count({ where: { accountId: auth.accountId, deletedAt: null } });
       if (count >= max) throw limitError(max);
+      await checkFilterBudget(tx, deps.config, auth.accountId, filterValueCount(input.filter), null);
       return tx.webhook.create({
         data: {
           id: newId('webhook'),
@@ -270,24 +298,32 @@ export async function updateWebhook(deps: WriteDeps, auth: WebhookAuth, id: stri
   // resuming a webhook that was never disabled leaves the circuit to the worker.
   const reenable = patch.is_active === true && row.disabledReason !== null;
   try {
-    const { count } = await deps.db.prisma.webhook.updateMany({
-      where: { id: row.id, deletedAt: null },
-      data: {
-        url,
-        parserId,
-        ...(events !== undefined ? { events } : {}),
-        ...(patch.is_active !== undefined ? { isActive: patch.is_active } : {}),
-        ...(patch.description !== undefined ? { description: patch.description } : {}),
-        ...(patch.retry_enabled !== undefined ? { retryEnabled: patch.retry_enabled } : {}),
-        ...(patch.max_retries !== undefined ? { maxRetries: patch.max_retries } : {}),
-        ...(patch.filter !== undefined ? { filter: storedFilter(patch.filter) } : {}),
-        ...(patch.max_in_flight !== undefined ? { maxInFlight: patch.max_in_flight } : {}),
-        ...(patch.rate_limit_per_second !== undefined ? { rateLimitPerSecond: patch.rate_limit_per_second } : {}),
-        ...(patch.secret !== undefined ? { staticSecretEnc: patch.secret === null ? null : deps.secretBox.encrypt(patch.secret) } : {}),
-        ...(reenable
-          ? { disabledReason: null, disabledAt: null, failingSince: null, circuit: 'closed', circuitRetryAt: null, circuitCooldownMs: null }
-          : {}),
-      },
+    const adding = patch.filter !== undefined ? filterValueCount(patch.filter) : 0;
+    const { count } = await deps.db.prisma.$transaction(async (tx) => {
+      // A filter that grows is checked against the account's budget under its lock.
+      if (adding > 0) {
+        await lockAccountWebhooks(tx, auth.accountId);
+        await checkFilterBudget(tx, deps.config, auth.accountId, adding, row.id);
+      }
+      return tx.webhook.updateMany({
+        where: { id: row.id, deletedAt: null },
+        data: {
+          url,
+          parserId,
+          ...(events !== undefined ? { events } : {}),
+          ...(patch.is_active !== undefined ? { isActive: patch.is_active } : {}),
+          ...(patch.description !== undefined ? { description: patch.description } : {}),
+          ...(patch.retry_enabled !== undefined ? { retryEnabled: patch.retry_enabled } : {}),
+          ...(patch.max_retries !== undefined ? { maxRetries: patch.max_retries } : {}),
+          ...(patch.filter !== undefined ? { filter: storedFilter(patch.filter) } : {}),
+          ...(patch.max_in_flight !== undefined ? { maxInFlight: patch.max_in_flight } : {}),
+          ...(patch.rate_limit_per_second !== undefined ? { rateLimitPerSecond: patch.rate_limit_per_second } : {}),
+          ...(patch.secret !== undefined ? { staticSecretEnc: patch.secret === null ? null : deps.secretBox.encrypt(patch.secret) } : {}),
+          ...(reenable
+            ? { disabledReason: null, disabledAt: null, failingSince: null, circuit: 'closed', circuitRetryAt: null, circuitCooldownMs: null }
+            : {}),
+        },
+      });
     });
     if (count === 0) throw notFound();
   } catch (err) {
