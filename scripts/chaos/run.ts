@@ -99,11 +99,13 @@ export async function runScenario(scenario: Scenario, base: ChaosSettings, pg: P
     console.log(`chaos [${scenario.name}] ${line}`);
   };
   const cleanups: Array<() => Promise<void>> = [];
+  let finished = false;
   const cleanup = async () => {
+    // First: the supervisor must not restart what the cleanup stops.
+    finished = true;
     for (const fn of cleanups.splice(0).reverse()) await fn().catch((err: Error) => console.error(`chaos: cleanup failed: ${err.message}`));
   };
   const unregister = onInterrupt(cleanup);
-  let finished = false;
   try {
     // Redis of the scenario's own
     let redis: SingleRedis | null = null;

@@ -47,7 +47,7 @@ export const SCENARIOS: Scenario[] = [
     name: 'worker-kill',
     description: `SIGKILL of a worker every ${KILL_EVERY_SECONDS} s (the two in turn, each restarted 1 s later) while publishing`,
     redis: 'plain',
-    plan: (ctx) => killWorkersInTurn(ctx, ctx.publishing),
+    plan: (ctx) => killWorkersInTurn(ctx, () => ctx.publishing()),
   },
   {
     name: 'worker-rolling',
@@ -125,7 +125,7 @@ export const SCENARIOS: Scenario[] = [
         await ctx.at(35);
         await redisWiped(ctx);
       })();
-      await Promise.all([killWorkersInTurn(ctx, ctx.publishing), others]);
+      await Promise.all([killWorkersInTurn(ctx, () => ctx.publishing()), others]);
     },
   },
 ];
