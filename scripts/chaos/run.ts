@@ -138,19 +138,20 @@ export async function runScenario(scenario: Scenario, base: ChaosSettings, pg: P
     let unplannedExits = 0;
     const workerLog = { error: 0, warn: 0 };
     const slots: Slot[] = Array.from({ length: settings.workers }, () => ({ child: null, port: 0, stopping: false }));
-    const countLines = lineSplitter((line) => {
+    const countLine = (line: string) => {
       const c = countLogLevels([line]);
       workerLog.error += c.error;
       workerLog.warn += c.warn;
-    });
+    };
     const spawnWorker = async (index: number): Promise<Slot> => {
       const slot = slots[index];
       slot.port = await freePort();
       const child = stack.spawn('apps/worker/src/main.ts', { WORKER_HEALTH_PORT: String(slot.port) }, `worker ${index + 1}`);
       slot.child = child;
       slot.stopping = false;
-      child.stdout?.on('data', countLines);
-      child.stderr?.on('data', countLines);
+      // One splitter per stream: a line cut between two chunks must not be joined to another process's.
+      child.stdout?.on('data', lineSplitter(countLine));
+      child.stderr?.on('data', lineSplitter(countLine));
       child.once('exit', (code, signal) => {
         if (finished || slot.stopping || slot.child !== child) return;
         unplannedExits++;
