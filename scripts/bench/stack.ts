@@ -80,12 +80,27 @@ async function deleteKeys(prefix: string): Promise<void> {
   }
 }
 
-export async function createStack(opts: { concurrency: number; env?: Record<string, string> }): Promise<Stack> {
-  const admin = new Client({ connectionString: PG_SERVER });
+export type StackOptions = {
+  concurrency: number;
+  env?: Record<string, string>;
+  /** The PostgreSQL server the run's database is created on (default PG_SERVER); a private one is removed whole by its owner, so the database is not dropped. */
+  pgServer?: string;
+  /**
+   * A Redis of the run's own (the chaos benchmark's): its environment for the processes;
+   * nothing is deleted from it at the end (its owner removes it whole).
+   */
+  ownRedis?: Record<string, string>;
+};
+
+export async function createStack(opts: StackOptions): Promise<Stack> {
+  const pgServer = opts.pgServer ?? PG_SERVER;
+  const admin = new Client({ connectionString: pgServer });
+  // A private server the chaos benchmark stops on purpose: the admin connection is then lost, not a crash of the run.
+  admin.on('error', () => undefined);
   try {
     await admin.connect();
   } catch {
-    throw new Error(`PostgreSQL is not answering at ${new URL(PG_SERVER).host}; start it (or set BENCH_DATABASE_URL)`);
+    throw new Error(`PostgreSQL is not answering at ${new URL(pgServer).host}; start it (or set BENCH_DATABASE_URL)`);
   }
   const dbName = `hookline_bench_${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
   const prefix = `hl-bench-${randomBytes(3).toString('hex')}`;
@@ -130,8 +145,8 @@ export async function createStack(opts: { concurrency: number; env?: Record<stri
       closed ??= (async () => {
         unregister();
         await stack.stopChildren().catch(() => undefined);
-        await deleteKeys(prefix).catch((err: Error) => process.stderr.write(`bench: could not delete Redis keys ${prefix}:* (${err.message})\n`));
-        await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch((err: Error) => process.stderr.write(`bench: could not drop database ${dbName} (${err.message})\n`));
+        if (!opts.ownRedis) await deleteKeys(prefix).catch((err: Error) => process.stderr.write(`bench: could not delete Redis keys ${prefix}:* (${err.message})\n`));
+        if (!opts.pgServer) await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch((err: Error) => process.stderr.write(`bench: could not drop database ${dbName} (${err.message})\n`));
         await admin.end().catch(() => undefined);
       })();
       return closed;
@@ -140,12 +155,12 @@ export async function createStack(opts: { concurrency: number; env?: Record<stri
   const unregister = onInterrupt(() => stack.close());
 
   await admin.query(`CREATE DATABASE "${dbName}"`);
-  const dbUrl = new URL(PG_SERVER);
+  const dbUrl = new URL(pgServer);
   dbUrl.pathname = `/${dbName}`;
   stack.env = {
     NODE_ENV: 'production',
     DATABASE_URL: dbUrl.toString(),
-    ...benchRedis().env,
+    ...(opts.ownRedis ?? benchRedis().env),
     QUEUE_PREFIX: prefix,
     PLATFORM_TOKEN: stack.token,
     ENCRYPTION_KEY: randomBytes(32).toString('base64'),

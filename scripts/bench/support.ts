@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
@@ -16,7 +16,11 @@ export type Receiver = {
   arrivals: Map<string, number>;
   /** Callbacks that arrived again for an (event, hook) already received (tracked receivers only). */
   duplicates: number;
+  /** The deliveryKeys received successfully more than once (tracked receivers only). */
+  duplicated: Set<string>;
   total: number;
+  /** Callbacks answered 500 on purpose (`failShare`); they count in `total`, not in `arrivals`. */
+  failed: number;
   /** Callbacks received per hook path segment ('' for the base URL). */
   perHook: Map<string, number>;
   onArrival?: () => void;
@@ -41,33 +45,64 @@ function hookOf(path: string | undefined): string {
   return match?.[1] ?? '';
 }
 
+export type ReceiverOptions = {
+  /** false: only count callbacks (no per-delivery keys). */
+  track?: boolean;
+  /** Answer each callback after this many ms (0: at once). */
+  delayMs?: number;
+  /** This share of callbacks, at random, is answered 500 (not received: the sender must retry it). */
+  failShare?: number;
+};
+
 /**
  * A fast loopback receiver. It records when each delivery's callback first arrived,
  * per (event id, hook), or with `{ track: false }` only counts callbacks (a soak of
  * a million deliveries need not keep a million keys).
  */
-export async function startBenchReceiver(opts: { track?: boolean } = {}): Promise<Receiver> {
+export async function startBenchReceiver(opts: ReceiverOptions = {}): Promise<Receiver> {
   const track = opts.track ?? true;
-  const receiver: Receiver = { url: '', arrivals: new Map(), duplicates: 0, total: 0, perHook: new Map(), close: async () => undefined };
+  const failShare = opts.failShare ?? 0;
+  const receiver: Receiver = { url: '', arrivals: new Map(), duplicates: 0, duplicated: new Set(), total: 0, failed: 0, perHook: new Map(), close: async () => undefined };
+  const timers = new Set<NodeJS.Timeout>();
+  const answer = (res: ServerResponse, status: number) => {
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': '2' });
+    res.end('{}');
+  };
   const server: Server = createServer((req, res) => {
     let head = '';
     req.on('data', (chunk: Buffer) => {
       if (track && head.length < 200) head += chunk.toString('utf8', 0, 200);
     });
     req.on('end', () => {
-      const now = performance.now();
       receiver.total++;
       const hook = hookOf(req.url);
       receiver.perHook.set(hook, (receiver.perHook.get(hook) ?? 0) + 1);
-      const id = track ? EVENT_ID.exec(head)?.[1] : undefined;
-      if (id) {
-        const key = deliveryKey(id, hook);
-        if (receiver.arrivals.has(key)) receiver.duplicates++;
-        else receiver.arrivals.set(key, now);
-      }
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '2' });
-      res.end('{}');
-      receiver.onArrival?.();
+      const fail = failShare > 0 && Math.random() < failShare;
+      const settle = () => {
+        if (fail) {
+          receiver.failed++;
+          answer(res, 500);
+          return;
+        }
+        // Received when answered: a callback answered 200 is one the sender counts as delivered.
+        const now = performance.now();
+        const id = track ? EVENT_ID.exec(head)?.[1] : undefined;
+        if (id) {
+          const key = deliveryKey(id, hook);
+          if (receiver.arrivals.has(key)) {
+            receiver.duplicates++;
+            receiver.duplicated.add(key);
+          } else receiver.arrivals.set(key, now);
+        }
+        answer(res, 200);
+        receiver.onArrival?.();
+      };
+      if (!opts.delayMs) return settle();
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        settle();
+      }, opts.delayMs);
+      timers.add(timer);
     });
   });
   server.keepAliveTimeout = 30_000;
@@ -75,6 +110,8 @@ export async function startBenchReceiver(opts: { track?: boolean } = {}): Promis
   receiver.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
   receiver.close = () =>
     new Promise<void>((resolve) => {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
       server.closeAllConnections();
       server.close(() => resolve());
     });

@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -75,28 +75,40 @@ function startServer(dir: string, port: number, extra: string[], sentinel = fals
   });
 }
 
-/** One plain redis-server (no persistence): kill it and start it again, empty, on the same port. */
+/**
+ * One plain redis-server, without persistence unless `appendonly` (AOF, fsync every
+ * second): kill it and start it again on the same port, with its data or empty.
+ */
 export type SingleRedis = {
   port: number;
   url: string;
   target: RedisTarget;
   process: RedisProcess;
-  /** SIGKILL, then a fresh empty server on the same port. */
+  /** SIGKILL, then a fresh empty server on the same port (its data files deleted). */
   restartEmpty(): Promise<void>;
+  /** SIGKILL, then the server again on the same port, from what it had written (its AOF, if on). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 };
 
-export async function startSingleRedis(): Promise<SingleRedis> {
+export async function startSingleRedis(opts: { appendonly?: boolean } = {}): Promise<SingleRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'hookline-redis-'));
   const [port] = await freePorts(1);
+  // Later arguments win: --appendonly yes overrides startServer's default.
+  const extra = opts.appendonly ? ['--appendonly', 'yes', '--appendfsync', 'everysec', '--appenddirname', `aof-${port}`] : [];
   const single: SingleRedis = {
     port,
     url: `redis://127.0.0.1:${port}`,
     target: { kind: 'server', url: `redis://127.0.0.1:${port}` },
-    process: await startServer(dir, port, []),
+    process: await startServer(dir, port, extra),
     async restartEmpty() {
       await single.process.kill('SIGKILL');
-      single.process = await startServer(dir, port, []);
+      for (const name of readdirSync(dir)) rmSync(join(dir, name), { recursive: true, force: true });
+      single.process = await startServer(dir, port, extra);
+    },
+    async restart() {
+      await single.process.kill('SIGKILL');
+      single.process = await startServer(dir, port, extra);
     },
     async stop() {
       await single.process.kill('SIGKILL');

@@ -1,0 +1,74 @@
+import { percentile } from '../bench/support';
+
+// The chaos benchmark's arithmetic, pure so tests/ops/chaos-measure.test.ts can
+// check it without services: what was lost, what came twice, how long deliveries
+// took, and how long the pipeline took to get back to the offered rate.
+
+export type Latency = { p50: number; p95: number; p99: number };
+
+/** p50/p95/p99 (ms) of accepted→delivered over the delivered keys; NaN when none was. */
+export function latencyOf(accepted: Map<string, number>, arrivals: Map<string, number>): Latency {
+  const lat: number[] = [];
+  for (const [key, at] of accepted) {
+    const arrived = arrivals.get(key);
+    if (arrived !== undefined) lat.push(arrived - at);
+  }
+  lat.sort((a, b) => a - b);
+  return { p50: percentile(lat, 50), p95: percentile(lat, 95), p99: percentile(lat, 99) };
+}
+
+/** The accepted keys that never arrived. */
+export function lostKeys(accepted: Iterable<string>, arrivals: Map<string, number>): string[] {
+  return [...accepted].filter((key) => !arrivals.has(key));
+}
+
+export type Duplicates = { deliveries: number; share: number };
+
+/**
+ * Deliveries received successfully more than once (each counted once however many
+ * times it came again), and their share of the deliveries accepted.
+ */
+export function duplicatesOf(duplicated: Set<string>, accepted: Map<string, number>): Duplicates {
+  let deliveries = 0;
+  for (const key of duplicated) if (accepted.has(key)) deliveries++;
+  return { deliveries, share: accepted.size ? deliveries / accepted.size : 0 };
+}
+
+/**
+ * Seconds from the end of a fault until the delivery rate is back to `share` of
+ * the offered rate: arrivals counted in 1 s buckets starting at `faultEnd`; the
+ * answer is the start of the first bucket at or above the threshold (0: the
+ * first second after the fault already was). null when no bucket before
+ * `until` reaches it (nothing was left to deliver at that rate).
+ */
+export function recoverySeconds(arrivalTimes: Iterable<number>, faultEnd: number, offeredPerSecond: number, until: number, share = 0.9, bucketMs = 1_000): number | null {
+  const buckets = Math.max(0, Math.ceil((until - faultEnd) / bucketMs));
+  const counts = new Array<number>(buckets).fill(0);
+  for (const at of arrivalTimes) {
+    if (at < faultEnd || at >= until) continue;
+    counts[Math.floor((at - faultEnd) / bucketMs)]++;
+  }
+  const threshold = share * offeredPerSecond * (bucketMs / 1_000);
+  const first = counts.findIndex((n) => n >= threshold);
+  return first < 0 ? null : (first * bucketMs) / 1_000;
+}
+
+/** Error and warn lines among a process's log lines (the JSON lines winston writes). */
+export function countLogLevels(lines: Iterable<string>): { error: number; warn: number } {
+  const counts = { error: 0, warn: 0 };
+  for (const line of lines) {
+    const level = /"level":"(error|warn)"/.exec(line)?.[1] as 'error' | 'warn' | undefined;
+    if (level) counts[level]++;
+  }
+  return counts;
+}
+
+/** Splits a stream's chunks into whole lines, keeping a partial last line for the next chunk. */
+export function lineSplitter(onLine: (line: string) => void): (chunk: Buffer | string) => void {
+  let rest = '';
+  return (chunk) => {
+    const parts = (rest + chunk.toString()).split('\n');
+    rest = parts.pop() ?? '';
+    for (const part of parts) onLine(part);
+  };
+}
