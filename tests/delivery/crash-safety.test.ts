@@ -53,7 +53,7 @@ describe('crash safety', () => {
     const thirdDelivery = deliveries.find((d) => d.event_id === third)!;
     expect(next.headers['x-perfectparser-delivery']).toBe(thirdDelivery.id);
     expect(survivor.output.some((line) => line.includes('"delivery attempt"') && line.includes(thirdDelivery.id))).toBe(true);
-  });
+  }, 120_000);
 
   it('a SIGKILLed worker\'s active job runs again on another worker within 10 s', async () => {
     const r = await stack.receiver((_req, i) => (i === 0 ? { status: 200, hang: true } : { status: 200, body: 'second time' }));
@@ -73,7 +73,7 @@ describe('crash safety', () => {
     await eventually(async () => (await stack.delivery(deliveryId)).delivery.status === 'succeeded', 10_000, 'the delivery to succeed');
     expect(survivor.output.some((line) => line.includes('"delivery attempt"') && line.includes(deliveryId))).toBe(true);
     expect((await stack.deliveries(wh.id)).map((d) => d.id)).toEqual([deliveryId]);
-  });
+  }, 120_000);
 
   it('a rolling SIGTERM restart of three workers under load delivers every callback exactly once', async () => {
     // Fast receivers, one of them at a small cap (its held line moves through the restarts).
@@ -86,7 +86,7 @@ describe('crash safety', () => {
     await stack.createWebhook({ url: receivers[1].url });
     await stack.createWebhook({ url: receivers[2].url, max_in_flight: 2 });
     const env = { DELIVERY_TIMEOUT: '3s' };
-    const workers = [await start(env), await start(env), await start(env)];
+    const workers = await Promise.all([start(env), start(env), start(env)]);
 
     let publishing = true;
     let published = 0;
@@ -99,17 +99,20 @@ describe('crash safety', () => {
     })();
 
     const drains: number[] = [];
-    for (let i = 0; i < workers.length; i += 1) {
+    try {
+      for (let i = 0; i < workers.length; i += 1) {
+        await new Promise((r) => setTimeout(r, 1_000));
+        const signalledAt = Date.now();
+        const exit = await workers[i].kill('SIGTERM');
+        drains.push(Date.now() - signalledAt);
+        expect({ exit, output: exit.code === 0 ? [] : workers[i].output }).toEqual({ exit: { code: 0, signal: null }, output: [] });
+        workers[i] = await start(env);
+      }
       await new Promise((r) => setTimeout(r, 1_000));
-      const signalledAt = Date.now();
-      const exit = await workers[i].kill('SIGTERM');
-      drains.push(Date.now() - signalledAt);
-      expect({ exit, output: exit.code === 0 ? [] : workers[i].output }).toEqual({ exit: { code: 0, signal: null }, output: [] });
-      workers[i] = await start(env);
+    } finally {
+      publishing = false;
+      await load;
     }
-    await new Promise((r) => setTimeout(r, 1_000));
-    publishing = false;
-    await load;
 
     // Every delivery succeeded, and each reached its receiver exactly once.
     const total = published * 3;
@@ -129,7 +132,7 @@ describe('crash safety', () => {
     expect(counts.size).toBe(total);
     // The drain is bounded by DELIVERY_TIMEOUT plus the close margin (worker.ts), far less here.
     expect(Math.max(...drains)).toBeLessThan(3_000 + 10_000);
-  });
+  }, 240_000);
 
   /** Deliveries of the webhook held in its line (the gate's key, as operators see it). */
   async function heldCount(webhookId: string): Promise<number> {
