@@ -207,6 +207,10 @@ export function createDeliverer(deps: DeliverDeps) {
     if (retryAt > now) return hold(row, job, 'circuit', circuitHoldMs(retryAt, now, spread));
     const deadline = now + config.DELIVERY_TIMEOUT + PROBE_MARGIN_MS;
     if (await store.claimProbe(row.webhook_id, new Date(deadline), new Date(now))) {
+      // The claim is this worker's: if it dies, the others take it back within seconds (endpoint-gate.ts).
+      await gate.probeClaimed({ webhookId: row.webhook_id, deadline }).catch((err: Error) => {
+        logger.warn('could not record the probe claim in Redis; it ends at its deadline', { webhook_id: row.webhook_id, err: err.message });
+      });
       metrics.circuitTransitions.inc({ to: 'half_open' });
       logger.info('circuit half-open: sending one probe', { webhook_id: row.webhook_id, delivery_id: row.id });
       return { probe: true };
@@ -468,7 +472,6 @@ export function createDeliverer(deps: DeliverDeps) {
 
   /** Runs one job and says what becomes of it (worker.ts carries that out). */
   async function deliver(job: DeliverJob): Promise<DeliverResult> {
-    const once = job.once === true;
     const row = await store.load(job.deliveryId);
     if (!row) {
       logger.warn('delivery not found; job dropped', { delivery_id: job.deliveryId });
@@ -476,6 +479,17 @@ export function createDeliverer(deps: DeliverDeps) {
     }
     const admitted = await admit(row, job);
     if ('outcome' in admitted) return admitted;
+    if (!admitted.probe) return attempt(row, job, admitted);
+    try {
+      return await attempt(row, job, admitted);
+    } finally {
+      await gate.probeEnded(row.webhook_id).catch(() => undefined);
+    }
+  }
+
+  /** take a slot → send → free the slot → record → apply the webhook's change → observe. */
+  async function attempt(row: LoadedDelivery, job: DeliverJob, admitted: { probe: boolean }): Promise<DeliverResult> {
+    const once = job.once === true;
     const lease = await takeSlot(row, job, admitted.probe);
     if ('outcome' in lease) return lease;
 

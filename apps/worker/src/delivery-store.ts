@@ -329,6 +329,17 @@ export function createDeliveryStore(db: Db) {
         [webhookId, deadline, at],
       ),
 
+    /**
+     * A probe claim whose worker died (still the claim made until `deadline`):
+     * it ends now, so the next delivery may claim the probe.
+     */
+    releaseProbe: (webhookId: string, deadline: Date, at: Date) =>
+      changed(
+        `UPDATE webhooks SET circuit_retry_at = $3, updated_at = $3
+          WHERE id = $1 AND circuit = 'half_open' AND circuit_retry_at = $2 RETURNING id`,
+        [webhookId, deadline, at],
+      ),
+
     /** half_open → open again, for a longer cooldown (the probe failed). */
     reopenCircuit: (webhookId: string, retryAt: Date, cooldownMs: number, at: Date) =>
       changed(

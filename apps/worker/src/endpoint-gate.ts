@@ -1,5 +1,6 @@
 import type { HoldReason } from '@hookline/domain';
 import type { RedisClient } from '@hookline/queue';
+import type { Liveness } from './liveness';
 
 // Endpoint isolation, across every worker process: how many deliveries to one
 // webhook are in flight (a lease each, expiring, so a worker that dies cannot
@@ -14,6 +15,12 @@ import type { RedisClient } from '@hookline/queue';
 // deliveries (their jobs are promoted), so the line moves at the endpoint's
 // pace without polling. The parked job's own delay is only a fallback for a
 // wake-up that never comes.
+//
+// A lease belongs to a live worker: its id starts with its owner's liveness id
+// (`<owner>|…`), and when the owner stops beating, the others take its leases
+// and its probe claim back and wake the lines they blocked (RECLAIM; the rule
+// and its timings are in liveness.ts). The lease's own expiry stays as the
+// last resort, for a lease no registry names.
 //
 // Keys are per webhook and share one hash tag ({wh_…}), so each script touches
 // one Redis Cluster slot. Times come from Redis (TIME), one clock for every worker.
@@ -148,6 +155,41 @@ return 1`;
 // Forgets a webhook's failure count (its circuit closed by other means).
 const RESET = `redis.call('DEL', KEYS[1]) return 1`;
 
+// Takes back what a worker that stopped beating held at the webhook: its
+// leases and its probe claim. Each slot freed wakes up to AHEAD held deliveries
+// (the cap is not known here; a woken job that finds no slot goes back to the
+// front of the line).
+// KEYS: leases, held, woken, probe. ARGV: owner prefix ('<owner>|'), wake ttl, AHEAD.
+// → {deadline of its probe claim, or 0; woken…}
+const RECLAIM = `${NOW}${WAKE_FN}
+local mine = ARGV[1]
+local removed = 0
+for _, lease in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if string.sub(lease, 1, #mine) == mine then
+    redis.call('ZREM', KEYS[1], lease)
+    removed = removed + 1
+  end
+end
+local probe = 0
+local claim = redis.call('GET', KEYS[4])
+if claim and string.sub(claim, 1, #mine) == mine then
+  probe = tonumber(string.sub(claim, #mine + 1)) or 0
+  redis.call('DEL', KEYS[4])
+end
+local out = {probe}
+if removed > 0 and redis.call('ZCARD', KEYS[2]) > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  local budget = redis.call('ZCARD', KEYS[3]) + removed * tonumber(ARGV[3])
+  for _, id in ipairs(wake(KEYS[2], KEYS[3], budget, tonumber(ARGV[2]), now)) do out[#out + 1] = id end
+end
+return out`;
+
+// A probe claim, owned (KEYS: probe. ARGV: '<owner>|<deadline>', ttl), and given back by its owner (ARGV: '<owner>|').
+const CLAIM_PROBE = `redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2])) return 1`;
+const END_PROBE = `local claim = redis.call('GET', KEYS[1])
+if claim and string.sub(claim, 1, #ARGV[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+return 0`;
+
 type GateCommands = {
   hooklineAcquire(
     leases: string, held: string, starts: string, failures: string, woken: string,
@@ -159,12 +201,16 @@ type GateCommands = {
   hooklineForget(held: string, woken: string, jobId: string, budget: number, wakeTtl: number): Promise<string[]>;
   hooklineReset(failures: string): Promise<number>;
   hooklineRenew(leases: string, held: string, failures: string, leaseId: string, ttl: number): Promise<number>;
+  hooklineReclaim(leases: string, held: string, woken: string, probe: string, ownerPrefix: string, wakeTtl: number, ahead: number): Promise<[number, ...string[]]>;
+  hooklineClaimProbe(probe: string, claim: string, ttl: number): Promise<number>;
+  hooklineEndProbe(probe: string, ownerPrefix: string): Promise<number>;
 };
 
 /**
  * A slot taken: its id in the webhook's leases, and when it expires there at
- * the earliest (this process's clock; moved on by a renewal). `renewal` is a
- * renewal sent and not answered yet (see deliver.ts, freeSlot).
+ * the earliest (this process's clock; moved on by a renewal; 0 once this
+ * worker lost its liveness, as the lease may have been reclaimed). `renewal`
+ * is a renewal sent and not answered yet (see deliver.ts, freeSlot).
  */
 export type Lease = { id: string; expiresAt: number; renewal?: Promise<boolean> };
 export type Acquired = { ok: true; lease: Lease } | { ok: false; reason: HoldReason; rank: number; waitMs: number };
@@ -194,6 +240,20 @@ export type EndpointGate = {
   renew(input: { webhookId: string; lease: Lease }): Promise<boolean>;
   /** Forgets the webhook's consecutive failure count. */
   resetFailures(webhookId: string): Promise<void>;
+  /**
+   * This worker won the webhook's probe (claimed in PostgreSQL until
+   * `deadline`): the claim is recorded as this worker's, so it is given back
+   * if this worker dies (see onProbeLost).
+   */
+  probeClaimed(input: { webhookId: string; deadline: number }): Promise<void>;
+  /** The probe this worker claimed ended (reported, or held back). */
+  probeEnded(webhookId: string): Promise<void>;
+  /**
+   * Takes back what the worker `ownerId` held at the webhook (it stopped
+   * beating): its leases, waking held deliveries for the slots freed, and its
+   * probe claim (through onProbeLost).
+   */
+  reclaim(ownerId: string, webhookId: string): Promise<void>;
   /** The length of a webhook's line and its slots in use (for tests and operators). */
   inspect(webhookId: string): Promise<{ held: number; inFlight: number; failures: number }>;
 };
@@ -207,6 +267,10 @@ export type EndpointGateOptions = {
   leaseTtlMs: number;
   /** Moves a parked job of this webhook (in its queue shard) to the waiting line; false when it is not parked (finished, or running already). */
   promote(jobId: string, webhookId: string): Promise<boolean>;
+  /** Who this worker is (leases and probe claims belong to a live worker); none: leases only expire. */
+  liveness?: Liveness;
+  /** A dead worker's probe claim (made in PostgreSQL until `deadline`) was taken back: let another probe go. */
+  onProbeLost?(webhookId: string, deadline: number): Promise<void>;
   onError?(err: Error, what: string): void;
 };
 
@@ -223,7 +287,12 @@ const MAX_HANDOFFS = 5;
 
 let leaseCounter = 0;
 
-export function createEndpointGate(opts: EndpointGateOptions): EndpointGate {
+export type EndpointGateHandle = EndpointGate & {
+  /** This worker lost its liveness: its leases may have been reclaimed, so none is handed on without a renewal. */
+  distrustLeases(): void;
+};
+
+export function createEndpointGate(opts: EndpointGateOptions): EndpointGateHandle {
   const redis = opts.redis as RedisClient & GateCommands;
   const commands: Array<[keyof GateCommands, number, string]> = [
     ['hooklineAcquire', 5, ACQUIRE],
@@ -233,15 +302,26 @@ export function createEndpointGate(opts: EndpointGateOptions): EndpointGate {
     ['hooklineForget', 2, FORGET],
     ['hooklineReset', 1, RESET],
     ['hooklineRenew', 3, RENEW],
+    ['hooklineReclaim', 4, RECLAIM],
+    ['hooklineClaimProbe', 1, CLAIM_PROBE],
+    ['hooklineEndProbe', 1, END_PROBE],
   ];
   for (const [name, numberOfKeys, lua] of commands) {
     if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
   }
   const keys = (webhookId: string) => {
     const base = `${opts.prefix}:endpoint:{${webhookId}}`;
-    return { leases: `${base}:leases`, held: `${base}:held`, starts: `${base}:starts`, failures: `${base}:failures`, woken: `${base}:woken` };
+    return {
+      leases: `${base}:leases`, held: `${base}:held`, starts: `${base}:starts`, failures: `${base}:failures`, woken: `${base}:woken`, probe: `${base}:probe`,
+    };
   };
   const leaseTtl = Math.max(opts.leaseTtlMs, 1_000);
+  const { liveness } = opts;
+  /** Leases this process holds now: the ones to distrust if its liveness is lost. */
+  const mine = new Set<Lease>();
+  /** Probes claimed here: webhook → owner id it was claimed under. */
+  const probes = new Map<string, string>();
+  const LOCAL = 'local';
 
   /** Promotes woken jobs; one that cannot be promoted is forgotten and the next in line woken instead. */
   async function handOff(webhookId: string, woken: string[], cap: number): Promise<void> {
@@ -261,16 +341,29 @@ export function createEndpointGate(opts: EndpointGateOptions): EndpointGate {
     async acquire({ webhookId, jobId, cap, ratePerSecond, circuitThreshold }) {
       const k = keys(webhookId);
       leaseCounter = (leaseCounter + 1) % 1e9;
+      // Noted in this worker's registry before the lease exists, so no lease of a dead worker goes unfound.
+      const owner = liveness ? await liveness.hold(webhookId) : LOCAL;
       const sentAt = Date.now();
-      const leaseId = `${process.pid}:${sentAt.toString(36)}:${leaseCounter}`;
-      const [ok, ...rest] = await redis.hooklineAcquire(
-        k.leases, k.held, k.starts, k.failures, k.woken, leaseId, jobId, cap, ratePerSecond ?? 0, leaseTtl, circuitThreshold, AHEAD * cap, WAKE_TTL_MS,
-      );
+      const leaseId = `${owner}|${sentAt.toString(36)}:${leaseCounter}`;
+      let answer: Awaited<ReturnType<GateCommands['hooklineAcquire']>>;
+      try {
+        answer = await redis.hooklineAcquire(
+          k.leases, k.held, k.starts, k.failures, k.woken, leaseId, jobId, cap, ratePerSecond ?? 0, leaseTtl, circuitThreshold, AHEAD * cap, WAKE_TTL_MS,
+        );
+      } catch (err) {
+        liveness?.letGo(webhookId);
+        throw err;
+      }
+      const [ok, ...rest] = answer;
       if (ok === 1) {
         const woken = rest.map(String);
         if (woken.length) handOff(webhookId, woken, cap).catch(guard('wake held deliveries'));
-        return { ok: true, lease: { id: leaseId, expiresAt: sentAt + leaseTtl } };
+        // Its owner lost its liveness meanwhile: the lease may be reclaimed at any moment.
+        const lease = { id: leaseId, expiresAt: liveness && liveness.id() !== owner ? 0 : sentAt + leaseTtl };
+        mine.add(lease);
+        return { ok: true, lease };
       }
+      liveness?.letGo(webhookId);
       const [reason, rank, waitMs] = rest;
       const why: HoldReason = reason === 'rate' || reason === 'circuit' ? reason : 'in_flight';
       return { ok: false, reason: why, rank: Number(rank ?? 0), waitMs: Number(waitMs ?? 0) };
@@ -278,6 +371,8 @@ export function createEndpointGate(opts: EndpointGateOptions): EndpointGate {
 
     async release({ webhookId, lease, circuitFailure, wake, cap, threshold }) {
       const k = keys(webhookId);
+      // Given back even when Redis does not answer: the lease then expires by itself.
+      if (mine.delete(lease)) liveness?.letGo(webhookId);
       const [failures, ...woken] = await redis.hooklineRelease(k.leases, k.held, k.failures, k.woken, lease.id, circuitFailure ? 1 : 0, wake ? 1 : 0, threshold, AHEAD * cap, WAKE_TTL_MS);
       // The woken job runs on its own; this attempt need not wait for it.
       if (woken.length) handOff(webhookId, woken, cap).catch(guard('wake a held delivery'));
@@ -306,6 +401,33 @@ export function createEndpointGate(opts: EndpointGateOptions): EndpointGate {
 
     async resetFailures(webhookId) {
       await redis.hooklineReset(keys(webhookId).failures);
+    },
+
+    async probeClaimed({ webhookId, deadline }) {
+      if (!liveness || probes.has(webhookId)) return;
+      const owner = await liveness.hold(webhookId);
+      probes.set(webhookId, owner);
+      // Kept a minute past the deadline: after it, the claim is void in PostgreSQL anyway.
+      await redis.hooklineClaimProbe(keys(webhookId).probe, `${owner}|${deadline}`, Math.max(deadline - Date.now(), 0) + 60_000);
+    },
+
+    async probeEnded(webhookId) {
+      const owner = probes.get(webhookId);
+      if (owner === undefined) return;
+      probes.delete(webhookId);
+      liveness?.letGo(webhookId);
+      await redis.hooklineEndProbe(keys(webhookId).probe, `${owner}|`);
+    },
+
+    async reclaim(ownerId, webhookId) {
+      const k = keys(webhookId);
+      const [probe, ...woken] = await redis.hooklineReclaim(k.leases, k.held, k.woken, k.probe, `${ownerId}|`, WAKE_TTL_MS, AHEAD);
+      if (woken.length) await handOff(webhookId, woken, Math.max(1, Math.ceil(woken.length / AHEAD)));
+      if (Number(probe) > 0) await opts.onProbeLost?.(webhookId, Number(probe));
+    },
+
+    distrustLeases() {
+      for (const lease of mine) lease.expiresAt = 0;
     },
 
     async inspect(webhookId) {

@@ -9,7 +9,9 @@ import {
 } from '@hookline/queue';
 import { deliveryBackoffStrategy, RetryLaterError } from './backoff';
 import { createDeliverer, type DeliverResult } from './deliver';
+import { createDeliveryStore } from './delivery-store';
 import { createEndpointGate, type EndpointGate } from './endpoint-gate';
+import { createLiveness } from './liveness';
 import { createLocalLine } from './local-line';
 import { startRelay, type Relay } from './relay';
 import { createSender } from './sender';
@@ -32,9 +34,9 @@ export type WorkerDeps = {
   metrics: Metrics;
   secretBox: SecretBox;
   config: WorkerConfig;
-  /** How long a job stays locked without renewal before another worker may take it over (BullMQ default 30 s). */
+  /** How long a job stays locked without renewal before another worker may take it over (WORKER_LOCK_DURATION; BullMQ's default 30 s). */
   lockDurationMs?: number;
-  /** How often this worker looks for jobs whose worker died (BullMQ default 30 s). */
+  /** How often this worker looks for jobs whose worker died (WORKER_STALLED_INTERVAL; BullMQ's default 30 s). */
   stalledIntervalMs?: number;
   relayIntervalMs?: number;
 };
@@ -62,8 +64,27 @@ export type DeliveryWorker = {
   close(): Promise<void>;
 };
 
-/** An attempt's lease outlives its timeout by this much: time to record it, and slack for a worker's clock. */
+/**
+ * An attempt's lease outlives its timeout by this much: time to record it, and
+ * slack for a worker's clock. A dead worker's leases are reclaimed long before
+ * (liveness.ts); this expiry is the last resort, for a lease no registry names.
+ */
 const LEASE_MARGIN_MS = 30_000;
+
+/**
+ * BullMQ's job lock follows the liveness rule (liveness.ts): renewed from a
+ * timer five times per WORKER_LOCK_DURATION, so a worker stalled for up to four
+ * fifths of it (4 s at the default 5 s) keeps its jobs, and a dead worker's
+ * jobs run again within WORKER_LOCK_DURATION + WORKER_STALLED_INTERVAL (7 s).
+ */
+const lockRenewMs = (lockDurationMs: number) => Math.max(Math.floor(lockDurationMs / 5), 100);
+/**
+ * A job whose worker died this many times running it fails (BullMQ's
+ * maxStalledCount; a job that crashes every worker must stop somewhere); the
+ * relay enqueues its delivery again after RELAY_GRACE. Workers killed in a row
+ * (a rolling kill, an OOM loop) are survived without that wait.
+ */
+const MAX_STALLED_COUNT = 3;
 
 /** On close, how long past DELIVERY_TIMEOUT to wait for a shard's worker (its last attempts being recorded). */
 const CLOSE_MARGIN_MS = 5_000;
@@ -133,11 +154,31 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     }
   }
 
+  const store = createDeliveryStore(db);
+  // Who this worker is, in Redis: what it holds at a webhook is taken back by
+  // the others within seconds of its last beat (the rule is in liveness.ts).
+  const liveness = createLiveness({
+    redis: gateConnection,
+    prefix,
+    onLost: () => {
+      gate.distrustLeases();
+      logger.warn('this worker missed its liveness deadline (stalled?); it registers again, and its endpoint slots may have been taken back');
+    },
+    onError: throttledWarn(logger, 'worker liveness: Redis did not answer; retrying'),
+  });
   const gate = createEndpointGate({
     redis: gateConnection,
     prefix,
     leaseTtlMs: config.DELIVERY_TIMEOUT + LEASE_MARGIN_MS,
     promote: promoteInShard,
+    liveness,
+    // A dead worker's probe: the claim ends now (if it is still that claim), and held deliveries come for it.
+    async onProbeLost(webhookId, deadline) {
+      const now = Date.now();
+      if (!(await store.releaseProbe(webhookId, new Date(deadline), new Date(now)))) return;
+      logger.info('circuit probe of a dead worker taken back; another probe may go', { webhook_id: webhookId });
+      await gate.wakeAll({ webhookId, cap: 1 });
+    },
     onError: (err, what) => logger.warn(`could not ${what}`, { err: err.message }),
   });
   // Deliveries waiting here for a fast webhook's slot leave at least a tenth of
@@ -226,8 +267,9 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
         concurrency,
         autorun: false,
         settings: { backoffStrategy: deliveryBackoffStrategy },
-        ...(deps.lockDurationMs ? { lockDuration: deps.lockDurationMs } : {}),
+        ...(deps.lockDurationMs ? { lockDuration: deps.lockDurationMs, lockRenewTime: lockRenewMs(deps.lockDurationMs) } : {}),
         ...(deps.stalledIntervalMs ? { stalledInterval: deps.stalledIntervalMs } : {}),
+        maxStalledCount: MAX_STALLED_COUNT,
       },
     );
     worker.on('error', onWorkerError);
@@ -300,6 +342,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       logger.info('serving older delivery queue shards until they are empty', { shards: count, draining });
     }
     if (stopped) return;
+    await liveness.start((owner, webhookId) => gate.reclaim(owner, webhookId));
     for (const worker of workers) {
       // run() resolves when the worker closes; its failures reach the 'error' listener.
       worker.run().catch(onWorkerError);
@@ -366,6 +409,9 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
           // Not awaited: disconnecting such a worker can hang as well.
           for (const i of open) workers[i].disconnect().catch(() => undefined);
         }
+        // What this worker still holds (nothing, after a clean drain) is given
+        // back now rather than at its expiry, and it leaves the registry.
+        await settledWithin(liveness.stop().catch((err: Error) => logger.warn('could not give back endpoint slots on close; they are reclaimed by other workers', { err: err.message })), CLOSE_MARGIN_MS);
         sender.close();
         await settledWithin(queues.close().catch((err: Error) => logger.warn('could not close the relay queues cleanly', { err: err.message })), CLOSE_MARGIN_MS);
         relayConnection.disconnect();

@@ -136,10 +136,12 @@ const workerOnly = {
     }),
   // Events, deliveries, attempts, document results and expired idempotency records older than this are deleted by the worker.
   RETENTION: duration('30d'),
-  // BullMQ lock of a running job: a worker that dies mid-delivery leaves its jobs to others after this long.
-  WORKER_LOCK_DURATION: duration('30s'),
+  // BullMQ lock of a running job, renewed five times per duration: a worker that dies mid-delivery leaves
+  // its jobs to others after this long; a live worker stalled for up to four fifths of it keeps them
+  // (the trade-off, measured: docs/reliability.md).
+  WORKER_LOCK_DURATION: duration('5s'),
   // How often a worker looks for jobs whose worker died (BullMQ's stalled check).
-  WORKER_STALLED_INTERVAL: duration('30s'),
+  WORKER_STALLED_INTERVAL: duration('2s'),
 };
 
 export const apiEnvSchema = z.object({ ...common, ...apiOnly });

@@ -29,6 +29,9 @@ describe('parseEnv(workerEnvSchema)', () => {
         CIRCUIT_BREAKER_THRESHOLD: 5,
         CIRCUIT_BREAKER_COOLDOWN: 30_000,
         RETRY_JITTER: 0.1,
+        // A dead worker's jobs run again within these two (docs/reliability.md).
+        WORKER_LOCK_DURATION: 5_000,
+        WORKER_STALLED_INTERVAL: 2_000,
       },
     });
   });

@@ -1,0 +1,252 @@
+import { randomBytes } from 'node:crypto';
+import type { RedisClient } from '@hookline/queue';
+
+// Which worker processes are alive, so that what a dead one held — its
+// endpoint slots (leases) and circuit probe claims, see endpoint-gate.ts — is
+// taken back in seconds instead of when each lease expires.
+//
+// THE RULE (every timing that protects a live worker's holdings is here, and
+// BullMQ's job lock follows the same rule in worker.ts, lockRenewMs):
+//   - A worker beats every BEAT_MS from a timer: its entry in `alive` gets the
+//     deadline Redis-now + LIVENESS_TTL_MS. LIVENESS_TTL_MS is six beats, so a
+//     worker whose event loop stalls (a long GC pause, a saturated CPU) for up
+//     to LIVENESS_TTL_MS − BEAT_MS (2.5 s) loses nothing.
+//   - What a worker holds is reclaimed only once its deadline passed (its
+//     liveness is gone): every worker looks every REAP_MS, so a dead worker's
+//     share is back within LIVENESS_TTL_MS + REAP_MS (3.5 s) of its last beat.
+//   - An id that lost its liveness is never used again: a worker whose beat
+//     finds its own deadline passed (it stalled longer than that) registers
+//     under a new id and treats everything held under the old one as
+//     possibly lost (reclaimed by others: a lease must be renewed in Redis,
+//     not trusted, before it is handed on; see Lease.expiresAt).
+// A stalled worker whose holdings were reclaimed may, when it wakes, finish
+// attempts whose slots others took: its webhooks see one extra attempt in
+// flight for the length of that attempt. Nothing is lost or sent twice by it.
+//
+// Keys: `<prefix>:liveness:{<prefix>}:alive` (worker id → deadline) and, per
+// worker, `…:holds:<id>`, the webhooks where it may hold a lease or a probe
+// (noted before it takes one). They share one hash tag, so each script here
+// touches one Redis Cluster slot; the per-webhook reclaim runs on the
+// webhook's own slot (endpoint-gate.ts). Times come from Redis (TIME).
+
+export const BEAT_MS = 500;
+export const LIVENESS_TTL_MS = 3_000;
+export const REAP_MS = 500;
+/** Registries of workers that vanished without a trace still go away, eventually. */
+const IDLE_TTL_MS = 86_400_000;
+
+const NOW = `local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+// KEYS: alive. ARGV: id, ttl.
+const REGISTER = `${NOW}
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ${IDLE_TTL_MS})
+return 1`;
+
+// A beat, and the webhooks this worker no longer holds anything of.
+// KEYS: alive, holds. ARGV: id, ttl, webhook ids to forget… → 1 alive | 0 lost (re-register)
+const BEAT = `${NOW}
+local deadline = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0')
+if deadline < now then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ${IDLE_TTL_MS})
+if #ARGV > 2 then redis.call('SREM', KEYS[2], unpack(ARGV, 3)) end
+return 1`;
+
+// Notes a webhook where this worker is about to hold something; refused once its liveness is gone.
+// KEYS: alive, holds. ARGV: id, webhook id. → 1 | 0 lost (re-register)
+const NOTE = `${NOW}
+local deadline = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0')
+if deadline < now then return 0 end
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ${IDLE_TTL_MS})
+return 1`;
+
+// KEYS: alive. ARGV: at most this many. → ids whose deadline passed
+const DEAD = `${NOW}
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'LIMIT', 0, tonumber(ARGV[1]))`;
+
+// Forgets a dead worker once its holdings were reclaimed (or one leaving: force).
+// KEYS: alive, holds. ARGV: id, force (1/0).
+const BURY = `${NOW}
+local deadline = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0')
+if ARGV[2] ~= '1' and deadline >= now then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+return 1`;
+
+type LivenessCommands = {
+  hooklineLivenessRegister(alive: string, id: string, ttl: number): Promise<number>;
+  hooklineLivenessBeat(alive: string, holds: string, id: string, ttl: number, ...forget: string[]): Promise<number>;
+  hooklineLivenessNote(alive: string, holds: string, id: string, webhookId: string): Promise<number>;
+  hooklineLivenessDead(alive: string, limit: number): Promise<string[]>;
+  hooklineLivenessBury(alive: string, holds: string, id: string, force: number): Promise<number>;
+};
+
+/** Takes back, on one webhook, what `ownerId` held there (endpoint-gate.ts). */
+export type Reclaim = (ownerId: string, webhookId: string) => Promise<void>;
+
+export type Liveness = {
+  /** The id this worker holds things under now; it changes when the worker re-registers after losing its liveness. */
+  id(): string;
+  /**
+   * Before taking a lease or a probe of the webhook: makes sure this worker's
+   * registry names it (so it is reclaimed if this worker dies), and counts it
+   * held here. Resolves to the owner id to take it under. Pair with `letGo`.
+   */
+  hold(webhookId: string): Promise<string>;
+  /** One thing held at the webhook was given back (the webhook is forgotten at the next beat when nothing is left). */
+  letGo(webhookId: string): void;
+  /** Registers, then beats and looks for dead workers (reclaiming their holdings) until stop(). */
+  start(reclaim: Reclaim): Promise<void>;
+  /** Stops beating; reclaims what this worker still holds (so others can use it at once) and leaves the registry. */
+  stop(): Promise<void>;
+  /** One round of looking for dead workers and reclaiming their holdings (the timer runs it every REAP_MS); resolves to the ids buried. */
+  reap(): Promise<string[]>;
+};
+
+export type LivenessOptions = {
+  redis: RedisClient;
+  prefix: string;
+  /** Everything held under an id that lost its liveness may have been reclaimed by others (see the rule). */
+  onLost?(oldId: string): void;
+  onError?(err: Error, what: string): void;
+  /** For tests: other timings than the rule's. */
+  beatMs?: number;
+  ttlMs?: number;
+  reapMs?: number;
+};
+
+const newId = () => `${process.pid}-${randomBytes(6).toString('hex')}`;
+
+export function createLiveness(opts: LivenessOptions): Liveness {
+  const redis = opts.redis as RedisClient & LivenessCommands;
+  const commands: Array<[keyof LivenessCommands, number, string]> = [
+    ['hooklineLivenessRegister', 1, REGISTER],
+    ['hooklineLivenessBeat', 2, BEAT],
+    ['hooklineLivenessNote', 2, NOTE],
+    ['hooklineLivenessDead', 1, DEAD],
+    ['hooklineLivenessBury', 2, BURY],
+  ];
+  for (const [name, numberOfKeys, lua] of commands) {
+    if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
+  }
+  const base = `${opts.prefix}:liveness:{${opts.prefix}}`;
+  const alive = `${base}:alive`;
+  const holdsOf = (id: string) => `${base}:holds:${id}`;
+  const beatMs = opts.beatMs ?? BEAT_MS;
+  const ttlMs = opts.ttlMs ?? LIVENESS_TTL_MS;
+  const reapMs = opts.reapMs ?? REAP_MS;
+  const guard = (what: string) => (err: Error) => opts.onError?.(err, what);
+
+  let id = newId();
+  let registration: Promise<unknown> | null = null;
+  /** Webhooks the registry of `id` names, and how many things this process holds at each. */
+  let noted = new Set<string>();
+  const held = new Map<string, number>();
+  /** Notes on their way, per webhook (concurrent holds share one). */
+  const noting = new Map<string, Promise<string>>();
+  let reclaim: Reclaim | null = null;
+  let beatTimer: NodeJS.Timeout | undefined;
+  let reapTimer: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  const register = () => (registration ??= redis.hooklineLivenessRegister(alive, id, ttlMs).catch((err: Error) => {
+    registration = null;
+    throw err;
+  }));
+
+  /** This id lost its liveness: a new one, and the old one's holdings left to the reapers. */
+  function reRegister(lost: string): void {
+    if (id !== lost) return;
+    id = newId();
+    registration = null;
+    noted = new Set();
+    noting.clear();
+    opts.onLost?.(lost);
+  }
+
+  async function note(webhookId: string): Promise<string> {
+    for (let tries = 0; tries < 3; tries += 1) {
+      const owner = id;
+      await register();
+      if ((await redis.hooklineLivenessNote(alive, holdsOf(owner), owner, webhookId)) === 1) {
+        if (owner === id) noted.add(webhookId);
+        return owner;
+      }
+      reRegister(owner);
+    }
+    throw new Error('this worker keeps losing its liveness in Redis');
+  }
+
+  async function beat(): Promise<void> {
+    const owner = id;
+    await register();
+    const forget = [...noted].filter((webhookId) => !held.get(webhookId) && !noting.has(webhookId));
+    for (const webhookId of forget) noted.delete(webhookId);
+    if ((await redis.hooklineLivenessBeat(alive, holdsOf(owner), owner, ttlMs, ...forget)) === 0) reRegister(owner);
+  }
+
+  async function sweep(owner: string, force: boolean): Promise<void> {
+    const webhooks = await redis.smembers(holdsOf(owner));
+    if (reclaim) for (const webhookId of webhooks) await reclaim(owner, webhookId);
+    await redis.hooklineLivenessBury(alive, holdsOf(owner), owner, force ? 1 : 0);
+  }
+
+  let reaping: Promise<string[]> | null = null;
+  function reap(): Promise<string[]> {
+    reaping ??= (async () => {
+      try {
+        const dead = await redis.hooklineLivenessDead(alive, 20);
+        // Several workers may sweep one dead worker at once: every step is idempotent.
+        for (const owner of dead) await sweep(owner, false);
+        return dead;
+      } finally {
+        reaping = null;
+      }
+    })();
+    return reaping;
+  }
+
+  return {
+    id: () => id,
+    async hold(webhookId) {
+      held.set(webhookId, (held.get(webhookId) ?? 0) + 1);
+      if (noted.has(webhookId)) return id;
+      let pending = noting.get(webhookId);
+      if (!pending) {
+        pending = note(webhookId).finally(() => noting.delete(webhookId));
+        noting.set(webhookId, pending);
+      }
+      try {
+        return await pending;
+      } catch (err) {
+        this.letGo(webhookId);
+        throw err;
+      }
+    },
+    letGo(webhookId) {
+      const left = (held.get(webhookId) ?? 0) - 1;
+      if (left > 0) held.set(webhookId, left);
+      else held.delete(webhookId);
+    },
+    async start(reclaimOne) {
+      reclaim = reclaimOne;
+      await register();
+      if (stopped) return;
+      beatTimer = setInterval(() => void beat().catch(guard('beat (worker liveness)')), beatMs);
+      reapTimer = setInterval(() => void reap().catch(guard('reclaim what dead workers held')), reapMs);
+      // Neither keeps a process alive on its own.
+      beatTimer.unref();
+      reapTimer.unref();
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(beatTimer);
+      clearInterval(reapTimer);
+      await reaping?.catch(() => undefined);
+      await sweep(id, true);
+    },
+    reap,
+  };
+}

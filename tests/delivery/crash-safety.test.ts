@@ -1,0 +1,141 @@
+import { spawnWorkerProcess, workerProcessEnv, type WorkerProcess } from '../support/worker-harness';
+import { eventually, startStack, type Stack } from './stack';
+
+// Crash safety with workers as real processes (docs/reliability.md): a
+// SIGKILLed worker's endpoint slots come back within 5 s (its liveness lapses
+// and another worker takes them back, waking the held delivery), its active
+// job runs again on another worker within 10 s (BullMQ's lock and stalled
+// check at their defaults), and a rolling SIGTERM restart under load delivers
+// every callback exactly once.
+
+describe('crash safety', () => {
+  let stack: Stack;
+  const running: WorkerProcess[] = [];
+
+  beforeAll(async () => {
+    stack = await startStack({ startWorker: false });
+  });
+  afterAll(async () => {
+    await Promise.all(running.splice(0).map((p) => p.kill('SIGKILL')));
+    await stack?.close();
+  });
+  beforeEach(() => stack.freshAccount());
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((p) => p.kill('SIGKILL')));
+  });
+
+  async function start(extra: Record<string, string> = {}): Promise<WorkerProcess> {
+    const p = await spawnWorkerProcess(workerProcessEnv(stack.api, { RETRY_SCHEDULE: '300ms,600ms', DELIVERY_TIMEOUT: '20s', RELAY_GRACE: '10m', ...extra }));
+    running.push(p);
+    return p;
+  }
+
+  it('a worker SIGKILLed while holding a webhook\'s slots at its cap: another worker sends its next delivery within 5 s', async () => {
+    // The first two callbacks never get an answer: they hold both slots of the webhook.
+    const r = await stack.receiver((_req, i) => (i < 2 ? { status: 200, hang: true } : { status: 200, body: 'ok' }));
+    const wh = await stack.createWebhook({ url: r.url, max_in_flight: 2 });
+    // BullMQ's stalled-job recovery kept out of it (30 s): what comes back here is the gate's slots.
+    const slow = { WORKER_LOCK_DURATION: '30s', WORKER_STALLED_INTERVAL: '30s' };
+    const first = await start(slow);
+    await stack.publish('quota.warning', { usage: 81 }, 1);
+    await stack.publish('quota.warning', { usage: 82 }, 1);
+    await r.waitFor(2, 15_000);
+    const survivor = await start(slow);
+    // The third delivery finds both slots taken and is held.
+    const third = await stack.publish('quota.warning', { usage: 83 }, 1);
+    await eventually(async () => (await heldCount(wh.id)) === 1, 15_000, 'the third delivery held');
+
+    const killedAt = Date.now();
+    await first.kill('SIGKILL');
+    const [, , next] = await r.waitFor(3, 15_000);
+    expect(next.receivedAt - killedAt).toBeLessThan(5_000);
+    const deliveries = await stack.deliveries(wh.id);
+    const thirdDelivery = deliveries.find((d) => d.event_id === third)!;
+    expect(next.headers['x-perfectparser-delivery']).toBe(thirdDelivery.id);
+    expect(survivor.output.some((line) => line.includes('"delivery attempt"') && line.includes(thirdDelivery.id))).toBe(true);
+  }, 120_000);
+
+  it('a SIGKILLed worker\'s active job runs again on another worker within 10 s', async () => {
+    const r = await stack.receiver((_req, i) => (i === 0 ? { status: 200, hang: true } : { status: 200, body: 'second time' }));
+    const wh = await stack.createWebhook({ url: r.url });
+    // WORKER_LOCK_DURATION and WORKER_STALLED_INTERVAL at their defaults.
+    const first = await start();
+    await stack.publish('quota.warning', {}, 1);
+    const [lost] = await r.waitFor(1, 15_000);
+    const survivor = await start();
+
+    const killedAt = Date.now();
+    await first.kill('SIGKILL');
+    const [, again] = await r.waitFor(2, 15_000);
+    expect(again.receivedAt - killedAt).toBeLessThan(10_000);
+    expect(again.headers['x-perfectparser-delivery']).toBe(lost.headers['x-perfectparser-delivery']);
+    const deliveryId = String(lost.headers['x-perfectparser-delivery']);
+    await eventually(async () => (await stack.delivery(deliveryId)).delivery.status === 'succeeded', 10_000, 'the delivery to succeed');
+    expect(survivor.output.some((line) => line.includes('"delivery attempt"') && line.includes(deliveryId))).toBe(true);
+    expect((await stack.deliveries(wh.id)).map((d) => d.id)).toEqual([deliveryId]);
+  }, 120_000);
+
+  it('a rolling SIGTERM restart of three workers under load delivers every callback exactly once', async () => {
+    // Fast receivers, one of them at a small cap (its held line moves through the restarts).
+    const receivers = [
+      await stack.receiver({ status: 200, body: 'ok', delayMs: 50 }),
+      await stack.receiver({ status: 200, body: 'ok', delayMs: 50 }),
+      await stack.receiver({ status: 200, body: 'ok', delayMs: 150 }),
+    ];
+    await stack.createWebhook({ url: receivers[0].url });
+    await stack.createWebhook({ url: receivers[1].url });
+    await stack.createWebhook({ url: receivers[2].url, max_in_flight: 2 });
+    const env = { DELIVERY_TIMEOUT: '3s' };
+    const workers = await Promise.all([start(env), start(env), start(env)]);
+
+    let publishing = true;
+    let published = 0;
+    const load = (async () => {
+      while (publishing) {
+        await stack.publish('quota.warning', { usage: published % 100 }, 3);
+        published += 1;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    })();
+
+    const drains: number[] = [];
+    try {
+      for (let i = 0; i < workers.length; i += 1) {
+        await new Promise((r) => setTimeout(r, 1_000));
+        const signalledAt = Date.now();
+        const exit = await workers[i].kill('SIGTERM');
+        drains.push(Date.now() - signalledAt);
+        expect({ exit, output: exit.code === 0 ? [] : workers[i].output }).toEqual({ exit: { code: 0, signal: null }, output: [] });
+        workers[i] = await start(env);
+      }
+      await new Promise((r) => setTimeout(r, 1_000));
+    } finally {
+      publishing = false;
+      await load;
+    }
+
+    // Every delivery succeeded, and each reached its receiver exactly once.
+    const total = published * 3;
+    expect(total).toBeGreaterThan(100);
+    const ids = await eventually(async () => {
+      const rows = await stack.api.database.db.sql.query<{ id: string; status: string }>(
+        `SELECT id, status FROM deliveries WHERE account_id = $1`, [stack.account.accountId],
+      );
+      return rows.length === total && rows.every((row) => row.status === 'succeeded') ? rows.map((row) => row.id) : undefined;
+    }, 60_000, `all ${total} deliveries succeeded`);
+    const counts = new Map<string, number>();
+    for (const c of receivers.flatMap((r) => r.received)) {
+      const id = String(c.headers['x-perfectparser-delivery']);
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+    expect(ids.filter((id) => counts.get(id) !== 1)).toEqual([]);
+    expect(counts.size).toBe(total);
+    // The drain is bounded by DELIVERY_TIMEOUT plus the close margin (worker.ts), far less here.
+    expect(Math.max(...drains)).toBeLessThan(3_000 + 10_000);
+  }, 240_000);
+
+  /** Deliveries of the webhook held in its line (the gate's key, as operators see it). */
+  async function heldCount(webhookId: string): Promise<number> {
+    return stack.api.redis.zcard(`${stack.api.prefix}:endpoint:{${webhookId}}:held`);
+  }
+});
