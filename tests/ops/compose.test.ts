@@ -348,7 +348,7 @@ describe('docker/entrypoint.sh and docker/healthcheck.mjs, run as processes', ()
     database = await createTestDatabase();
     // The entrypoint's migrate must find the database empty.
     await database.db.sql.exec('DROP SCHEMA public CASCADE; CREATE SCHEMA public;');
-  });
+  }, 180_000);
   afterAll(async () => {
     // Every child gone before the prefix is cleaned, or a late BullMQ write would outlive the cleanup.
     await Promise.all(
