@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # One image for every Hookline process; the argument picks which:
 #   docker run hookline api | worker | migrate
-# The apps run their TypeScript through tsx (a production dependency): there is no compile step.
+# The processes run JavaScript compiled by `npm run build` (each workspace's dist/) with plain
+# node: no tsx, no TypeScript and no dev dependency in the runtime stage.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
@@ -19,12 +20,20 @@ COPY apps/api/package.json apps/api/
 COPY apps/standalone/package.json apps/standalone/
 COPY apps/worker/package.json apps/worker/
 
-# ---- build: full install, then generate the Prisma client ----
+# ---- build: full install, generate the Prisma client, compile every workspace ----
 FROM manifests AS build
 RUN npm ci --no-audit --no-fund
 COPY . .
 # Generation needs no schema-engine binary (the script points Prisma at a stub), so this works offline too.
-RUN node scripts/prisma-generate.mjs
+RUN npm run -s build
+# What the runtime stage takes of each workspace: its package.json (the workspace link's
+# target, `main` = dist/index.js) and its compiled dist/, without declarations or build info.
+RUN for ws in apps/* packages/*; do \
+      [ -d "$ws/dist" ] || continue; \
+      mkdir -p "/out/$ws" && cp -R "$ws/package.json" "$ws/dist" "/out/$ws/"; \
+    done \
+ && find /out -name '*.d.ts' -delete -o -name '.tsbuildinfo' -delete \
+ && mkdir -p /out/apps/api/src/dashboard && cp -R apps/api/src/dashboard/static /out/apps/api/src/dashboard/
 
 # ---- production dependencies only ----
 FROM manifests AS prod-deps
@@ -40,15 +49,16 @@ ENV NODE_ENV=production \
 WORKDIR /app
 # Workspace links in node_modules are relative (../packages/…), so they resolve here as in /app of prod-deps.
 COPY --from=prod-deps /app/node_modules ./node_modules
-COPY --from=build /app/package.json /app/package-lock.json /app/tsconfig.json /app/tsconfig.base.json /app/prisma.config.ts ./
-COPY --from=build /app/prisma ./prisma
-COPY --from=build /app/packages ./packages
-COPY --from=build /app/apps ./apps
+COPY --from=build /app/package.json /app/package-lock.json ./
+# The migrations, applied by `migrate` (and at start); compiled code, the dashboard's two assets.
+COPY --from=build /app/prisma/migrations ./prisma/migrations
+COPY --from=build /out ./
 COPY --from=build /app/docker ./docker
 RUN chmod 0755 docker/entrypoint.sh && mkdir -p /secrets && chown node:node /secrets
 
-# Never root. The app writes nothing to its own tree in production (no ./.data: secrets come from the environment).
-USER node
+# Never root (uid 1000, numeric for Kubernetes' runAsNonRoot). The processes write nothing to disk in
+# production (no ./.data: secrets come from the environment), so the root filesystem may be read-only.
+USER 1000:1000
 
 EXPOSE 3000 9090
 # api: /readyz on PORT; worker: /readyz on WORKER_HEALTH_PORT; migrate: nothing to probe.

@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['**/node_modules/', 'packages/db/src/generated/', 'coverage/', 'dist/', '.data/', 'test-artifacts/'],
+    ignores: ['**/node_modules/', 'packages/db/src/generated/', 'coverage/', '**/dist/', '.data/', 'test-artifacts/'],
   },
   {
     files: ['**/*.ts'],

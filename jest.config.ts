@@ -23,7 +23,9 @@ const config: Config = {
     '^@hookline/(domain|config|db|queue|metrics|verify)$': '<rootDir>/packages/$1/src/index.ts',
     '^@hookline/(api|worker|standalone)$': '<rootDir>/apps/$1/src/index.ts',
   },
-  modulePathIgnorePatterns: ['<rootDir>/.data'],
+  // The compiled build (`npm run build`, each workspace's dist/) is never a test nor a module jest resolves.
+  modulePathIgnorePatterns: ['<rootDir>/.data', '<rootDir>/(apps|packages)/[^/]+/dist/'],
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/(apps|packages)/[^/]+/dist/'],
   testTimeout: 60_000,
   // Test files share the machine's PostgreSQL and Redis (each with its own database and prefix);
   // two at a time keeps a 2-core machine responsive.

@@ -27,13 +27,13 @@ fi
 
 case "$role" in
   api)
-    exec node --import tsx apps/api/src/main.ts "$@"
+    exec node apps/api/dist/main.js "$@"
     ;;
   worker)
-    exec node --import tsx apps/worker/src/main.ts "$@"
+    exec node apps/worker/dist/main.js "$@"
     ;;
   migrate)
-    exec node --import tsx packages/db/src/migrate-cli.ts "$@"
+    exec node packages/db/dist/migrate-cli.js "$@"
     ;;
   init-secrets)
     # Creates what is missing, never replaces: the encryption key must outlive every restart.

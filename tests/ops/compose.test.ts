@@ -8,6 +8,7 @@ import { apiEnvSchema, parseEnv, PRODUCTION_REQUIRED, workerEnvSchema } from '@h
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { cleanPrefix, TEST_REDIS_URL, uniquePrefix } from '../support/api-harness';
 import { createRedis } from '@hookline/queue';
+import { ensureBuilt } from '../support/build';
 
 // No Docker engine runs here, so the container files are checked for what can
 // be checked: the compose file against the apps' env schemas, the Dockerfile's
@@ -242,11 +243,23 @@ describe('Dockerfile', () => {
     for (const from of froms) expect(from).toMatch(/^FROM (\$\{NODE_IMAGE\}|manifests) AS [a-z-]+$/);
   });
 
-  it('installs everything and generates the Prisma client in the build stage', () => {
+  it('installs everything, generates the Prisma client and compiles every workspace in the build stage', () => {
     const ci = lines.findIndex((l) => /^RUN npm ci(?!.*--omit)/.test(l));
-    const generate = lines.findIndex((l) => /prisma-generate/.test(l));
+    const build = lines.findIndex((l) => l === 'RUN npm run -s build');
     expect(stageOf(ci)).toBe('build');
-    expect(stageOf(generate)).toBe('build');
+    expect(stageOf(build)).toBe('build');
+    // npm run build generates the client before it compiles.
+    expect(JSON.parse(read('package.json')).scripts.build).toMatch(/^npm run -s prisma:generate && tsc -b tsconfig\.build\.json/);
+  });
+
+  it('the runtime stage copies compiled code, never TypeScript sources (but the dashboard\'s two assets)', () => {
+    const runtime = lines.slice(lines.lastIndexOf(froms[froms.length - 1]));
+    const copies = runtime.filter((l) => /^COPY --from=build/.test(l));
+    expect(copies).toEqual(expect.arrayContaining(['COPY --from=build /out ./', 'COPY --from=build /app/prisma/migrations ./prisma/migrations']));
+    expect(copies.filter((l) => /\/app\/(apps|packages)\b/.test(l))).toEqual([]);
+    const assemble = dockerfile.replace(/\\\n/g, ' ').split('\n').find((l) => /^RUN for ws in apps\/\* packages\/\*/.test(l))!;
+    expect(assemble).toMatch(/cp -R "\$ws\/package\.json" "\$ws\/dist"/);
+    expect(assemble).toMatch(/cp -R apps\/api\/src\/dashboard\/static/);
   });
 
   it('ships production dependencies only in the runtime stage', () => {
@@ -255,8 +268,12 @@ describe('Dockerfile', () => {
     const stage = stageOf(prodInstall);
     expect(lines).toContain(`COPY --from=${stage} /app/node_modules ./node_modules`);
     expect(lines.filter((l) => /node_modules/.test(l) && /COPY --from=build/.test(l))).toEqual([]);
-    // tsx runs the apps: it must be a production dependency, or the runtime image cannot start.
-    expect(JSON.parse(read('package.json')).dependencies).toHaveProperty('tsx');
+    // The image runs compiled JavaScript with plain node: tsx and TypeScript are for development only.
+    const { dependencies, devDependencies } = JSON.parse(read('package.json'));
+    for (const tool of ['tsx', 'typescript', 'prisma']) {
+      expect(dependencies).not.toHaveProperty(tool);
+      expect(devDependencies).toHaveProperty(tool);
+    }
   });
 
   it('every package the apps import at run time is a production dependency (the image omits dev ones)', () => {
@@ -302,11 +319,12 @@ describe('Dockerfile', () => {
     for (const ws of workspaces) expect(lines).toContain(`COPY ${ws}/package.json ${ws}/`);
   });
 
-  it('runs as the non-root node user, with a HEALTHCHECK and the entrypoint', () => {
+  it('runs as the non-root node user (numeric, for Kubernetes\' runAsNonRoot), with a HEALTHCHECK and the entrypoint', () => {
     const runtimeStart = lines.lastIndexOf(froms[froms.length - 1]);
     const runtime = lines.slice(runtimeStart);
     const users = runtime.filter((l) => /^USER\s/i.test(l));
-    expect(users).toEqual(['USER node']);
+    // uid 1000 is the node user of the official node images.
+    expect(users).toEqual(['USER 1000:1000']);
     expect(runtime.some((l) => /^HEALTHCHECK .*CMD \["node", "docker\/healthcheck\.mjs"\]$/.test(l))).toBe(true);
     expect(runtime).toContain('ENTRYPOINT ["docker/entrypoint.sh"]');
     expect(runtime).toContain('CMD ["api"]');
@@ -325,10 +343,12 @@ describe('docker/entrypoint.sh and docker/healthcheck.mjs, run as processes', ()
   const children: ChildProcess[] = [];
 
   beforeAll(async () => {
+    // The entrypoint runs the compiled processes (node apps/*/dist/main.js).
+    ensureBuilt();
     database = await createTestDatabase();
     // The entrypoint's migrate must find the database empty.
     await database.db.sql.exec('DROP SCHEMA public CASCADE; CREATE SCHEMA public;');
-  });
+  }, 180_000);
   afterAll(async () => {
     // Every child gone before the prefix is cleaned, or a late BullMQ write would outlive the cleanup.
     await Promise.all(
@@ -380,6 +400,9 @@ describe('docker/entrypoint.sh and docker/healthcheck.mjs, run as processes', ()
     });
   }
 
+  /** argv of a running child (Linux /proc); node as its absolute path. */
+  const cmdlineOf = (child: ChildProcess) =>
+    readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0').filter(Boolean).map((arg, i) => (i === 0 && arg === 'node' ? process.execPath : arg));
   const exitOf = (child: ChildProcess) => new Promise<number | null>((done) => (child.exitCode !== null ? done(child.exitCode) : child.once('exit', (code) => done(code))));
   const healthcheck = (env: Record<string, string>) => spawnSync(process.execPath, [join(ROOT, 'docker/healthcheck.mjs'), '/readyz'], { env: { ...env, PATH: process.env.PATH ?? '' }, encoding: 'utf8', timeout: 10_000 });
 
@@ -427,6 +450,8 @@ describe('docker/entrypoint.sh and docker/healthcheck.mjs, run as processes', ()
     const { ENCRYPTION_KEY: _unset, ...withoutKey } = baseEnv();
     const env = { ...withoutKey, PORT: '0', HOOKLINE_SECRETS_DIR: dir };
     const { child, port } = await start('api', env, /api listening.*?127\.0\.0\.1:(\d+)/);
+    // The shell replaced itself (exec) by plain node on the compiled code: no tsx loader.
+    expect(cmdlineOf(child)).toEqual([process.execPath, 'apps/api/dist/main.js']);
     const health = healthcheck({ HOOKLINE_ROLE: 'api', PORT: String(port) });
     expect({ status: health.status, stderr: health.stderr }).toEqual({ status: 0, stderr: '' });
     // It took the token from the file: the platform API accepts it.
@@ -446,6 +471,7 @@ describe('docker/entrypoint.sh and docker/healthcheck.mjs, run as processes', ()
   it('worker starts with its health port, passes the image healthcheck, and exits 0 on SIGTERM', async () => {
     const env = { ...baseEnv(), WORKER_HEALTH_PORT: '0', ALLOW_PRIVATE_TARGETS: 'false' };
     const { child, port } = await start('worker', env, /health server listening.*?"port":(\d+)/);
+    expect(cmdlineOf(child)).toEqual([process.execPath, 'apps/worker/dist/main.js']);
     const health = healthcheck({ HOOKLINE_ROLE: 'worker', WORKER_HEALTH_PORT: String(port) });
     expect({ status: health.status, stderr: health.stderr }).toEqual({ status: 0, stderr: '' });
     child.kill('SIGTERM');

@@ -128,7 +128,7 @@ describe('API probes and metrics', () => {
     const res = await request(h.app).get('/metrics');
     const samples = parseExposition(res.text).filter((s) => s.name.startsWith('hookline_'));
     expect(samples.length).toBeGreaterThan(0);
-    const allowedLabels = new Set(['app', 'queue', 'state', 'outcome', 'status_class', 'error', 'event', 'le']);
+    const allowedLabels = new Set(['app', 'queue', 'state', 'outcome', 'status_class', 'error', 'event', 'le', 'shard']);
     for (const sample of samples) {
       for (const [label, value] of Object.entries(sample.labels)) {
         expect(allowedLabels).toContain(label);
@@ -148,6 +148,8 @@ describe('API probes and metrics', () => {
       expect(Date.now() - started).toBeLessThan(3_000);
       expect(res.text).toContain('# TYPE hookline_attempts_total counter');
       expect(parseExposition(res.text).filter((s) => s.name === 'hookline_queue_jobs')).toEqual([]);
+      // Nor the lag: a stale 0 would hold an autoscaler still.
+      expect(parseExposition(res.text).filter((s) => s.name === 'hookline_delivery_lag_seconds')).toEqual([]);
     } finally {
       await downQueue.close().catch(() => undefined);
     }

@@ -3,13 +3,25 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '@hookline/config';
 import { countCircuits, type Db } from '@hookline/db';
 import { createProbeAnswers, type Metrics, type ProbeAnswer } from '@hookline/metrics';
-import { probeRedis, type DeliveryQueue, type RedisClient } from '@hookline/queue';
+import { probeRedis, shardIndexOf, shardLagSeconds, type DeliveryQueue, type RedisClient } from '@hookline/queue';
 
 // The worker has no API port, so orchestrators probe and Prometheus scrapes it
 // here: /healthz (the process lives), /readyz (PostgreSQL and Redis answer),
 // /metrics. The answers are the API's own: both take them from @hookline/metrics.
 
-export type HealthServerOptions = { port: number; /** WORKER_HEALTH_HOST; Node's default (every interface) when left out. */ host?: string; db: Db; redis: RedisClient; metrics: Metrics; /** Every shard served. */ queues: readonly DeliveryQueue[]; logger: Logger };
+export type HealthServerOptions = {
+  port: number;
+  /** WORKER_HEALTH_HOST; Node's default (every interface) when left out. */
+  host?: string;
+  db: Db;
+  redis: RedisClient;
+  metrics: Metrics;
+  /** Every shard served. */
+  queues: readonly DeliveryQueue[];
+  /** The worker's delivery slots, busy and in all (hookline_worker_slots_busy_ratio). */
+  slots?: () => { busy: number; total: number };
+  logger: Logger;
+};
 export type HealthServer = { port: number; close(): Promise<void> };
 
 function send(res: ServerResponse, answer: ProbeAnswer): void {
@@ -29,6 +41,8 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
     metrics,
     queues,
     countCircuits: () => countCircuits(db.sql),
+    lag: queues.map((shard) => ({ shard: shardIndexOf(shard), read: () => shardLagSeconds(redis, shard) })),
+    slots: opts.slots,
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -70,7 +70,7 @@ async function main() {
     throw err;
   });
   health = env.WORKER_HEALTH_PORT !== undefined
-    ? await startHealthServer({ port: env.WORKER_HEALTH_PORT, host: env.WORKER_HEALTH_HOST, db, redis: connection, metrics, queues: delivery.queues.shards, logger })
+    ? await startHealthServer({ port: env.WORKER_HEALTH_PORT, host: env.WORKER_HEALTH_HOST, db, redis: connection, metrics, queues: delivery.queues.shards, slots: () => delivery.slots(), logger })
     : null;
   logger.info('worker started', {
     queue_prefix: env.QUEUE_PREFIX,

@@ -4,7 +4,7 @@ import { readInstallationId, type Db } from '@hookline/db';
 import type { SecretBox } from '@hookline/domain';
 import type { Metrics } from '@hookline/metrics';
 import {
-  claimQueuePrefix, createDeliveryQueues, deliverJobData, deriveRedis, DELIVER_JOB, drainingShards, enqueueToShards, HELD_PRIORITY, QueueOwnedElsewhereError, RETRY_PRIORITY, shardCount,
+  claimQueuePrefix, createDeliveryQueues, deliverJobData, deriveRedis, DELIVER_JOB, drainingShards, enqueueToShards, HELD_PRIORITY, markReadyAt, QueueOwnedElsewhereError, RETRY_PRIORITY, shardCount,
   type DeliverJobData, type DeliveryQueue, type DeliveryQueues, type RedisClient,
 } from '@hookline/queue';
 import { deliveryBackoffStrategy, RetryLaterError } from './backoff';
@@ -60,6 +60,8 @@ export type DeliveryWorker = {
   queues: DeliveryQueues;
   /** Per-webhook slots, rate windows, failure counts and held lines, shared by every worker. */
   gate: EndpointGate;
+  /** This process's delivery slots: how many run a job now (a delivery waiting in the local line included), of how many. */
+  slots(): { busy: number; total: number };
   /** Stops taking jobs, lets in-flight deliveries finish, then stops the relay and closes what it opened. */
   close(): Promise<void>;
 };
@@ -142,10 +144,21 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   // reconnect but fails (and the job is retried) during a long outage.
   const gateConnection = deriveRedis(connection, 'worker', { maxRetriesPerRequest: 2, enableAutoPipelining: true });
   gateConnection.on('error', throttledWarn(logger, 'endpoint gate: Redis connection error; retrying'));
+  /**
+   * Records when a job held or scheduled for a retry becomes due, so the lag
+   * gauge counts its wait from then and never its time held (delivery-lag.ts).
+   * A failure only makes that job's lag read long until it starts.
+   */
+  const markDue = (queue: DeliveryQueue, jobId: string, at: number) =>
+    markReadyAt(gateConnection, queue, jobId, at).catch((err: Error) => logger.warn('could not record when a job is due; the lag gauge may read high until it starts', { job_id: jobId, err: err.message }));
+
   /** Moves a delayed (parked or held) job to waiting, in its webhook's shard; false when it is not delayed. */
   async function promoteInShard(jobId: string, webhookId: string): Promise<boolean> {
     try {
-      await new Job(queues.forWebhook(webhookId), DELIVER_JOB, {}, {}, jobId).promote();
+      const shard = queues.forWebhook(webhookId);
+      await new Job(shard, DELIVER_JOB, {}, {}, jobId).promote();
+      // Woken: it waits for a slot from now on.
+      await markDue(shard, jobId, Date.now());
       return true;
     } catch {
       // Not delayed any more: it finished, or its own timer already brought it back
@@ -193,20 +206,22 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   });
 
   /** Carries out what the deliverer decided for the job (see Next in deliver.ts). */
-  async function settle(job: Job<DeliverJobData, DeliverResult>, token: string | undefined, result: DeliverResult): Promise<DeliverResult> {
+  async function settle(shard: DeliveryQueue, job: Job<DeliverJobData, DeliverResult>, token: string | undefined, result: DeliverResult): Promise<DeliverResult> {
     const { next } = result;
     if (next.kind === 'done') return result;
     if (next.kind === 'stop') throw new UnrecoverableError(next.reason);
     if (next.kind === 'retry') {
       // Retries queue behind every first attempt (see packages/queue/src/names.ts).
       if (job.priority !== RETRY_PRIORITY) await job.changePriority({ priority: RETRY_PRIORITY });
+      await markDue(shard, job.id!, Date.now() + next.delayMs);
       throw new RetryLaterError(next.delayMs, `retry in ${next.delayMs} ms`);
     }
     // Held: back to `delayed` without counting an attempt (BullMQ's skipAttempt),
     // its worker slot free at once. A parked job, once woken, goes ahead of
     // everything that has not waited yet.
     if (next.park && job.priority !== HELD_PRIORITY) await job.changePriority({ priority: HELD_PRIORITY });
-    await job.moveToDelayed(Date.now() + next.delayMs, token);
+    const dueAt = Date.now() + next.delayMs;
+    await Promise.all([markDue(shard, job.id!, dueAt), job.moveToDelayed(dueAt, token)]);
     if (next.park) {
       await gate.park({ ...next.park, jobId: job.id! }).catch((err: Error) => {
         // Its own delay still brings it back.
@@ -216,7 +231,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     throw new DelayedError();
   }
 
-  async function processJob(job: Job<DeliverJobData, DeliverResult>, token?: string): Promise<DeliverResult> {
+  async function processJob(shard: DeliveryQueue, job: Job<DeliverJobData, DeliverResult>, token?: string): Promise<DeliverResult> {
     // A payload is re-validated before it runs: a bad one can never succeed.
     const parsed = deliverJobData.safeParse(job.data);
     if (!parsed.success) {
@@ -224,7 +239,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       throw new UnrecoverableError('invalid job payload');
     }
     try {
-      return await settle(job, token, await deliver({ ...parsed.data, jobId: job.id, enqueuedAt: job.timestamp }));
+      return await settle(shard, job, token, await deliver({ ...parsed.data, jobId: job.id, enqueuedAt: job.timestamp }));
     } catch (err) {
       if (!(err instanceof RetryLaterError) && !(err instanceof UnrecoverableError) && !(err instanceof DelayedError)) {
         logger.error('delivery job failed unexpectedly; BullMQ will retry it', { job_id: job.id, delivery_id: parsed.data.deliveryId, err: (err as Error).message });
@@ -256,7 +271,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
         state.inFlight += 1;
         state.lastStart = Date.now();
         try {
-          return await processJob(job, token);
+          return await processJob(shard, job, token);
         } finally {
           state.inFlight -= 1;
         }
@@ -389,6 +404,9 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       return queues;
     },
     gate,
+    slots() {
+      return { busy: shardStates.reduce((sum, state) => sum + state.inFlight, 0), total: concurrency * workers.length };
+    },
     close() {
       closing ??= (async () => {
         stopped = true;

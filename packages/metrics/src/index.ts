@@ -82,6 +82,19 @@ export function createMetrics(opts: { app: string; defaultMetrics?: boolean } = 
       labelNames: ['table'] as const,
       registers: [registry],
     }),
+    deliveryLag: new Gauge({
+      name: 'hookline_delivery_lag_seconds',
+      help: 'Per delivery queue shard: how long the oldest due delivery has waited to start, read at scrape time (0 when none waits). Deliveries held back by endpoint isolation (in-flight cap, rate limit, open circuit) are not due until woken or their time comes, so they do not count.',
+      labelNames: ['shard'] as const,
+      registers: [registry],
+    }),
+    // Registered only by the processes that run deliveries (createProbeAnswers with `slots`):
+    // a gauge without labels would otherwise read 0 on the API and skew an average.
+    workerSlotsBusy: new Gauge({
+      name: 'hookline_worker_slots_busy_ratio',
+      help: 'Share of this worker process\'s delivery slots (WORKER_CONCURRENCY) running a job, read at scrape time.',
+      registers: [],
+    }),
     queueDepth: new Gauge({
       name: 'hookline_queue_jobs',
       help: 'Jobs in each queue by state (waiting, delayed, active, failed), read at scrape time.',

@@ -1,5 +1,5 @@
 import type { Metrics } from './index';
-import { OPEN_CIRCUIT_STATES, checkReadiness, refreshCircuits, refreshQueueDepth, type CountableQueue, type ReadinessProbes } from './probes';
+import { OPEN_CIRCUIT_STATES, checkReadiness, refreshCircuits, refreshDeliveryLag, refreshQueueDepth, type CountableQueue, type ReadinessProbes, type ShardLagReader } from './probes';
 
 // The answers of /healthz, /readyz and /metrics, framework-free, so the API's
 // Express routes and the worker's node:http health port give the same status,
@@ -13,6 +13,10 @@ export type ProbeSources = ReadinessProbes & {
   queues: readonly CountableQueue[];
   /** Webhooks by open circuit state, from PostgreSQL. */
   countCircuits: () => Promise<Partial<Record<(typeof OPEN_CIRCUIT_STATES)[number], number>>>;
+  /** One lag reader per shard served (hookline_delivery_lag_seconds). */
+  lag?: readonly ShardLagReader[] | (() => readonly ShardLagReader[]);
+  /** A process that runs deliveries: its slots, busy and in all (hookline_worker_slots_busy_ratio). */
+  slots?: () => { busy: number; total: number };
 };
 
 export type ProbeAnswers = {
@@ -32,6 +36,14 @@ const json = (status: number, body: unknown): ProbeAnswer => ({
 });
 
 export function createProbeAnswers(sources: ProbeSources): ProbeAnswers {
+  const { metrics } = sources;
+  if (sources.slots && !metrics.registry.getSingleMetric('hookline_worker_slots_busy_ratio')) metrics.registry.registerMetric(metrics.workerSlotsBusy);
+  const refreshSlots = () => {
+    if (!sources.slots) return;
+    const { busy, total } = sources.slots();
+    metrics.workerSlotsBusy.set(total > 0 ? busy / total : 0);
+  };
+  const lagReaders = () => (typeof sources.lag === 'function' ? sources.lag() : (sources.lag ?? []));
   return {
     healthz: () => json(200, { status: 'ok' }),
     async readyz() {
@@ -40,7 +52,12 @@ export function createProbeAnswers(sources: ProbeSources): ProbeAnswers {
       return json(503, { error: { code: 'SERVICE_UNAVAILABLE', message: readiness.message }, checks: readiness.checks });
     },
     async metrics() {
-      await Promise.all([refreshQueueDepth(sources.metrics, sources.queues), refreshCircuits(sources.metrics, sources.countCircuits)]);
+      refreshSlots();
+      await Promise.all([
+        refreshQueueDepth(metrics, sources.queues),
+        refreshCircuits(metrics, sources.countCircuits),
+        refreshDeliveryLag(metrics, lagReaders()),
+      ]);
       const body = await sources.metrics.registry.metrics();
       return { status: 200, headers: { 'content-type': sources.metrics.registry.contentType, ...NO_STORE }, body };
     },

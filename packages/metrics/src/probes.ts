@@ -83,3 +83,30 @@ export async function refreshCircuits(
     for (const state of OPEN_CIRCUIT_STATES) metrics.circuits.remove({ state });
   }
 }
+
+/** One delivery queue shard's lag reader (packages/queue shardLagSeconds, bound to a connection). */
+export type ShardLagReader = { shard: number; read: () => Promise<number> };
+
+/**
+ * Fills hookline_delivery_lag_seconds at scrape time; a shard Redis cannot
+ * answer for is dropped from the gauge rather than left stale (a stale 0 would
+ * hold an autoscaler still).
+ */
+export async function refreshDeliveryLag(metrics: Pick<Metrics, 'deliveryLag'>, readers: readonly ShardLagReader[], timeoutMs = 1_000): Promise<void> {
+  await Promise.all(
+    readers.map(async ({ shard, read }) => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('lag read timed out')), timeoutMs);
+          timer.unref();
+        });
+        metrics.deliveryLag.set({ shard: String(shard) }, await Promise.race([read(), timeout]));
+      } catch {
+        metrics.deliveryLag.remove({ shard: String(shard) });
+      } finally {
+        clearTimeout(timer);
+      }
+    }),
+  );
+}

@@ -5,3 +5,4 @@ export * from './shards';
 export * from './delivery-queue';
 export * from './queue-owner';
 export * from './redis-probe';
+export * from './delivery-lag';

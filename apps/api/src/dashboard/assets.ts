@@ -5,10 +5,11 @@ import express, { type RequestHandler } from 'express';
 
 // The dashboard's only two assets, static/dashboard.css and static/dashboard.js,
 // served from this process (the CSP allows nothing from another host). They
-// ship with the source tree, so tsx, jest and the Docker image (which copies
-// apps/) all find them without a copy step.
+// stay in the source tree, found from src/dashboard (tsx, jest) and from
+// dist/dashboard (the compiled build, `npm run build`) alike, so the build has
+// no copy step; the Docker image ships this one folder of src/.
 
-export const DASHBOARD_STATIC_DIR = join(__dirname, 'static');
+export const DASHBOARD_STATIC_DIR = join(__dirname, '../../src/dashboard/static');
 export const DASHBOARD_ASSETS = ['dashboard.css', 'dashboard.js'] as const;
 
 /**

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { errorBodySchema } from '@hookline/domain';
 import { countCircuits } from '@hookline/db';
 import { createProbeAnswers, type ProbeAnswer } from '@hookline/metrics';
-import { probeRedis } from '@hookline/queue';
+import { probeRedis, shardIndexOf, shardLagSeconds } from '@hookline/queue';
 import type { ApiDeps } from '../deps';
 import { createAdminRouter } from '../ops/admin';
 import { createDocsRouter } from '../ops/docs';
@@ -36,6 +36,7 @@ const probeAnswers = (deps: ApiDeps) =>
     metrics: deps.metrics,
     queues: deps.queue.shards,
     countCircuits: () => countCircuits(deps.db.sql),
+    lag: deps.queue.shards.map((shard) => ({ shard: shardIndexOf(shard), read: () => shardLagSeconds(deps.redis, shard) })),
   });
 
 export const probeRoutes = [
