@@ -27,7 +27,9 @@ import type { Sender, SendResult } from './sender';
 // failing, disabled by the service, a delivery ending failed) write their
 // event in the transition's own transaction (delivery-store.ts), and its
 // deliveries are queued right after (`enqueue`). A delivery of an operational
-// event announces nothing, so they never beget each other.
+// event announces nothing, so they never beget each other; it may still mark
+// its webhook failing, and the webhook's next failed ordinary delivery then
+// announces that spell (once: `failing_announced`).
 
 export type DeliverConfig = Pick<
   WorkerEnv,
@@ -422,9 +424,14 @@ export function createDeliverer(deps: DeliverDeps) {
     }
     if (change !== 'failing') return null;
     let failingSince = row.failing_since;
-    if (!failingSince) {
-      const failing: Notice | null = announces
-        ? { ...about, event: 'webhook.failing', data: { webhook_id: row.webhook_id, url: row.url, failing_since: at.toISOString(), last_error: result.error, last_response_status: result.status } }
+    // A failing spell is announced once, by an ordinary delivery's failure,
+    // whichever kind of delivery began it (an operational one sets
+    // failing_since silently: see markFailing).
+    if (!failingSince || (announces && !row.failing_announced)) {
+      const failing = announces
+        ? (since: Date): Notice => ({
+          ...about, event: 'webhook.failing', data: { webhook_id: row.webhook_id, url: row.url, failing_since: since.toISOString(), last_error: result.error, last_response_status: result.status },
+        })
         : null;
       const marked = await store.markFailing(row.webhook_id, at, failing);
       await announce('webhook.failing', marked.deliveries);

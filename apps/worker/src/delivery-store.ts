@@ -33,6 +33,8 @@ export type LoadedDelivery = {
   static_secret_enc: string | null;
   disabled_reason: string | null;
   failing_since: Date | null;
+  /** webhook.failing was written for the current failing spell (see markFailing). */
+  failing_announced: boolean;
   deleted: boolean;
   max_in_flight: number | null;
   rate_limit_per_second: number | null;
@@ -49,7 +51,7 @@ SELECT d.id, d.account_id, d.status, d.attempt_count, d.next_attempt_at, d.webho
        w.url, w.is_active, w.retry_enabled, w.max_retries,
        w.signing_secret_enc, w.previous_secret_enc,
        (w.previous_secret_expires_at IS NOT NULL AND w.previous_secret_expires_at > now()) AS previous_valid,
-       w.static_secret_enc, w.disabled_reason, w.failing_since, (w.deleted_at IS NOT NULL) AS deleted,
+       w.static_secret_enc, w.disabled_reason, w.failing_since, w.failing_announced, (w.deleted_at IS NOT NULL) AS deleted,
        w.max_in_flight, w.rate_limit_per_second, w.circuit, w.circuit_retry_at, w.circuit_cooldown_ms,
        e.data, e.test, e.created_at AS event_created_at
   FROM deliveries d
@@ -270,8 +272,13 @@ export function createDeliveryStore(db: Db) {
         [deliveryId, at],
       ),
 
+    /** Ends the failing spell, and with it its announcement: the next spell is announced again. */
     clearFailing: (webhookId: string, at: Date) =>
-      changed('UPDATE webhooks SET failing_since = NULL, updated_at = $2 WHERE id = $1 AND failing_since IS NOT NULL RETURNING id', [webhookId, at]),
+      changed(
+        `UPDATE webhooks SET failing_since = NULL, failing_announced = false, updated_at = $2
+          WHERE id = $1 AND (failing_since IS NOT NULL OR failing_announced) RETURNING id`,
+        [webhookId, at],
+      ),
 
     /** Disables the webhook for a 410, once; `won` for the caller that did (and wrote the notice, if any). */
     async disableGone(webhookId: string, at: Date, notice: Notice | null): Promise<{ won: boolean } & Announced> {
@@ -286,15 +293,34 @@ export function createDeliveryStore(db: Db) {
 
     /**
      * Marks the webhook failing, keeping an earlier mark; resolves to when it
-     * started failing. Only the caller that set the mark writes the notice.
+     * started failing.
+     *
+     * Two guarded transitions, one per kind of caller. Without a notice (an
+     * operational event's delivery, which announces nothing) only
+     * failing_since is set. With one, the transition is "not announced yet →
+     * announced" (setting failing_since too if it is not set): exactly one
+     * caller wins it per failing spell, whichever kind of delivery began the
+     * spell, and writes the notice, its failing_since being the spell's.
      */
-    async markFailing(webhookId: string, at: Date, notice: Notice | null): Promise<{ failingSince: Date } & Announced> {
-      const { row, deliveries } = await transition<{ failing_since: Date | string }>(
-        'UPDATE webhooks SET failing_since = $2, updated_at = $2 WHERE id = $1 AND failing_since IS NULL AND deleted_at IS NULL RETURNING failing_since',
-        [webhookId, at],
-        notice,
-      );
-      if (row) return { failingSince: new Date(row.failing_since), deliveries };
+    async markFailing(webhookId: string, at: Date, notice: ((failingSince: Date) => Notice) | null): Promise<{ failingSince: Date } & Announced> {
+      const won = notice
+        ? await db.prisma.$transaction(async (tx) => {
+          const sql = transactionSql(tx);
+          const [row] = await sql.query<{ failing_since: Date | string }>(
+            `UPDATE webhooks SET failing_since = COALESCE(failing_since, $2), failing_announced = true, updated_at = $2
+              WHERE id = $1 AND NOT failing_announced AND deleted_at IS NULL RETURNING failing_since`,
+            [webhookId, at],
+          );
+          if (!row) return null;
+          const failingSince = new Date(row.failing_since);
+          return { failingSince, deliveries: await writeNotice(sql, notice(failingSince)) };
+        }, NOTICE_TX)
+        : await transition<{ failing_since: Date | string }>(
+          'UPDATE webhooks SET failing_since = $2, updated_at = $2 WHERE id = $1 AND failing_since IS NULL AND deleted_at IS NULL RETURNING failing_since',
+          [webhookId, at],
+          null,
+        ).then(({ row }) => (row ? { failingSince: new Date(row.failing_since), deliveries: [] } : null));
+      if (won) return won;
       const [current] = await db.sql.query<{ failing_since: Date | null }>('SELECT failing_since FROM webhooks WHERE id = $1', [webhookId]);
       return { failingSince: current?.failing_since ?? at, deliveries: [] };
     },
