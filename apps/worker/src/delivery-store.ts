@@ -211,7 +211,10 @@ export function createDeliveryStore(db: Db) {
     }, NOTICE_TX);
   }
 
-  const record = createBatcher<AttemptRecord, Recorded | null | Error>({
+  // A failed item is carried as data, not as an Error instance: errors from
+  // Node's sockets may come from another realm (a test's VM context), where
+  // `instanceof Error` is false.
+  const recordBatch = createBatcher<AttemptRecord, Recorded | null | { failed: unknown }>({
     ...BATCH,
     // The callback is sent already: waiting a few ms for company costs no one
     // anything, and under a steady load it makes several times fewer statements.
@@ -222,9 +225,9 @@ export function createDeliveryStore(db: Db) {
       try {
         return await recordMany(items);
       } catch (err) {
-        if (items.length === 1) return [err as Error];
+        if (items.length === 1) return [{ failed: err }];
         // One bad row must not fail the others (each would be sent again): record them one by one.
-        return Promise.all(items.map((item) => recordMany([item]).then(([done]) => done, (e: Error) => e)));
+        return Promise.all(items.map((item) => recordMany([item]).then(([done]) => done, (failed: unknown) => ({ failed }))));
       }
     },
   });
@@ -235,8 +238,17 @@ export function createDeliveryStore(db: Db) {
   return {
     /** Delivery + webhook + event, batched with the loads of the same instant. */
     load,
-    /** Records an attempt and the delivery's new state, guarded by the attempt count it was decided on. */
-    record,
+    /**
+     * Records an attempt and the delivery's new state, guarded by the attempt
+     * count it was decided on: null when the guard refused it (another run
+     * recorded an attempt meanwhile, or this very item did, its answer lost).
+     * Rejects when the statement failed.
+     */
+    async record(item: AttemptRecord): Promise<Recorded | null> {
+      const done = await recordBatch(item);
+      if (done && 'failed' in done) throw done.failed;
+      return done;
+    },
 
     /**
      * record() for the attempt that ends a delivery failed, with its

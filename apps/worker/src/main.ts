@@ -42,6 +42,7 @@ async function main() {
     config: env,
     lockDurationMs: env.WORKER_LOCK_DURATION,
     stalledIntervalMs: env.WORKER_STALLED_INTERVAL,
+    outageProbeIntervalMs: env.OUTAGE_PROBE_INTERVAL,
   });
   // Every worker runs one; an advisory lock lets one sweep at a time (retention.ts).
   const retention = startRetentionSweeper({ db, logger, metrics, retentionMs: env.RETENTION });

@@ -4,13 +4,14 @@ import { readInstallationId, type Db } from '@hookline/db';
 import type { SecretBox } from '@hookline/domain';
 import type { Metrics } from '@hookline/metrics';
 import {
-  claimQueuePrefix, createDeliveryQueues, deliverJobData, deriveRedis, DELIVER_JOB, drainingShards, enqueueToShards, HELD_PRIORITY, QueueOwnedElsewhereError, RETRY_PRIORITY, shardCount,
+  claimQueuePrefix, createDeliveryQueues, probeRedis, deliverJobData, deriveRedis, DELIVER_JOB, drainingShards, enqueueToShards, HELD_PRIORITY, QueueOwnedElsewhereError, RETRY_PRIORITY, shardCount,
   type DeliverJobData, type DeliveryQueue, type DeliveryQueues, type RedisClient,
 } from '@hookline/queue';
 import { deliveryBackoffStrategy, RetryLaterError } from './backoff';
 import { createDeliverer, type DeliverResult } from './deliver';
 import { createEndpointGate, type EndpointGate } from './endpoint-gate';
 import { createLocalLine } from './local-line';
+import { createOutageWatch, type OutageState } from './outage';
 import { startRelay, type Relay } from './relay';
 import { createSender } from './sender';
 import { USER_AGENT } from './version';
@@ -37,6 +38,8 @@ export type WorkerDeps = {
   /** How often this worker looks for jobs whose worker died (BullMQ default 30 s). */
   stalledIntervalMs?: number;
   relayIntervalMs?: number;
+  /** During a PostgreSQL or Redis outage, how often this worker probes them to resume (OUTAGE_PROBE_INTERVAL; default 1 s). */
+  outageProbeIntervalMs?: number;
 };
 
 /** One BullMQ worker per shard, driven together. */
@@ -58,6 +61,8 @@ export type DeliveryWorker = {
   queues: DeliveryQueues;
   /** Per-webhook slots, rate windows, failure counts and held lines, shared by every worker. */
   gate: EndpointGate;
+  /** Whether this worker is waiting out a PostgreSQL or Redis outage (its workers paused), and since when. */
+  outage(): OutageState;
   /** Stops taking jobs, lets in-flight deliveries finish, then stops the relay and closes what it opened. */
   close(): Promise<void>;
 };
@@ -104,6 +109,9 @@ async function settledWithin(work: Promise<unknown>, ms: number): Promise<void> 
 /** How often a running worker re-marks its queue prefix (a Redis restarted empty lost the mark). */
 const OWNER_CHECK_MS = 5_000;
 
+/** OUTAGE_PROBE_INTERVAL's default: during an outage, how often PostgreSQL and Redis are probed. */
+const OUTAGE_PROBE_MS = 1_000;
+
 export function createWorker(deps: WorkerDeps): DeliveryWorker {
   const { db, connection, prefix, logger, metrics, secretBox, config } = deps;
   const sender = createSender({ timeoutMs: config.DELIVERY_TIMEOUT, allowPrivateTargets: config.ALLOW_PRIVATE_TARGETS, userAgent: USER_AGENT });
@@ -143,8 +151,28 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   // Deliveries waiting here for a fast webhook's slot leave at least a tenth of
   // the worker's slots (and never fewer than 10) to fetch other webhooks' work.
   const line = createLocalLine({ maxWaiting: Math.max(0, config.WORKER_CONCURRENCY - Math.max(10, Math.ceil(config.WORKER_CONCURRENCY / 10))) });
+
+  // PostgreSQL or Redis unreachable: the shard workers stop taking jobs (paused
+  // here only) until both answer again, then resume by themselves, unless
+  // paused for another reason meanwhile (outage.ts).
+  const pausedFor = { caller: false, ownedElsewhere: false };
+  const outageProbeMs = deps.outageProbeIntervalMs ?? OUTAGE_PROBE_MS;
+  const outage = createOutageWatch({
+    probes: { postgres: () => db.ping(), redis: () => probeRedis(relayConnection) },
+    logger,
+    intervalMs: outageProbeMs,
+    onStart: async () => {
+      await Promise.all(workers.map((worker) => worker.pause(true)));
+    },
+    onEnd: async () => {
+      if (pausedFor.caller || pausedFor.ownedElsewhere || stopped) return;
+      await Promise.all(workers.map((worker) => worker.resume()));
+    },
+  });
+
   const { deliver } = createDeliverer({
     db, sender, gate, line, secretBox, logger, metrics, config,
+    isOutage: () => outage.check(),
     // Operational events the deliverer writes are queued at once; a job callback held for
     // its documents' callbacks is woken when the last of them ends (see deliver.ts).
     enqueue: (deliveries) => enqueueToShards(queues, deliveries),
@@ -185,9 +213,19 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     try {
       return await settle(job, token, await deliver({ ...parsed.data, jobId: job.id, enqueuedAt: job.timestamp }));
     } catch (err) {
-      if (!(err instanceof RetryLaterError) && !(err instanceof UnrecoverableError) && !(err instanceof DelayedError)) {
-        logger.error('delivery job failed unexpectedly; BullMQ will retry it', { job_id: job.id, delivery_id: parsed.data.deliveryId, err: (err as Error).message });
+      if (err instanceof RetryLaterError || err instanceof UnrecoverableError || err instanceof DelayedError) throw err;
+      // PostgreSQL or Redis unreachable: not this job's fault. It goes back to
+      // `delayed` without spending an attempt (the outage is logged once, and
+      // the workers pause until it ends). No callback was sent: an attempt
+      // already sent is held in deliver.ts until it is recorded.
+      if (await outage.check()) {
+        // Redis itself down: the job stays active until its lock lapses, then BullMQ's stalled check puts it back.
+        await job.moveToDelayed(Date.now() + outageProbeMs, token).catch(() => {
+          throw err;
+        });
+        throw new DelayedError();
       }
+      logger.error('delivery job failed unexpectedly; BullMQ will retry it', { job_id: job.id, delivery_id: parsed.data.deliveryId, err: (err as Error).message });
       throw err;
     }
   }
@@ -332,9 +370,11 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       all: workers,
       waitUntilReady: () => ready,
       async pause() {
+        pausedFor.caller = true;
         await Promise.all(workers.map((worker) => worker.pause()));
       },
       async resume() {
+        pausedFor.caller = false;
         await Promise.all(workers.map((worker) => worker.resume()));
       },
     },
@@ -346,9 +386,11 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       return queues;
     },
     gate,
+    outage: () => outage.state(),
     close() {
       closing ??= (async () => {
         stopped = true;
+        outage.stop();
         clearInterval(ownerTimer);
         clearInterval(watchdog);
         await settledWithin(watching, 3_000);

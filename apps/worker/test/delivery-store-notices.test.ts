@@ -143,6 +143,24 @@ describe('operational notices: one per transition, with it, never to the webhook
   });
 });
 
+describe('recording an attempt again (its first commit\'s answer lost with the connection)', () => {
+  it('records it once: the repeat is refused by the guard, and current() finds the attempt by its id', async () => {
+    const a = await account();
+    await a.webhook(['quota.warning']);
+    const written = await publishEvent(database.db.prisma, { accountId: a.id, event: 'quota.warning', parserId: null, data: { usage: 1, limit: 2 } });
+    const deliveryId = written.deliveryIds[0];
+    const item: AttemptRecord = {
+      deliveryId, status: 'succeeded', at: new Date(), nextAttemptAt: null, expectedCount: 0, attemptId: newId('attempt'), attemptStatus: 'succeeded',
+      responseStatus: 200, responseBody: 'ok', error: null, durationMs: 3, wakeExtraction: null,
+    };
+    expect(await store.record(item)).toEqual({ wake: [] });
+    // The very same statement, as the worker's retry sends it.
+    expect(await store.record({ ...item })).toBeNull();
+    expect(await store.current(deliveryId, item.attemptId)).toEqual({ status: 'succeeded', attempt_count: 1, mine: 1 });
+    expect(await database.db.prisma.attempt.count({ where: { deliveryId } })).toBe(1);
+  });
+});
+
 describe('ordered job callbacks: the statements', () => {
   async function extractionEvents(accountId: string, extractionId: string, documents: number) {
     const summary = { extraction_id: extractionId, parser_id: null, status: 'completed', document_count: documents, completed_count: documents, failed_count: 0 };
