@@ -136,6 +136,9 @@ export type Notice = {
   [N in OperationalEventName]: { accountId: string; aboutWebhookId: string; event: N; data: EventData<N> };
 }[OperationalEventName];
 
+/** A waiting delivery as the relay scans it. */
+export type WaitingRow = { id: string; webhook_id: string; status: DeliveryStatus; next_attempt_at: Date | string };
+
 /** A delivery as the queues need it: its id (the job id) and its webhook (which picks the queue shard). */
 export type DeliveryRef = { id: string; webhookId: string };
 
@@ -163,6 +166,17 @@ SELECT id, webhook_id, status, next_attempt_at FROM deliveries
    AND ($3::timestamptz IS NULL OR (next_attempt_at, id) > ($3::timestamptz, $4::text))
  ORDER BY next_attempt_at, id
  LIMIT $2`;
+
+// The refill after Redis lost its data: every waiting delivery, due or not
+// (each job went with the data), in the keyset order of DUE_SQL, on the same
+// index (the bound on next_attempt_at is what lets the planner walk it in order).
+export const WAITING_SQL = `
+SELECT id, webhook_id, status, next_attempt_at FROM deliveries
+ WHERE status IN ('pending', 'pending_retry')
+   AND next_attempt_at >= COALESCE($2::timestamptz, '-infinity'::timestamptz)
+   AND ($2::timestamptz IS NULL OR (next_attempt_at, id) > ($2::timestamptz, $3::text))
+ ORDER BY next_attempt_at, id
+ LIMIT $1`;
 
 export type DeliveryStore = ReturnType<typeof createDeliveryStore>;
 
@@ -384,6 +398,10 @@ export function createDeliveryStore(db: Db) {
 
     /** The relay's scan: waiting deliveries whose turn passed more than `graceMs` ago, after `after` in keyset order. */
     overdue: (sql: SqlRunner, graceMs: number, limit: number, after: { nextAttemptAt: Date; id: string } | null) =>
-      sql.query<{ id: string; webhook_id: string; status: DeliveryStatus; next_attempt_at: Date | string }>(DUE_SQL, [graceMs, limit, after?.nextAttemptAt ?? null, after?.id ?? null]),
+      sql.query<WaitingRow>(DUE_SQL, [graceMs, limit, after?.nextAttemptAt ?? null, after?.id ?? null]),
+
+    /** Every waiting delivery, due or not, after `after` in keyset order (the refill of an emptied Redis). */
+    waiting: (limit: number, after: { nextAttemptAt: Date; id: string } | null) =>
+      db.sql.query<WaitingRow>(WAITING_SQL, [limit, after?.nextAttemptAt ?? null, after?.id ?? null]),
   };
 }

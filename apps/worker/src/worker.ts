@@ -343,16 +343,35 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       worker.run().catch(onWorkerError);
     }
     await Promise.all(workers.map((worker) => worker.waitUntilReady()));
-    relay = startRelay({ db, queues, logger, metrics, graceMs: config.RELAY_GRACE, intervalMs: deps.relayIntervalMs });
-    // Re-marks the prefix (a Redis restarted empty forgot it); another installation's mark stops this worker taking jobs.
-    ownerTimer = setInterval(() => {
-      claimQueuePrefix(relayConnection, prefix, installationId).catch(async (err: Error) => {
-        if (!(err instanceof QueueOwnedElsewhereError)) return;
-        logger.error(`${err.message}; this worker stops taking jobs`);
-        await Promise.all(workers.map((worker) => worker.pause(true))).catch(() => undefined);
-      });
-    }, OWNER_CHECK_MS);
+    const started = startRelay({ db, queues, logger, metrics, graceMs: config.RELAY_GRACE, intervalMs: deps.relayIntervalMs });
+    relay = started;
+    // Re-marks the prefix; another installation's mark stops this worker
+    // taking jobs. A mark this worker had to write again means Redis lost its
+    // data (restarted empty) and every queued job with it: the one worker
+    // that re-marks refills the queue at once (relay.refill), instead of each
+    // delivery waiting RELAY_GRACE past its turn. Checked every
+    // OWNER_CHECK_MS and as soon as the connection comes back.
+    let checking: Promise<void> | null = null;
+    const checkOwner = () => {
+      checking ??= claimQueuePrefix(relayConnection, prefix, installationId)
+        .then(async (lost) => {
+          if (!lost || stopped) return;
+          logger.warn('Redis lost its data (the queue prefix mark was gone): queueing every waiting delivery again');
+          await started.refill();
+        })
+        .catch(async (err: Error) => {
+          if (!(err instanceof QueueOwnedElsewhereError)) return;
+          logger.error(`${err.message}; this worker stops taking jobs`);
+          pausedFor.ownedElsewhere = true;
+          await Promise.all(workers.map((worker) => worker.pause(true))).catch(() => undefined);
+        })
+        .finally(() => {
+          checking = null;
+        });
+    };
+    ownerTimer = setInterval(checkOwner, OWNER_CHECK_MS);
     ownerTimer.unref();
+    relayConnection.on('ready', checkOwner);
     watchdog = setInterval(() => {
       watching = watching.then(watchShards).catch((err: Error) => {
         logger.warn('shard watchdog failed; next round', { err: err.message });
