@@ -1,3 +1,4 @@
+import { startHealthServer, type HealthServer } from '../../apps/worker/src/health-server';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
 import { startWorkerHarness, type WorkerHarness } from '../support/worker-harness';
 import { deliveryReaches, eventually, onlyDelivery, startStack, type Stack } from './stack';
@@ -19,6 +20,7 @@ describe('PostgreSQL outages, as the worker sees them', () => {
   let stack: Stack;
   let proxy: TcpProxy;
   let worker: WorkerHarness;
+  let health: HealthServer;
   beforeAll(async () => {
     stack = await startStack({ startWorker: false });
     const { hostname, port } = new URL(stack.api.database.url);
@@ -28,9 +30,12 @@ describe('PostgreSQL outages, as the worker sees them', () => {
       // Failures are retried, not held by the circuit.
       config: { CIRCUIT_BREAKER_THRESHOLD: 1_000 },
     });
+    const { db, connection: redis, metrics, logger, delivery } = worker;
+    health = await startHealthServer({ port: 0, db, redis, metrics, logger, queues: delivery.queues.shards, outage: delivery.outage });
   });
   afterAll(async () => {
     proxy?.restore();
+    await health?.close();
     await worker?.close();
     await proxy?.close();
     await stack?.close();
@@ -96,7 +101,14 @@ describe('PostgreSQL outages, as the worker sees them', () => {
     }, 10_000, 'all 15 jobs back in the queue');
     expect(queued.map((job) => job.attemptsMade)).toEqual(Array(15).fill(0));
     expect(r.received).toHaveLength(0);
-    expect(worker.delivery.outage().since).not.toBeNull();
+    const since = worker.delivery.outage().since!;
+    expect(since).toEqual(expect.any(Number));
+    // The worker's /readyz says what is down and that this worker waits for it.
+    const ready = await fetch(`http://127.0.0.1:${health.port}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({
+      checks: { postgres: 'down', redis: 'up' }, outage: { down: ['postgres'], since: new Date(since).toISOString(), taking_jobs: false },
+    });
 
     proxy.restore();
     const all = await eventually(async () => {
@@ -112,5 +124,7 @@ describe('PostgreSQL outages, as the worker sees them', () => {
     expect(lines(OUTAGE_ENDS).length - before.ends).toBe(1);
     expect(worker.logs.filter((l) => /failed unexpectedly/.test(l.message))).toEqual([]);
     expect(worker.delivery.outage()).toEqual({ down: [], since: null });
+    const after = await fetch(`http://127.0.0.1:${health.port}/readyz`);
+    expect([after.status, await after.json()]).toEqual([200, { status: 'ready', checks: { postgres: 'up', redis: 'up' } }]);
   });
 });

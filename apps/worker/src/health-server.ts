@@ -4,12 +4,17 @@ import type { Logger } from '@hookline/config';
 import { countCircuits, type Db } from '@hookline/db';
 import { createProbeAnswers, type Metrics, type ProbeAnswer } from '@hookline/metrics';
 import { probeRedis, type DeliveryQueue, type RedisClient } from '@hookline/queue';
+import type { OutageState } from './outage';
 
 // The worker has no API port, so orchestrators probe and Prometheus scrapes it
 // here: /healthz (the process lives), /readyz (PostgreSQL and Redis answer),
 // /metrics. The answers are the API's own: both take them from @hookline/metrics.
 
-export type HealthServerOptions = { port: number; host?: string; db: Db; redis: RedisClient; metrics: Metrics; /** Every shard served. */ queues: readonly DeliveryQueue[]; logger: Logger };
+export type HealthServerOptions = {
+  port: number; host?: string; db: Db; redis: RedisClient; metrics: Metrics; /** Every shard served. */ queues: readonly DeliveryQueue[]; logger: Logger;
+  /** The outage the worker is waiting out (outage.ts): /readyz names it while it lasts. */
+  outage?: () => OutageState;
+};
 export type HealthServer = { port: number; close(): Promise<void> };
 
 function send(res: ServerResponse, answer: ProbeAnswer): void {
@@ -29,6 +34,12 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
     metrics,
     queues,
     countCircuits: () => countCircuits(db.sql),
+    // While an outage lasts: which service, since when, and that this worker takes no jobs meanwhile.
+    readyDetail: () => {
+      const outage = opts.outage?.();
+      if (!outage?.since) return {};
+      return { outage: { down: outage.down, since: new Date(outage.since).toISOString(), taking_jobs: false } };
+    },
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -71,7 +71,7 @@ async function main() {
     throw err;
   });
   health = env.WORKER_HEALTH_PORT !== undefined
-    ? await startHealthServer({ port: env.WORKER_HEALTH_PORT, db, redis: connection, metrics, queues: delivery.queues.shards, logger })
+    ? await startHealthServer({ port: env.WORKER_HEALTH_PORT, db, redis: connection, metrics, queues: delivery.queues.shards, logger, outage: delivery.outage })
     : null;
   logger.info('worker started', {
     queue_prefix: env.QUEUE_PREFIX,

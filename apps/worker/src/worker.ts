@@ -62,7 +62,7 @@ export type DeliveryWorker = {
   /** Per-webhook slots, rate windows, failure counts and held lines, shared by every worker. */
   gate: EndpointGate;
   /** Whether this worker is waiting out a PostgreSQL or Redis outage (its workers paused), and since when. */
-  outage(): OutageState;
+  outage: () => OutageState;
   /** Stops taking jobs, lets in-flight deliveries finish, then stops the relay and closes what it opened. */
   close(): Promise<void>;
 };

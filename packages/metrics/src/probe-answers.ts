@@ -13,6 +13,8 @@ export type ProbeSources = ReadinessProbes & {
   queues: readonly CountableQueue[];
   /** Webhooks by open circuit state, from PostgreSQL. */
   countCircuits: () => Promise<Partial<Record<(typeof OPEN_CIRCUIT_STATES)[number], number>>>;
+  /** More for the /readyz body, read from memory (the worker: the outage it is waiting out, if any). */
+  readyDetail?: () => Record<string, unknown>;
 };
 
 export type ProbeAnswers = {
@@ -36,8 +38,9 @@ export function createProbeAnswers(sources: ProbeSources): ProbeAnswers {
     healthz: () => json(200, { status: 'ok' }),
     async readyz() {
       const readiness = await checkReadiness({ postgres: sources.postgres, redis: sources.redis });
-      if (readiness.ready) return json(200, { status: 'ready', checks: readiness.checks });
-      return json(503, { error: { code: 'SERVICE_UNAVAILABLE', message: readiness.message }, checks: readiness.checks });
+      const detail = sources.readyDetail?.() ?? {};
+      if (readiness.ready) return json(200, { status: 'ready', checks: readiness.checks, ...detail });
+      return json(503, { error: { code: 'SERVICE_UNAVAILABLE', message: readiness.message }, checks: readiness.checks, ...detail });
     },
     async metrics() {
       await Promise.all([refreshQueueDepth(sources.metrics, sources.queues), refreshCircuits(sources.metrics, sources.countCircuits)]);
