@@ -47,7 +47,8 @@ const named = (down: Service[]) => down.map((s) => NAMES[s]).join(' and ');
 
 export function createOutageWatch(deps: OutageWatchDeps): OutageWatch {
   const { logger, intervalMs } = deps;
-  const timeoutMs = deps.probeTimeoutMs ?? Math.min(2_000, Math.max(intervalMs, 500));
+  // Generous: a busy pool or event loop is slow, not unreachable.
+  const timeoutMs = deps.probeTimeoutMs ?? 2_000;
   let down: Service[] = [];
   let since: number | null = null;
   let timer: NodeJS.Timeout | undefined;
