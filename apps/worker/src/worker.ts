@@ -357,7 +357,10 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
         .then(async (lost) => {
           if (!lost || stopped) return;
           logger.warn('Redis lost its data (the queue prefix mark was gone): queueing every waiting delivery again');
-          await started.refill();
+          await started.refill().catch((err: Error) => {
+            // The mark is back, so no worker refills again: the relay's scan finds the rest, RELAY_GRACE late.
+            logger.warn('could not finish queueing the waiting deliveries again; the relay finds the rest after RELAY_GRACE', { err: err.message });
+          });
         })
         .catch(async (err: Error) => {
           if (!(err instanceof QueueOwnedElsewhereError)) return;
