@@ -60,6 +60,7 @@ export type WorkerHarnessOptions = {
   lockDurationMs?: number;
   stalledIntervalMs?: number;
   relayIntervalMs?: number;
+  outageProbeIntervalMs?: number;
 };
 
 export async function startWorkerHarness(h: WorkerHarnessOptions): Promise<WorkerHarness> {
@@ -91,6 +92,7 @@ export async function startWorkerHarness(h: WorkerHarnessOptions): Promise<Worke
     lockDurationMs: h.lockDurationMs ?? 3_000,
     stalledIntervalMs: h.stalledIntervalMs ?? 1_000,
     relayIntervalMs: h.relayIntervalMs ?? 200,
+    outageProbeIntervalMs: h.outageProbeIntervalMs ?? 200,
   });
   await delivery.worker.waitUntilReady().catch(async (err: Error) => {
     await delivery.close();

@@ -59,6 +59,7 @@ async function main() {
     config: env,
     lockDurationMs: env.WORKER_LOCK_DURATION,
     stalledIntervalMs: env.WORKER_STALLED_INTERVAL,
+    outageProbeIntervalMs: env.OUTAGE_PROBE_INTERVAL,
   });
   // Refuses (one line, naming QUEUE_PREFIX) when the prefix holds another installation's queues.
   await worker.worker.waitUntilReady();

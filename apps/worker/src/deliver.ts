@@ -27,7 +27,9 @@ import type { Sender, SendResult } from './sender';
 // failing, disabled by the service, a delivery ending failed) write their
 // event in the transition's own transaction (delivery-store.ts), and its
 // deliveries are queued right after (`enqueue`). A delivery of an operational
-// event announces nothing, so they never beget each other.
+// event announces nothing, so they never beget each other; it may still mark
+// its webhook failing, and the webhook's next failed ordinary delivery then
+// announces that spell (once: `failing_announced`).
 
 export type DeliverConfig = Pick<
   WorkerEnv,
@@ -49,6 +51,14 @@ export type DeliverDeps = {
   enqueue?: (deliveries: DeliveryRef[]) => Promise<void>;
   /** Brings a delayed job of the webhook back at once; false when it is not delayed (none: held job callbacks wait out their delay). */
   promote?: (jobId: string, webhookId: string) => Promise<boolean>;
+  /**
+   * Recording an attempt failed (it is tried again): whether PostgreSQL or
+   * Redis is down (an outage, logged once elsewhere) rather than something
+   * this delivery should log itself. None: always logged here.
+   */
+  isOutage?: (err: unknown) => Promise<boolean>;
+  /** First and largest wait between two tries of recording one attempt (default 200 ms, 5 s). */
+  recordRetryMs?: { first: number; max: number };
 };
 
 /** A job to run: its payload, plus the BullMQ job's id and age (for the webhook's line of held deliveries). */
@@ -85,6 +95,7 @@ export type Next =
 export type DeliverResult = { outcome: DeliverOutcome; attemptId?: string; attemptNumber?: number; delayMs?: number; next: Next };
 
 const MAX_RECORD_TRIES = 5;
+const RECORD_RETRY_MS = { first: 200, max: 5_000 };
 /** A slot is handed on before its renewal is answered only while its lease outlives one more attempt by this much. */
 const HAND_OVER_MARGIN_MS = 5_000;
 /** BullMQ fires a delayed job at or after its time; less than this early is clock skew between workers, not worth a round trip. */
@@ -109,6 +120,8 @@ const extractionOf = (data: unknown): string | null => {
 };
 
 const DONE: Next = { kind: 'done' };
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The host of a URL, for logs: never the path or query string, which may carry tokens. */
 function hostOf(url: string): string {
@@ -356,11 +369,39 @@ export function createDeliverer(deps: DeliverDeps) {
     };
   }
 
+  /**
+   * Runs a statement of the record phase until it succeeds. The callback was
+   * sent and answered: its outcome is kept in this process and written once
+   * PostgreSQL takes it, however long that is; giving up would let BullMQ
+   * retry the job and send the callback again. The job stays active
+   * meanwhile (BullMQ keeps renewing its lock), so no other worker takes it
+   * over: only this process dying can cause a second send.
+   */
+  async function untilWritten<T>(row: LoadedDelivery, work: () => Promise<T>): Promise<T> {
+    const waits = deps.recordRetryMs ?? RECORD_RETRY_MS;
+    let logged = false;
+    for (let wait = waits.first; ; wait = Math.min(wait * 2, waits.max)) {
+      try {
+        const value = await work();
+        if (logged) logger.info('attempt recorded after all', { delivery_id: row.id, webhook_id: row.webhook_id });
+        return value;
+      } catch (err) {
+        // An outage is logged once for every job it holds (outage.ts); anything else, once per delivery.
+        if (!logged && !(await deps.isOutage?.(err).catch(() => false))) {
+          logger.warn('could not record an attempt; its outcome is kept and recording is retried', { delivery_id: row.id, webhook_id: row.webhook_id, err: (err as Error).message });
+          logged = true;
+        }
+        await sleep(wait);
+      }
+    }
+  }
+
   /** Records the attempt; returns the decision taken, the attempt's id and number, and the held job callbacks it releases. */
   async function record(row: LoadedDelivery, result: SendResult, once: boolean) {
     let current = { status: row.status, attemptCount: row.attempt_count };
     // One id for every try: a try that committed although its call failed (the
-    // answer lost with the connection) is found by it, not recorded again.
+    // answer lost with the connection) is found by it, not recorded again (the
+    // guard on the attempt count refuses the repeat; `current` then finds the id).
     const attemptId = newId('attempt');
     for (let tries = 0; tries < MAX_RECORD_TRIES; tries += 1) {
       const now = Date.now();
@@ -388,13 +429,12 @@ export function createDeliverer(deps: DeliverDeps) {
         wakeExtraction: ends && row.event === DOCUMENT_COMPLETED ? extractionOf(row.data) : null,
       };
       const notice = exhaustedNotice(row, current.status, decision.deliveryStatus, attemptNumber, result);
-      const recorded: (Recorded & Partial<Announced>) | null | Error = notice ? await store.recordExhausted(item, notice) : await store.record(item);
-      if (recorded instanceof Error) throw recorded;
+      const recorded = await untilWritten(row, (): Promise<(Recorded & Partial<Announced>) | null> => (notice ? store.recordExhausted(item, notice) : store.record(item)));
       if (recorded) return { decision, attemptId, attemptNumber, now, wake: recorded.wake, announced: recorded.deliveries ?? [] };
       // Another run recorded an attempt since we loaded the row (or this one did, unanswered): decide again on its count.
-      const fresh = await store.current(row.id, attemptId);
+      const fresh = await untilWritten(row, () => store.current(row.id, attemptId));
       if (!fresh) throw new Error(`delivery ${row.id} vanished while recording an attempt`);
-      // Only this try can have committed unanswered (an earlier try's failure threw): its decision stands.
+      // Only a try of this decision (same count, same attempt id) can have committed unanswered: its decision stands.
       // (What it released is not known: held job callbacks then come back on their own delay.)
       if (fresh.mine !== null) return { decision, attemptId, attemptNumber: fresh.mine, now, wake: [] as string[], announced: [] as DeliveryRef[] };
       current = { status: fresh.status, attemptCount: fresh.attempt_count };
@@ -426,9 +466,14 @@ export function createDeliverer(deps: DeliverDeps) {
     }
     if (change !== 'failing') return null;
     let failingSince = row.failing_since;
-    if (!failingSince) {
-      const failing: Notice | null = announces
-        ? { ...about, event: 'webhook.failing', data: { webhook_id: row.webhook_id, url: row.url, failing_since: at.toISOString(), last_error: result.error, last_response_status: result.status } }
+    // A failing spell is announced once, by an ordinary delivery's failure,
+    // whichever kind of delivery began it (an operational one sets
+    // failing_since silently: see markFailing).
+    if (!failingSince || (announces && !row.failing_announced)) {
+      const failing = announces
+        ? (since: Date): Notice => ({
+          ...about, event: 'webhook.failing', data: { webhook_id: row.webhook_id, url: row.url, failing_since: since.toISOString(), last_error: result.error, last_response_status: result.status },
+        })
         : null;
       const marked = await store.markFailing(row.webhook_id, at, failing);
       await announce('webhook.failing', marked.deliveries);

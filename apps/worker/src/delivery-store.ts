@@ -33,6 +33,8 @@ export type LoadedDelivery = {
   static_secret_enc: string | null;
   disabled_reason: string | null;
   failing_since: Date | null;
+  /** webhook.failing was written for the current failing spell (see markFailing). */
+  failing_announced: boolean;
   deleted: boolean;
   max_in_flight: number | null;
   rate_limit_per_second: number | null;
@@ -49,7 +51,7 @@ SELECT d.id, d.account_id, d.status, d.attempt_count, d.next_attempt_at, d.webho
        w.url, w.is_active, w.retry_enabled, w.max_retries,
        w.signing_secret_enc, w.previous_secret_enc,
        (w.previous_secret_expires_at IS NOT NULL AND w.previous_secret_expires_at > now()) AS previous_valid,
-       w.static_secret_enc, w.disabled_reason, w.failing_since, (w.deleted_at IS NOT NULL) AS deleted,
+       w.static_secret_enc, w.disabled_reason, w.failing_since, w.failing_announced, (w.deleted_at IS NOT NULL) AS deleted,
        w.max_in_flight, w.rate_limit_per_second, w.circuit, w.circuit_retry_at, w.circuit_cooldown_ms,
        e.data, e.test, e.created_at AS event_created_at
   FROM deliveries d
@@ -134,6 +136,9 @@ export type Notice = {
   [N in OperationalEventName]: { accountId: string; aboutWebhookId: string; event: N; data: EventData<N> };
 }[OperationalEventName];
 
+/** A waiting delivery as the relay scans it. */
+export type WaitingRow = { id: string; webhook_id: string; status: DeliveryStatus; next_attempt_at: Date | string };
+
 /** A delivery as the queues need it: its id (the job id) and its webhook (which picks the queue shard). */
 export type DeliveryRef = { id: string; webhookId: string };
 
@@ -161,6 +166,17 @@ SELECT id, webhook_id, status, next_attempt_at FROM deliveries
    AND ($3::timestamptz IS NULL OR (next_attempt_at, id) > ($3::timestamptz, $4::text))
  ORDER BY next_attempt_at, id
  LIMIT $2`;
+
+// The refill after Redis lost its data: every waiting delivery, due or not
+// (each job went with the data), in the keyset order of DUE_SQL, on the same
+// index (the bound on next_attempt_at is what lets the planner walk it in order).
+export const WAITING_SQL = `
+SELECT id, webhook_id, status, next_attempt_at FROM deliveries
+ WHERE status IN ('pending', 'pending_retry')
+   AND next_attempt_at >= COALESCE($2::timestamptz, '-infinity'::timestamptz)
+   AND ($2::timestamptz IS NULL OR (next_attempt_at, id) > ($2::timestamptz, $3::text))
+ ORDER BY next_attempt_at, id
+ LIMIT $1`;
 
 export type DeliveryStore = ReturnType<typeof createDeliveryStore>;
 
@@ -209,7 +225,10 @@ export function createDeliveryStore(db: Db) {
     }, NOTICE_TX);
   }
 
-  const record = createBatcher<AttemptRecord, Recorded | null | Error>({
+  // A failed item is carried as data, not as an Error instance: errors from
+  // Node's sockets may come from another realm (a test's VM context), where
+  // `instanceof Error` is false.
+  const recordBatch = createBatcher<AttemptRecord, Recorded | null | { failed: unknown }>({
     ...BATCH,
     // The callback is sent already: waiting a few ms for company costs no one
     // anything, and under a steady load it makes several times fewer statements.
@@ -220,9 +239,9 @@ export function createDeliveryStore(db: Db) {
       try {
         return await recordMany(items);
       } catch (err) {
-        if (items.length === 1) return [err as Error];
+        if (items.length === 1) return [{ failed: err }];
         // One bad row must not fail the others (each would be sent again): record them one by one.
-        return Promise.all(items.map((item) => recordMany([item]).then(([done]) => done, (e: Error) => e)));
+        return Promise.all(items.map((item) => recordMany([item]).then(([done]) => done, (failed: unknown) => ({ failed }))));
       }
     },
   });
@@ -233,8 +252,17 @@ export function createDeliveryStore(db: Db) {
   return {
     /** Delivery + webhook + event, batched with the loads of the same instant. */
     load,
-    /** Records an attempt and the delivery's new state, guarded by the attempt count it was decided on. */
-    record,
+    /**
+     * Records an attempt and the delivery's new state, guarded by the attempt
+     * count it was decided on: null when the guard refused it (another run
+     * recorded an attempt meanwhile, or this very item did, its answer lost).
+     * Rejects when the statement failed.
+     */
+    async record(item: AttemptRecord): Promise<Recorded | null> {
+      const done = await recordBatch(item);
+      if (done && 'failed' in done) throw done.failed;
+      return done;
+    },
 
     /**
      * record() for the attempt that ends a delivery failed, with its
@@ -270,8 +298,13 @@ export function createDeliveryStore(db: Db) {
         [deliveryId, at],
       ),
 
+    /** Ends the failing spell, and with it its announcement: the next spell is announced again. */
     clearFailing: (webhookId: string, at: Date) =>
-      changed('UPDATE webhooks SET failing_since = NULL, updated_at = $2 WHERE id = $1 AND failing_since IS NOT NULL RETURNING id', [webhookId, at]),
+      changed(
+        `UPDATE webhooks SET failing_since = NULL, failing_announced = false, updated_at = $2
+          WHERE id = $1 AND (failing_since IS NOT NULL OR failing_announced) RETURNING id`,
+        [webhookId, at],
+      ),
 
     /** Disables the webhook for a 410, once; `won` for the caller that did (and wrote the notice, if any). */
     async disableGone(webhookId: string, at: Date, notice: Notice | null): Promise<{ won: boolean } & Announced> {
@@ -286,15 +319,34 @@ export function createDeliveryStore(db: Db) {
 
     /**
      * Marks the webhook failing, keeping an earlier mark; resolves to when it
-     * started failing. Only the caller that set the mark writes the notice.
+     * started failing.
+     *
+     * Two guarded transitions, one per kind of caller. Without a notice (an
+     * operational event's delivery, which announces nothing) only
+     * failing_since is set. With one, the transition is "not announced yet →
+     * announced" (setting failing_since too if it is not set): exactly one
+     * caller wins it per failing spell, whichever kind of delivery began the
+     * spell, and writes the notice, its failing_since being the spell's.
      */
-    async markFailing(webhookId: string, at: Date, notice: Notice | null): Promise<{ failingSince: Date } & Announced> {
-      const { row, deliveries } = await transition<{ failing_since: Date | string }>(
-        'UPDATE webhooks SET failing_since = $2, updated_at = $2 WHERE id = $1 AND failing_since IS NULL AND deleted_at IS NULL RETURNING failing_since',
-        [webhookId, at],
-        notice,
-      );
-      if (row) return { failingSince: new Date(row.failing_since), deliveries };
+    async markFailing(webhookId: string, at: Date, notice: ((failingSince: Date) => Notice) | null): Promise<{ failingSince: Date } & Announced> {
+      const won = notice
+        ? await db.prisma.$transaction(async (tx) => {
+          const sql = transactionSql(tx);
+          const [row] = await sql.query<{ failing_since: Date | string }>(
+            `UPDATE webhooks SET failing_since = COALESCE(failing_since, $2), failing_announced = true, updated_at = $2
+              WHERE id = $1 AND NOT failing_announced AND deleted_at IS NULL RETURNING failing_since`,
+            [webhookId, at],
+          );
+          if (!row) return null;
+          const failingSince = new Date(row.failing_since);
+          return { failingSince, deliveries: await writeNotice(sql, notice(failingSince)) };
+        }, NOTICE_TX)
+        : await transition<{ failing_since: Date | string }>(
+          'UPDATE webhooks SET failing_since = $2, updated_at = $2 WHERE id = $1 AND failing_since IS NULL AND deleted_at IS NULL RETURNING failing_since',
+          [webhookId, at],
+          null,
+        ).then(({ row }) => (row ? { failingSince: new Date(row.failing_since), deliveries: [] } : null));
+      if (won) return won;
       const [current] = await db.sql.query<{ failing_since: Date | null }>('SELECT failing_since FROM webhooks WHERE id = $1', [webhookId]);
       return { failingSince: current?.failing_since ?? at, deliveries: [] };
     },
@@ -357,6 +409,10 @@ export function createDeliveryStore(db: Db) {
 
     /** The relay's scan: waiting deliveries whose turn passed more than `graceMs` ago, after `after` in keyset order. */
     overdue: (sql: SqlRunner, graceMs: number, limit: number, after: { nextAttemptAt: Date; id: string } | null) =>
-      sql.query<{ id: string; webhook_id: string; status: DeliveryStatus; next_attempt_at: Date | string }>(DUE_SQL, [graceMs, limit, after?.nextAttemptAt ?? null, after?.id ?? null]),
+      sql.query<WaitingRow>(DUE_SQL, [graceMs, limit, after?.nextAttemptAt ?? null, after?.id ?? null]),
+
+    /** Every waiting delivery, due or not, after `after` in keyset order (the refill of an emptied Redis). */
+    waiting: (limit: number, after: { nextAttemptAt: Date; id: string } | null) =>
+      db.sql.query<WaitingRow>(WAITING_SQL, [limit, after?.nextAttemptAt ?? null, after?.id ?? null]),
   };
 }

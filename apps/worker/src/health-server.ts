@@ -4,6 +4,7 @@ import type { Logger } from '@hookline/config';
 import { countCircuits, type Db } from '@hookline/db';
 import { createProbeAnswers, type Metrics, type ProbeAnswer } from '@hookline/metrics';
 import { probeRedis, shardIndexOf, shardLagSeconds, type DeliveryQueue, type RedisClient } from '@hookline/queue';
+import type { OutageState } from './outage';
 
 // The worker has no API port, so orchestrators probe and Prometheus scrapes it
 // here: /healthz (the process lives), /readyz (PostgreSQL and Redis answer),
@@ -21,6 +22,8 @@ export type HealthServerOptions = {
   /** The worker's delivery slots, busy and in all (hookline_worker_slots_busy_ratio). */
   slots?: () => { busy: number; total: number };
   logger: Logger;
+  /** The outage the worker is waiting out (outage.ts): /readyz names it while it lasts. */
+  outage?: () => OutageState;
 };
 export type HealthServer = { port: number; close(): Promise<void> };
 
@@ -43,6 +46,12 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
     countCircuits: () => countCircuits(db.sql),
     lag: queues.map((shard) => ({ shard: shardIndexOf(shard), read: () => shardLagSeconds(redis, shard) })),
     slots: opts.slots,
+    // While an outage lasts: which service, since when, and that this worker takes no jobs meanwhile.
+    readyDetail: () => {
+      const outage = opts.outage?.();
+      if (!outage?.since) return {};
+      return { outage: { down: outage.down, since: new Date(outage.since).toISOString(), taking_jobs: false } };
+    },
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -42,6 +42,7 @@ async function main() {
     config: env,
     lockDurationMs: env.WORKER_LOCK_DURATION,
     stalledIntervalMs: env.WORKER_STALLED_INTERVAL,
+    outageProbeIntervalMs: env.OUTAGE_PROBE_INTERVAL,
   });
   // Every worker runs one; an advisory lock lets one sweep at a time (retention.ts).
   const retention = startRetentionSweeper({ db, logger, metrics, retentionMs: env.RETENTION });
@@ -70,7 +71,7 @@ async function main() {
     throw err;
   });
   health = env.WORKER_HEALTH_PORT !== undefined
-    ? await startHealthServer({ port: env.WORKER_HEALTH_PORT, host: env.WORKER_HEALTH_HOST, db, redis: connection, metrics, queues: delivery.queues.shards, slots: () => delivery.slots(), logger })
+    ? await startHealthServer({ port: env.WORKER_HEALTH_PORT, host: env.WORKER_HEALTH_HOST, db, redis: connection, metrics, queues: delivery.queues.shards, slots: () => delivery.slots(), logger, outage: delivery.outage })
     : null;
   logger.info('worker started', {
     queue_prefix: env.QUEUE_PREFIX,

@@ -2,7 +2,7 @@ import type { Logger } from '@hookline/config';
 import type { Db, SqlRunner } from '@hookline/db';
 import type { Metrics } from '@hookline/metrics';
 import { enqueueToShards, FIRST_ATTEMPT_PRIORITY, RETRY_PRIORITY, type DeliveryQueue, type DeliveryQueues, type DeliveryRef } from '@hookline/queue';
-import { createDeliveryStore, RELAY_LOCK_ID } from './delivery-store';
+import { createDeliveryStore, RELAY_LOCK_ID, type WaitingRow } from './delivery-store';
 
 // The outbox relay: step 2 of a delivery's route (ARCHITECTURE.md). The API enqueues a
 // job right after its transaction commits; when that fails (Redis down, the
@@ -17,6 +17,9 @@ import { createDeliveryStore, RELAY_LOCK_ID } from './delivery-store';
 // count changed stays where it was, and is served there), so nothing runs twice.
 
 const BATCH_SIZE = 1_000;
+
+/** Deliveries re-enqueued per step of a refill (each step: one scan, one state check per row, one addBulk per shard). */
+const REFILL_BATCH_SIZE = 500;
 
 /**
  * A tick's Redis work must end: a command can hang (seen on a Redis Cluster
@@ -45,11 +48,18 @@ export type RelayDeps = {
   redisTimeoutMs?: number;
   intervalMs?: number;
   batchSize?: number;
+  refillBatchSize?: number;
 };
 
 export type Relay = {
   /** One scan; resolves to the number of deliveries (re-)enqueued, or null when another relay held the lock. */
   runOnce(): Promise<number | null>;
+  /**
+   * Redis lost its data (restarted empty): re-enqueues every waiting
+   * delivery whose job is gone, due or not, at once and in bounded batches,
+   * rather than RELAY_GRACE after each one's turn. Resolves to the count.
+   */
+  refill(): Promise<number>;
   stop(): Promise<void>;
 };
 
@@ -72,7 +82,7 @@ export function startRelay(deps: RelayDeps): Relay {
     return within(relayRows(rows), deps.redisTimeoutMs ?? REDIS_WORK_TIMEOUT_MS);
   }
 
-  async function relayRows(rows: Awaited<ReturnType<typeof store.overdue>>): Promise<number> {
+  async function relayRows(rows: WaitingRow[]): Promise<number> {
     const ids = rows.map((row) => row.id);
     const home = rows.map((row) => queues.forWebhook(row.webhook_id));
     const states = await Promise.all(rows.map((row, i) => jobStateAnywhere(row.id, home[i])));
@@ -127,6 +137,25 @@ export function startRelay(deps: RelayDeps): Relay {
     });
   }
 
+  // A retry not yet due goes back to the queue at once: its job, when it runs
+  // early, is held until its time (deliver.ts, admit) without an attempt.
+  async function refill(): Promise<number> {
+    const size = deps.refillBatchSize ?? REFILL_BATCH_SIZE;
+    let from: { nextAttemptAt: Date; id: string } | null = null;
+    let enqueued = 0;
+    let scanned = 0;
+    for (;;) {
+      const rows = await store.waiting(size, from);
+      scanned += rows.length;
+      if (rows.length > 0) enqueued += await within(relayRows(rows), deps.redisTimeoutMs ?? REDIS_WORK_TIMEOUT_MS);
+      const last = rows[rows.length - 1];
+      if (rows.length < size || !last || stopped) break;
+      from = { nextAttemptAt: new Date(last.next_attempt_at), id: last.id };
+    }
+    logger.info('Redis lost its data: waiting deliveries queued again', { enqueued, scanned });
+    return enqueued;
+  }
+
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
@@ -149,6 +178,7 @@ export function startRelay(deps: RelayDeps): Relay {
 
   return {
     runOnce,
+    refill,
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);

@@ -4,7 +4,7 @@ import { readInstallationId, type Db } from '@hookline/db';
 import type { SecretBox } from '@hookline/domain';
 import type { Metrics } from '@hookline/metrics';
 import {
-  claimQueuePrefix, createDeliveryQueues, deliverJobData, deriveRedis, DELIVER_JOB, drainingShards, enqueueToShards, HELD_PRIORITY, markReadyAt, QueueOwnedElsewhereError, RETRY_PRIORITY, shardCount,
+  claimQueuePrefix, createDeliveryQueues, deliverJobData, deriveRedis, DELIVER_JOB, drainingShards, enqueueToShards, HELD_PRIORITY, markReadyAt, probeRedis, QueueOwnedElsewhereError, RETRY_PRIORITY, shardCount,
   type DeliverJobData, type DeliveryQueue, type DeliveryQueues, type RedisClient,
 } from '@hookline/queue';
 import { deliveryBackoffStrategy, RetryLaterError } from './backoff';
@@ -13,6 +13,7 @@ import { createDeliveryStore } from './delivery-store';
 import { createEndpointGate, type EndpointGate } from './endpoint-gate';
 import { createLiveness } from './liveness';
 import { createLocalLine } from './local-line';
+import { createOutageWatch, type OutageState } from './outage';
 import { startRelay, type Relay } from './relay';
 import { createSender } from './sender';
 import { USER_AGENT } from './version';
@@ -39,6 +40,8 @@ export type WorkerDeps = {
   /** How often this worker looks for jobs whose worker died (WORKER_STALLED_INTERVAL; BullMQ's default 30 s). */
   stalledIntervalMs?: number;
   relayIntervalMs?: number;
+  /** During a PostgreSQL or Redis outage, how often this worker probes them to resume (OUTAGE_PROBE_INTERVAL; default 1 s). */
+  outageProbeIntervalMs?: number;
 };
 
 /** One BullMQ worker per shard, driven together. */
@@ -62,6 +65,8 @@ export type DeliveryWorker = {
   gate: EndpointGate;
   /** This process's delivery slots: how many run a job now (a delivery waiting in the local line included), of how many. */
   slots(): { busy: number; total: number };
+  /** Whether this worker is waiting out a PostgreSQL or Redis outage (its workers paused), and since when. */
+  outage: () => OutageState;
   /** Stops taking jobs, lets in-flight deliveries finish, then stops the relay and closes what it opened. */
   close(): Promise<void>;
 };
@@ -126,6 +131,9 @@ async function settledWithin(work: Promise<unknown>, ms: number): Promise<void> 
 
 /** How often a running worker re-marks its queue prefix (a Redis restarted empty lost the mark). */
 const OWNER_CHECK_MS = 5_000;
+
+/** OUTAGE_PROBE_INTERVAL's default: during an outage, how often PostgreSQL and Redis are probed. */
+const OUTAGE_PROBE_MS = 1_000;
 
 export function createWorker(deps: WorkerDeps): DeliveryWorker {
   const { db, connection, prefix, logger, metrics, secretBox, config } = deps;
@@ -197,8 +205,28 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   // Deliveries waiting here for a fast webhook's slot leave at least a tenth of
   // the worker's slots (and never fewer than 10) to fetch other webhooks' work.
   const line = createLocalLine({ maxWaiting: Math.max(0, config.WORKER_CONCURRENCY - Math.max(10, Math.ceil(config.WORKER_CONCURRENCY / 10))) });
+
+  // PostgreSQL or Redis unreachable: the shard workers stop taking jobs (paused
+  // here only) until both answer again, then resume by themselves, unless
+  // paused for another reason meanwhile (outage.ts).
+  const pausedFor = { caller: false, ownedElsewhere: false };
+  const outageProbeMs = deps.outageProbeIntervalMs ?? OUTAGE_PROBE_MS;
+  const outage = createOutageWatch({
+    probes: { postgres: () => db.ping(), redis: () => probeRedis(relayConnection) },
+    logger,
+    intervalMs: outageProbeMs,
+    onStart: async () => {
+      await Promise.all(workers.map((worker) => worker.pause(true)));
+    },
+    onEnd: async () => {
+      if (pausedFor.caller || pausedFor.ownedElsewhere || stopped) return;
+      await Promise.all(workers.map((worker) => worker.resume()));
+    },
+  });
+
   const { deliver } = createDeliverer({
     db, sender, gate, line, secretBox, logger, metrics, config,
+    isOutage: () => outage.check(),
     // Operational events the deliverer writes are queued at once; a job callback held for
     // its documents' callbacks is woken when the last of them ends (see deliver.ts).
     enqueue: (deliveries) => enqueueToShards(queues, deliveries),
@@ -241,9 +269,19 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     try {
       return await settle(shard, job, token, await deliver({ ...parsed.data, jobId: job.id, enqueuedAt: job.timestamp }));
     } catch (err) {
-      if (!(err instanceof RetryLaterError) && !(err instanceof UnrecoverableError) && !(err instanceof DelayedError)) {
-        logger.error('delivery job failed unexpectedly; BullMQ will retry it', { job_id: job.id, delivery_id: parsed.data.deliveryId, err: (err as Error).message });
+      if (err instanceof RetryLaterError || err instanceof UnrecoverableError || err instanceof DelayedError) throw err;
+      // PostgreSQL or Redis unreachable: not this job's fault. It goes back to
+      // `delayed` without spending an attempt (the outage is logged once, and
+      // the workers pause until it ends). No callback was sent: an attempt
+      // already sent is held in deliver.ts until it is recorded.
+      if (await outage.check()) {
+        // Redis itself down: the job stays active until its lock lapses, then BullMQ's stalled check puts it back.
+        await job.moveToDelayed(Date.now() + outageProbeMs, token).catch(() => {
+          throw err;
+        });
+        throw new DelayedError();
       }
+      logger.error('delivery job failed unexpectedly; BullMQ will retry it', { job_id: job.id, delivery_id: parsed.data.deliveryId, err: (err as Error).message });
       throw err;
     }
   }
@@ -363,16 +401,38 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       worker.run().catch(onWorkerError);
     }
     await Promise.all(workers.map((worker) => worker.waitUntilReady()));
-    relay = startRelay({ db, queues, logger, metrics, graceMs: config.RELAY_GRACE, intervalMs: deps.relayIntervalMs });
-    // Re-marks the prefix (a Redis restarted empty forgot it); another installation's mark stops this worker taking jobs.
-    ownerTimer = setInterval(() => {
-      claimQueuePrefix(relayConnection, prefix, installationId).catch(async (err: Error) => {
-        if (!(err instanceof QueueOwnedElsewhereError)) return;
-        logger.error(`${err.message}; this worker stops taking jobs`);
-        await Promise.all(workers.map((worker) => worker.pause(true))).catch(() => undefined);
-      });
-    }, OWNER_CHECK_MS);
+    const started = startRelay({ db, queues, logger, metrics, graceMs: config.RELAY_GRACE, intervalMs: deps.relayIntervalMs });
+    relay = started;
+    // Re-marks the prefix; another installation's mark stops this worker
+    // taking jobs. A mark this worker had to write again means Redis lost its
+    // data (restarted empty) and every queued job with it: the one worker
+    // that re-marks refills the queue at once (relay.refill), instead of each
+    // delivery waiting RELAY_GRACE past its turn. Checked every
+    // OWNER_CHECK_MS and as soon as the connection comes back.
+    let checking: Promise<void> | null = null;
+    const checkOwner = () => {
+      checking ??= claimQueuePrefix(relayConnection, prefix, installationId)
+        .then(async (lost) => {
+          if (!lost || stopped) return;
+          logger.warn('Redis lost its data (the queue prefix mark was gone): queueing every waiting delivery again');
+          await started.refill().catch((err: Error) => {
+            // The mark is back, so no worker refills again: the relay's scan finds the rest, RELAY_GRACE late.
+            logger.warn('could not finish queueing the waiting deliveries again; the relay finds the rest after RELAY_GRACE', { err: err.message });
+          });
+        })
+        .catch(async (err: Error) => {
+          if (!(err instanceof QueueOwnedElsewhereError)) return;
+          logger.error(`${err.message}; this worker stops taking jobs`);
+          pausedFor.ownedElsewhere = true;
+          await Promise.all(workers.map((worker) => worker.pause(true))).catch(() => undefined);
+        })
+        .finally(() => {
+          checking = null;
+        });
+    };
+    ownerTimer = setInterval(checkOwner, OWNER_CHECK_MS);
     ownerTimer.unref();
+    relayConnection.on('ready', checkOwner);
     watchdog = setInterval(() => {
       watching = watching.then(watchShards).catch((err: Error) => {
         logger.warn('shard watchdog failed; next round', { err: err.message });
@@ -390,9 +450,11 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       all: workers,
       waitUntilReady: () => ready,
       async pause() {
+        pausedFor.caller = true;
         await Promise.all(workers.map((worker) => worker.pause()));
       },
       async resume() {
+        pausedFor.caller = false;
         await Promise.all(workers.map((worker) => worker.resume()));
       },
     },
@@ -407,9 +469,11 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     slots() {
       return { busy: shardStates.reduce((sum, state) => sum + state.inFlight, 0), total: concurrency * workers.length };
     },
+    outage: () => outage.state(),
     close() {
       closing ??= (async () => {
         stopped = true;
+        outage.stop();
         clearInterval(ownerTimer);
         clearInterval(watchdog);
         await settledWithin(watching, 3_000);

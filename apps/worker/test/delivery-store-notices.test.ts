@@ -34,9 +34,9 @@ async function account() {
   return { id: acct.id, webhook };
 }
 
-const failingNotice = (accountId: string, webhookId: string, at: Date): Notice => ({
+const failingNotice = (accountId: string, webhookId: string) => (since: Date): Notice => ({
   accountId, aboutWebhookId: webhookId, event: 'webhook.failing',
-  data: { webhook_id: webhookId, url: 'https://example.com/x', failing_since: at.toISOString(), last_error: 'timeout', last_response_status: null },
+  data: { webhook_id: webhookId, url: 'https://example.com/x', failing_since: since.toISOString(), last_error: 'timeout', last_response_status: null },
 });
 const disabledNotice = (accountId: string, webhookId: string, reason: 'gone' | 'failing_too_long'): Notice => ({
   accountId, aboutWebhookId: webhookId, event: 'webhook.disabled', data: { webhook_id: webhookId, url: 'https://example.com/x', reason },
@@ -51,7 +51,7 @@ describe('operational notices: one per transition, with it, never to the webhook
     const listener = await a.webhook(OPS);
     await a.webhook(['quota.warning']); // not subscribed: gets nothing
     const at = new Date(Date.now() - 1_000);
-    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => store.markFailing(troubled.id, new Date(at.getTime() + i), failingNotice(a.id, troubled.id, at))));
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => store.markFailing(troubled.id, new Date(at.getTime() + i), failingNotice(a.id, troubled.id))));
 
     const winners = results.filter((r) => r.deliveries.length > 0);
     expect(winners).toHaveLength(1);
@@ -62,7 +62,34 @@ describe('operational notices: one per transition, with it, never to the webhook
     const events = await eventsOf(a.id, 'webhook.failing');
     expect(events).toHaveLength(1);
     expect(events[0].deliveries.map((d) => [d.webhookId, d.status])).toEqual([[listener.id, 'pending']]);
-    expect(events[0]).toMatchObject({ parserId: null, data: { webhook_id: troubled.id, failing_since: at.toISOString() } });
+    expect(events[0]).toMatchObject({ parserId: null, data: { webhook_id: troubled.id, failing_since: row.failingSince!.toISOString() } });
+  });
+
+  it('a failing spell begun without a notice (an operational delivery) is announced by the first caller with one, once, with the spell\'s start', async () => {
+    const a = await account();
+    const troubled = await a.webhook(['quota.warning', ...OPS]);
+    const listener = await a.webhook(OPS);
+    const began = new Date(Date.now() - 5_000);
+    const silent = await store.markFailing(troubled.id, began, null);
+    expect(silent).toEqual({ failingSince: began, deliveries: [] });
+    expect(await eventsOf(a.id, 'webhook.failing')).toHaveLength(0);
+
+    const later = new Date();
+    const results = await Promise.all(Array.from({ length: 6 }, () => store.markFailing(troubled.id, later, failingNotice(a.id, troubled.id))));
+    expect(results.filter((r) => r.deliveries.length > 0).map((r) => r.deliveries.map((d) => d.webhookId))).toEqual([[listener.id]]);
+    for (const r of results) expect(r.failingSince.getTime()).toBe(began.getTime());
+    const events = await eventsOf(a.id, 'webhook.failing');
+    expect(events.map((e) => (e.data as { failing_since: string }).failing_since)).toEqual([began.toISOString()]);
+    // Announced already: neither kind of caller announces this spell again.
+    expect((await store.markFailing(troubled.id, new Date(), failingNotice(a.id, troubled.id))).deliveries).toEqual([]);
+    expect((await store.markFailing(troubled.id, new Date(), null)).deliveries).toEqual([]);
+    expect(await eventsOf(a.id, 'webhook.failing')).toHaveLength(1);
+
+    // A success ends the spell; the next spell is announced again.
+    expect(await store.clearFailing(troubled.id, new Date())).toBe(true);
+    expect(await database.db.prisma.webhook.findUniqueOrThrow({ where: { id: troubled.id } })).toMatchObject({ failingSince: null, failingAnnounced: false });
+    expect((await store.markFailing(troubled.id, new Date(), failingNotice(a.id, troubled.id))).deliveries).toHaveLength(1);
+    expect(await eventsOf(a.id, 'webhook.failing')).toHaveLength(2);
   });
 
   it('disableGone and disableFailingTooLong raced together: one disable, one webhook.disabled', async () => {
@@ -113,6 +140,24 @@ describe('operational notices: one per transition, with it, never to the webhook
     expect(await eventsOf(a.id, 'delivery.exhausted')).toHaveLength(1);
     expect(await database.db.prisma.attempt.count({ where: { deliveryId } })).toBe(1);
     expect(await database.db.prisma.delivery.findUniqueOrThrow({ where: { id: deliveryId } })).toMatchObject({ status: 'failed', attemptCount: 1 });
+  });
+});
+
+describe('recording an attempt again (its first commit\'s answer lost with the connection)', () => {
+  it('records it once: the repeat is refused by the guard, and current() finds the attempt by its id', async () => {
+    const a = await account();
+    await a.webhook(['quota.warning']);
+    const written = await publishEvent(database.db.prisma, { accountId: a.id, event: 'quota.warning', parserId: null, data: { usage: 1, limit: 2 } });
+    const deliveryId = written.deliveryIds[0];
+    const item: AttemptRecord = {
+      deliveryId, status: 'succeeded', at: new Date(), nextAttemptAt: null, expectedCount: 0, attemptId: newId('attempt'), attemptStatus: 'succeeded',
+      responseStatus: 200, responseBody: 'ok', error: null, durationMs: 3, wakeExtraction: null,
+    };
+    expect(await store.record(item)).toEqual({ wake: [] });
+    // The very same statement, as the worker's retry sends it.
+    expect(await store.record({ ...item })).toBeNull();
+    expect(await store.current(deliveryId, item.attemptId)).toEqual({ status: 'succeeded', attempt_count: 1, mine: 1 });
+    expect(await database.db.prisma.attempt.count({ where: { deliveryId } })).toBe(1);
   });
 });
 

@@ -3,7 +3,7 @@ import { createLogger } from '@hookline/config';
 import { publishEvent } from '../../../tests/support/publish-event';
 import { createMetrics } from '@hookline/metrics';
 import { enqueueDeliveries } from '@hookline/queue';
-import { DUE_SQL } from '../src/delivery-store';
+import { DUE_SQL, WAITING_SQL } from '../src/delivery-store';
 import { startRelay } from '../src/relay';
 import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
 
@@ -64,4 +64,56 @@ it('scans waiting deliveries through a partial index that holds waiting deliveri
   expect(plan).not.toMatch(/Sort/);
   const [index] = await h.database.db.sql.query<{ def: string }>(`SELECT pg_get_indexdef('deliveries_waiting_next_attempt_at_id_idx'::regclass) AS def`);
   expect(index.def).toMatch(/WHERE \(status = ANY \(ARRAY\['pending'::text, 'pending_retry'::text\]\)\)/);
+});
+
+it('refills an emptied queue: every waiting delivery whose job is gone, due or not, in batches, while RELAY_GRACE would still wait', async () => {
+  const { accountId, auth } = await h.integrator();
+  for (let i = 0; i < 7; i++) {
+    expect((await request(h.app).post('/v1/webhooks').set(auth).send({ url: `https://example.com/refill/${i}`, events: ['quota.warning'] })).status).toBe(201);
+  }
+  const { deliveryIds } = await publishEvent(h.database.db.prisma, { accountId, event: 'quota.warning', parserId: null, data: {} });
+  expect(deliveryIds).toHaveLength(7);
+  // Just due, or retries due in an hour: none is RELAY_GRACE overdue. Two still have their jobs.
+  for (const [i, id] of deliveryIds.entries()) {
+    await h.database.db.sql.query(
+      i % 2 ? `UPDATE deliveries SET status = 'pending_retry', attempt_count = 1, next_attempt_at = now() + interval '1 hour' WHERE id = $1` : `UPDATE deliveries SET next_attempt_at = now() WHERE id = $1`,
+      [id],
+    );
+  }
+  const [kept, lost] = [deliveryIds.slice(0, 2), deliveryIds.slice(2)];
+  await enqueueDeliveries(h.queue, kept, { delayMs: 3_600_000 });
+
+  const relay = startRelay({
+    db: h.database.db,
+    queues: h.queues,
+    logger: createLogger({ level: 'error', service: 'relay-test', silent: true }),
+    metrics: createMetrics({ app: 'relay-test', defaultMetrics: false }),
+    graceMs: 30_000,
+    intervalMs: 3_600_000,
+    refillBatchSize: 2,
+  });
+  try {
+    expect(await relay.runOnce()).toBe(0);
+    expect(await relay.refill()).toBe(lost.length);
+    for (const id of lost) expect(['prioritized', 'waiting']).toContain(await h.queue.getJobState(id));
+    for (const id of kept) expect(await h.queue.getJobState(id)).toBe('delayed');
+    // A second refill finds every job in place.
+    expect(await relay.refill()).toBe(0);
+  } finally {
+    await relay.stop();
+  }
+});
+
+it('refills through the same partial index, in scan order', async () => {
+  const plan = await h.database.db.sql.withSession(async (sql) => {
+    await sql.exec('SET enable_seqscan = off');
+    try {
+      const rows = await sql.query<{ 'QUERY PLAN': string }>(`EXPLAIN (COSTS OFF) ${WAITING_SQL}`, [100, null, null]);
+      return rows.map((row) => row['QUERY PLAN']).join('\n');
+    } finally {
+      await sql.exec('RESET enable_seqscan');
+    }
+  });
+  expect(plan).toMatch(/Index Scan using deliveries_waiting_next_attempt_at_id_idx on deliveries/);
+  expect(plan).not.toMatch(/Sort/);
 });

@@ -142,6 +142,8 @@ const workerOnly = {
   WORKER_LOCK_DURATION: duration('5s'),
   // How often a worker looks for jobs whose worker died (BullMQ's stalled check).
   WORKER_STALLED_INTERVAL: duration('2s'),
+  // While PostgreSQL or Redis is unreachable the worker takes no jobs; this is how often it probes them to resume.
+  OUTAGE_PROBE_INTERVAL: duration('1s'),
 };
 
 export const apiEnvSchema = z.object({ ...common, ...apiOnly });

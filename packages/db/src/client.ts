@@ -77,10 +77,20 @@ export async function createDb(opts: DbOptions): Promise<Db> {
     async withSession(fn) {
       if (client !== pool) return fn(bind(client));
       const session = await pool.connect();
+      // A checked-out client has no 'error' listener of the pool's: its
+      // connection lost (PostgreSQL restarting, a reset) would be an uncaught
+      // 'error' event and end the process. Kept here, the loss reaches the
+      // running query, and the broken client is discarded, not pooled again.
+      let lost: Error | undefined;
+      const onError = (err: Error) => {
+        lost = err;
+      };
+      session.on('error', onError);
       try {
         return await fn(bind(session));
       } finally {
-        session.release();
+        session.removeListener('error', onError);
+        session.release(lost);
       }
     },
   });

@@ -17,6 +17,8 @@ export type ProbeSources = ReadinessProbes & {
   lag?: readonly ShardLagReader[] | (() => readonly ShardLagReader[]);
   /** A process that runs deliveries: its slots, busy and in all (hookline_worker_slots_busy_ratio). */
   slots?: () => { busy: number; total: number };
+  /** More for the /readyz body, read from memory (the worker: the outage it is waiting out, if any). */
+  readyDetail?: () => Record<string, unknown>;
 };
 
 export type ProbeAnswers = {
@@ -48,8 +50,9 @@ export function createProbeAnswers(sources: ProbeSources): ProbeAnswers {
     healthz: () => json(200, { status: 'ok' }),
     async readyz() {
       const readiness = await checkReadiness({ postgres: sources.postgres, redis: sources.redis });
-      if (readiness.ready) return json(200, { status: 'ready', checks: readiness.checks });
-      return json(503, { error: { code: 'SERVICE_UNAVAILABLE', message: readiness.message }, checks: readiness.checks });
+      const detail = sources.readyDetail?.() ?? {};
+      if (readiness.ready) return json(200, { status: 'ready', checks: readiness.checks, ...detail });
+      return json(503, { error: { code: 'SERVICE_UNAVAILABLE', message: readiness.message }, checks: readiness.checks, ...detail });
     },
     async metrics() {
       refreshSlots();

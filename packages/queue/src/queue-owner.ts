@@ -23,13 +23,16 @@ export class QueueOwnedElsewhereError extends Error {
 /**
  * Writes this installation's id under the prefix when none is there (a new
  * prefix, or a Redis that lost its data), and throws QueueOwnedElsewhereError
- * when another installation's is.
+ * when another installation's is. Resolves to true when this call wrote the
+ * mark: on a running installation that means Redis lost its data (restarted
+ * empty, flushed), queued jobs included, and exactly one caller learns it.
  */
-export async function claimQueuePrefix(redis: RedisClient, prefix: string, installationId: string): Promise<void> {
+export async function claimQueuePrefix(redis: RedisClient, prefix: string, installationId: string): Promise<boolean> {
   const key = installationKey(prefix);
-  await redis.hsetnx(key, 'id', installationId);
+  const wrote = (await redis.hsetnx(key, 'id', installationId)) === 1;
   const owner = await redis.hget(key, 'id');
   if (owner !== null && owner !== installationId) throw new QueueOwnedElsewhereError(prefix);
+  return wrote;
 }
 
 /** The job states that mean "still to be run" (a shard holding any is not drained yet). */

@@ -320,7 +320,7 @@ export async function updateWebhook(deps: WriteDeps, auth: WebhookAuth, id: stri
           ...(patch.rate_limit_per_second !== undefined ? { rateLimitPerSecond: patch.rate_limit_per_second } : {}),
           ...(patch.secret !== undefined ? { staticSecretEnc: patch.secret === null ? null : deps.secretBox.encrypt(patch.secret) } : {}),
           ...(reenable
-            ? { disabledReason: null, disabledAt: null, failingSince: null, circuit: 'closed', circuitRetryAt: null, circuitCooldownMs: null }
+            ? { disabledReason: null, disabledAt: null, failingSince: null, failingAnnounced: false, circuit: 'closed', circuitRetryAt: null, circuitCooldownMs: null }
             : {}),
         },
       });
