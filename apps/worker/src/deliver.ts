@@ -2,7 +2,7 @@ import type { Logger, WorkerEnv } from '@hookline/config';
 import type { Db } from '@hookline/db';
 import {
   callbackBody, circuitAfterAttempt, circuitHoldMs, decideAfterAttempt, inFlightHoldMs, isCircuitFailure, isFinal, isWaiting, newId,
-  nextCircuitCooldown, OPERATIONAL_EVENT_NAMES, rateHoldMs, signatureHeaders, type Decision, type EventName, type HoldReason, type SecretBox,
+  nextCircuitCooldown, OPERATIONAL_EVENT_NAMES, openCustomHeaders, rateHoldMs, sendableCustomHeaders, signatureHeaders, type CustomHeaders, type Decision, type EventName, type HoldReason, type SecretBox,
 } from '@hookline/domain';
 import { statusClass, type Metrics } from '@hookline/metrics';
 import type { DeliverJobData } from '@hookline/queue';
@@ -163,12 +163,27 @@ export function createDeliverer(deps: DeliverDeps) {
     return plain;
   }
 
+  /** A webhook's custom headers, reserved names dropped (by ciphertext, like the secrets: a change is a new ciphertext). */
+  const headersByCipher = new Map<string, CustomHeaders>();
+  function customHeaders(stored: string | null): CustomHeaders {
+    if (stored === null) return {};
+    const hit = headersByCipher.get(stored);
+    if (hit !== undefined) return hit;
+    const headers = sendableCustomHeaders(openCustomHeaders({ decrypt }, stored), config.WEBHOOK_BRAND);
+    if (headersByCipher.size >= 10_000) headersByCipher.clear();
+    headersByCipher.set(stored, headers);
+    return headers;
+  }
+
   function buildHeaders(row: LoadedDelivery, body: string): Record<string, string> {
     const brand = config.WEBHOOK_BRAND;
     const secrets = [decrypt(row.signing_secret_enc)];
     if (row.previous_secret_enc && row.previous_valid) secrets.push(decrypt(row.previous_secret_enc));
-    // User-Agent is set by the sender (one value for every callback).
+    // User-Agent is set by the sender (one value for every callback). Custom
+    // headers first: none can name a header below (the API refuses such names
+    // and customHeaders drops them), and Hookline's own come last regardless.
     const headers: Record<string, string> = {
+      ...customHeaders(row.custom_headers_enc),
       'Content-Type': 'application/json',
       [`X-${brand}-Event`]: row.event,
       [`X-${brand}-Delivery`]: row.id,

@@ -57,6 +57,8 @@ const common = {
   // Delivery queues, each webhook's deliveries in one of them; default 1 on one server, 16 on a cluster.
   DELIVERY_QUEUE_SHARDS: intRange(1, 256).optional(),
   ENCRYPTION_KEY: encryptionKey.optional(),
+  // Names the callback headers X-<brand>-*; the API refuses custom headers of that name, so both apps read it.
+  WEBHOOK_BRAND: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,39}$/, 'must be letters, digits and dashes (it becomes part of header names)').default('PerfectParser'),
   // Prefix of every BullMQ key; tests give each file its own.
   QUEUE_PREFIX: z.string().min(1).max(64).regex(/^[A-Za-z0-9_:-]+$/, 'may contain only letters, digits, _ : -').default('hookline'),
   // Development only: the folder for generated secrets, the embedded database and a local redis-server's data.
@@ -86,7 +88,6 @@ const apiOnly = {
 };
 
 const workerOnly = {
-  WEBHOOK_BRAND: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,39}$/, 'must be letters, digits and dashes (it becomes part of header names)').default('PerfectParser'),
   RETRY_SCHEDULE: z
     .string()
     .default('5m,10m,20m,40m,80m')

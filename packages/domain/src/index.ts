@@ -12,3 +12,4 @@ export * from './schemas';
 export * from './cursor';
 export * from './batcher';
 export * from './addresses';
+export * from './custom-headers';
