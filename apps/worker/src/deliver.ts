@@ -1,7 +1,7 @@
 import type { Logger, WorkerEnv } from '@hookline/config';
 import type { Db } from '@hookline/db';
 import {
-  callbackBody, circuitAfterAttempt, circuitHoldMs, decideAfterAttempt, inFlightHoldMs, isCircuitFailure, isFinal, isWaiting, newId,
+  callbackBody, circuitAfterAttempt, circuitCount, isProxyFailure, circuitHoldMs, decideAfterAttempt, inFlightHoldMs, isCircuitFailure, isFinal, isWaiting, newId,
   nextCircuitCooldown, OPERATIONAL_EVENT_NAMES, openCustomHeaders, rateHoldMs, sendableCustomHeaders, signatureHeaders, type CustomHeaders, type Decision, type EventName, type HoldReason, type SecretBox,
 } from '@hookline/domain';
 import { statusClass, type Metrics } from '@hookline/metrics';
@@ -33,7 +33,7 @@ export type DeliverConfig = Pick<
   WorkerEnv,
   | 'WEBHOOK_BRAND' | 'RETRY_SCHEDULE' | 'RETRY_JITTER' | 'AUTO_DISABLE_AFTER' | 'DELIVERY_TIMEOUT'
   | 'ENDPOINT_CONCURRENCY' | 'CIRCUIT_BREAKER_THRESHOLD' | 'CIRCUIT_BREAKER_COOLDOWN'
->;
+> & Partial<Pick<WorkerEnv, 'DELIVERY_PROXY_RETRY'>>;
 
 export type DeliverDeps = {
   db: Db;
@@ -109,6 +109,8 @@ const extractionOf = (data: unknown): string | null => {
 };
 
 const DONE: Next = { kind: 'done' };
+/** DELIVERY_PROXY_RETRY when the config leaves it out. */
+const DEFAULT_PROXY_RETRY_MS = 30_000;
 
 /** The host of a URL, for logs: never the path or query string, which may carry tokens. */
 function hostOf(url: string): string {
@@ -335,7 +337,7 @@ export function createDeliverer(deps: DeliverDeps) {
       return await gate.release({
         webhookId: row.webhook_id,
         lease,
-        circuitFailure: isCircuitFailure(result),
+        circuitFailure: circuitCount(result) === 'none' ? 'none' : isCircuitFailure(result),
         // An open circuit's line is woken when it closes, not slot by slot.
         wake: row.circuit === 'closed',
         cap: capOf(row),
@@ -348,6 +350,24 @@ export function createDeliverer(deps: DeliverDeps) {
     } finally {
       line?.freed(row.webhook_id);
     }
+  }
+
+  /**
+   * The egress proxy failed: nothing reached the endpoint, so nothing is held
+   * against it — no attempt recorded, no retry used up, no circuit failure, no
+   * failing_since. The job comes back after DELIVERY_PROXY_RETRY (± half, so a
+   * backlog does not return at once), for as long as the proxy is down.
+   */
+  function proxyFailed(row: LoadedDelivery, result: SendResult): DeliverResult {
+    const reason = result.proxyFailure ?? 'error';
+    metrics.proxyFailures.inc({ reason });
+    metrics.held.inc({ reason: 'proxy' });
+    const base = config.DELIVERY_PROXY_RETRY ?? DEFAULT_PROXY_RETRY_MS;
+    const delayMs = Math.max(1, Math.round(base * (0.5 + Math.random())));
+    logger.warn('egress proxy failed; the delivery waits for it, not counted against the endpoint', {
+      delivery_id: row.id, webhook_id: row.webhook_id, proxy_failure: reason, retry_in_ms: delayMs, host: hostOf(row.url),
+    });
+    return { outcome: 'held', delayMs, next: { kind: 'later', delayMs } };
   }
 
   // ── record ───────────────────────────────────────────────────────────────
@@ -497,6 +517,9 @@ export function createDeliverer(deps: DeliverDeps) {
     line?.started(row.webhook_id, lease.id);
     const result = await send(row);
     const failures = await freeSlot(row, lease, result);
+    // A test send is answered with its one attempt, so a proxy failure is recorded for it (as failed, error
+    // proxy_error; a test changes no webhook state); any other delivery waits for the proxy instead.
+    if (isProxyFailure(result) && !row.test) return proxyFailed(row, result);
     const { decision, attemptId, attemptNumber, now, wake, announced } = await record(row, result, once);
     // The attempt is recorded: a hiccup on the webhook row (or Redis) must not make BullMQ run (and send) it again.
     const quietly = <T>(what: string, work: () => Promise<T>) =>

@@ -123,6 +123,26 @@ const workerOnly = {
       }
       return share;
     }),
+  // Egress proxy (docs/operations.md, "Egress proxy"): every callback goes through this http(s) proxy by CONNECT, but to the hosts of DELIVERY_NO_PROXY.
+  DELIVERY_PROXY_URL: z
+    .string()
+    .optional()
+    .refine((text) => {
+      if (text === undefined) return true;
+      try {
+        const url = new URL(text);
+        return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && (url.pathname === '/' || url.pathname === '');
+      } catch {
+        return false;
+      }
+    }, 'must be an http:// or https:// proxy URL, e.g. http://proxy.internal:3128 (credentials as http://user:password@host:port)'),
+  // Hosts reached directly, not through the proxy: comma-separated names (each also covers its subdomains), .suffixes, IP addresses, or * for all.
+  DELIVERY_NO_PROXY: z
+    .string()
+    .default('')
+    .transform((text) => text.split(',').map((entry) => entry.trim().toLowerCase()).filter((entry) => entry !== '')),
+  // A delivery whose attempt failed at the proxy (not at the endpoint) comes back after this long, without using up a retry.
+  DELIVERY_PROXY_RETRY: duration('30s'),
   // Events, deliveries, attempts, document results and expired idempotency records older than this are deleted by the worker.
   RETENTION: duration('30d'),
   // BullMQ lock of a running job: a worker that dies mid-delivery leaves its jobs to others after this long.
