@@ -316,7 +316,7 @@ describe('ids and times (contract preamble)', () => {
 describe('the webhook object is the same everywhere it is returned', () => {
   const KEYS = [
     'id', 'url', 'events', 'description', 'parser_id', 'source', 'is_active', 'status', 'retry_enabled', 'max_retries', 'has_static_secret',
-    'disabled_reason', 'failing_since', 'filter', 'max_in_flight', 'rate_limit_per_second', 'circuit', 'circuit_retry_at', 'created_at', 'updated_at',
+    'disabled_reason', 'failing_since', 'filter', 'max_in_flight', 'rate_limit_per_second', 'headers', 'circuit', 'circuit_retry_at', 'created_at', 'updated_at',
   ];
 
   it('create, list, get, patch and rotate-secret carry the isolation fields and the circuit, in order, and never the cooldown', async () => {

@@ -205,7 +205,7 @@ describe('OpenAPI document', () => {
       const webhook = deref(doc, doc.components.schemas.Webhook);
       const keys = Object.keys(webhook.properties);
       // In the order the answers carry them: after failing_since, before created_at.
-      expect(keys.slice(keys.indexOf('failing_since'), keys.indexOf('created_at') + 1)).toEqual(['failing_since', 'filter', 'max_in_flight', 'rate_limit_per_second', 'circuit', 'circuit_retry_at', 'created_at']);
+      expect(keys.slice(keys.indexOf('failing_since'), keys.indexOf('created_at') + 1)).toEqual(['failing_since', 'filter', 'max_in_flight', 'rate_limit_per_second', 'headers', 'circuit', 'circuit_retry_at', 'created_at']);
       expect(webhook.required).toEqual(expect.arrayContaining(['max_in_flight', 'rate_limit_per_second', 'circuit', 'circuit_retry_at']));
       expect(webhook.properties.circuit.enum).toEqual(['closed', 'open', 'half_open']);
       expect(JSON.stringify(webhook.properties.circuit_retry_at)).toContain('date-time');

@@ -25,6 +25,8 @@ export type ApiDeps = {
     MAX_FILTER_VALUES_PER_ACCOUNT?: number;
     /** Default false: webhook URLs on localhost or a non-public IP literal are refused. */
     ALLOW_PRIVATE_TARGETS?: boolean;
+    /** Default PerfectParser: custom headers named X-<brand>-* are refused. */
+    WEBHOOK_BRAND?: string;
     /** Default 60 s: how long a claimed Idempotency-Key waits for its request's answer. */
     IDEMPOTENCY_LEASE?: number;
   };

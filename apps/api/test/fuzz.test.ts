@@ -58,7 +58,18 @@ function randomValue(rng: Rng, depth = 0): unknown {
 /** Raw bodies JSON.stringify cannot produce. */
 const RAW_BODIES = ['{', '{"url":', 'NaN', '{"max_retries": NaN}', '{"max_retries": 1e400}', "{'url': 'x'}", '[1,2,', '\u0000', '{"a":1}{"b":2}', 'undefined', '"', '{"url":"\\ud800"}', '{"__proto__":{"polluted":true}}'];
 
-const WEBHOOK_FIELDS = ['url', 'events', 'secret', 'description', 'parser_id', 'is_active', 'retry_enabled', 'max_retries', 'max_in_flight', 'rate_limit_per_second'];
+const WEBHOOK_FIELDS = ['url', 'events', 'secret', 'description', 'parser_id', 'is_active', 'retry_enabled', 'max_retries', 'max_in_flight', 'rate_limit_per_second', 'headers'];
+
+/** Header names a custom-headers fuzz draws from: valid, reserved in every spelling, hop-by-hop, and not tokens at all. */
+const HEADER_NAMES = [
+  'Authorization', 'X-Tenant', 'x-api-key', 'A', 'a'.repeat(64), 'a'.repeat(65), 'Content-Type', 'CONTENT-LENGTH', 'User-Agent', 'Host', 'X-Webhook-Secret',
+  'X-PerfectParser-Signature', 'x-perfectparser-anything', 'webhook-id', 'Webhook-Signature', 'Connection', 'Keep-Alive', 'Transfer-Encoding', 'TE', 'Trailer',
+  'Upgrade', 'Proxy-Authorization', 'proxy-anything', 'Expect', 'X Space', 'X:Colon', 'X\r\nInjected: 1', 'ünï', '', '(x)', 'x@y', '__proto__', 'constructor',
+];
+const HEADER_VALUES = ['Bearer abc', '', ' ', 'a'.repeat(1024), 'a'.repeat(1025), 'line\r\nInjected: 1', 'tab\there', 'nul\u0000', 'ünï', '😀', 'x\u007f', 'ok'];
+/** What a custom header the API accepted may look like (docs/api.md, "Custom headers"). */
+const SENDABLE_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/;
+const RESERVED_NAME = /^(content-type|content-length|content-encoding|user-agent|host|x-webhook-secret|expect|connection|keep-alive|transfer-encoding|te|trailer|upgrade|proxy-.*|webhook-.*|x-perfectparser-.*)$/i;
 
 /** What a stored webhook's isolation fields may hold, whatever was sent. */
 function expectIsolationFields(webhook: Record<string, unknown>): void {
@@ -187,6 +198,33 @@ describe(`fuzz (seed ${SEED})`, () => {
     // Whatever was patched, the webhook is still readable.
     const after = await request(h.app).get(`/v1/webhooks/${webhookId}`).set(auth);
     expect(after.status).toBe(200);
+  });
+
+  it('custom headers: random maps of names and values; whatever is accepted is sendable and not reserved', async () => {
+    const rng = prng(SEED + 6);
+    const randomHeaders = () => {
+      const count = rng.next() < 0.1 ? 11 + rng.int(3) : rng.int(5);
+      const entries = Array.from({ length: count }, (_, i) => [rng.next() < 0.2 ? `X-Fuzz-${i}-${randomString(rng).slice(0, 8)}` : rng.pick(HEADER_NAMES), rng.next() < 0.2 ? randomValue(rng) : rng.pick(HEADER_VALUES)]);
+      return Object.fromEntries(entries);
+    };
+    for (let i = 0; i < 80; i++) {
+      const headers = randomHeaders();
+      const create = rng.next() < 0.5;
+      const body = JSON.stringify(create ? { url: `https://fuzz.example/headers/${i}`, events: ['quota.warning'], headers } : { headers });
+      const res = await sendJson(create ? request(h.app).post('/v1/webhooks').set(auth) : request(h.app).patch(`/v1/webhooks/${webhookId}`).set(auth), body);
+      check({ label: `${create ? 'POST' : 'PATCH'} headers ${body.slice(0, 200)}`, res });
+      if (res.status === 400) {
+        expect(res.body.error.details.some((d: { path: string }) => d.path === 'headers' || d.path.startsWith('headers.'))).toBe(true);
+        continue;
+      }
+      expect([200, 201]).toContain(res.status);
+      const shown = res.body.webhook.headers as Record<string, string>;
+      expect(Object.keys(shown).length).toBeLessThanOrEqual(10);
+      for (const [name, value] of Object.entries(shown)) {
+        expect([name, SENDABLE_NAME.test(name) && !RESERVED_NAME.test(name)]).toEqual([name, true]);
+        expect([value, /^[\x20-\x7e]{0,1024}$/.test(value)]).toEqual([value, true]);
+      }
+    }
   });
 
   it('GET /v1/webhooks with random limit and cursor', async () => {

@@ -114,6 +114,7 @@ describe('POST /v1/webhooks', () => {
       filter: null,
       max_in_flight: null,
       rate_limit_per_second: null,
+      headers: {},
       circuit: 'closed',
       circuit_retry_at: null,
       created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
@@ -124,7 +125,7 @@ describe('POST /v1/webhooks', () => {
     // The contract's field order: filter, then the isolation fields, between failing_since and created_at.
     expect(Object.keys(wh)).toEqual([
       'id', 'url', 'events', 'description', 'parser_id', 'source', 'is_active', 'status', 'retry_enabled', 'max_retries', 'has_static_secret',
-      'disabled_reason', 'failing_since', 'filter', 'max_in_flight', 'rate_limit_per_second', 'circuit', 'circuit_retry_at', 'created_at', 'updated_at', 'signing_secret',
+      'disabled_reason', 'failing_since', 'filter', 'max_in_flight', 'rate_limit_per_second', 'headers', 'circuit', 'circuit_retry_at', 'created_at', 'updated_at', 'signing_secret',
     ]);
   });
 

@@ -1,8 +1,8 @@
 import type { Logger, WorkerEnv } from '@hookline/config';
 import type { Db } from '@hookline/db';
 import {
-  callbackBody, circuitAfterAttempt, circuitHoldMs, decideAfterAttempt, inFlightHoldMs, isCircuitFailure, isFinal, isWaiting, newId,
-  nextCircuitCooldown, OPERATIONAL_EVENT_NAMES, rateHoldMs, signatureHeaders, type Decision, type EventName, type HoldReason, type SecretBox,
+  callbackBody, circuitAfterAttempt, circuitCount, isProxyFailure, circuitHoldMs, decideAfterAttempt, inFlightHoldMs, isCircuitFailure, isFinal, isWaiting, newId,
+  nextCircuitCooldown, OPERATIONAL_EVENT_NAMES, openCustomHeaders, rateHoldMs, sendableCustomHeaders, signatureHeaders, type CustomHeaders, type Decision, type EventName, type HoldReason, type SecretBox,
 } from '@hookline/domain';
 import { statusClass, type Metrics } from '@hookline/metrics';
 import type { DeliverJobData } from '@hookline/queue';
@@ -35,7 +35,7 @@ export type DeliverConfig = Pick<
   WorkerEnv,
   | 'WEBHOOK_BRAND' | 'RETRY_SCHEDULE' | 'RETRY_JITTER' | 'AUTO_DISABLE_AFTER' | 'DELIVERY_TIMEOUT'
   | 'ENDPOINT_CONCURRENCY' | 'CIRCUIT_BREAKER_THRESHOLD' | 'CIRCUIT_BREAKER_COOLDOWN'
->;
+> & Partial<Pick<WorkerEnv, 'DELIVERY_PROXY_RETRY'>>;
 
 export type DeliverDeps = {
   db: Db;
@@ -120,6 +120,8 @@ const extractionOf = (data: unknown): string | null => {
 };
 
 const DONE: Next = { kind: 'done' };
+/** DELIVERY_PROXY_RETRY when the config leaves it out. */
+const DEFAULT_PROXY_RETRY_MS = 30_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -176,12 +178,27 @@ export function createDeliverer(deps: DeliverDeps) {
     return plain;
   }
 
+  /** A webhook's custom headers, reserved names dropped (by ciphertext, like the secrets: a change is a new ciphertext). */
+  const headersByCipher = new Map<string, CustomHeaders>();
+  function customHeaders(stored: string | null): CustomHeaders {
+    if (stored === null) return {};
+    const hit = headersByCipher.get(stored);
+    if (hit !== undefined) return hit;
+    const headers = sendableCustomHeaders(openCustomHeaders({ decrypt }, stored), config.WEBHOOK_BRAND);
+    if (headersByCipher.size >= 10_000) headersByCipher.clear();
+    headersByCipher.set(stored, headers);
+    return headers;
+  }
+
   function buildHeaders(row: LoadedDelivery, body: string): Record<string, string> {
     const brand = config.WEBHOOK_BRAND;
     const secrets = [decrypt(row.signing_secret_enc)];
     if (row.previous_secret_enc && row.previous_valid) secrets.push(decrypt(row.previous_secret_enc));
-    // User-Agent is set by the sender (one value for every callback).
+    // User-Agent is set by the sender (one value for every callback). Custom
+    // headers first: none can name a header below (the API refuses such names
+    // and customHeaders drops them), and Hookline's own come last regardless.
     const headers: Record<string, string> = {
+      ...customHeaders(row.custom_headers_enc),
       'Content-Type': 'application/json',
       [`X-${brand}-Event`]: row.event,
       [`X-${brand}-Delivery`]: row.id,
@@ -337,7 +354,7 @@ export function createDeliverer(deps: DeliverDeps) {
       return await gate.release({
         webhookId: row.webhook_id,
         lease,
-        circuitFailure: isCircuitFailure(result),
+        circuitFailure: circuitCount(result) === 'none' ? 'none' : isCircuitFailure(result),
         // An open circuit's line is woken when it closes, not slot by slot.
         wake: row.circuit === 'closed',
         cap: capOf(row),
@@ -350,6 +367,24 @@ export function createDeliverer(deps: DeliverDeps) {
     } finally {
       line?.freed(row.webhook_id);
     }
+  }
+
+  /**
+   * The egress proxy failed: nothing reached the endpoint, so nothing is held
+   * against it — no attempt recorded, no retry used up, no circuit failure, no
+   * failing_since. The job comes back after DELIVERY_PROXY_RETRY (± half, so a
+   * backlog does not return at once), for as long as the proxy is down.
+   */
+  function proxyFailed(row: LoadedDelivery, result: SendResult): DeliverResult {
+    const reason = result.proxyFailure ?? 'error';
+    metrics.proxyFailures.inc({ reason });
+    metrics.held.inc({ reason: 'proxy' });
+    const base = config.DELIVERY_PROXY_RETRY ?? DEFAULT_PROXY_RETRY_MS;
+    const delayMs = Math.max(1, Math.round(base * (0.5 + Math.random())));
+    logger.warn('egress proxy failed; the delivery waits for it, not counted against the endpoint', {
+      delivery_id: row.id, webhook_id: row.webhook_id, proxy_failure: reason, retry_in_ms: delayMs, host: hostOf(row.url),
+    });
+    return { outcome: 'held', delayMs, next: { kind: 'later', delayMs } };
   }
 
   // ── record ───────────────────────────────────────────────────────────────
@@ -541,6 +576,9 @@ export function createDeliverer(deps: DeliverDeps) {
     line?.started(row.webhook_id, lease.id);
     const result = await send(row);
     const failures = await freeSlot(row, lease, result);
+    // A test send is answered with its one attempt, so a proxy failure is recorded for it (as failed, error
+    // proxy_error; a test changes no webhook state); any other delivery waits for the proxy instead.
+    if (isProxyFailure(result) && !row.test) return proxyFailed(row, result);
     const { decision, attemptId, attemptNumber, now, wake, announced } = await record(row, result, once);
     // The attempt is recorded: a hiccup on the webhook row (or Redis) must not make BullMQ run (and send) it again.
     const quietly = <T>(what: string, work: () => Promise<T>) =>

@@ -31,6 +31,8 @@ export type LoadedDelivery = {
   previous_secret_enc: string | null;
   previous_valid: boolean;
   static_secret_enc: string | null;
+  /** The custom headers' JSON, encrypted; null when there are none. */
+  custom_headers_enc: string | null;
   disabled_reason: string | null;
   failing_since: Date | null;
   /** webhook.failing was written for the current failing spell (see markFailing). */
@@ -51,7 +53,7 @@ SELECT d.id, d.account_id, d.status, d.attempt_count, d.next_attempt_at, d.webho
        w.url, w.is_active, w.retry_enabled, w.max_retries,
        w.signing_secret_enc, w.previous_secret_enc,
        (w.previous_secret_expires_at IS NOT NULL AND w.previous_secret_expires_at > now()) AS previous_valid,
-       w.static_secret_enc, w.disabled_reason, w.failing_since, w.failing_announced, (w.deleted_at IS NOT NULL) AS deleted,
+       w.static_secret_enc, w.custom_headers_enc, w.disabled_reason, w.failing_since, w.failing_announced, (w.deleted_at IS NOT NULL) AS deleted,
        w.max_in_flight, w.rate_limit_per_second, w.circuit, w.circuit_retry_at, w.circuit_cooldown_ms,
        e.data, e.test, e.created_at AS event_created_at
   FROM deliveries d

@@ -95,7 +95,7 @@ return out`;
 // Ends an attempt: frees its slot, counts consecutive circuit failures (any
 // other answer resets the count) and keeps the line moving when asked —
 // unless this failure is the one that opens the circuit, which holds the line anyway.
-// KEYS: leases, held, failures, woken. ARGV: leaseId, failed (1/0), wake (0/1), threshold, wake budget, wake ttl.
+// KEYS: leases, held, failures, woken. ARGV: leaseId, failed (1 counts, 0 resets, 2 leaves the count: the egress proxy failed), wake (0/1), threshold, wake budget, wake ttl.
 // → {consecutive failures, woken…}
 const RELEASE = `${NOW}${WAKE_FN}
 redis.call('ZREM', KEYS[1], ARGV[1])
@@ -103,6 +103,8 @@ local failures = 0
 if ARGV[2] == '1' then
   failures = redis.call('INCR', KEYS[3])
   redis.call('PEXPIRE', KEYS[3], ${IDLE_TTL_MS})
+elseif ARGV[2] == '2' then
+  failures = tonumber(redis.call('GET', KEYS[3]) or '0')
 else
   redis.call('DEL', KEYS[3])
 end
@@ -226,7 +228,8 @@ export type EndpointGate = {
    * resets the count), and hands the slot to the next held delivery when
    * `wake`. Resolves to the consecutive failure count.
    */
-  release(input: { webhookId: string; lease: Lease; circuitFailure: boolean; wake: boolean; cap: number; threshold: number }): Promise<number>;
+  /** `circuitFailure` 'none': this attempt tells nothing about the endpoint (the proxy failed); the count stays as it is. */
+  release(input: { webhookId: string; lease: Lease; circuitFailure: boolean | 'none'; wake: boolean; cap: number; threshold: number }): Promise<number>;
   /** Records a parked job in its webhook's line; wakes the head at once when a slot is free (in-flight holds). */
   park(input: { webhookId: string; jobId: string; since: number; reason: HoldReason; cap: number }): Promise<void>;
   /** Sets the webhook's line moving again (a circuit closed). */
@@ -373,7 +376,7 @@ export function createEndpointGate(opts: EndpointGateOptions): EndpointGateHandl
       const k = keys(webhookId);
       // Given back even when Redis does not answer: the lease then expires by itself.
       if (mine.delete(lease)) liveness?.letGo(webhookId);
-      const [failures, ...woken] = await redis.hooklineRelease(k.leases, k.held, k.failures, k.woken, lease.id, circuitFailure ? 1 : 0, wake ? 1 : 0, threshold, AHEAD * cap, WAKE_TTL_MS);
+      const [failures, ...woken] = await redis.hooklineRelease(k.leases, k.held, k.failures, k.woken, lease.id, circuitFailure === 'none' ? 2 : circuitFailure ? 1 : 0, wake ? 1 : 0, threshold, AHEAD * cap, WAKE_TTL_MS);
       // The woken job runs on its own; this attempt need not wait for it.
       if (woken.length) handOff(webhookId, woken, cap).catch(guard('wake a held delivery'));
       return Number(failures);

@@ -3,6 +3,7 @@ import https from 'node:https';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import got from 'got';
+import { createProxyAgents, noProxyMatcher, type ProxyError } from './egress-proxy';
 import { guardedLookup, isBlockedAddress } from './ssrf';
 
 /** The response body kept for the attempt log (contract: "first 2 KiB"). */
@@ -18,7 +19,9 @@ export type SendErrorCode =
   | 'connection_reset'
   | 'http_error'
   | 'invalid_url'
-  | 'network_error';
+  | 'network_error'
+  /** The egress proxy failed (unreachable, or CONNECT refused): nothing reached the endpoint. */
+  | 'proxy_error';
 
 export type SendRequest = {
   url: string;
@@ -47,6 +50,8 @@ export type SendResult = {
   retryAfterMs: number | null;
   /** Response headers (lower-case names, repeated values joined with ", "), when a response arrived. */
   headers?: Record<string, string>;
+  /** With error 'proxy_error': what failed at the proxy (`connect_407`, `econnrefused`, `timeout` …), for metrics. */
+  proxyFailure?: string;
 };
 
 export type SenderOptions = {
@@ -54,6 +59,8 @@ export type SenderOptions = {
   timeoutMs: number;
   allowPrivateTargets: boolean;
   userAgent: string;
+  /** DELIVERY_PROXY_URL and DELIVERY_NO_PROXY: every callback but those to `noProxy` hosts goes through this proxy. */
+  proxy?: { url: string; noProxy: readonly string[] };
 };
 
 export type Sender = {
@@ -88,6 +95,7 @@ export function classifyError(err: unknown): SendErrorCode {
   if (code === 'ECONNREFUSED') return 'connection_refused';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME' || code === 'EAI_NODATA' || code === 'EAI_FAIL') return 'dns_failure';
   if (code === 'EBLOCKED') return 'blocked_address';
+  if (code === 'EPROXY') return 'proxy_error';
   if (TLS_CODES.has(code) || TLS_PREFIXES.some((prefix) => code.startsWith(prefix))) return 'tls_error';
   if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED') return 'connection_reset';
   return 'network_error';
@@ -123,6 +131,22 @@ function literalIp(url: URL): string | null {
   return isIP(host) === 0 ? null : host;
 }
 
+/** The ProxyError in a got error's cause chain, if any. */
+function proxyErrorIn(err: unknown): ProxyError | undefined {
+  for (let at: unknown = err, depth = 0; typeof at === 'object' && at !== null && depth < 5; at = (at as { cause?: unknown }).cause, depth++) {
+    // got's RequestError copies the code 'EPROXY' too: the ProxyError is the one that names the reason.
+    if ((at as { code?: unknown }).code === 'EPROXY' && typeof (at as { reason?: unknown }).reason === 'string') return at as ProxyError;
+  }
+  return undefined;
+}
+
+/** Resolves `hostname` and refuses it when any address is not public: the guard, run before a proxy (which resolves on its own) is asked. */
+function checkResolvedTarget(hostname: string): Promise<'ok' | SendErrorCode> {
+  return new Promise((resolve) => {
+    guardedLookup(hostname, { all: true }, (err) => resolve(err ? classifyError(err) : 'ok'));
+  });
+}
+
 export function createSender(options: SenderOptions): Sender {
   const { timeoutMs, allowPrivateTargets, userAgent } = options;
   // Set on the agents, not only per request: Agent options override request
@@ -138,6 +162,11 @@ export function createSender(options: SenderOptions): Sender {
     ...(lookup ? { lookup } : {}),
   };
   const agent = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
+  // The proxy's agents resolve and reach the proxy itself with the system
+  // resolver: the proxy is the operator's, and usually on a private address.
+  const { lookup: _guard, ...proxyAgentOptions } = agentOptions;
+  const proxied = options.proxy ? createProxyAgents(options.proxy.url, proxyAgentOptions) : null;
+  const direct = noProxyMatcher(options.proxy?.noProxy ?? []);
 
   async function send(request: SendRequest): Promise<SendResult> {
     const started = performance.now();
@@ -162,6 +191,16 @@ export function createSender(options: SenderOptions): Sender {
     // would not see it: check here, before any socket exists.
     const ip = literalIp(url);
     if (!allowPrivateTargets && ip !== null && isBlockedAddress(ip)) return failure('blocked_address');
+    const viaProxy = proxied !== null && !direct(url.hostname);
+    // Through the proxy, no socket of ours ever connects to the target, so the
+    // agent's guarded lookup never runs for it: resolve and check it here,
+    // before the proxy is asked (the proxy must refuse private addresses too,
+    // since it resolves again: docs/operations.md, "Egress proxy").
+    if (viaProxy && !allowPrivateTargets && ip === null) {
+      const checked = await checkResolvedTarget(url.hostname);
+      if (checked !== 'ok') return failure(checked);
+    }
+    const agents = viaProxy ? proxied : agent;
 
     return new Promise<SendResult>((resolve) => {
       let settled = false;
@@ -175,10 +214,12 @@ export function createSender(options: SenderOptions): Sender {
       // delivered even if its body is cut short later (by the deadline or the
       // 2 KiB cap). The receiver has accepted the event by then, and retrying
       // it would only send a duplicate. Any error before that is the outcome.
+      let proxyFailure: string | undefined;
       const finish = (error: SendErrorCode | null) => {
         if (settled) return;
         settled = true;
         clearTimeout(deadline);
+        if (!response && error === 'proxy_error') return resolve({ ...failure(error), proxyFailure });
         if (!response) return resolve(failure(error ?? 'network_error'));
         const status = response.statusCode ?? 0;
         const isRedirect = status >= 300 && status < 400;
@@ -211,8 +252,8 @@ export function createSender(options: SenderOptions): Sender {
 
       try {
         stream = got.stream.post(url, {
-          agent,
-          ...(lookup ? { dnsLookup: lookup } : {}),
+          agent: agents,
+          ...(lookup && !viaProxy ? { dnsLookup: lookup } : {}),
           headers: { 'user-agent': userAgent, ...request.headers },
           body: request.body,
           retry: { limit: 0 },
@@ -238,7 +279,10 @@ export function createSender(options: SenderOptions): Sender {
         if (received >= MAX_RESPONSE_BODY_BYTES) abandon(null);
       });
       stream.on('end', () => finish(null));
-      stream.on('error', (err: unknown) => finish(classifyError(err)));
+      stream.on('error', (err: unknown) => {
+        proxyFailure = proxyErrorIn(err)?.reason;
+        finish(proxyFailure !== undefined ? 'proxy_error' : classifyError(err));
+      });
       stream.on('close', () => finish(null));
     });
   }
@@ -246,6 +290,8 @@ export function createSender(options: SenderOptions): Sender {
   function close(): void {
     agent.http.destroy();
     agent.https.destroy();
+    proxied?.http.destroy();
+    proxied?.https.destroy();
   }
 
   return { send, close };

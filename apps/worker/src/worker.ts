@@ -15,6 +15,7 @@ import { createLiveness } from './liveness';
 import { createLocalLine } from './local-line';
 import { createOutageWatch, type OutageState } from './outage';
 import { startRelay, type Relay } from './relay';
+import { describeProxy } from './egress-proxy';
 import { createSender } from './sender';
 import { USER_AGENT } from './version';
 
@@ -22,7 +23,7 @@ export type WorkerConfig = Pick<
   WorkerEnv,
   | 'WEBHOOK_BRAND' | 'RETRY_SCHEDULE' | 'RETRY_JITTER' | 'DELIVERY_TIMEOUT' | 'ALLOW_PRIVATE_TARGETS' | 'AUTO_DISABLE_AFTER' | 'WORKER_CONCURRENCY'
   | 'RELAY_GRACE' | 'ENDPOINT_CONCURRENCY' | 'CIRCUIT_BREAKER_THRESHOLD' | 'CIRCUIT_BREAKER_COOLDOWN'
->;
+> & Partial<Pick<WorkerEnv, 'DELIVERY_PROXY_URL' | 'DELIVERY_NO_PROXY' | 'DELIVERY_PROXY_RETRY'>>;
 
 export type WorkerDeps = {
   db: Db;
@@ -137,7 +138,10 @@ const OUTAGE_PROBE_MS = 1_000;
 
 export function createWorker(deps: WorkerDeps): DeliveryWorker {
   const { db, connection, prefix, logger, metrics, secretBox, config } = deps;
-  const sender = createSender({ timeoutMs: config.DELIVERY_TIMEOUT, allowPrivateTargets: config.ALLOW_PRIVATE_TARGETS, userAgent: USER_AGENT });
+  const proxy = config.DELIVERY_PROXY_URL ? { url: config.DELIVERY_PROXY_URL, noProxy: config.DELIVERY_NO_PROXY ?? [] } : undefined;
+  const sender = createSender({ timeoutMs: config.DELIVERY_TIMEOUT, allowPrivateTargets: config.ALLOW_PRIVATE_TARGETS, userAgent: USER_AGENT, proxy });
+  // The proxy's address only: its URL may carry credentials.
+  if (proxy) logger.info('callbacks go through the egress proxy', { proxy: describeProxy(proxy.url), no_proxy: proxy.noProxy });
   const count = shardCount(deps.shards, connection);
 
   // The relay enqueues through a fail-fast producer connection of its own, so a

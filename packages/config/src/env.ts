@@ -58,6 +58,8 @@ const common = {
   // Delivery queues, each webhook's deliveries in one of them; default 1 on one server, 16 on a cluster.
   DELIVERY_QUEUE_SHARDS: intRange(1, 256).optional(),
   ENCRYPTION_KEY: encryptionKey.optional(),
+  // Names the callback headers X-<brand>-*; the API refuses custom headers of that name, so both apps read it.
+  WEBHOOK_BRAND: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,39}$/, 'must be letters, digits and dashes (it becomes part of header names)').default('PerfectParser'),
   // Prefix of every BullMQ key; tests give each file its own.
   QUEUE_PREFIX: z.string().min(1).max(64).regex(/^[A-Za-z0-9_:-]+$/, 'may contain only letters, digits, _ : -').default('hookline'),
   // Development only: the folder for generated secrets, the embedded database and a local redis-server's data.
@@ -90,7 +92,6 @@ const apiOnly = {
 };
 
 const workerOnly = {
-  WEBHOOK_BRAND: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,39}$/, 'must be letters, digits and dashes (it becomes part of header names)').default('PerfectParser'),
   RETRY_SCHEDULE: z
     .string()
     .default('5m,10m,20m,40m,80m')
@@ -134,6 +135,26 @@ const workerOnly = {
       }
       return share;
     }),
+  // Egress proxy (docs/operations.md, "Egress proxy"): every callback goes through this http(s) proxy by CONNECT, but to the hosts of DELIVERY_NO_PROXY.
+  DELIVERY_PROXY_URL: z
+    .string()
+    .optional()
+    .refine((text) => {
+      if (text === undefined) return true;
+      try {
+        const url = new URL(text);
+        return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && (url.pathname === '/' || url.pathname === '');
+      } catch {
+        return false;
+      }
+    }, 'must be an http:// or https:// proxy URL, e.g. http://proxy.internal:3128 (credentials as http://user:password@host:port)'),
+  // Hosts reached directly, not through the proxy: comma-separated names (each also covers its subdomains), .suffixes, IP addresses, or * for all.
+  DELIVERY_NO_PROXY: z
+    .string()
+    .default('')
+    .transform((text) => text.split(',').map((entry) => entry.trim().toLowerCase()).filter((entry) => entry !== '')),
+  // A delivery whose attempt failed at the proxy (not at the endpoint) comes back after this long, without using up a retry.
+  DELIVERY_PROXY_RETRY: duration('30s'),
   // Events, deliveries, attempts, document results and expired idempotency records older than this are deleted by the worker.
   RETENTION: duration('30d'),
   // BullMQ lock of a running job, renewed five times per duration: a worker that dies mid-delivery leaves

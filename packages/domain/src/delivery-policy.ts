@@ -70,12 +70,24 @@ export type AttemptResult = {
 };
 
 /**
+ * The attempt's `error` when the egress proxy failed (unreachable, or it
+ * refused the CONNECT): nothing reached the endpoint, so nothing about the
+ * endpoint can be concluded. Such an attempt is not recorded against the
+ * delivery (the worker holds it and tries again after DELIVERY_PROXY_RETRY),
+ * and it neither counts toward nor resets the circuit.
+ */
+export const PROXY_ERROR = 'proxy_error';
+export const isProxyFailure = (result: Pick<AttemptResult, 'error'>): boolean => result.error === PROXY_ERROR;
+
+/**
  * Failures that say the endpoint is down or overloaded, and so count toward
  * opening its circuit: no answer at all (timeout, refused, reset, DNS, TLS…),
  * a 5xx or a 429. Any other answer (2xx, 3xx, 4xx) shows a server that
- * responds: it resets the count and closes a half-open circuit.
+ * responds: it resets the count and closes a half-open circuit. A failure of
+ * the egress proxy is neither (see circuitCount).
  */
-export function isCircuitFailure(result: Pick<AttemptResult, 'status'>): boolean {
+export function isCircuitFailure(result: Pick<AttemptResult, 'status'> & Partial<Pick<AttemptResult, 'error'>>): boolean {
+  if (result.error === PROXY_ERROR) return false;
   if (result.status === null) return true;
   return result.status >= 500 || result.status === 429;
 }
@@ -146,8 +158,10 @@ export function circuitAfterAttempt(input: {
   /** Consecutive circuit failures counted so far, this attempt included. */
   consecutiveFailures: number;
   threshold: number;
-  result: Pick<AttemptResult, 'status'>;
+  result: Pick<AttemptResult, 'status'> & Partial<Pick<AttemptResult, 'error'>>;
 }): 'open' | 'reopen' | 'close' | null {
+  // The proxy failed: the endpoint was not reached, so its circuit learns nothing (a probe's claim lapses by itself).
+  if (input.result.error === PROXY_ERROR) return null;
   const failed = isCircuitFailure(input.result);
   if (!failed) return input.circuit !== 'closed' || input.probe ? 'close' : null;
   if (input.probe) return 'reopen';
@@ -155,8 +169,14 @@ export function circuitAfterAttempt(input: {
   return null;
 }
 
+/** What an attempt does to its webhook's count of consecutive circuit failures. */
+export function circuitCount(result: Pick<AttemptResult, 'status' | 'error'>): 'failure' | 'reset' | 'none' {
+  if (isProxyFailure(result)) return 'none';
+  return isCircuitFailure(result) ? 'failure' : 'reset';
+}
+
 /** Why a delivery is held back without an attempt. */
-export type HoldReason = 'in_flight' | 'rate' | 'circuit';
+export type HoldReason = 'in_flight' | 'rate' | 'circuit' | 'proxy';
 
 /**
  * How long a delivery held by its webhook's in-flight cap sleeps before it

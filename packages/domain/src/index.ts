@@ -13,3 +13,4 @@ export * from './cursor';
 export * from './batcher';
 export * from './addresses';
 export * from './client-address';
+export * from './custom-headers';

@@ -4,6 +4,8 @@ import { CIRCUIT_STATES, DELIVERY_STATUSES, isWaiting, type CircuitState } from 
 import { ERROR_STATUS, type ErrorCode, type ErrorEnvelope } from './errors';
 import { EVENT_NAMES, PLANS } from './events';
 import { JSON_SCHEMA_DIALECT, eventDataJsonSchema } from './event-schemas';
+import { openCustomHeaders, type CustomHeaders } from './custom-headers';
+import type { SecretBox } from './secret-box';
 import { MAX_IN_FLIGHT_RANGE, RATE_LIMIT_PER_SECOND_RANGE, type WebhookFilter } from './schemas';
 
 // The JSON objects of docs/api.md#objects: one zod schema per object, declared
@@ -57,6 +59,10 @@ const webhookFields = {
     }),
   max_in_flight: z.number().int().min(MAX_IN_FLIGHT_RANGE.min).max(MAX_IN_FLIGHT_RANGE.max).nullable().meta({ description: 'Deliveries in flight to this webhook at once, across every worker. null: the service default (ENDPOINT_CONCURRENCY).' }),
   rate_limit_per_second: z.number().int().min(RATE_LIMIT_PER_SECOND_RANGE.min).max(RATE_LIMIT_PER_SECOND_RANGE.max).nullable().meta({ description: 'At most this many attempts start per second. null: no limit.' }),
+  headers: z.record(z.string(), z.string()).meta({
+    description: 'Extra request headers sent with every callback ({} for none). Shown only to the account\'s own API key and dashboard; stored encrypted, never logged.',
+    example: { Authorization: 'Bearer 3f9c…' },
+  }),
   circuit: z.enum(CIRCUIT_STATES).meta({
     description: '`closed`: deliveries flow; `open`: after consecutive failed attempts, deliveries are held (no attempt is used up) until circuit_retry_at; `half_open`: one probe attempt is in flight, and its outcome closes or reopens the circuit.',
   }),
@@ -69,7 +75,7 @@ const webhookExample = {
   id: 'wh_3kTMd9e2Rz8wLq5vN1bXc7Ya', url: 'https://example.com/hooks', events: ['extraction.document_completed'],
   description: null, parser_id: null, source: 'api', is_active: true, status: 'active', retry_enabled: true, max_retries: 5,
   has_static_secret: true, disabled_reason: null, failing_since: null, filter: null, max_in_flight: null, rate_limit_per_second: null,
-  circuit: 'closed', circuit_retry_at: null, created_at: EXAMPLE_TIME, updated_at: EXAMPLE_TIME,
+  headers: {}, circuit: 'closed', circuit_retry_at: null, created_at: EXAMPLE_TIME, updated_at: EXAMPLE_TIME,
 };
 
 export const webhookSchema = z.object(webhookFields).meta({ id: 'Webhook', example: webhookExample });
@@ -91,6 +97,8 @@ export type WebhookRow = {
   maxInFlight: number | null; rateLimitPerSecond: number | null; circuit: string; circuitRetryAt: Date | null;
   /** JSONB, written only through the filter schema (schemas.ts); SQL NULL when there is none. */
   filter: unknown;
+  /** The custom headers' JSON, encrypted (custom-headers.ts); null when there are none. */
+  customHeadersEnc: string | null;
   // circuit_cooldown_ms is the worker's own bookkeeping (the next open period): never shown, so not named here.
 };
 
@@ -111,7 +119,13 @@ export function webhookStatus(row: Pick<WebhookRow, 'isActive' | 'disabledReason
   return 'active';
 }
 
-export function webhookResource(row: WebhookRow): Webhook {
+/**
+ * The webhook object. `box` opens its custom headers: the owner sees the
+ * values it set (they are its own credentials), so every caller that shows a
+ * webhook must hold the key.
+ */
+export function webhookResource(row: WebhookRow, box: Pick<SecretBox, 'decrypt'>): Webhook {
+  const headers: CustomHeaders = openCustomHeaders(box, row.customHeadersEnc);
   const circuit = circuitState(row.circuit);
   return {
     id: row.id,
@@ -130,6 +144,7 @@ export function webhookResource(row: WebhookRow): Webhook {
     filter: filterOf(row.filter),
     max_in_flight: row.maxInFlight,
     rate_limit_per_second: row.rateLimitPerSecond,
+    headers,
     circuit,
     // A closed circuit holds nothing back, so a time left over from its last opening means nothing.
     circuit_retry_at: circuit === 'closed' ? null : isoOrNull(row.circuitRetryAt),
@@ -139,7 +154,7 @@ export function webhookResource(row: WebhookRow): Webhook {
 }
 
 /** The webhook with its signing secret: the answer of create and rotate-secret only. */
-export const webhookWithSecret = (row: WebhookRow, signingSecret: string): WebhookWithSecret => ({ ...webhookResource(row), signing_secret: signingSecret });
+export const webhookWithSecret = (row: WebhookRow, box: Pick<SecretBox, 'decrypt'>, signingSecret: string): WebhookWithSecret => ({ ...webhookResource(row, box), signing_secret: signingSecret });
 
 // ---- delivery and attempt ----
 

@@ -3,6 +3,7 @@ import { API_EVENT_NAMES, EVENT_NAMES, PLANS, type EventName } from './events';
 import { API_KEY_MODES } from './api-keys';
 import { DELIVERY_STATUSES } from './delivery-policy';
 import { eventDataSchemas, OPERATIONAL_EVENT_NAMES } from './event-schemas';
+import { customHeadersInput } from './custom-headers';
 
 // One zod schema per request body / query: the source of truth for validation,
 // for the TypeScript types (z.infer) and for the OpenAPI document.
@@ -152,6 +153,7 @@ export const webhookFieldSchemas = {
   max_in_flight: maxInFlight,
   rate_limit_per_second: rateLimitPerSecond,
   filter: webhookFilterInput.nullable(),
+  headers: customHeadersInput.nullable(),
 } as const;
 
 export const createWebhookBody = z.strictObject(
@@ -167,6 +169,7 @@ export const createWebhookBody = z.strictObject(
     filter: webhookFilterInput.nullable().optional(),
     max_in_flight: maxInFlight.optional(),
     rate_limit_per_second: rateLimitPerSecond.optional(),
+    headers: customHeadersInput.nullable().optional(),
   },
   { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field` : 'must be a JSON object') },
 );
@@ -185,6 +188,7 @@ export const updateWebhookBody = z.strictObject(
     filter: webhookFilterInput.nullable().optional(),
     max_in_flight: maxInFlight.optional(),
     rate_limit_per_second: rateLimitPerSecond.optional(),
+    headers: customHeadersInput.nullable().optional(),
   },
   { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field` : 'must be a JSON object') },
 );

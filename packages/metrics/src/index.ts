@@ -60,7 +60,13 @@ export function createMetrics(opts: { app: string; defaultMetrics?: boolean } = 
     }),
     held: new Counter({
       name: 'hookline_deliveries_held_total',
-      help: 'Times a delivery was held back without an attempt: over its webhook\'s in-flight cap (in_flight), its rate limit (rate), behind an open circuit (circuit), or a job callback waiting for its documents\' callbacks (documents).',
+      help: 'Times a delivery was held back without an attempt: over its webhook\'s in-flight cap (in_flight), its rate limit (rate), behind an open circuit (circuit), a job callback waiting for its documents\' callbacks (documents), or after a failure of the egress proxy (proxy).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    proxyFailures: new Counter({
+      name: 'hookline_proxy_failures_total',
+      help: 'Attempts that failed at the egress proxy (DELIVERY_PROXY_URL), not at the endpoint, by what failed: connect_<status> (the proxy refused the CONNECT, e.g. connect_407, connect_502), econnrefused, timeout … Not counted in hookline_attempts_total.',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),

@@ -1,4 +1,4 @@
-import { API_EVENT_NAMES, EVENT_TYPES } from '@hookline/domain';
+import { API_EVENT_NAMES, CUSTOM_HEADER_LIMITS, EVENT_TYPES } from '@hookline/domain';
 import { html, type SafeHtml } from './html';
 import { csrfField, page, path, type Viewer } from './layout';
 import { field, targetUrlField, type WebhookView } from './webhook-views';
@@ -16,8 +16,10 @@ export type EditFormValues = {
   remove_secret: boolean;
   /** The payload filter as JSON text; blank is no filter. */
   filter: string;
+  /** The custom headers, one `Name: value` per line; blank is none. */
+  headers: string;
 };
-export type EditFieldErrors = Partial<Record<'url' | 'parser_id' | 'events' | 'secret' | 'filter' | 'form', string>>;
+export type EditFieldErrors = Partial<Record<'url' | 'parser_id' | 'events' | 'secret' | 'filter' | 'headers' | 'form', string>>;
 
 export const editValuesOf = (webhook: WebhookView): EditFormValues => ({
   url: webhook.url,
@@ -26,6 +28,7 @@ export const editValuesOf = (webhook: WebhookView): EditFormValues => ({
   secret: '',
   remove_secret: false,
   filter: webhook.filter ? JSON.stringify(webhook.filter, null, 2) : '',
+  headers: Object.entries(webhook.headers).map(([name, value]) => `${name}: ${value}`).join('\n'),
 });
 
 const DESCRIPTIONS: Record<string, string> = Object.fromEntries(EVENT_TYPES.map((e) => [e.name, e.description]));
@@ -91,6 +94,19 @@ function filterField(webhook: WebhookView, value: string, error: string | undefi
 </div>`;
 }
 
+// The owner's own values are shown (they typed them; the API shows them too): the form is behind the signed-in session.
+function headersField(value: string, error: string | undefined): SafeHtml {
+  const id = 'field-headers';
+  const hintId = `${id}-hint`;
+  const errorId = `${id}-error`;
+  return html`<div class="field${error ? ' field-invalid' : ''}">
+  <label for="${id}">Custom headers <span class="optional">(optional)</span></label>
+  <textarea id="${id}" name="headers" rows="3" spellcheck="false" autocomplete="off" aria-describedby="${error ? `${errorId} ${hintId}` : hintId}"${error ? html` aria-invalid="true"` : ''}>${value}</textarea>
+  ${error ? html`<p class="field-error" id="${errorId}">${error}</p>` : ''}
+  <p class="hint" id="${hintId}">Sent with every callback, one <code>Name: value</code> per line (at most ${CUSTOM_HEADER_LIMITS.entries}), e.g. <code>Authorization: Bearer 3f9c…</code>. Hookline's own headers and hop-by-hop ones cannot be set. Stored encrypted. Leave blank for none.</p>
+</div>`;
+}
+
 export function editWebhookPage(opts: { viewer: Viewer; webhook: WebhookView; values: EditFormValues; errors: EditFieldErrors }): SafeHtml {
   const { viewer, webhook, values, errors } = opts;
   const live = viewer.mode === 'live';
@@ -102,7 +118,7 @@ export function editWebhookPage(opts: { viewer: Viewer; webhook: WebhookView; va
 <h1>Edit webhook</h1>
 <p class="url">${webhook.url}</p>
 ${errors.form ? html`<div class="flash flash-error" role="alert">${errors.form}</div>` : ''}
-${errors.url || errors.parser_id || errors.events || errors.secret || errors.filter ? html`<div class="flash flash-error" role="alert">Nothing was saved: correct the fields marked below.</div>` : ''}
+${errors.url || errors.parser_id || errors.events || errors.secret || errors.filter || errors.headers ? html`<div class="flash flash-error" role="alert">Nothing was saved: correct the fields marked below.</div>` : ''}
 <form method="post" action="${path('integrations', 'webhooks', webhook.id, 'edit')}" class="stack card" novalidate data-edit-form>
   ${csrfField(viewer.csrfToken)}
   ${targetUrlField(values.url, errors.url, live)}
@@ -116,6 +132,7 @@ ${errors.url || errors.parser_id || errors.events || errors.secret || errors.fil
     attrs: html` autocomplete="off" spellcheck="false" maxlength="128"`,
   })}
   ${filterField(webhook, values.filter, errors.filter)}
+  ${headersField(values.headers, errors.headers)}
   ${secretField(webhook, values, errors.secret)}
   <div class="actions">
     <button type="submit" class="btn btn-primary">Save changes</button>

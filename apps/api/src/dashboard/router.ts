@@ -405,6 +405,7 @@ export function createDashboardRouter(deps: ApiDeps): Router {
       secret: formText(req, 'secret'),
       remove_secret: formText(req, 'remove_secret') !== '',
       filter: formText(req, 'filter').trim(),
+      headers: formText(req, 'headers'),
     };
     if (values.secret !== '' && values.remove_secret) {
       return send(res, 400, editWebhookPage({ viewer: ctx.viewer, webhook, values, errors: { secret: 'type a new value or tick Remove, not both' } }));
@@ -419,6 +420,9 @@ export function createDashboardRouter(deps: ApiDeps): Router {
         return send(res, 400, editWebhookPage({ viewer: ctx.viewer, webhook, values, errors: { filter: message } }));
       }
     }
+    // One `Name: value` per line; blank removes them all. PATCH's own rules then apply.
+    const headers = headersOfText(values.headers);
+    if (typeof headers === 'string') return send(res, 400, editWebhookPage({ viewer: ctx.viewer, webhook, values, errors: { headers } }));
     // The body PATCH /v1/webhooks/:id would get: blank scope means all parsers; the
     // secret only when replaced or removed; events only for API webhooks.
     const body: Record<string, unknown> = {
@@ -427,6 +431,7 @@ export function createDashboardRouter(deps: ApiDeps): Router {
       ...(webhook.source === 'api' ? { events: values.events } : {}),
       ...(values.secret !== '' ? { secret: values.secret } : values.remove_secret ? { secret: null } : {}),
       filter,
+      headers,
     };
     try {
       const patch: UpdateWebhookBody = updateWebhookBody.parse(body);
@@ -523,17 +528,33 @@ function formErrors(err: unknown): FieldErrors | null {
   return errors;
 }
 
+/** The Edit form's custom headers (one `Name: value` per line) as PATCH's `headers`, or what is wrong with a line. */
+function headersOfText(text: string): Record<string, string> | string {
+  const headers: Record<string, string> = {};
+  const lines = text.split(/\r?\n/);
+  for (const [index, line] of lines.entries()) {
+    if (line.trim() === '') continue;
+    const colon = line.indexOf(':');
+    if (colon <= 0) return `line ${index + 1}: must be Name: value, e.g. Authorization: Bearer 3f9c…`;
+    const name = line.slice(0, colon).trim();
+    // A name given twice is reported by PATCH's rules (header names are case-insensitive) unless the exact same: say so here.
+    if (Object.hasOwn(headers, name)) return `line ${index + 1}: ${name} is given twice`;
+    headers[name] = line.slice(colon + 1).trim();
+  }
+  return headers;
+}
+
 /** Field-level messages for the Edit form (the API's own messages), or null when the error is not about the input. */
 function editFormErrors(err: unknown): EditFieldErrors | null {
   const appError = toAppError(err);
   // LIMIT_REACHED here is the filter-value cap, and names the filter.
   if (appError.code !== 'INVALID_PAYLOAD' && appError.code !== 'DUPLICATE_WEBHOOK' && appError.code !== 'LIMIT_REACHED') return null;
   const errors: EditFieldErrors = {};
-  const fields = ['url', 'parser_id', 'events', 'secret', 'filter'] as const;
+  const fields = ['url', 'parser_id', 'events', 'secret', 'filter', 'headers'] as const;
   for (const detail of appError.details ?? []) {
     const field = fields.find((name) => detail.path === name || detail.path.startsWith(`${name}.`));
-    // A filter's message says which of its entries it is about (filter.<path>).
-    const message = field === 'filter' && detail.path !== field ? `${detail.path.slice(field.length + 1)}: ${detail.message}` : detail.message;
+    // A filter's (or a header's) message says which of its entries it is about (filter.<path>, headers.<name>).
+    const message = (field === 'filter' || field === 'headers') && detail.path !== field ? `${detail.path.slice(field.length + 1)}: ${detail.message}` : detail.message;
     if (field && !errors[field]) errors[field] = message;
     else if (!field && !errors.form) errors.form = `${detail.path}: ${detail.message}`;
   }

@@ -9,6 +9,9 @@ import {
   generateSigningSecret,
   newId,
   nonPublicHostReason,
+  reservedHeaderReason,
+  sealCustomHeaders,
+  type CustomHeaders,
   randomBase62,
   WAITING_STATUSES,
   webhookResource,
@@ -45,6 +48,7 @@ export type CreateWebhookInput = {
   filter?: WebhookFilter | null;
   max_in_flight?: number | null;
   rate_limit_per_second?: number | null;
+  headers?: CustomHeaders | null;
 };
 
 /** How long a rotated-out secret keeps signing: for 24 h callbacks carry both signatures. */
@@ -60,6 +64,10 @@ export const DEFAULT_MAX_FILTER_VALUES_PER_ACCOUNT = 2_000;
 
 const invalid = (path: string, message: string) => new AppError('INVALID_PAYLOAD', `${path}: ${message}`, [{ path, message }]);
 const notFound = () => new AppError('RESOURCE_NOT_FOUND', 'No such webhook.');
+const DEFAULT_BRAND = 'PerfectParser';
+
+/** The webhook object, its custom headers opened with the secret box. */
+const view = (deps: Pick<ApiDeps, 'secretBox'>) => (row: Parameters<typeof webhookResource>[0]) => webhookResource(row, deps.secretBox);
 
 // ---- validation the route schemas cannot see (or the dashboard's form skips) ----
 
@@ -92,6 +100,21 @@ function checkFields(input: Partial<CreateWebhookInput>): void {
  */
 function storedFilter(filter: WebhookFilter | null): WebhookFilter | typeof DbNull {
   return webhookFieldSchemas.filter.parse(filter) ?? DbNull;
+}
+
+/**
+ * The custom headers to store, encrypted (their values may be credentials).
+ * checkFields has applied the schema's rules; this adds the one it cannot
+ * know: X-<WEBHOOK_BRAND>-* names are Hookline's own.
+ */
+function sealedHeaders(deps: WriteDeps, headers: CustomHeaders | null): string | null {
+  const normal = webhookFieldSchemas.headers.parse(headers);
+  const brand = deps.config.WEBHOOK_BRAND ?? DEFAULT_BRAND;
+  for (const name of Object.keys(normal ?? {})) {
+    const reason = reservedHeaderReason(name, brand);
+    if (reason) throw invalid(`headers.${name}`, reason);
+  }
+  return sealCustomHeaders(deps.secretBox, normal);
 }
 
 function checkEvents(events: string[], source: 'api' | 'dashboard'): string[] {
@@ -190,6 +213,7 @@ export async function createWebhook(
   checkUrlForMode(input.url, auth.mode);
   checkPublicTarget(deps.config, input.url);
   const parserId = input.parser_id ?? null;
+  const customHeadersEnc = sealedHeaders(deps, input.headers ?? null);
   await checkNotDuplicate(deps, auth.accountId, input.url, parserId);
 
   const signingSecret = generateSigningSecret();
@@ -219,10 +243,11 @@ export async function createWebhook(
           rateLimitPerSecond: input.rate_limit_per_second ?? null,
           signingSecretEnc: deps.secretBox.encrypt(signingSecret),
           staticSecretEnc: input.secret ? deps.secretBox.encrypt(input.secret) : null,
+          customHeadersEnc,
         },
       });
     });
-    return { webhook: webhookResource(row), signingSecret };
+    return { webhook: view(deps)(row), signingSecret };
   } catch (err) {
     if (isUniqueViolation(err, 'webhooks_account_url_scope_live_key')) throw duplicateError();
     throw err;
@@ -231,7 +256,7 @@ export async function createWebhook(
 
 /** Newest first, keyset-paginated on (created_at desc, id desc): no duplicates or gaps while rows are inserted. */
 export async function listWebhooks(
-  deps: DbDeps,
+  deps: SecretDeps,
   accountId: string,
   page: { limit: number; cursor?: string | null },
 ): Promise<{ data: WebhookResource[]; has_more: boolean; next_cursor: string | null }> {
@@ -252,7 +277,7 @@ export async function listWebhooks(
   const data = rows.slice(0, page.limit);
   const last = data[data.length - 1];
   return {
-    data: data.map(webhookResource),
+    data: data.map(view(deps)),
     has_more: hasMore,
     next_cursor: hasMore && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null,
   };
@@ -266,14 +291,14 @@ export async function getWebhookRow(deps: DbDeps, accountId: string, id: string)
   return row;
 }
 
-export async function getWebhook(deps: DbDeps, accountId: string, id: string) {
+export async function getWebhook(deps: SecretDeps, accountId: string, id: string) {
   const row = await getWebhookRow(deps, accountId, id);
   const attempts = await deps.db.prisma.attempt.findMany({
     where: { webhookId: row.id },
     orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
     take: RECENT_ATTEMPTS,
   });
-  return { webhook: webhookResource(row), recent_attempts: attempts.map(attemptResource) };
+  return { webhook: view(deps)(row), recent_attempts: attempts.map(attemptResource) };
 }
 
 export async function updateWebhook(deps: WriteDeps, auth: WebhookAuth, id: string, patch: UpdateWebhookBody): Promise<WebhookResource> {
@@ -282,6 +307,7 @@ export async function updateWebhook(deps: WriteDeps, auth: WebhookAuth, id: stri
   // Dashboard webhooks always get the three batch.* events: their events are not theirs to change.
   if (patch.events !== undefined && row.source === 'dashboard') throw invalid('events', 'cannot be changed on a dashboard webhook');
   const events = patch.events !== undefined ? checkEvents(patch.events, 'api') : undefined;
+  const customHeadersEnc = patch.headers !== undefined ? sealedHeaders(deps, patch.headers) : undefined;
   if (patch.url !== undefined) {
     checkUrlForMode(patch.url, auth.mode);
     checkPublicTarget(deps.config, patch.url);
@@ -318,6 +344,7 @@ export async function updateWebhook(deps: WriteDeps, auth: WebhookAuth, id: stri
           ...(patch.filter !== undefined ? { filter: storedFilter(patch.filter) } : {}),
           ...(patch.max_in_flight !== undefined ? { maxInFlight: patch.max_in_flight } : {}),
           ...(patch.rate_limit_per_second !== undefined ? { rateLimitPerSecond: patch.rate_limit_per_second } : {}),
+          ...(customHeadersEnc !== undefined ? { customHeadersEnc } : {}),
           ...(patch.secret !== undefined ? { staticSecretEnc: patch.secret === null ? null : deps.secretBox.encrypt(patch.secret) } : {}),
           ...(reenable
             ? { disabledReason: null, disabledAt: null, failingSince: null, failingAnnounced: false, circuit: 'closed', circuitRetryAt: null, circuitCooldownMs: null }
@@ -330,7 +357,7 @@ export async function updateWebhook(deps: WriteDeps, auth: WebhookAuth, id: stri
     if (isUniqueViolation(err, 'webhooks_account_url_scope_live_key')) throw duplicateError();
     throw err;
   }
-  return webhookResource(await getWebhookRow(deps, auth.accountId, row.id));
+  return view(deps)(await getWebhookRow(deps, auth.accountId, row.id));
 }
 
 /**
@@ -385,7 +412,7 @@ export async function rotateSecret(deps: Pick<ApiDeps, 'db' | 'secretBox'>, acco
     });
     if (rotated.count === 0) continue;
     const row = await deps.db.prisma.webhook.findUniqueOrThrow({ where: { id: current.id } });
-    return { webhook: webhookWithSecret(row, signingSecret) };
+    return { webhook: webhookWithSecret(row, deps.secretBox, signingSecret) };
   }
   throw new AppError('SERVICE_UNAVAILABLE', 'The secret is being rotated by another request; try again.');
 }
