@@ -122,7 +122,7 @@ describe('private targets refused at create and patch (ALLOW_PRIVATE_TARGETS off
   const expectRefused = (res: request.Response) => {
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('INVALID_PAYLOAD');
-    expect(res.body.error.message).toMatch(/^url: must be a public address: .*deliveries only go to public addresses$/);
+    expect(res.body.error.message).toMatch(/^url: must be a public address: .*deliveries only go to public addresses \(ALLOW_PRIVATE_TARGETS=true allows private ones, for development\)$/);
     expect(res.body.error.details).toEqual([{ path: 'url', message: expect.stringMatching(/public address/) }]);
   };
 
