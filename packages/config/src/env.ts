@@ -133,7 +133,13 @@ const workerOnly = {
 export const apiEnvSchema = z.object({ ...common, ...apiOnly });
 export const workerEnvSchema = z.object({ ...common, ...workerOnly });
 /** `npm start` runs both apps in one process. */
-export const standaloneEnvSchema = z.object({ ...common, ...apiOnly, ...workerOnly });
+export const standaloneEnvSchema = z.object({
+  ...common,
+  ...apiOnly,
+  ...workerOnly,
+  // The address `npm start` listens on: loopback only in development (it prints its secrets), every interface in production.
+  HOST: z.string().min(1).optional(),
+});
 
 /**
  * One Redis topology, named completely, as the operator set it (REDIS_URL's
@@ -159,6 +165,8 @@ const REDIS_REQUIRED = 'REDIS_URL|REDIS_CLUSTER_NODES|REDIS_SENTINELS';
 export const PRODUCTION_REQUIRED = {
   api: ['DATABASE_URL', REDIS_REQUIRED, 'PLATFORM_TOKEN', 'ENCRYPTION_KEY'],
   worker: ['DATABASE_URL', REDIS_REQUIRED, 'ENCRYPTION_KEY'],
+  // `npm start` in production starts no database and no Redis of its own: it uses only what it is given.
+  standalone: ['DATABASE_URL', REDIS_REQUIRED, 'PLATFORM_TOKEN', 'ENCRYPTION_KEY'],
 } as const;
 
 /**
