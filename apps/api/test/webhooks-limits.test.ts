@@ -4,7 +4,7 @@ import { DASHBOARD_EVENT_NAMES } from '@hookline/domain';
 import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
 import { createWebhook, updateWebhook } from '../src/services/webhooks';
 
-// Abuse resistance of webhook creation (docs/api.md#creating-a-webhook): the
+// Abuse resistance of webhook creation (docs/api.md#the-webhook-object): the
 // per-account cap MAX_WEBHOOKS_PER_ACCOUNT, and URLs on non-public addresses
 // refused up front unless ALLOW_PRIVATE_TARGETS.
 
