@@ -128,7 +128,7 @@ export async function eventually<T>(check: () => Promise<T | undefined | false>,
     // waitUntil wants a truthy value; 0 and '' are answers here.
     return value !== undefined && value !== false ? { value } : undefined;
   }, `${what} reached`, { timeoutMs, intervalMs: 50 });
-  return found.value as T;
+  return found.value;
 }
 
 /**
