@@ -1,5 +1,5 @@
 import { verifyBrandSignature, verifyCallback, verifyStandardWebhook } from '../support/verifier';
-import { deliveryReaches, eventually, onlyDelivery, sleep, startStack, type Stack } from '../delivery/stack';
+import { allDeliveriesFinal, deliveryReaches, eventually, onlyDelivery, sleep, startStack, type Stack } from '../delivery/stack';
 
 // The integrator API and the delivery rules of docs/api.md at their edges, end to end (real API, worker,
 // PostgreSQL, Redis and receivers): the end of the 24 h rotation window,
@@ -146,7 +146,7 @@ describe('delivery edges', () => {
     const [w] = await warn.waitFor(1);
     const [e] = await exceed.waitFor(1);
     expect([JSON.parse(w.body).event, JSON.parse(e.body).event]).toEqual(['quota.warning', 'quota.exceeded']);
-    await sleep(300);
+    await allDeliveriesFinal(stack);
     expect([warn.received.length, exceed.received.length]).toEqual([1, 1]);
   });
 

@@ -2,7 +2,7 @@ import { eventDataSchemas, type EventDataName } from '@hookline/domain';
 import type { ReceivedCallback } from '../support/receiver';
 import { verifyCallback } from '../support/verifier';
 import { startWorkerHarness, type WorkerHarness } from '../support/worker-harness';
-import { eventually, sleep, startStack, type Stack } from './stack';
+import { allDeliveriesFinal, eventually, sleep, startStack, type Stack } from './stack';
 
 // Operational events end to end (real API, worker and receivers):
 // webhook.failing, webhook.disabled and delivery.exhausted reach the account's
@@ -82,7 +82,7 @@ describe('operational events', () => {
     // Failing already: the next spent delivery disables it (failing_too_long), and is exhausted too; no second webhook.failing.
     const second = await stack.publish('quota.warning', {}, 1);
     await listener.waitFor(4, 10_000);
-    await sleep(500);
+    await allDeliveriesFinal(stack);
     expect(named(listener, 'webhook.failing')).toHaveLength(1);
     expect(named(listener, 'webhook.disabled').map((c) => c.data)).toEqual([{ webhook_id: troubled.id, url: troubled.url, reason: 'failing_too_long' }]);
     expect(named(listener, 'delivery.exhausted').map((c) => c.data.event_id)).toEqual([eventId, second]);
@@ -101,7 +101,7 @@ describe('operational events', () => {
     await stack.createWebhook({ url: listener.url, events: OPS });
     const eventId = await stack.publish('quota.warning', {}, 1);
     await listener.waitFor(2, 10_000);
-    await sleep(500);
+    await allDeliveriesFinal(stack);
     const events = listener.received.map(parse);
     expect(events.map((c) => c.event).sort()).toEqual(['delivery.exhausted', 'webhook.disabled']);
     expect(named(listener, 'webhook.disabled')[0].data).toEqual({ webhook_id: troubled.id, url: troubled.url, reason: 'gone' });
@@ -117,7 +117,7 @@ describe('operational events', () => {
     const res = await stack.v1.post(`/v1/webhooks/${troubled.id}/test`);
     expect(res.status).toBe(200);
     expect(res.body.attempt).toMatchObject({ status: 'failed', response_status: 500 });
-    await sleep(1_000);
+    await allDeliveriesFinal(stack);
     expect(listener.received).toHaveLength(0);
   });
 
@@ -135,7 +135,7 @@ describe('operational events', () => {
     await stack.publish('quota.warning', {}, 1);
     await listener.waitFor(4, 10_000); // exhausted + disabled about `troubled`
     await eventually(async () => (await stack.webhook(brokenOps.id)).status === 'disabled', 10_000, 'the broken listener disabled');
-    await sleep(1_000);
+    await allDeliveriesFinal(stack);
 
     // The broken listener went failing and disabled through its operational deliveries, and nobody heard of it.
     expect(alsoDown.received.length).toBeGreaterThanOrEqual(2);
@@ -165,6 +165,8 @@ describe('operational events', () => {
     }, 20_000, 'every delivery final');
     const failed = finals.filter((d) => d.status === 'failed').map((d) => d.id).sort();
     await eventually(async () => named(listener, 'delivery.exhausted').length >= failed.length, 10_000, 'the exhausted events');
+    // Left as a fixed wait: with allDeliveriesFinal here, a loaded run received some delivery.exhausted
+    // twice (see the branch report); which of at-least-once or a double transition is to be found first.
     await sleep(1_000);
 
     const exhausted = named(listener, 'delivery.exhausted').map((c) => String(c.data.delivery_id)).sort();

@@ -1,5 +1,5 @@
 import type { ReceivedCallback, Reply } from '../support/receiver';
-import { deliveryReaches, eventually, sleep, startStack, type Stack } from './stack';
+import { allDeliveriesFinal, deliveryReaches, eventually, startStack, type Stack } from './stack';
 
 // Ordered job callbacks, end to end (real API, worker and receivers): a
 // webhook gets an extraction's extraction.job_completed only after every
@@ -54,7 +54,7 @@ describe('ordered job callbacks', () => {
     const extractionId = await extraction(['doc-1', 'doc-2', 'doc-3']);
 
     await eventually(async () => r.received.some(isJob), 20_000, 'the job callback');
-    await sleep(500); // anything else that was coming
+    await allDeliveriesFinal(stack); // anything else that was coming
     const order = r.received.map((c) => (isJob(c) ? 'job' : parse(c).data.document_id));
     // doc-2 three times (500, 500, 200), the others once, the job callback last, once.
     expect(order.filter((x) => x === 'doc-2')).toHaveLength(3);
@@ -87,7 +87,7 @@ describe('ordered job callbacks', () => {
     await extraction(['doc-1', 'doc-2']);
 
     await eventually(async () => r.received.some(isJob), 10_000, 'the job callback');
-    await sleep(300);
+    await allDeliveriesFinal(stack);
     const order = r.received.map((c) => (isJob(c) ? 'job' : parse(c).data.document_id));
     expect(order.filter((x) => x === 'doc-1')).toHaveLength(1);
     expect(order[order.length - 1]).toBe('job');

@@ -1,7 +1,7 @@
 import { DELIVER_JOB } from '@hookline/queue';
 import { publishEvent } from '../support/publish-event';
 import { ownRedisServer, type OwnRedis } from '../support/local-services';
-import { deliveryReaches, eventually, onlyDelivery, startStack, type Stack } from './stack';
+import { allDeliveriesFinal, deliveryReaches, eventually, onlyDelivery, startStack, type Stack } from './stack';
 
 // "An event accepted with 202 is never lost": deliveries whose job never
 // reached Redis, or that Redis lost, are found by the relay (RELAY_GRACE
@@ -75,7 +75,7 @@ describe('the outbox relay', () => {
     // Each callback takes 1.5 s: well past RELAY_GRACE while the jobs are active.
     await r.waitFor(5);
     for (const wh of whs) await deliveryReaches(stack, (await onlyDelivery(stack, wh.id)).id, 'succeeded', 10_000);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await allDeliveriesFinal(stack);
     expect(r.received).toHaveLength(5);
   });
 });

@@ -3,6 +3,8 @@ import type { RedisTarget } from '@hookline/queue';
 import { startApiHarness, type ApiHarness } from '../support/api-harness';
 import { startReceiver, type Receiver, type Reply, type Responder } from '../support/receiver';
 import { startWorkerHarness, type WorkerHarness, type WorkerHarnessOptions } from '../support/worker-harness';
+import { waitUntil } from '../support/wait-until';
+import { WAITING_STATUSES } from '@hookline/domain';
 
 // The end-to-end delivery stack: the real API (over HTTP, via supertest) and
 // the real worker on one fresh database and BullMQ prefix, plus real
@@ -121,18 +123,25 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
 /** Polls `check` until it returns a value other than undefined/false (or throws after timeoutMs). */
 export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what} not reached in ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(50);
-  }
+  const found = await waitUntil(async () => {
+    const value = await check();
+    // waitUntil wants a truthy value; 0 and '' are answers here.
+    return value !== undefined && value !== false ? { value } : undefined;
+  }, `${what} reached`, { timeoutMs, intervalMs: 50 });
+  return found.value;
+}
+
+/**
+ * Waits until no delivery of the stack's account is waiting (pending or
+ * pending_retry): every callback that anything written so far will cause has
+ * been tried for the last time. A check that nothing (more) arrived follows it.
+ */
+export async function allDeliveriesFinal(stack: Stack, timeoutMs = 15_000): Promise<void> {
+  await waitUntil(
+    async () => (await stack.api.deps.db.prisma.delivery.count({ where: { status: { in: [...WAITING_STATUSES] }, webhook: { accountId: stack.account.accountId } } })) === 0,
+    'every delivery of the account final',
+    { timeoutMs, intervalMs: 50 },
+  );
 }
 
 /** The delivery once it reached `status` (through the API). */
@@ -151,4 +160,6 @@ export async function onlyDelivery(stack: Stack, webhookId: string): Promise<Api
   }, 5_000, `one delivery for ${webhookId}`);
 }
 
+
+/** For a test about time itself (a retry's due time passing); to wait for a state, use waitUntil. */
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,6 +1,8 @@
 import request from 'supertest';
 import type { z } from 'zod';
 import {
+  ERROR_STATUS,
+  errorEnvelopeSchema,
   createAccountBody,
   createApiKeyBody,
   createExtractionBody,
@@ -139,6 +141,23 @@ describe('OpenAPI document', () => {
       const envelope = doc.components.schemas.Error;
       expect(envelope.required).toEqual(['error']);
       expect(envelope.properties.error.properties.code.enum).toEqual(expect.arrayContaining(['INVALID_PAYLOAD', 'UNAUTHORIZED', 'PLAN_REQUIRED', 'RESOURCE_NOT_FOUND', 'DUPLICATE_WEBHOOK', 'IDEMPOTENCY_CONFLICT', 'PAYLOAD_TOO_LARGE', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE', 'INTERNAL_ERROR']));
+    });
+
+    it('gives each error status an example of its own, with a code that status carries', () => {
+      const examples = new Map<string, string>();
+      for (const { path, method, op } of operations(doc)) {
+        // The API's operations; the probes answer 503 with a readiness report, not an error.
+        if (!path.startsWith('/v1/') && !path.startsWith('/internal/v1/')) continue;
+        for (const status of Object.keys(op.responses).filter((s) => Number(s) >= 400)) {
+          const example = deref(doc, op.responses[status]).content['application/json'].example as { error: { code: keyof typeof ERROR_STATUS } };
+          expect({ where: `${method} ${path} ${status}`, valid: errorEnvelopeSchema.safeParse(example).success, status: ERROR_STATUS[example?.error?.code] })
+            .toEqual({ where: `${method} ${path} ${status}`, valid: true, status: Number(status) });
+          examples.set(status, JSON.stringify(example));
+        }
+      }
+      // One example per status, and no two statuses share one.
+      expect([...examples.keys()].sort()).toEqual(['400', '401', '403', '404', '409', '413', '429', '500', '503']);
+      expect(new Set(examples.values()).size).toBe(examples.size);
     });
 
     it('documents Idempotency-Key where the API honours it', () => {

@@ -20,6 +20,7 @@ import {
   webhookSchema,
   webhookWithSecretSchema,
 } from '@hookline/domain';
+import type { ErrorCode } from '@hookline/domain';
 import type { Access, ApiRoute } from './routes/define';
 import { DocumentReportAccepted } from './routes/ingest';
 import { PROBE_SCHEMAS } from './routes/ops';
@@ -39,18 +40,52 @@ const idempotencyHeader = z.object({
   }),
 });
 
-const ERROR_DESCRIPTIONS: Record<string, string> = {
-  InvalidPayload: 'INVALID_PAYLOAD: validation failed (bad JSON, unknown field or event, non-HTTPS URL with a live key, limit > 100, bad cursor…).',
-  Unauthorized: 'UNAUTHORIZED: missing, unknown or revoked key or token.',
-  PlanRequired: 'PLAN_REQUIRED: the account is on the free plan; webhooks need pro or enterprise.',
-  NotFound: 'RESOURCE_NOT_FOUND: no such resource, deleted, or another account\'s.',
-  Conflict: 'DUPLICATE_WEBHOOK (same URL and scope already registered), LIMIT_REACHED (the account already has MAX_WEBHOOKS_PER_ACCOUNT webhooks, or the filter would take its filter values over MAX_FILTER_VALUES_PER_ACCOUNT) or IDEMPOTENCY_CONFLICT (Idempotency-Key reused with another body).',
-  PayloadTooLarge: 'PAYLOAD_TOO_LARGE: the request body is over 256 KiB.',
-  RateLimited: 'RATE_LIMITED: too many requests for this key, or (platform token) too many wrong tokens from this address; Retry-After says when to try again.',
-  ServiceUnavailable: 'SERVICE_UNAVAILABLE: the database is unreachable; try again shortly.',
-  InternalError: 'INTERNAL_ERROR: anything else; the message reveals nothing internal.',
+type ErrorExample = { code: ErrorCode; message: string; details?: { path: string; message: string }[] };
+
+/** Each error response: what it means, and an example of its own (the messages the app really sends). */
+const ERROR_RESPONSES: Record<string, { description: string; example: ErrorExample }> = {
+  InvalidPayload: {
+    description: 'INVALID_PAYLOAD: validation failed (bad JSON, unknown field or event, non-HTTPS URL with a live key, limit > 100, bad cursor…).',
+    example: { code: 'INVALID_PAYLOAD', message: 'url: must be an https URL (live keys may register only https:// URLs; use a test key for http://)', details: [{ path: 'url', message: 'must be an https URL (live keys may register only https:// URLs; use a test key for http://)' }] },
+  },
+  Unauthorized: {
+    description: 'UNAUTHORIZED: missing, unknown or revoked key or token.',
+    example: { code: 'UNAUTHORIZED', message: 'Invalid or revoked API key.' },
+  },
+  PlanRequired: {
+    description: 'PLAN_REQUIRED: the account is on the free plan; webhooks need pro or enterprise.',
+    example: { code: 'PLAN_REQUIRED', message: 'Webhooks need the pro or enterprise plan; upgrade the account to use them.' },
+  },
+  NotFound: {
+    description: 'RESOURCE_NOT_FOUND: no such resource, deleted, or another account\'s.',
+    example: { code: 'RESOURCE_NOT_FOUND', message: 'No such webhook.' },
+  },
+  Conflict: {
+    description: 'DUPLICATE_WEBHOOK (same URL and scope already registered), LIMIT_REACHED (the account already has MAX_WEBHOOKS_PER_ACCOUNT webhooks, or the filter would take its filter values over MAX_FILTER_VALUES_PER_ACCOUNT) or IDEMPOTENCY_CONFLICT (Idempotency-Key reused with another body).',
+    example: {
+      code: 'DUPLICATE_WEBHOOK',
+      message: 'This account already has a webhook (wh_3kTMd9e2Rz8wLq5vN1bXc7Ya) for this URL and scope; update that one, or use another URL or parser_id.',
+      details: [{ path: 'url', message: 'is already registered for this scope' }],
+    },
+  },
+  PayloadTooLarge: {
+    description: 'PAYLOAD_TOO_LARGE: the request body is over 256 KiB.',
+    example: { code: 'PAYLOAD_TOO_LARGE', message: 'Request body is larger than 256 KiB.' },
+  },
+  RateLimited: {
+    description: 'RATE_LIMITED: too many requests for this key, or (platform token) too many wrong tokens from this address; Retry-After says when to try again.',
+    example: { code: 'RATE_LIMITED', message: 'Too many requests for this API key; retry in 12 s.' },
+  },
+  ServiceUnavailable: {
+    description: 'SERVICE_UNAVAILABLE: the database is unreachable; try again shortly.',
+    example: { code: 'SERVICE_UNAVAILABLE', message: 'The database is unreachable; try again shortly.' },
+  },
+  InternalError: {
+    description: 'INTERNAL_ERROR: anything else; the message reveals nothing internal.',
+    example: { code: 'INTERNAL_ERROR', message: 'Something went wrong on our side; try again, and contact support if it persists.' },
+  },
 };
-const ref = (name: keyof typeof ERROR_DESCRIPTIONS) => ({ $ref: `#/components/responses/${name}` });
+const ref = (name: keyof typeof ERROR_RESPONSES) => ({ $ref: `#/components/responses/${name}` });
 
 const SECURITY: Record<Access, RouteConfig['security']> = {
   api_key: [{ ApiKeyBearer: [] }, { ApiKeyHeader: [] }],
@@ -91,11 +126,12 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[]) {
   registry.registerComponent('securitySchemes', 'PlatformToken', {
     type: 'http', scheme: 'bearer', description: 'The platform API: `Authorization: Bearer $PLATFORM_TOKEN`.',
   });
-  for (const [name, description] of Object.entries(ERROR_DESCRIPTIONS)) {
+  for (const [name, { description, example }] of Object.entries(ERROR_RESPONSES)) {
     registry.registerComponent('responses', name, {
       description,
       ...(name === 'RateLimited' ? { headers: { 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer' } } } } : {}),
-      content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+      // The example here, not only the Error schema's: the schema's one example would show under every status.
+      content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' }, example: { error: example } } },
     });
   }
 

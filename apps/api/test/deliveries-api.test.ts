@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { newId } from '@hookline/domain';
+import { eventDataSchemas, newId } from '@hookline/domain';
 import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
 import { startReceiver, type Receiver } from '../../../tests/support/receiver';
 import { verifyBrandSignature, verifyStandardWebhook } from '../../../tests/support/verifier';
@@ -338,7 +338,7 @@ describe('POST /v1/webhooks/:id/test without a worker', () => {
 
   it('writes a test event for this webhook only, and gives up with 503 when no worker records an attempt', async () => {
     const owner = await h.integrator();
-    const target = await insertWebhook(h, owner.accountId, { events: ['extraction.document_completed'], parserId: 'invoices' });
+    const target = await insertWebhook(h, owner.accountId, { events: ['extraction.job_completed'], parserId: 'invoices' });
     const bystander = await insertWebhook(h, owner.accountId, { events: ['extraction.job_completed'] });
 
     const started = Date.now();
@@ -364,6 +364,25 @@ describe('POST /v1/webhooks/:id/test without a worker', () => {
     // It was queued, and is cancelled now that the caller was told it failed.
     expect((await h.queue.getJob(deliveries[0].id))?.data).toEqual({ deliveryId: deliveries[0].id });
     expect(deliveries[0].status).toBe('cancelled');
+  });
+
+  it('sends an event the webhook is subscribed to: a dashboard webhook\'s batch.*, an API webhook\'s first event in catalog order', async () => {
+    const owner = await h.integrator();
+    const cases = [
+      { events: ['batch.completed', 'batch.failed', 'batch.partial'], source: 'dashboard' as const, sent: 'batch.completed' },
+      { events: ['batch.partial'], source: 'dashboard' as const, sent: 'batch.partial' },
+      { events: ['quota.exceeded', 'extraction.document_completed'], source: 'api' as const, sent: 'extraction.document_completed' },
+      { events: ['quota.warning'], source: 'api' as const, sent: 'quota.warning' },
+    ];
+    for (const { events, source, sent } of cases) {
+      const webhook = await insertWebhook(h, owner.accountId, { events, source, parserId: 'invoices' });
+      await expect(sendTest(h.deps, owner.accountId, webhook.id, { waitMs: 50, pollMs: 10 })).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      const delivery = await h.deps.db.prisma.delivery.findFirstOrThrow({ where: { webhookId: webhook.id }, include: { eventRecord: true } });
+      expect(delivery.eventRecord.event).toBe(sent);
+      expect(events).toContain(delivery.eventRecord.event);
+      // Valid data for that event, as a real one would carry.
+      expect(eventDataSchemas[sent as keyof typeof eventDataSchemas].safeParse(delivery.eventRecord.data).success).toBe(true);
+    }
   });
 });
 
@@ -397,7 +416,7 @@ describe('with the real worker', () => {
 
   it('POST /v1/webhooks/:id/test answers with the attempt once the worker sent the signed test callback', async () => {
     receiver.respond({ status: 200, body: '{"ok":true}' });
-    const webhook = await webhookAt('ok', { parser_id: 'invoices' });
+    const webhook = await webhookAt('ok', { parser_id: 'invoices', events: ['extraction.job_completed'] });
 
     const res = await request(e.app).post(`/v1/webhooks/${webhook.id}/test`).set(owner.auth);
     expect(res.status).toBe(200);

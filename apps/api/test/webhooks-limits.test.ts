@@ -4,7 +4,7 @@ import { DASHBOARD_EVENT_NAMES } from '@hookline/domain';
 import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
 import { createWebhook, updateWebhook } from '../src/services/webhooks';
 
-// Abuse resistance of webhook creation (docs/api.md#creating-a-webhook): the
+// Abuse resistance of webhook creation (docs/api.md#the-webhook-object): the
 // per-account cap MAX_WEBHOOKS_PER_ACCOUNT, and URLs on non-public addresses
 // refused up front unless ALLOW_PRIVATE_TARGETS.
 
@@ -122,7 +122,7 @@ describe('private targets refused at create and patch (ALLOW_PRIVATE_TARGETS off
   const expectRefused = (res: request.Response) => {
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('INVALID_PAYLOAD');
-    expect(res.body.error.message).toMatch(/^url: must be a public address: .*deliveries only go to public addresses$/);
+    expect(res.body.error.message).toMatch(/^url: must be a public address: .*deliveries only go to public addresses \(ALLOW_PRIVATE_TARGETS=true allows private ones, for development\)$/);
     expect(res.body.error.details).toEqual([{ path: 'url', message: expect.stringMatching(/public address/) }]);
   };
 

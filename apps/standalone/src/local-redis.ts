@@ -5,6 +5,10 @@ import { createRedis, pingRedis } from '@hookline/queue';
 // `npm start` needs Redis. When nothing answers at REDIS_URL (a local address)
 // and a redis-server binary is installed, start one for this process, with its
 // data (AOF) under ./.data/redis, and stop it on exit.
+// It runs in a process group of its own (detached): a Ctrl-C in the terminal
+// signals the whole foreground group, and a redis-server that died with it
+// would leave the worker and API retrying a refused connection while they shut
+// down. This process stops it itself, last, after everything that uses it.
 
 export type LocalRedis = { url: string; child: ChildProcess | null; stop(): Promise<void> };
 
@@ -38,8 +42,14 @@ export async function ensureRedis(url: string, dataDir: string): Promise<LocalRe
   const port = parsed.port || '6379';
   const child = spawn('redis-server', ['--port', port, '--bind', '127.0.0.1', '--dir', dataDir, '--appendonly', 'yes', '--save', '', '--daemonize', 'no'], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // Whatever ends this process (an uncaught error, process.exit), the server it started goes too.
+  const killOnExit = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
   // Its log (stdout) says why it stopped, e.g. "Failed listening on port … (tcp), aborting": kept for the error below.
   let said = '';
   const keep = (chunk: Buffer) => (said = (said + chunk.toString()).slice(-500));
@@ -52,8 +62,12 @@ export async function ensureRedis(url: string, dataDir: string): Promise<LocalRe
         url,
         child,
         async stop() {
-          if (child.exitCode === null) child.kill('SIGTERM');
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+          // SIGTERM makes it fsync the AOF and exit, well within this; never let it hold the shutdown.
+          const slow = setTimeout(() => child.kill('SIGKILL'), 2_000);
           await exited;
+          clearTimeout(slow);
+          process.removeListener('exit', killOnExit);
         },
       };
     }

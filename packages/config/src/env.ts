@@ -170,7 +170,13 @@ const workerOnly = {
 export const apiEnvSchema = z.object({ ...common, ...apiOnly });
 export const workerEnvSchema = z.object({ ...common, ...workerOnly });
 /** `npm start` runs both apps in one process. */
-export const standaloneEnvSchema = z.object({ ...common, ...apiOnly, ...workerOnly });
+export const standaloneEnvSchema = z.object({
+  ...common,
+  ...apiOnly,
+  ...workerOnly,
+  // The address `npm start` listens on: loopback only in development (it prints its secrets), every interface in production.
+  HOST: z.string().min(1).optional(),
+});
 /** `npm run db:migrate`: only where the database is. */
 export const migrateEnvSchema = z.object({ NODE_ENV: common.NODE_ENV, DATABASE_URL: common.DATABASE_URL, HOOKLINE_DATA_DIR: common.HOOKLINE_DATA_DIR });
 
@@ -199,6 +205,8 @@ export const PRODUCTION_REQUIRED = {
   api: ['DATABASE_URL', REDIS_REQUIRED, 'PLATFORM_TOKEN', 'ENCRYPTION_KEY'],
   worker: ['DATABASE_URL', REDIS_REQUIRED, 'ENCRYPTION_KEY'],
   migrate: ['DATABASE_URL'],
+  // `npm start` in production starts no database and no Redis of its own: it uses only what it is given.
+  standalone: ['DATABASE_URL', REDIS_REQUIRED, 'PLATFORM_TOKEN', 'ENCRYPTION_KEY'],
 } as const;
 
 /**

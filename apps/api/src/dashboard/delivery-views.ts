@@ -83,7 +83,7 @@ export function deliveryLogPage(opts: {
   const filters = { status: opts.status, event: opts.event };
   const returnTo = withQuery({ ...filters, cursor: opts.cursor });
   const filtered = html`${opts.event ? html` for <code>${opts.event}</code>` : ''}${opts.status ? html` with status ${DELIVERY_STATUS_LABELS[opts.status] ?? opts.status}` : ''}`;
-  // The webhook's own events first, then the others a delivery can carry (a test sends extraction.job_completed).
+  // The webhook's own events first, then the others a delivery can carry (a test sends the first of its own events).
   const events = [...new Set([...webhook.events, ...EVENT_NAMES])];
   return page({
     title: 'Delivery log',

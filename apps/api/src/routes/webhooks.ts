@@ -82,7 +82,7 @@ export const webhookRoutes = [
   }),
   defineRoute({
     method: 'post', path: '/v1/webhooks/:id/test', access: 'api_key', plan: true, notFound: true, tag: 'Webhooks', operationId: 'testWebhook',
-    summary: 'Send a test callback', description: 'A synthetic, signed extraction.job_completed callback with `"test": true`, tried once (no retries); answers once it was tried.',
+    summary: 'Send a test callback', description: 'A synthetic, signed callback of an event the webhook is subscribed to (the first of its events in catalog order) with `"test": true`, tried once (no retries); answers once it was tried.',
     params: webhookId, responses: { 200: json(TestAttempt, 'The attempt.') },
     handler: (deps) => async (req, res) => {
       // Stop polling once the caller has gone; the test itself is still delivered.

@@ -3,6 +3,7 @@ import {
   API_EVENT_NAMES,
   EVENT_NAMES,
   attemptResource,
+  eventDataSchemas,
   decodeCursor,
   encodeCursor,
   filterValueCount,
@@ -18,6 +19,7 @@ import {
   webhookWithSecret,
   webhookFieldSchemas,
   type ErrorDetail,
+  type EventName,
   type UpdateWebhookBody,
   type WebhookFilter,
 } from '@hookline/domain';
@@ -148,7 +150,7 @@ function checkPublicTarget(config: WriteDeps['config'], url: string): void {
     return; // not a URL at all: the field rules have said so already
   }
   const reason = nonPublicHostReason(hostname);
-  if (reason) throw invalid('url', `must be a public address: ${reason}, and deliveries only go to public addresses`);
+  if (reason) throw invalid('url', `must be a public address: ${reason}, and deliveries only go to public addresses (ALLOW_PRIVATE_TARGETS=true allows private ones, for development)`);
 }
 
 function limitError(max: number): AppError {
@@ -420,8 +422,45 @@ export async function rotateSecret(deps: Pick<ApiDeps, 'db' | 'secretBox'>, acco
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Writes a synthetic extraction.job_completed event (`test: true`) for this
- * webhook only, enqueues it and waits for the worker to record its first
+ * The event a test sends: one the webhook is subscribed to (the first of its
+ * events in catalog order), so a receiver that routes by event sees one it
+ * handles — a dashboard webhook's batch.* as much as an API one's.
+ */
+export function testEventName(events: readonly string[]): EventName {
+  return EVENT_NAMES.find((name) => events.includes(name)) ?? 'extraction.job_completed';
+}
+
+/** Synthetic data for a test of `event`, valid by its schema: a fresh ext_test_ id, the webhook's parser. */
+export function testEventData(event: EventName, parserId: string | null): Record<string, unknown> {
+  const extraction_id = `ext_test_${randomBase62(20)}`;
+  const summary = (status: 'completed' | 'failed' | 'partial') => ({
+    extraction_id,
+    parser_id: parserId,
+    status,
+    document_count: status === 'partial' ? 2 : 1,
+    completed_count: status === 'failed' ? 0 : 1,
+    failed_count: status === 'completed' ? 0 : 1,
+  });
+  switch (event) {
+    case 'extraction.job_completed':
+    case 'batch.completed':
+      return summary('completed');
+    case 'batch.failed':
+      return summary('failed');
+    case 'batch.partial':
+      return summary('partial');
+    case 'extraction.document_completed':
+      return { extraction_id, document_id: 'doc_test', parser_id: parserId, status: 'completed', file_name: 'test.pdf', result: { test: true } };
+    default: {
+      // The catalog's own example of the event's data (quota.*, the operational events).
+      const [example] = (eventDataSchemas[event].meta()?.examples ?? []) as Record<string, unknown>[];
+      return { ...example };
+    }
+  }
+}
+
+/**
+ * Writes a synthetic event (`test: true`, testEventName) for this webhook only, enqueues it and waits for the worker to record its first
  * attempt. The worker never retries a test, so one attempt is the answer.
  */
 export async function sendTest(
@@ -433,21 +472,15 @@ export async function sendTest(
   // A paused or disabled webhook is tested too: the worker lets explicit user actions through,
   // so an integrator can check a fixed endpoint before resuming it.
   const webhook = await getWebhookRow(deps, accountId, webhookId);
+  const event = testEventName(webhook.events);
   const written = await deps.db.prisma.$transaction((tx) =>
     writeEvent(tx, {
       accountId,
-      event: 'extraction.job_completed',
+      event,
       parserId: webhook.parserId,
       test: true,
       onlyWebhookId: webhook.id,
-      data: {
-        extraction_id: `ext_test_${randomBase62(20)}`,
-        parser_id: webhook.parserId,
-        status: 'completed',
-        document_count: 1,
-        completed_count: 1,
-        failed_count: 0,
-      },
+      data: testEventData(event, webhook.parserId) as Parameters<typeof writeEvent>[1]['data'],
     }),
   );
   const [deliveryId] = written.deliveryIds;
