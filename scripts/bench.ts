@@ -29,9 +29,16 @@
 //                         Options: --deliveries D (1000000) --rate R events/s (250) --hooks H (4)
 //                         --idempotency on|off (on) --interval S (10) --concurrency C (200)
 //                         --max-in-flight M
+//   storage               bytes per delivery in PostgreSQL (every table and index) after --events N
+//                         (5000) events × --hooks H (4) are delivered, once per payload size of
+//                         --payloads (50,4096 bytes of event data); then the time the retention
+//                         sweeper's batched delete takes to remove a day of --day D deliveries
+//                         (100000; 0 skips it) (scripts/bench/storage.ts).
+//                         Options: --events N --hooks H --payloads B,B… --day D --concurrency C (200)
 import { runIsolation } from './bench/isolation';
 import { runSoak } from './bench/soak';
 import { benchRedis, useCluster } from './bench/redis';
+import { runStorage } from './bench/storage';
 import { runThroughput } from './bench/throughput';
 import { agent } from './bench/http';
 
@@ -42,7 +49,7 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-const VALUED = new Set(['scenario', 'events', 'rate', 'seconds', 'concurrency', 'limit', 'hooks', 'idempotency', 'max-in-flight', 'deliveries', 'interval', 'workers', 'redis']);
+const VALUED = new Set(['scenario', 'events', 'rate', 'seconds', 'concurrency', 'limit', 'hooks', 'idempotency', 'max-in-flight', 'deliveries', 'interval', 'workers', 'redis', 'payloads', 'day']);
 const FLAGS = new Set(['soak']);
 const given = new Map<string, string>();
 for (let i = 0; i < args.length; i++) {
@@ -110,8 +117,13 @@ async function main(): Promise<void> {
       concurrency: whole('concurrency', 200),
       maxInFlight: maxInFlight(),
     });
+  } else if (scenario === 'storage') {
+    const payloads = (given.get('payloads') ?? '50,4096').split(',').map(Number);
+    if (payloads.some((n) => !Number.isInteger(n) || n < 0)) fail('--payloads must be whole numbers of bytes, separated by commas');
+    const day = given.get('day') === '0' ? 0 : whole('day', 100_000);
+    await runStorage({ events: whole('events', 5_000), hooks: whole('hooks', 4), payloads, day, concurrency: whole('concurrency', 200) });
   } else {
-    fail(`unknown scenario "${scenario}" (throughput, isolation or soak)`);
+    fail(`unknown scenario "${scenario}" (throughput, isolation, soak or storage)`);
   }
 }
 

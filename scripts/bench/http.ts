@@ -37,9 +37,29 @@ export function call(port: number, method: string, path: string, body: unknown, 
   });
 }
 
-/** The body of the benchmark's publish number `seq` (a replay must send the very same body). */
-export function eventBody(accountId: string, seq: number): Record<string, unknown> {
-  return { account_id: accountId, event: 'quota.warning', data: { usage: 8_000, limit: 10_000, seq } };
+/**
+ * The body of the benchmark's publish number `seq` (a replay must send the very same body).
+ * `padBytes` > 0 adds a `fields` list to the data (quota.* allow fields of the platform's
+ * own) until it is about that many bytes: extraction-like rows, deterministic per seq.
+ */
+export function eventBody(accountId: string, seq: number, padBytes = 0): Record<string, unknown> {
+  const data: Record<string, unknown> = { usage: 8_000, limit: 10_000, seq };
+  if (padBytes > 0) data.fields = paddingFields(seq, padBytes);
+  return { account_id: accountId, event: 'quota.warning', data };
+}
+
+/** Rows like an extraction's result (names repeat, values vary), about `bytes` of JSON in all. */
+function paddingFields(seq: number, bytes: number): { name: string; value: string; confidence: number }[] {
+  const rows: { name: string; value: string; confidence: number }[] = [];
+  let state = (seq * 2_654_435_761) >>> 0;
+  const next = () => (state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0);
+  let size = 2;
+  for (let i = 0; size < bytes; i++) {
+    const row = { name: `field_${i % 40}`, value: next().toString(36) + next().toString(36), confidence: (next() % 1000) / 1000 };
+    size += JSON.stringify(row).length + 1;
+    rows.push(row);
+  }
+  return rows;
 }
 
 /** One keyed publish, kept so it can be replayed: its key, its body's seq, the event id and the whole answer (JSON). */
@@ -54,12 +74,14 @@ export type PublishOptions = {
   deliveries?: number;
   /** First seq of the bodies (so separate batches send distinct bodies). */
   firstSeq?: number;
+  /** Pads each event's data to about this many bytes (eventBody). */
+  padBytes?: number;
 };
 
 /** Sends one publish; throws unless it is accepted (and fans out to `deliveries` webhooks when given). */
 export async function publishOne(port: number, token: string, accountId: string, seq: number, opts: PublishOptions): Promise<string> {
   const key = opts.idempotency ? `bench-${randomUUID()}` : undefined;
-  const res = await call(port, 'POST', '/internal/v1/events', eventBody(accountId, seq), token, key ? { 'idempotency-key': key } : {});
+  const res = await call(port, 'POST', '/internal/v1/events', eventBody(accountId, seq, opts.padBytes), token, key ? { 'idempotency-key': key } : {});
   if (res.status !== 202) throw new Error(`publish answered ${res.status}: ${JSON.stringify(res.body)}`);
   const eventId = res.body.event.id as string;
   if (opts.deliveries !== undefined && res.body.event.deliveries !== opts.deliveries) {
