@@ -186,7 +186,8 @@ it('lets an integrator manage webhooks end to end in a real browser', async () =
   await card(receiver.url).locator('.flash', { hasText: /^Test (delivered|failed)/ }).waitFor({ timeout: 35_000 });
   await expect(card(receiver.url).locator('.flash').textContent()).resolves.toMatch(/^Test delivered: HTTP 200 in \d+ ms\.$/);
   const [testCallback] = await receiver.waitFor(1);
-  expect(JSON.parse(testCallback.body)).toMatchObject({ event: 'extraction.job_completed', test: true });
+  // A test send sends an event the webhook is subscribed to: the first of its events in the catalog.
+  expect(JSON.parse(testCallback.body)).toMatchObject({ event: 'batch.completed', test: true });
   expect(testCallback.headers['x-webhook-secret']).toBe('zap-static-secret');
   await expect(card(receiver.url).textContent()).resolves.toContain('HTTP 200');
   // times are rewritten in the viewer's locale; the ISO text stays in datetime=""

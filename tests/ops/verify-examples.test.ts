@@ -184,7 +184,7 @@ describe.each(EXAMPLES)('$name verification example', (example) => {
     expect(res.status).toBe(200);
     expect(res.body.attempt).toMatchObject({ status: 'succeeded', response_status: 200 });
     const line = await running.waitForLine((l) => l.delivery_id === res.body.attempt.delivery_id);
-    expect(line).toEqual({ verified: true, duplicate: false, delivery_id: res.body.attempt.delivery_id, event_id: res.body.attempt.event_id, event: 'extraction.job_completed', test: true });
+    expect(line).toEqual({ verified: true, duplicate: false, delivery_id: res.body.attempt.delivery_id, event_id: res.body.attempt.event_id, event: 'extraction.document_completed', test: true });
   });
 
   it('accepts the real callbacks of a finished extraction', async () => {
@@ -192,7 +192,7 @@ describe.each(EXAMPLES)('$name verification example', (example) => {
     expect(extraction.status).toBe(201);
     const report = await h.platform.post(`/internal/v1/extractions/${extraction.body.extraction.extraction_id}/documents/doc-1`, { status: 'completed', file_name: 'a.pdf', result: { total: 12.5 } });
     expect(report.status).toBe(202);
-    const document = await running.waitForLine((l) => l.event === 'extraction.document_completed');
+    const document = await running.waitForLine((l) => l.event === 'extraction.document_completed' && !l.test);
     const job = await running.waitForLine((l) => l.event === 'extraction.job_completed' && !l.test);
     expect(document).toMatchObject({ verified: true, duplicate: false, test: false });
     expect(job).toMatchObject({ verified: true, duplicate: false, test: false });

@@ -123,12 +123,16 @@ describe('POST /internal/v1/events with Idempotency-Key', () => {
     expect(await recordOf('evt-no-account')).toBeUndefined();
   });
 
-  it('a key costs no statement of its own: two statements per publish, one for a replay', async () => {
+  it('a key costs no statement of its own: two statements per publish (once the lane is known), one for a replay', async () => {
     const accountId = await accountWithHook();
     const sql = countingSql(h.deps.db.sql);
     const publisher = createEventPublisher({ ...h.deps, db: { ...h.deps.db, sql } }, { maxInFlight: 1 });
     const event = { accountId, event: QUOTA, parserId: null, data: { usage: 1, limit: 2 } } as const;
 
+    // The account's first publish also reads its filter cost (which lane it publishes in), cached after.
+    await publisher.publish(event);
+    expect(sql.count).toBe(3);
+    sql.count = 0;
     await publisher.publish(event);
     expect(sql.count).toBe(2);
     sql.count = 0;
