@@ -158,16 +158,23 @@ it('shows each card\'s health, edits a webhook and filters the delivery log in a
   // ---- the delivery log, filtered by event and status ----
   await card(okUrl).getByRole('link', { name: 'Delivery log' }).click();
   await expect(page.locator('details.delivery').count()).resolves.toBe(2);
-  await page.getByLabel('Event').selectOption('extraction.job_completed');
+  // Another event: none of this webhook's deliveries.
+  await page.getByLabel('Event').selectOption('batch.failed');
   await page.getByRole('button', { name: 'Filter' }).click();
-  await page.waitForURL(/event=extraction\.job_completed/);
-  await expect(page.locator('details.delivery').count()).resolves.toBe(1);
-  await expect(page.locator('details.delivery summary code').textContent()).resolves.toBe('extraction.job_completed');
+  await page.waitForURL(/event=batch\.failed/);
+  await expect(page.locator('details.delivery').count()).resolves.toBe(0);
+  await expect(page.locator('.empty').textContent()).resolves.toContain('No deliveries for batch.failed yet.');
+  // Its own event: the published one and the test send's (a test send sends an event the webhook is subscribed to).
+  await page.getByLabel('Event').selectOption('batch.completed');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await page.waitForURL(/event=batch\.completed/);
+  await expect(page.locator('details.delivery').count()).resolves.toBe(2);
+  await expect(page.locator('details.delivery summary code').allTextContents()).resolves.toEqual(['batch.completed', 'batch.completed']);
   await page.getByLabel('Status').selectOption('failed');
   await page.getByRole('button', { name: 'Filter' }).click();
   await page.waitForURL(/status=failed/);
-  await expect(page.locator('.empty').textContent()).resolves.toContain('No deliveries for extraction.job_completed with status Failed yet.');
-  await expect(page.getByLabel('Event').inputValue()).resolves.toBe('extraction.job_completed');
+  await expect(page.locator('.empty').textContent()).resolves.toContain('No deliveries for batch.completed with status Failed yet.');
+  await expect(page.getByLabel('Event').inputValue()).resolves.toBe('batch.completed');
   await checkPage('04-delivery-log-filtered');
 
   expect(cspViolations).toEqual([]);

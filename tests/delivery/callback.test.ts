@@ -78,7 +78,7 @@ describe('callbacks', () => {
 
   it('a test send is delivered once, signed, with "test": true', async () => {
     const r = await stack.receiver();
-    const wh = await stack.createWebhook({ url: r.url });
+    const wh = await stack.createWebhook({ url: r.url, events: ['extraction.job_completed'] });
     const res = await stack.v1.post(`/v1/webhooks/${wh.id}/test`);
     expect(res.status).toBe(200);
     expect(res.body.attempt).toMatchObject({ attempt_number: 1, status: 'succeeded', response_status: 200, event: 'extraction.job_completed' });

@@ -98,7 +98,8 @@ describe('@hookline/verify against real callbacks', () => {
     expect(attempt).toMatchObject({ status: 'succeeded', response_status: 200 });
     const test = await acceptedDelivery(attempt.delivery_id);
     expect(test.event).toEqual(JSON.parse(test.raw));
-    expect(test.event).toMatchObject({ event: 'extraction.job_completed', test: true });
+    // The first event it subscribes to, in the catalog's order.
+    expect(test.event).toMatchObject({ event: 'extraction.document_completed', test: true });
     expect(test.event.id).toMatch(/^evt_/);
 
     const ext = await stack.api.platform.post('/internal/v1/extractions', { account_id: stack.account.accountId, parser_id: 'invoices', document_count: 1 });
