@@ -14,16 +14,26 @@ import type { RedisClient } from '@hookline/queue';
 //   - What a worker holds is reclaimed only once its deadline passed (its
 //     liveness is gone): every worker looks every REAP_MS, so a dead worker's
 //     share is back within LIVENESS_TTL_MS + REAP_MS (3.5 s) of its last beat.
-//   - An id that lost its liveness is never used again: a worker whose beat
-//     finds its own deadline passed (it stalled longer than that) registers
-//     under a new id and treats everything held under the old one as
-//     possibly lost (reclaimed by others: a lease must be renewed in Redis,
-//     not trusted, before it is handed on; see Lease.expiresAt).
+//     A reaper first claims the id (moves it from `alive` to `reaping`, in one
+//     script), then sweeps what it held, then buries it.
+//   - A worker whose deadline passed but whose id no reaper has claimed yet
+//     (it stalled, and nobody looked meanwhile) takes its liveness back at its
+//     next beat, holdings and all: nothing of it was touched.
+//   - An id that was claimed is never used again: a worker whose beat finds its
+//     id claimed registers under a new id and treats everything held under the
+//     old one as possibly lost (reclaimed by others: a lease must be renewed in
+//     Redis, not trusted, before it is handed on; see Lease.expiresAt).
+//   - A worker reaps only while its own beat is fresh (its last one answered
+//     within REAP_FRESH_MS): a process that stalled cannot tell a dead worker
+//     from one stalled with it (workers sharing its event loop, or a machine
+//     starved of CPU), so after a stall it beats first and reaps from the next
+//     round on. A dead worker is then still reclaimed by every live one.
 // A stalled worker whose holdings were reclaimed may, when it wakes, finish
 // attempts whose slots others took: its webhooks see one extra attempt in
 // flight for the length of that attempt. Nothing is lost or sent twice by it.
 //
-// Keys: `<prefix>:liveness:{<prefix>}:alive` (worker id → deadline) and, per
+// Keys: `<prefix>:liveness:{<prefix>}:alive` (worker id → deadline), `…:reaping`
+// (ids claimed by a reaper, not yet buried) and, per
 // worker, `…:holds:<id>`, the webhooks where it may hold a lease or a probe
 // (noted before it takes one). They share one hash tag, so each script here
 // touches one Redis Cluster slot; the per-webhook reclaim runs on the
@@ -32,6 +42,8 @@ import type { RedisClient } from '@hookline/queue';
 export const BEAT_MS = 500;
 export const LIVENESS_TTL_MS = 3_000;
 export const REAP_MS = 500;
+/** How recent this worker's own last beat must be for it to judge others dead (the rule's fourth point). */
+export const REAP_FRESH_MS = LIVENESS_TTL_MS / 2;
 /** Registries of workers that vanished without a trace still go away, eventually. */
 const IDLE_TTL_MS = 86_400_000;
 
@@ -43,44 +55,52 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ${IDLE_TTL_MS})
 return 1`;
 
-// A beat, and the webhooks this worker no longer holds anything of.
-// KEYS: alive, holds. ARGV: id, ttl, webhook ids to forget… → 1 alive | 0 lost (re-register)
+// A beat (taking back a lapsed liveness no reaper claimed), and the webhooks this worker no longer holds anything of.
+// KEYS: alive, holds. ARGV: id, ttl, webhook ids to forget… → 1 alive | 0 claimed by a reaper (re-register)
 const BEAT = `${NOW}
-local deadline = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0')
-if deadline < now then return 0 end
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ${IDLE_TTL_MS})
 if #ARGV > 2 then redis.call('SREM', KEYS[2], unpack(ARGV, 3)) end
 return 1`;
 
-// Notes a webhook where this worker is about to hold something; refused once its liveness is gone.
-// KEYS: alive, holds. ARGV: id, webhook id. → 1 | 0 lost (re-register)
+// Notes a webhook where this worker is about to hold something (a working worker: its liveness is
+// taken back if it lapsed unclaimed); refused once its id was claimed.
+// KEYS: alive, holds. ARGV: id, webhook id, ttl. → 1 | 0 claimed (re-register)
 const NOTE = `${NOW}
-local deadline = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0')
-if deadline < now then return 0 end
+local deadline = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not deadline then return 0 end
+if tonumber(deadline) < now then redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1]) end
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ${IDLE_TTL_MS})
 return 1`;
 
-// KEYS: alive. ARGV: at most this many. → ids whose deadline passed
+// Claims the ids whose deadline passed (out of `alive`, into `reaping`) and returns every id
+// claimed and not yet buried (a reaper that died mid-sweep leaves its ids to the others).
+// KEYS: alive, reaping. ARGV: at most this many. → ids to sweep
 const DEAD = `${NOW}
-return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'LIMIT', 0, tonumber(ARGV[1]))`;
+local limit = tonumber(ARGV[1])
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'LIMIT', 0, limit)) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], now, id)
+end
+redis.call('PEXPIRE', KEYS[2], ${IDLE_TTL_MS})
+return redis.call('ZRANGE', KEYS[2], 0, limit - 1)`;
 
-// Forgets a dead worker once its holdings were reclaimed (or one leaving: force).
-// KEYS: alive, holds. ARGV: id, force (1/0).
-const BURY = `${NOW}
-local deadline = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0')
-if ARGV[2] ~= '1' and deadline >= now then return 0 end
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2])
+// Forgets a swept id (or, force, a worker leaving: out of `alive` too).
+// KEYS: alive, reaping, holds. ARGV: id, force (1/0).
+const BURY = `
+if ARGV[2] == '1' then redis.call('ZREM', KEYS[1], ARGV[1]) end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[3])
 return 1`;
 
 type LivenessCommands = {
   hooklineLivenessRegister(alive: string, id: string, ttl: number): Promise<number>;
   hooklineLivenessBeat(alive: string, holds: string, id: string, ttl: number, ...forget: string[]): Promise<number>;
-  hooklineLivenessNote(alive: string, holds: string, id: string, webhookId: string): Promise<number>;
-  hooklineLivenessDead(alive: string, limit: number): Promise<string[]>;
-  hooklineLivenessBury(alive: string, holds: string, id: string, force: number): Promise<number>;
+  hooklineLivenessNote(alive: string, holds: string, id: string, webhookId: string, ttl: number): Promise<number>;
+  hooklineLivenessDead(alive: string, reaping: string, limit: number): Promise<string[]>;
+  hooklineLivenessBury(alive: string, reaping: string, holds: string, id: string, force: number): Promise<number>;
 };
 
 /** Takes back, on one webhook, what `ownerId` held there (endpoint-gate.ts). */
@@ -125,14 +145,15 @@ export function createLiveness(opts: LivenessOptions): Liveness {
     ['hooklineLivenessRegister', 1, REGISTER],
     ['hooklineLivenessBeat', 2, BEAT],
     ['hooklineLivenessNote', 2, NOTE],
-    ['hooklineLivenessDead', 1, DEAD],
-    ['hooklineLivenessBury', 2, BURY],
+    ['hooklineLivenessDead', 2, DEAD],
+    ['hooklineLivenessBury', 3, BURY],
   ];
   for (const [name, numberOfKeys, lua] of commands) {
     if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua });
   }
   const base = `${opts.prefix}:liveness:{${opts.prefix}}`;
   const alive = `${base}:alive`;
+  const claimed = `${base}:reaping`;
   const holdsOf = (id: string) => `${base}:holds:${id}`;
   const beatMs = opts.beatMs ?? BEAT_MS;
   const ttlMs = opts.ttlMs ?? LIVENESS_TTL_MS;
@@ -147,14 +168,22 @@ export function createLiveness(opts: LivenessOptions): Liveness {
   /** Notes on their way, per webhook (concurrent holds share one). */
   const noting = new Map<string, Promise<string>>();
   let reclaim: Reclaim | null = null;
+  /** When this worker's own last beat (or registration) was answered, by its own clock. */
+  let lastBeatAt = 0;
   let beatTimer: NodeJS.Timeout | undefined;
   let reapTimer: NodeJS.Timeout | undefined;
   let stopped = false;
 
-  const register = () => (registration ??= redis.hooklineLivenessRegister(alive, id, ttlMs).catch((err: Error) => {
-    registration = null;
-    throw err;
-  }));
+  const register = () => (registration ??= redis.hooklineLivenessRegister(alive, id, ttlMs).then(
+    (answer) => {
+      lastBeatAt = Date.now();
+      return answer;
+    },
+    (err: Error) => {
+      registration = null;
+      throw err;
+    },
+  ));
 
   /** This id lost its liveness: a new one, and the old one's holdings left to the reapers. */
   function reRegister(lost: string): void {
@@ -170,7 +199,7 @@ export function createLiveness(opts: LivenessOptions): Liveness {
     for (let tries = 0; tries < 3; tries += 1) {
       const owner = id;
       await register();
-      if ((await redis.hooklineLivenessNote(alive, holdsOf(owner), owner, webhookId)) === 1) {
+      if ((await redis.hooklineLivenessNote(alive, holdsOf(owner), owner, webhookId, ttlMs)) === 1) {
         if (owner === id) noted.add(webhookId);
         return owner;
       }
@@ -185,19 +214,20 @@ export function createLiveness(opts: LivenessOptions): Liveness {
     const forget = [...noted].filter((webhookId) => !held.get(webhookId) && !noting.has(webhookId));
     for (const webhookId of forget) noted.delete(webhookId);
     if ((await redis.hooklineLivenessBeat(alive, holdsOf(owner), owner, ttlMs, ...forget)) === 0) reRegister(owner);
+    else lastBeatAt = Date.now();
   }
 
   async function sweep(owner: string, force: boolean): Promise<void> {
     const webhooks = await redis.smembers(holdsOf(owner));
     if (reclaim) for (const webhookId of webhooks) await reclaim(owner, webhookId);
-    await redis.hooklineLivenessBury(alive, holdsOf(owner), owner, force ? 1 : 0);
+    await redis.hooklineLivenessBury(alive, claimed, holdsOf(owner), owner, force ? 1 : 0);
   }
 
   let reaping: Promise<string[]> | null = null;
   function reap(): Promise<string[]> {
     reaping ??= (async () => {
       try {
-        const dead = await redis.hooklineLivenessDead(alive, 20);
+        const dead = await redis.hooklineLivenessDead(alive, claimed, 20);
         // Several workers may sweep one dead worker at once: every step is idempotent.
         for (const owner of dead) await sweep(owner, false);
         return dead;
@@ -235,7 +265,12 @@ export function createLiveness(opts: LivenessOptions): Liveness {
       await register();
       if (stopped) return;
       beatTimer = setInterval(() => void beat().catch(guard('beat (worker liveness)')), beatMs);
-      reapTimer = setInterval(() => void reap().catch(guard('reclaim what dead workers held')), reapMs);
+      const freshMs = Math.min(REAP_FRESH_MS, ttlMs / 2);
+      reapTimer = setInterval(() => {
+        // After a stall of its own, this worker beats before it judges anyone (the rule).
+        if (Date.now() - lastBeatAt > freshMs) return;
+        void reap().catch(guard('reclaim what dead workers held'));
+      }, reapMs);
       // Neither keeps a process alive on its own.
       beatTimer.unref();
       reapTimer.unref();

@@ -96,20 +96,26 @@ it('leaves a live worker\'s leases alone, however short its liveness, while it b
   expect(lease.expiresAt).toBeGreaterThan(Date.now());
 });
 
-it('a worker that missed its deadline (stalled) comes back under a new id and distrusts the leases it held', async () => {
-  // It beats every 400 ms but its liveness lasts 200 ms: each beat finds it expired, as after a long stall.
+it('a worker that missed its deadline takes it back if no reaper claimed it, and otherwise comes back under a new id and distrusts its leases', async () => {
+  // It beats every 400 ms but its liveness lasts 200 ms: between beats it is expired, as during a long stall.
   const stalled = await worker({ beatMs: 400, ttlMs: 200 });
   const before = stalled.liveness.id();
   const lease = await take(stalled.gate, 'wh_stall1', 'running', 1);
   expect(lease.expiresAt).toBeGreaterThan(Date.now());
+  // Nobody looked while it was expired: each beat takes its liveness back, holdings and all.
+  await new Promise((r) => setTimeout(r, 1_000));
+  expect(stalled.lost()).toBe(0);
+  expect(stalled.liveness.id()).toBe(before);
+  expect(lease.expiresAt).toBeGreaterThan(Date.now());
+  // A reaper claims it while it is expired: the lease is taken back, and the worker's next beat finds its id gone.
+  const other = await worker();
+  await waitUntil(async () => (await other.liveness.reap()).includes(before), 'the expired id to be reaped');
+  expect((await other.gate.inspect('wh_stall1')).inFlight).toBe(0);
   await waitUntil(() => stalled.lost() > 0, 'the stalled worker to notice');
   expect(stalled.liveness.id()).not.toBe(before);
   // Not handed on without a renewal that Redis confirms (deliver.ts, freeSlot).
   expect(lease.expiresAt).toBe(0);
-  // Its old id is reaped like a dead worker's: the lease is taken back; its release later is harmless.
-  const other = await worker();
-  await waitUntil(async () => (await other.liveness.reap()).includes(before), 'the old id to be reaped');
-  expect((await other.gate.inspect('wh_stall1')).inFlight).toBe(0);
+  // Its release later is harmless.
   await stalled.gate.release({ webhookId: 'wh_stall1', lease, circuitFailure: false, wake: true, cap: 1, threshold: 5 });
   expect((await other.gate.inspect('wh_stall1')).inFlight).toBe(0);
 });
@@ -143,4 +149,33 @@ it('forgets a webhook in its registry once nothing is held there, at the next be
   expect(await redis.smembers(holds)).toEqual(['wh_forget1']);
   await w.gate.release({ webhookId: 'wh_forget1', lease, circuitFailure: false, wake: true, cap: 1, threshold: 5 });
   await waitUntil(async () => (await redis.scard(holds)) === 0, 'the webhook to be forgotten');
+});
+
+it('workers that stalled together (one event loop) do not take each other\'s slots when they wake: a reaper beats before it judges', async () => {
+  const reclaimed: string[] = [];
+  const timing = { beatMs: 50, ttlMs: 300, reapMs: 50 };
+  const a = createLiveness({ redis, prefix, ...timing });
+  const b = createLiveness({ redis, prefix, ...timing });
+  await a.start(async (owner) => void reclaimed.push(owner));
+  await b.start(async (owner) => void reclaimed.push(owner));
+  stops.push(() => a.stop(), () => b.stop());
+  await a.hold('wh_stall_a');
+  await b.hold('wh_stall_b');
+  await new Promise((r) => setTimeout(r, 200));
+  const ids = [a.id(), b.id()];
+
+  // The shared event loop stalls for twice the liveness: both deadlines pass while neither can beat.
+  const until = Date.now() + 2 * timing.ttlMs;
+  while (Date.now() < until) { /* a long GC pause, a starved CPU */ }
+  await new Promise((r) => setTimeout(r, 600));
+
+  // Neither swept the other's holdings: each took its own lapsed liveness back at its first beat.
+  expect(reclaimed.filter((owner) => ids.includes(owner))).toEqual([]);
+  expect([a.id(), b.id()]).toEqual(ids);
+  // A worker that really stops beating is still reclaimed by the live one.
+  const c = createLiveness({ redis, prefix, beatMs: 3_600_000, ttlMs: 200, reapMs: 3_600_000 });
+  await c.start(async () => undefined);
+  await c.hold('wh_stall_c');
+  const dead = c.id();
+  await waitUntil(() => reclaimed.includes(dead), 'the stopped worker reclaimed by a live one');
 });
