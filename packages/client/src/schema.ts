@@ -83,7 +83,7 @@ export type paths = {
         put?: never;
         /**
          * Send a test callback
-         * @description A synthetic, signed extraction.job_completed callback with `"test": true`, tried once (no retries); answers once it was tried.
+         * @description A synthetic, signed callback of an event the webhook is subscribed to (the first of its events in catalog order) with `"test": true`, tried once (no retries); answers once it was tried.
          */
         post: operations["testWebhook"];
         delete?: never;
@@ -1388,6 +1388,20 @@ export type components = {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "INVALID_PAYLOAD",
+                 *         "message": "url: must be an https URL (live keys may register only https:// URLs; use a test key for http://)",
+                 *         "details": [
+                 *           {
+                 *             "path": "url",
+                 *             "message": "must be an https URL (live keys may register only https:// URLs; use a test key for http://)"
+                 *           }
+                 *         ]
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["Error"];
             };
         };
@@ -1397,6 +1411,14 @@ export type components = {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "UNAUTHORIZED",
+                 *         "message": "Invalid or revoked API key."
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["Error"];
             };
         };
@@ -1406,6 +1428,14 @@ export type components = {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "PLAN_REQUIRED",
+                 *         "message": "Webhooks need the pro or enterprise plan; upgrade the account to use them."
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["Error"];
             };
         };
@@ -1415,15 +1445,37 @@ export type components = {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "RESOURCE_NOT_FOUND",
+                 *         "message": "No such webhook."
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description DUPLICATE_WEBHOOK (same URL and scope already registered), LIMIT_REACHED (the account already has MAX_WEBHOOKS_PER_ACCOUNT webhooks) or IDEMPOTENCY_CONFLICT (Idempotency-Key reused with another body). */
+        /** @description DUPLICATE_WEBHOOK (same URL and scope already registered), LIMIT_REACHED (the account already has MAX_WEBHOOKS_PER_ACCOUNT webhooks, or the filter would take its filter values over MAX_FILTER_VALUES_PER_ACCOUNT) or IDEMPOTENCY_CONFLICT (Idempotency-Key reused with another body). */
         Conflict: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "DUPLICATE_WEBHOOK",
+                 *         "message": "This account already has a webhook (wh_3kTMd9e2Rz8wLq5vN1bXc7Ya) for this URL and scope; update that one, or use another URL or parser_id.",
+                 *         "details": [
+                 *           {
+                 *             "path": "url",
+                 *             "message": "is already registered for this scope"
+                 *           }
+                 *         ]
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["Error"];
             };
         };
@@ -1433,6 +1485,14 @@ export type components = {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "PAYLOAD_TOO_LARGE",
+                 *         "message": "Request body is larger than 256 KiB."
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["Error"];
             };
         };
@@ -1444,6 +1504,14 @@ export type components = {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "RATE_LIMITED",
+                 *         "message": "Too many requests for this API key; retry in 12 s."
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["Error"];
             };
         };
@@ -1453,6 +1521,14 @@ export type components = {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "SERVICE_UNAVAILABLE",
+                 *         "message": "The database is unreachable; try again shortly."
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["Error"];
             };
         };
@@ -1462,6 +1538,14 @@ export type components = {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "INTERNAL_ERROR",
+                 *         "message": "Something went wrong on our side; try again, and contact support if it persists."
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["Error"];
             };
         };
