@@ -20,7 +20,7 @@ const config: Config = {
   },
   transformIgnorePatterns: [`node_modules/(?!(${esmOnly.join('|')})/)`],
   moduleNameMapper: {
-    '^@hookline/(domain|config|db|queue|metrics|verify)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@hookline/(domain|config|db|queue|metrics|verify|telemetry)$': '<rootDir>/packages/$1/src/index.ts',
     '^@hookline/(api|worker|standalone)$': '<rootDir>/apps/$1/src/index.ts',
   },
   modulePathIgnorePatterns: ['<rootDir>/.data'],

@@ -5,6 +5,7 @@
 // a demo account with a test API key, a one-time dashboard sign-in link and an
 // admin password, all printed (see demo-account.ts). Never with NODE_ENV=production.
 import { resolve } from 'node:path';
+import { startTracing } from '@hookline/telemetry';
 import { createLogger, devSecretsFile, loadEnvOrExit, loadOrCreateDevSecrets, standaloneEnvSchema, throttledWarn } from '@hookline/config';
 import { createDb, runMigrations } from '@hookline/db';
 import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
@@ -29,6 +30,10 @@ async function main() {
   const secretsFile = devSecretsFile(dataDir);
   const secretBox = createSecretBox(encryptionKey);
   const logger = createLogger({ level: env.LOG_LEVEL, service: 'hookline' });
+  // One process, one tracer provider: one service.name, `hookline`, for the API's and
+  // the worker's spans alike (their span names tell them apart).
+  const tracing = startTracing(env, { serviceName: 'hookline' });
+  if (tracing.enabled) logger.info('tracing on', { otlp_url: tracing.url, protocol: tracing.protocol, service_name: tracing.serviceName });
   const say = (line: string) => process.stdout.write(`${line}\n`);
 
   say(env.DATABASE_URL ? 'hookline: connecting to PostgreSQL…' : `hookline: starting the embedded PostgreSQL (PGlite) in ${resolve(dataDir, 'pglite')}…`);
@@ -106,6 +111,7 @@ async function main() {
       producer.disconnect();
       workerConnection.disconnect();
       await db.close();
+      await tracing.shutdown().catch((err: Error) => logger.warn('could not export the last spans', { err: err.message }));
       await localRedis?.stop();
     },
   });

@@ -50,6 +50,13 @@ export const SETTING_TEXTS: Record<string, SettingText> = {
   RETENTION: { meaning: 'events (with their deliveries and attempts) and finished extractions older than this are deleted; see [Data retention](operations.md#data-retention)' },
   WORKER_LOCK_DURATION: { meaning: "BullMQ's lock of a running job: after a worker dies, how long until others take over its jobs" },
   WORKER_STALLED_INTERVAL: { meaning: 'how often workers look for such jobs' },
+  OTEL_EXPORTER_OTLP_ENDPOINT: { meaning: 'OTLP/HTTP collector base URL (`/v1/traces` is appended); set, it turns tracing on ([operations.md](operations.md#tracing))', defaultText: 'unset: tracing off' },
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: { meaning: 'the full traces URL, instead of `OTEL_EXPORTER_OTLP_ENDPOINT`' },
+  OTEL_EXPORTER_OTLP_PROTOCOL: { meaning: '`http/protobuf` or `http/json`', defaultText: '`http/protobuf`' },
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: { meaning: 'the same, for traces only (wins over `OTEL_EXPORTER_OTLP_PROTOCOL`)' },
+  OTEL_SERVICE_NAME: { meaning: "the traces' `service.name`", defaultText: '`hookline-api`, `hookline-worker`; `hookline` for `npm start`' },
+  OTEL_TRACES_SAMPLER: { meaning: 'which traces are kept: `parentbased_traceidratio` with `OTEL_TRACES_SAMPLER_ARG=0.01` keeps 1% of publishes, each with its worker spans', defaultText: '`parentbased_always_on`' },
+  OTEL_TRACES_SAMPLER_ARG: { meaning: 'the ratio of the `*traceidratio` samplers (0–1)', defaultText: '1' },
 };
 
 export type SettingRow = { name: string; process: 'both' | 'API' | 'worker'; defaultText: string; meaning: string };
