@@ -1,5 +1,6 @@
 import { transactionSql, writeEventBatch, type Db, type OutboxSql, type SqlRunner } from '@hookline/db';
 import { createBatcher, type CircuitState, type DeliveryStatus, type EventData, type OperationalEventName } from '@hookline/domain';
+import { inSpan, SpanKind } from '@hookline/telemetry';
 
 // Every statement the worker and the relay run against PostgreSQL, in one
 // place. Hot path: one query loads delivery + webhook + event, one statement
@@ -231,10 +232,11 @@ export function createDeliveryStore(db: Db) {
   const changed = async (sql: string, params: unknown[]) => (await db.sql.query(sql, params)).length > 0;
 
   return {
+    // Spans start in the caller's context (the attempt's), whichever batch the call joins.
     /** Delivery + webhook + event, batched with the loads of the same instant. */
-    load,
+    load: (deliveryId: string) => inSpan('hookline.load', () => load(deliveryId), { kind: SpanKind.CLIENT }),
     /** Records an attempt and the delivery's new state, guarded by the attempt count it was decided on. */
-    record,
+    record: (item: AttemptRecord) => inSpan('hookline.record', () => record(item), { kind: SpanKind.CLIENT }),
 
     /**
      * record() for the attempt that ends a delivery failed, with its
@@ -242,11 +244,11 @@ export function createDeliveryStore(db: Db) {
      * one run record the attempt also lets one write the notice). Rare: not batched.
      */
     recordExhausted: (item: AttemptRecord, notice: Notice): Promise<(Recorded & Announced) | null> =>
-      db.prisma.$transaction(async (tx) => {
+      inSpan('hookline.record', () => db.prisma.$transaction(async (tx) => {
         const sql = transactionSql(tx);
         const [done] = await recordMany([item], sql);
         return done ? { ...done, deliveries: await writeNotice(sql, notice) } : null;
-      }, NOTICE_TX),
+      }, NOTICE_TX), { kind: SpanKind.CLIENT }),
 
     /** The document callbacks of an extraction to a webhook still waiting, and when the last is due. */
     async waitingDocuments(extractionId: string, webhookId: string): Promise<{ waiting: number; latest: Date | null }> {
