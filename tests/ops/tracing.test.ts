@@ -137,6 +137,34 @@ describe('tracing', () => {
     expect(attempt).toMatchObject({ service: 'hookline-eu', traceId: server.traceId });
   });
 
+  it('a document report is traced like a publish: its transaction and one enqueue per event it emitted, under the request span', async () => {
+    const wh = await stack.createWebhook({ url: (await stack.receiver({ status: 200 })).url, events: ['extraction.document_completed', 'extraction.job_completed'] });
+    const base = workerProcessEnv(stack.api, { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });
+    const api = await spawnApiProcess({ ...base, PLATFORM_TOKEN: stack.api.platformToken });
+    running.push(api);
+    const ext = await stack.api.platform.post('/internal/v1/extractions', { account_id: stack.account.accountId, document_count: 1 });
+    expect(ext.status).toBe(201);
+    const traceId = randomBytes(16).toString('hex');
+    const res = await fetch(`http://127.0.0.1:${api.port}/internal/v1/extractions/${ext.body.extraction.extraction_id}/documents/doc_1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.api.platformToken}`, traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` },
+      body: JSON.stringify({ status: 'completed', result: { total: 1 } }),
+    });
+    expect(res.status).toBe(202);
+    const events = ((await res.json()) as { events: { id: string }[] }).events;
+    expect(events.length).toBeGreaterThanOrEqual(2);
+    const spans = (await otlp.waitFor((all) => all.filter((s) => s.traceId === traceId && s.name === 'hookline.enqueue').length === events.length))
+      .filter((s) => s.traceId === traceId);
+    const server = spans.find((s) => s.name === 'POST /internal/v1/extractions/:extraction_id/documents/:document_id')!;
+    expect(server).toMatchObject({ service: 'hookline-api', kind: SERVER });
+    expect(server.attributes).toMatchObject({ 'http.response.status_code': 202 });
+    expect(spans.filter((s) => s.name === 'hookline.outbox.write').map((s) => s.parentSpanId)).toEqual([server.spanId]);
+    const enqueues = spans.filter((s) => s.name === 'hookline.enqueue');
+    expect(enqueues.every((s) => s.parentSpanId === server.spanId)).toBe(true);
+    expect(enqueues.map((s) => s.attributes['hookline.event_id']).sort()).toEqual(events.map((e) => e.id).sort());
+    expect(wh.id).toMatch(/^wh_/);
+  });
+
   it('tracing off: nothing is exported and jobs carry no traceparent, even for a request that had one', async () => {
     const wh = await stack.createWebhook({ url: (await stack.receiver({ status: 200 })).url });
     const before = otlp.requests.length;
