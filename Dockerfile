@@ -16,6 +16,7 @@ COPY packages/db/package.json packages/db/
 COPY packages/domain/package.json packages/domain/
 COPY packages/metrics/package.json packages/metrics/
 COPY packages/queue/package.json packages/queue/
+COPY packages/telemetry/package.json packages/telemetry/
 COPY packages/verify/package.json packages/verify/
 COPY apps/api/package.json apps/api/
 COPY apps/standalone/package.json apps/standalone/

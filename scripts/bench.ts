@@ -23,6 +23,11 @@
 //                         answer at once, run (b) one never answers and one answers after 5 s;
 //                         healthy deliveries/s and p99 of (b) against (a) (scripts/bench/isolation.ts).
 //                         Options: --events N (2000) --limit S (180 s per run) --concurrency C (200)
+//   tracing               CPU per delivery (API + worker, end to end) with OpenTelemetry tracing off,
+//                         on at ratio 1.0 and on at 0.01, exporting to an OTLP/HTTP sink in this
+//                         process (scripts/bench/tracing.ts).
+//                         Options: --events N (2000) --hooks H (4) --rounds R (2) --concurrency C (200)
+//                         --protocol http/protobuf|http/json (http/protobuf)
 //   soak (or --soak)      a steady publish rate until --deliveries are delivered; every --interval
 //                         the API's and the worker's RSS, Redis used_memory, the tables' sizes and
 //                         the backlog; fails on growth (scripts/bench/soak.ts).
@@ -40,6 +45,7 @@ import { runSoak } from './bench/soak';
 import { benchRedis, useCluster } from './bench/redis';
 import { runStorage } from './bench/storage';
 import { runThroughput } from './bench/throughput';
+import { runTracing } from './bench/tracing';
 import { agent } from './bench/http';
 
 const args = process.argv.slice(2);
@@ -49,7 +55,7 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-const VALUED = new Set(['scenario', 'events', 'rate', 'seconds', 'concurrency', 'limit', 'hooks', 'idempotency', 'max-in-flight', 'deliveries', 'interval', 'workers', 'redis', 'payloads', 'day']);
+const VALUED = new Set(['scenario', 'events', 'rate', 'seconds', 'concurrency', 'limit', 'hooks', 'idempotency', 'max-in-flight', 'deliveries', 'interval', 'workers', 'redis', 'payloads', 'day', 'rounds', 'protocol']);
 const FLAGS = new Set(['soak']);
 const given = new Map<string, string>();
 for (let i = 0; i < args.length; i++) {
@@ -107,6 +113,10 @@ async function main(): Promise<void> {
     } finally {
       await benchRedis().stop();
     }
+  } else if (scenario === 'tracing') {
+    const protocol = given.get('protocol') ?? 'http/protobuf';
+    if (protocol !== 'http/protobuf' && protocol !== 'http/json') fail('--protocol must be http/protobuf or http/json');
+    await runTracing({ events: whole('events', 2_000), hooks: whole('hooks', 4), rounds: whole('rounds', 2), concurrency: whole('concurrency', 200), protocol });
   } else if (scenario === 'soak') {
     await runSoak({
       deliveries: whole('deliveries', 1_000_000),
@@ -123,7 +133,7 @@ async function main(): Promise<void> {
     const day = given.get('day') === '0' ? 0 : whole('day', 100_000);
     await runStorage({ events: whole('events', 5_000), hooks: whole('hooks', 4), payloads, day, concurrency: whole('concurrency', 200) });
   } else {
-    fail(`unknown scenario "${scenario}" (throughput, isolation, soak or storage)`);
+    fail(`unknown scenario "${scenario}" (throughput, isolation, soak, storage or tracing)`);
   }
 }
 

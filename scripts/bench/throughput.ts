@@ -62,7 +62,7 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(0)}%`;
 
 /** sent time per delivery key, for the H deliveries of each event. */
-function fanOut(accepted: Map<string, number>, hooks: number): Map<string, number> {
+export function fanOut(accepted: Map<string, number>, hooks: number): Map<string, number> {
   const keys = new Map<string, number>();
   for (const [id, sentAt] of accepted) for (let h = 0; h < hooks; h++) keys.set(deliveryKey(id, h), sentAt);
   return keys;
@@ -91,7 +91,7 @@ async function paced(port: number, token: string, accountId: string, rate: numbe
  * It looks every 500 ms: each look scans the keys still missing, and this
  * process shares the machine's cores with the pipeline it measures.
  */
-async function waitDelivered(receiver: Receiver, keys: Iterable<string>, label: string, timeoutMs: number): Promise<number> {
+export async function waitDelivered(receiver: Receiver, keys: Iterable<string>, label: string, timeoutMs: number): Promise<number> {
   const all = [...keys];
   let remaining = all;
   const count = all.length;

@@ -4,6 +4,7 @@ import { apiEnvSchema, createLogger, loadEnvOrExit, loadOrCreateDevSecrets, PROD
 import { createDb, runMigrations } from '@hookline/db';
 import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
+import { startTracing } from '@hookline/telemetry';
 import { createDeliveryQueues, createRedis, describeRedisTarget, redisTargetFromEnv, shardCount } from '@hookline/queue';
 import { createApp } from './app';
 import { serveUntilSignal } from './serve';
@@ -19,6 +20,9 @@ async function main() {
   const encryptionKey = parseEncryptionKey(env.ENCRYPTION_KEY ?? dev!.ENCRYPTION_KEY)!;
 
   const logger = createLogger({ level: env.LOG_LEVEL, service: 'api' });
+  // Off (the API's no-op tracer) unless OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set.
+  const tracing = startTracing(env, { serviceName: 'hookline-api' });
+  if (tracing.enabled) logger.info('tracing on', { otlp_url: tracing.url, protocol: tracing.protocol, service_name: tracing.serviceName });
   const db = await createDb({ databaseUrl: env.DATABASE_URL, poolSize: 20, onError: throttledWarn(logger, 'PostgreSQL connection lost; requests answer 503 until it is back') });
   await runMigrations(db.sql);
   const redisTarget = redisTargetFromEnv(env);
@@ -45,6 +49,7 @@ async function main() {
       await queue.close().catch((err: Error) => logger.warn('could not close the queue cleanly', { err: err.message }));
       redis.disconnect();
       await db.close();
+      await tracing.shutdown().catch((err: Error) => logger.warn('could not export the last spans', { err: err.message }));
     },
   });
 }

@@ -7,6 +7,7 @@
 // With NODE_ENV=production it uses only what it is given (DATABASE_URL, a Redis
 // topology, PLATFORM_TOKEN, ENCRYPTION_KEY), starts nothing, and prints no secret.
 import { resolve } from 'node:path';
+import { startTracing } from '@hookline/telemetry';
 import { createLogger, devSecretsFile, loadEnvOrExit, loadOrCreateDevSecrets, PRODUCTION_REQUIRED, standaloneEnvSchema, throttledWarn } from '@hookline/config';
 import { createDb, runMigrations } from '@hookline/db';
 import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
@@ -57,6 +58,10 @@ async function main() {
   const secretBox = createSecretBox(encryptionKey);
   const logger = createLogger({ level: env.LOG_LEVEL, service: 'hookline' });
   const host = env.HOST ?? (production ? '0.0.0.0' : '127.0.0.1');
+  // One process, one tracer provider: one service.name, `hookline`, for the API's and
+  // the worker's spans alike (their span names tell them apart).
+  const tracing = startTracing(env, { serviceName: 'hookline' });
+  if (tracing.enabled) logger.info('tracing on', { otlp_url: tracing.url, protocol: tracing.protocol, service_name: tracing.serviceName });
 
   say(env.DATABASE_URL ? 'hookline: connecting to PostgreSQL…' : `hookline: starting the embedded PostgreSQL (PGlite) in ${resolve(dataDir, 'pglite')}…`);
   const db = env.DATABASE_URL
@@ -141,6 +146,7 @@ async function main() {
       producer.disconnect();
       workerConnection.disconnect();
       await db.close();
+      await tracing.shutdown().catch((err: Error) => logger.warn('could not export the last spans', { err: err.message }));
       // Last: everything above may still talk to it while closing.
       await localRedis?.stop();
       lock?.release();

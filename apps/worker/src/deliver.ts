@@ -10,6 +10,8 @@ import { createDeliveryStore, type Announced, type AttemptRecord, type DeliveryR
 import type { EndpointGate, Lease } from './endpoint-gate';
 import type { LocalLine } from './local-line';
 import type { Sender, SendResult } from './sender';
+import { annotate, ATTR, inSpan } from '@hookline/telemetry';
+import { inAttemptSpan } from './attempt-span';
 
 // The delivery processor, in named phases that read top to bottom:
 //   load → admit (final? due? webhook live? documents first? circuit?) → take
@@ -557,6 +559,7 @@ export function createDeliverer(deps: DeliverDeps) {
       logger.warn('delivery not found; job dropped', { delivery_id: job.deliveryId });
       return { outcome: 'missing', next: DONE };
     }
+    annotate({ [ATTR.webhookId]: row.webhook_id, [ATTR.eventId]: row.event_id });
     const admitted = await admit(row, job);
     if ('outcome' in admitted) return admitted;
     if (!admitted.probe) return attempt(row, job, admitted);
@@ -570,7 +573,7 @@ export function createDeliverer(deps: DeliverDeps) {
   /** take a slot → send → free the slot → record → apply the webhook's change → observe. */
   async function attempt(row: LoadedDelivery, job: DeliverJob, admitted: { probe: boolean }): Promise<DeliverResult> {
     const once = job.once === true;
-    const lease = await takeSlot(row, job, admitted.probe);
+    const lease = await inSpan('hookline.gate', () => takeSlot(row, job, admitted.probe));
     if ('outcome' in lease) return lease;
 
     line?.started(row.webhook_id, lease.id);
@@ -580,6 +583,7 @@ export function createDeliverer(deps: DeliverDeps) {
     // proxy_error; a test changes no webhook state); any other delivery waits for the proxy instead.
     if (isProxyFailure(result) && !row.test) return proxyFailed(row, result);
     const { decision, attemptId, attemptNumber, now, wake, announced } = await record(row, result, once);
+    annotate({ [ATTR.attempt]: attemptNumber });
     // The attempt is recorded: a hiccup on the webhook row (or Redis) must not make BullMQ run (and send) it again.
     const quietly = <T>(what: string, work: () => Promise<T>) =>
       work().catch((err: Error) => {
@@ -622,7 +626,7 @@ export function createDeliverer(deps: DeliverDeps) {
     return { ...base, next: DONE };
   }
 
-  return { deliver };
+  return { deliver: (job: DeliverJob) => inAttemptSpan(job, () => deliver(job)) };
 }
 
 export type Deliverer = ReturnType<typeof createDeliverer>;

@@ -1,5 +1,6 @@
 import { transactionSql, writeEventBatch, type Db, type OutboxSql, type SqlRunner } from '@hookline/db';
 import { createBatcher, type CircuitState, type DeliveryStatus, type EventData, type OperationalEventName } from '@hookline/domain';
+import { inSpan, SpanKind } from '@hookline/telemetry';
 
 // Every statement the worker and the relay run against PostgreSQL, in one
 // place. Hot path: one query loads delivery + webhook + event, one statement
@@ -252,19 +253,21 @@ export function createDeliveryStore(db: Db) {
   const changed = async (sql: string, params: unknown[]) => (await db.sql.query(sql, params)).length > 0;
 
   return {
+    // Spans start in the caller's context (the attempt's), whichever batch the call joins.
     /** Delivery + webhook + event, batched with the loads of the same instant. */
-    load,
+    load: (deliveryId: string) => inSpan('hookline.load', () => load(deliveryId), { kind: SpanKind.CLIENT }),
     /**
      * Records an attempt and the delivery's new state, guarded by the attempt
      * count it was decided on: null when the guard refused it (another run
      * recorded an attempt meanwhile, or this very item did, its answer lost).
      * Rejects when the statement failed.
      */
-    async record(item: AttemptRecord): Promise<Recorded | null> {
-      const done = await recordBatch(item);
-      if (done && 'failed' in done) throw done.failed;
-      return done;
-    },
+    record: (item: AttemptRecord): Promise<Recorded | null> =>
+      inSpan('hookline.record', async () => {
+        const done = await recordBatch(item);
+        if (done && 'failed' in done) throw done.failed;
+        return done;
+      }, { kind: SpanKind.CLIENT }),
 
     /**
      * record() for the attempt that ends a delivery failed, with its
@@ -272,11 +275,11 @@ export function createDeliveryStore(db: Db) {
      * one run record the attempt also lets one write the notice). Rare: not batched.
      */
     recordExhausted: (item: AttemptRecord, notice: Notice): Promise<(Recorded & Announced) | null> =>
-      db.prisma.$transaction(async (tx) => {
+      inSpan('hookline.record', () => db.prisma.$transaction(async (tx) => {
         const sql = transactionSql(tx);
         const [done] = await recordMany([item], sql);
         return done ? { ...done, deliveries: await writeNotice(sql, notice) } : null;
-      }, NOTICE_TX),
+      }, NOTICE_TX), { kind: SpanKind.CLIENT }),
 
     /** The document callbacks of an extraction to a webhook still waiting, and when the last is due. */
     async waitingDocuments(extractionId: string, webhookId: string): Promise<{ waiting: number; latest: Date | null }> {

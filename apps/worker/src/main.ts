@@ -6,6 +6,7 @@ import { createDb, runMigrations } from '@hookline/db';
 import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
 import { createRedis, describeRedisTarget, redisTargetFromEnv } from '@hookline/queue';
+import { startTracing } from '@hookline/telemetry';
 import { startHealthServer, type HealthServer } from './health-server';
 import { startRetentionSweeper } from './retention';
 import { createWorker } from './worker';
@@ -26,6 +27,9 @@ async function main() {
   if (!encryptionKey) refuse('the worker needs ENCRYPTION_KEY (32 bytes, base64; the same as the API\'s) to decrypt webhook secrets');
 
   const logger = createLogger({ level: env.LOG_LEVEL, service: 'worker' });
+  // Off (the API's no-op tracer) unless OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set.
+  const tracing = startTracing(env, { serviceName: 'hookline-worker' });
+  if (tracing.enabled) logger.info('tracing on', { otlp_url: tracing.url, protocol: tracing.protocol, service_name: tracing.serviceName });
   const db = await createDb({ databaseUrl: env.DATABASE_URL, poolSize: 20, onError: throttledWarn(logger, 'PostgreSQL connection lost; deliveries wait for it') });
   await runMigrations(db.sql);
   const redisTarget = redisTargetFromEnv(env);
@@ -56,6 +60,7 @@ async function main() {
       await Promise.all([retention.stop(), delivery.close()]);
       connection.disconnect();
       await db.close();
+      await tracing.shutdown().catch((err: Error) => logger.warn('could not export the last spans', { err: err.message }));
     })().then(
       () => process.exit(0),
       (err: Error) => {

@@ -4,6 +4,10 @@ import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import got from 'got';
 import { createProxyAgents, noProxyMatcher, type ProxyError } from './egress-proxy';
+import { inSpan, SpanKind, SpanStatusCode } from '@hookline/telemetry';
+import {
+  ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, ATTR_URL_FULL,
+} from '@opentelemetry/semantic-conventions';
 import { guardedLookup, isBlockedAddress } from './ssrf';
 
 /** The response body kept for the attempt log (contract: "first 2 KiB"). */
@@ -168,7 +172,7 @@ export function createSender(options: SenderOptions): Sender {
   const proxied = options.proxy ? createProxyAgents(options.proxy.url, proxyAgentOptions) : null;
   const direct = noProxyMatcher(options.proxy?.noProxy ?? []);
 
-  async function send(request: SendRequest): Promise<SendResult> {
+  async function sendUntraced(request: SendRequest): Promise<SendResult> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     const failure = (error: SendErrorCode): SendResult => ({
@@ -287,6 +291,19 @@ export function createSender(options: SenderOptions): Sender {
     });
   }
 
+  // An HTTP client span per send, with the usual HTTP attributes. The URL is
+  // recorded without user info, query string or fragment (where tokens live);
+  // headers (signatures, secrets) and bodies are never recorded. No traceparent
+  // is sent to the receiver: it is a customer's endpoint, outside our traces.
+  const send = (request: SendRequest): Promise<SendResult> =>
+    inSpan('POST', async (span) => {
+      const result = await sendUntraced(request);
+      if (result.status !== null) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, result.status);
+      if (result.error) span.setAttribute(ATTR_ERROR_TYPE, result.error);
+      if (!result.ok) span.setStatus({ code: SpanStatusCode.ERROR, ...(result.error ? { message: result.error } : {}) });
+      return result;
+    }, { kind: SpanKind.CLIENT, attributes: { [ATTR_HTTP_REQUEST_METHOD]: 'POST', ...urlAttributes(request.url) } });
+
   function close(): void {
     agent.http.destroy();
     agent.https.destroy();
@@ -295,6 +312,17 @@ export function createSender(options: SenderOptions): Sender {
   }
 
   return { send, close };
+}
+
+/** url.full without user info, query or fragment, plus server.address and server.port. */
+export function urlAttributes(text: string): Record<string, string | number> {
+  try {
+    const url = new URL(text);
+    const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+    return { [ATTR_URL_FULL]: `${url.protocol}//${url.host}${url.pathname}`, [ATTR_SERVER_ADDRESS]: url.hostname, [ATTR_SERVER_PORT]: port };
+  } catch {
+    return {};
+  }
 }
 
 function firstHeader(value: string | string[] | undefined): string | undefined {

@@ -64,6 +64,18 @@ const common = {
   QUEUE_PREFIX: z.string().min(1).max(64).regex(/^[A-Za-z0-9_:-]+$/, 'may contain only letters, digits, _ : -').default('hookline'),
   // Development only: the folder for generated secrets, the embedded database and a local redis-server's data.
   HOOKLINE_DATA_DIR: z.string().min(1).default('.data'),
+  // OpenTelemetry traces (packages/telemetry), by the standard OTEL_* names; off unless an endpoint is set.
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ error: 'must be an http(s) URL' }).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ error: 'must be an http(s) URL' }).optional(),
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf', 'http/json'], { error: 'must be http/protobuf or http/json (grpc is not supported)' }).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: z.enum(['http/protobuf', 'http/json'], { error: 'must be http/protobuf or http/json (grpc is not supported)' }).optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).optional(),
+  OTEL_TRACES_SAMPLER: z
+    .enum(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'], {
+      error: 'must be always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio',
+    })
+    .optional(),
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number({ error: 'must be a ratio between 0 and 1' }).min(0, 'must be a ratio between 0 and 1').max(1, 'must be a ratio between 0 and 1').optional(),
 };
 
 const apiOnly = {

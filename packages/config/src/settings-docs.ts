@@ -55,6 +55,13 @@ export const SETTING_TEXTS: Record<string, SettingText> = {
   WORKER_LOCK_DURATION: { meaning: "BullMQ's lock of a running job: after a worker dies, how long until others take over its jobs (renewed five times per duration: a worker stalled for up to four fifths of it keeps them; see [reliability.md](reliability.md#crash-safety))" },
   OUTAGE_PROBE_INTERVAL: { meaning: 'while PostgreSQL or Redis is unreachable a worker takes no jobs; how often it probes them to resume ([Outages](reliability.md#outages-postgresql-and-redis))' },
   WORKER_STALLED_INTERVAL: { meaning: "how often workers look for such jobs; a dead worker's jobs run again within `WORKER_LOCK_DURATION` + this" },
+  OTEL_EXPORTER_OTLP_ENDPOINT: { meaning: 'OTLP/HTTP collector base URL (`/v1/traces` is appended); set, it turns tracing on ([operations.md](operations.md#tracing))', defaultText: 'unset: tracing off' },
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: { meaning: 'the full traces URL, instead of `OTEL_EXPORTER_OTLP_ENDPOINT`' },
+  OTEL_EXPORTER_OTLP_PROTOCOL: { meaning: '`http/protobuf` or `http/json`', defaultText: '`http/protobuf`' },
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: { meaning: 'the same, for traces only (wins over `OTEL_EXPORTER_OTLP_PROTOCOL`)' },
+  OTEL_SERVICE_NAME: { meaning: "the traces' `service.name`", defaultText: '`hookline-api`, `hookline-worker`; `hookline` for `npm start`' },
+  OTEL_TRACES_SAMPLER: { meaning: 'which traces are kept: `parentbased_traceidratio` with `OTEL_TRACES_SAMPLER_ARG=0.01` keeps 1% of publishes, each with its worker spans', defaultText: '`parentbased_always_on`' },
+  OTEL_TRACES_SAMPLER_ARG: { meaning: 'the ratio of the `*traceidratio` samplers (0–1)', defaultText: '1' },
 };
 
 export type SettingRow = { name: string; process: 'both' | 'API' | 'worker' | '`npm start`'; defaultText: string; meaning: string };

@@ -63,18 +63,18 @@ export function createDeliveryQueues(connection: RedisClient, prefix: string, co
 }
 
 /** A delivery as the queues need it: its id (the job id) and its webhook (which picks the shard). */
-export type DeliveryRef = { id: string; webhookId: string };
+export type DeliveryRef = { id: string; webhookId: string; traceparent?: string };
 
 /** enqueueDeliveries over the shards: each delivery into its webhook's shard, one addBulk per shard. */
 export async function enqueueToShards(queues: DeliveryQueues, deliveries: readonly DeliveryRef[], opts: EnqueueOptions = {}): Promise<void> {
-  const byShard = new Map<DeliveryQueue, string[]>();
+  const byShard = new Map<DeliveryQueue, DeliveryRef[]>();
   for (const d of deliveries) {
     const queue = queues.forWebhook(d.webhookId);
-    const ids = byShard.get(queue);
-    if (ids) ids.push(d.id);
-    else byShard.set(queue, [d.id]);
+    const refs = byShard.get(queue);
+    if (refs) refs.push(d);
+    else byShard.set(queue, [d]);
   }
-  await Promise.all([...byShard].map(([queue, ids]) => enqueueDeliveries(queue, ids, opts)));
+  await Promise.all([...byShard].map(([queue, refs]) => enqueueDeliveries(queue, refs, opts)));
 }
 
 export type EnqueueOptions = { once?: boolean; delayMs?: number; priority?: number };
@@ -88,14 +88,14 @@ export type EnqueueOptions = { once?: boolean; delayMs?: number; priority?: numb
  */
 export async function enqueueDeliveries(
   queue: DeliveryQueue,
-  deliveryIds: string[],
+  deliveries: readonly (string | Pick<DeliveryRef, 'id' | 'traceparent'>)[],
   opts: EnqueueOptions = {},
 ): Promise<void> {
-  if (deliveryIds.length === 0) return;
+  if (deliveries.length === 0) return;
   await queue.addBulk(
-    deliveryIds.map((deliveryId) => ({
+    deliveries.map((d) => typeof d === 'string' ? { id: d } : d).map(({ id: deliveryId, traceparent }) => ({
       name: DELIVER_JOB,
-      data: opts.once ? { deliveryId, once: true } : { deliveryId },
+      data: { deliveryId, ...(opts.once ? { once: true } : {}), ...(traceparent ? { traceparent } : {}) },
       opts: {
         // BullMQ refuses custom ids with ':'; a random suffix keeps two manual retries in one millisecond apart.
         jobId: opts.once ? `${deliveryId}-once-${Date.now().toString(36)}${randomBytes(4).toString('hex')}` : deliveryId,

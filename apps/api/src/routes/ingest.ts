@@ -9,6 +9,7 @@ import {
   publishEventBody,
 } from '@hookline/domain';
 import { idempotencyOf, replay } from '../middleware/idempotency';
+import { traced } from '../middleware/tracing';
 import { createEventPublisher, eventAccepted } from '../services/event-publisher';
 import { createExtraction, publishPlatformEvent, reportAccepted, reportDocument } from '../services/ingest';
 import { defineRoute, json } from './define';
@@ -59,7 +60,7 @@ export const ingestRoutes = [
     summary: 'Report a document result',
     description: 'Emits extraction.document_completed; the report that makes the extraction terminal also emits extraction.job_completed and one batch.* event, exactly once even when reports race. Reporting a document twice emits nothing new.',
     params: documentParams, body: documentReportBody, responses: { 202: json(DocumentReportAccepted, 'Accepted, with the events it emitted.') },
-    handler: (deps) => async (req, res) => {
+    handler: (deps) => traced('post', '/internal/v1/extractions/:extraction_id/documents/:document_id', async (req, res) => {
       const extractionId = pathId('extraction_id', req.params.extraction_id);
       const documentId = pathId('document_id', req.params.document_id);
       const body = documentReportBody.parse(req.body ?? {});
@@ -67,7 +68,7 @@ export const ingestRoutes = [
       const outcome = await reportDocument(deps, extractionId, documentId, body, key);
       if ('keyTaken' in outcome) return replay(deps, res, key!, outcome.keyTaken);
       res.status(202).json(reportAccepted(outcome) satisfies z.infer<typeof DocumentReportAccepted>);
-    },
+    }),
   }),
   defineRoute({
     method: 'post', path: '/internal/v1/events', access: 'platform', idempotent: 'in-transaction', notFound: true, tag: 'Platform', operationId: 'publishEvent',
@@ -76,13 +77,13 @@ export const ingestRoutes = [
     handler: (deps) => {
       // One per app: concurrent publishes share its batches.
       const publisher = createEventPublisher(deps);
-      return async (req, res) => {
+      return traced('post', '/internal/v1/events', async (req, res) => {
         const body = publishEventBody.parse(req.body ?? {});
         const key = idempotencyOf(res);
         const published = await publishPlatformEvent(publisher, body, key);
         if (published.keyTaken !== undefined) return replay(deps, res, key!, published.keyTaken);
         res.status(202).json(eventAccepted(published.event) satisfies z.infer<typeof EventAccepted>);
-      };
+      });
     },
   }),
 ];

@@ -1,5 +1,6 @@
 import { isKeyTaken, writeEventBatch, type EventBatchResult, type IdempotencyRecord, type NewEvent } from '@hookline/db';
 import { AppError, createBatcher, unwrapSettled, type EventName, type Settled } from '@hookline/domain';
+import { ATTR, context, endSpan, SpanKind, startSpan, type Context } from '@hookline/telemetry';
 import type { ApiDeps } from '../deps';
 import { IDEMPOTENCY_TTL_MS, keyReused, sealAnswer, type IdempotencyContext } from '../middleware/idempotency';
 import { enqueueCommitted, type EmittedEvent, type Written } from './outbox-enqueue';
@@ -14,9 +15,15 @@ import { enqueueCommitted, type EmittedEvent, type Written } from './outbox-enqu
 // An Idempotency-Key costs no statement of its own: the first statement reads
 // the key's row with the webhooks, the second takes it with the writes, and
 // the row holds the 202's answer from the start.
+//
+// Tracing: a batch serves many requests, each with its own trace. Each
+// request's span gets its own `hookline.outbox.write` and `hookline.enqueue`
+// children, all of one batch starting and ending together
+// (`hookline.batch.size` says how many shared it), so every trace reads whole
+// on its own: no span is shared across traces, and no link has to be followed.
 
 /** An event of the catalog, for the account's matching webhooks (no test events here). */
-export type PublishedEvent = Omit<NewEvent, 'event' | 'onlyWebhookId' | 'idempotency'> & { event: EventName; key?: IdempotencyContext };
+export type PublishedEvent = Omit<NewEvent, 'event' | 'onlyWebhookId' | 'idempotency'> & { event: EventName; key?: IdempotencyContext; trace?: Context };
 
 /** The answer to give: the event written now, or the row of a key used before. */
 export type Published = { event: EmittedEvent; keyTaken?: undefined } | { keyTaken: IdempotencyRecord | null };
@@ -108,7 +115,7 @@ export function createEventPublisher(deps: Pick<ApiDeps, 'db' | 'queue' | 'logge
 
   /** One statement pair for the batch; if an item's content made it fail, each item alone, so only that one fails. */
   async function write(published: PublishedEvent[]): Promise<Settled<EventBatchResult>[]> {
-    const items = published.map(({ key, ...item }): NewEvent => (key ? {
+    const items = published.map(({ key, trace: _trace, ...item }): NewEvent => (key ? {
       ...item,
       idempotency: {
         scope: key.scope,
@@ -136,15 +143,19 @@ export function createEventPublisher(deps: Pick<ApiDeps, 'db' | 'queue' | 'logge
 
   async function runDistinct(items: PublishedEvent[]): Promise<Settled<Published>[]> {
     let outcomes: Settled<EventBatchResult>[];
+    const spans = items.map((item) => startSpan('hookline.outbox.write', { kind: SpanKind.CLIENT, parent: item.trace, attributes: { [ATTR.batchSize]: items.length } }));
     try {
       outcomes = await write(items);
     } catch (err) {
       const error = unstorable(err);
+      for (const span of spans) endSpan(span, error);
       return items.map(() => ({ ok: false, error }));
     }
     const written: Written[] = [];
     outcomes.forEach((outcome, i) => {
-      if (outcome.ok && outcome.value && !isKeyTaken(outcome.value)) written.push({ ...outcome.value, event: items[i].event });
+      if (outcome.ok && outcome.value && !isKeyTaken(outcome.value)) spans[i].setAttribute(ATTR.eventId, outcome.value.eventId);
+      endSpan(spans[i], outcome.ok ? undefined : unstorable(outcome.error));
+      if (outcome.ok && outcome.value && !isKeyTaken(outcome.value)) written.push({ ...outcome.value, event: items[i].event, trace: items[i].trace });
     });
     const emitted = written.length ? await enqueueCommitted(deps, written) : [];
     const byEventId = new Map(emitted.map((e) => [e.id, e]));
@@ -188,6 +199,10 @@ export function createEventPublisher(deps: Pick<ApiDeps, 'db' | 'queue' | 'logge
   const shared = unwrapSettled(createBatcher<PublishedEvent, Settled<Published>>({ run, maxBatch, maxInFlight }));
   const filtered = unwrapSettled(createBatcher<PublishedEvent, Settled<Published>>({ run, ...FILTERED_LANE }));
   const costOf = filterCosts(deps);
-  const publish = async (input: PublishedEvent) => ((await costOf(input.accountId)) > FILTERED_LANE_THRESHOLD ? filtered : shared)(input);
+  const publish = async (input: PublishedEvent) => {
+    // The batch runs in whichever request's context formed it: keep this request's own.
+    const item = { ...input, trace: context.active() };
+    return ((await costOf(input.accountId)) > FILTERED_LANE_THRESHOLD ? filtered : shared)(item);
+  };
   return { publish };
 }

@@ -15,6 +15,7 @@ import {
 import type { ApiDeps } from '../deps';
 import { IDEMPOTENCY_TTL_MS, sealAnswer, type IdempotencyContext } from '../middleware/idempotency';
 import type { EventPublisher, Published } from './event-publisher';
+import { inSpan, SpanKind } from '@hookline/telemetry';
 import { emitted, enqueueCommitted, type EmittedEvent, type Written } from './outbox-enqueue';
 
 // Ingest: the platform reports extractions and documents; each report becomes
@@ -102,7 +103,7 @@ export async function reportDocument(
   input: DocumentReportInput,
   key?: IdempotencyContext,
 ): Promise<ReportOutcome | { keyTaken: IdempotencyRecord | null }> {
-  const outcome = await deps.db.prisma.$transaction(async (tx) => {
+  const outcome = await inSpan('hookline.outbox.write', () => deps.db.prisma.$transaction(async (tx) => {
     const report = await writeReport(tx);
     // The key is recorded with the report's own writes, answer included, as its
     // last statement: a replay (or a racing request with the same key, which
@@ -113,7 +114,7 @@ export async function reportDocument(
       if (!(await takeIdempotencyKey(transactionSql(tx), take))) throw new KeyTakenFirst();
     }
     return report;
-  }, TX_OPTIONS).catch(async (err: unknown) => {
+  }, TX_OPTIONS), { kind: SpanKind.CLIENT }).catch(async (err: unknown) => {
     if (!(err instanceof KeyTakenFirst) || !key) throw err;
     const records = await readIdempotencyRecords(deps.db.sql, [key.scope]);
     return { keyTaken: records.get(key.scope) ?? null };

@@ -1,12 +1,14 @@
 import type { WrittenEvent } from '@hookline/db';
 import { AppError, type EmittedEvent, type EventName } from '@hookline/domain';
 import { enqueueToShards, type DeliveryRef } from '@hookline/queue';
+import { ATTR, context, endSpan, SpanKind, startSpan, traceparentOf, trace, type Context, type Span } from '@hookline/telemetry';
 import type { ApiDeps } from '../deps';
 
 // After commit (step 2 of "One delivery, from request to callback" in ARCHITECTURE.md): one job per new delivery.
 
 export type { EmittedEvent } from '@hookline/domain';
-export type Written = WrittenEvent & { event: EventName };
+/** `trace`: the context of the request that published it (the active one when absent), for its enqueue span. */
+export type Written = WrittenEvent & { event: EventName; trace?: Context };
 
 /** What an answer says of an event written (its deliveries, whether or not they were queued yet). */
 export const emitted = (w: Written): EmittedEvent => ({ id: w.eventId, event: w.event, deliveries: w.deliveryIds.length });
@@ -37,12 +39,28 @@ export async function enqueueWithin(deps: Pick<ApiDeps, 'queue'>, deliveries: re
  * (an event accepted with 202 is never lost). Never rejects.
  */
 export async function enqueueCommitted(deps: Pick<ApiDeps, 'queue' | 'logger' | 'metrics'>, written: Written[]): Promise<EmittedEvent[]> {
-  const deliveries = written.flatMap((w) => w.deliveryIds.map((id, i) => ({ id, webhookId: w.webhookIds[i] })));
+  // One enqueue span per event, a child of its own request's span (a batch
+  // serves many requests: each request's trace shows the addBulk it waited on).
+  // Each job carries its enqueue span's traceparent, so the worker's attempt
+  // continues that trace.
+  const spans: Span[] = [];
+  const deliveries = written.flatMap((w) => {
+    const span = startSpan('hookline.enqueue', {
+      kind: SpanKind.PRODUCER,
+      parent: w.trace,
+      attributes: { [ATTR.eventId]: w.eventId, [ATTR.deliveries]: w.deliveryIds.length, [ATTR.batchSize]: written.length },
+    });
+    spans.push(span);
+    const traceparent = traceparentOf(trace.setSpan(w.trace ?? context.active(), span));
+    return w.deliveryIds.map((id, i) => ({ id, webhookId: w.webhookIds[i], ...(traceparent ? { traceparent } : {}) }));
+  });
   for (const w of written) deps.metrics.eventsAccepted.inc({ event: w.event });
   deps.metrics.deliveriesCreated.inc(deliveries.length);
   try {
     await enqueueWithin(deps, deliveries);
+    for (const span of spans) endSpan(span);
   } catch (err) {
+    for (const span of spans) endSpan(span, err);
     deps.metrics.enqueueFailures.inc(deliveries.length);
     deps.logger.warn('enqueue failed; deliveries left pending for the relay', {
       event_ids: written.map((w) => w.eventId),
