@@ -51,8 +51,10 @@ describe('crash safety', () => {
     // The first two callbacks never get an answer: they hold both slots of the webhook.
     const r = await stack.receiver((_req, i) => (i < 2 ? { status: 200, hang: true } : { status: 200, body: 'ok' }));
     const wh = await stack.createWebhook({ url: r.url, max_in_flight: 2 });
-    // BullMQ's stalled-job recovery kept out of it (30 s): what comes back here is the gate's slots.
-    const slow = { WORKER_LOCK_DURATION: '30s', WORKER_STALLED_INTERVAL: '30s' };
+    // BullMQ's stalled-job recovery kept out of it (a 30 s lock): what comes back here is the gate's
+    // slots, owned by each worker's liveness (WORKER_SLOT_LIVENESS, off by default). The stalled check
+    // keeps its default: its interval is a queue-wide key, and a longer one would hold the next test's back.
+    const slow = { WORKER_LOCK_DURATION: '30s', WORKER_SLOT_LIVENESS: 'true' };
     const first = await start(slow);
     await stack.publish('quota.warning', { usage: 81 }, 1);
     await stack.publish('quota.warning', { usage: 82 }, 1);

@@ -13,7 +13,8 @@ describe('a dead worker\'s probe claim', () => {
   const redis = createRedis(TEST_REDIS_URL, 'worker');
 
   beforeAll(async () => {
-    stack = await startStack();
+    // Probe claims owned by a live worker: WORKER_SLOT_LIVENESS (off by default).
+    stack = await startStack({ worker: { config: { WORKER_SLOT_LIVENESS: true } } });
   });
   afterAll(async () => {
     await stack?.close();

@@ -23,7 +23,7 @@ export type WorkerConfig = Pick<
   WorkerEnv,
   | 'WEBHOOK_BRAND' | 'RETRY_SCHEDULE' | 'RETRY_JITTER' | 'DELIVERY_TIMEOUT' | 'ALLOW_PRIVATE_TARGETS' | 'AUTO_DISABLE_AFTER' | 'WORKER_CONCURRENCY'
   | 'RELAY_GRACE' | 'ENDPOINT_CONCURRENCY' | 'CIRCUIT_BREAKER_THRESHOLD' | 'CIRCUIT_BREAKER_COOLDOWN'
-> & Partial<Pick<WorkerEnv, 'DELIVERY_PROXY_URL' | 'DELIVERY_NO_PROXY' | 'DELIVERY_PROXY_RETRY'>>;
+> & Partial<Pick<WorkerEnv, 'DELIVERY_PROXY_URL' | 'DELIVERY_NO_PROXY' | 'DELIVERY_PROXY_RETRY' | 'WORKER_SLOT_LIVENESS'>>;
 
 export type WorkerDeps = {
   db: Db;
@@ -182,7 +182,10 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   const store = createDeliveryStore(db);
   // Who this worker is, in Redis: what it holds at a webhook is taken back by
   // the others within seconds of its last beat (the rule is in liveness.ts).
-  const liveness = createLiveness({
+  // Off by default (WORKER_SLOT_LIVENESS): with it on, a webhook was seen over
+  // its in-flight cap under load (docs/reliability.md); off, a dead worker's
+  // slots come back when its leases expire (DELIVERY_TIMEOUT + 30 s).
+  const liveness = config.WORKER_SLOT_LIVENESS !== true ? undefined : createLiveness({
     redis: gateConnection,
     prefix,
     onLost: () => {
@@ -399,7 +402,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       logger.info('serving older delivery queue shards until they are empty', { shards: count, draining });
     }
     if (stopped) return;
-    await liveness.start((owner, webhookId) => gate.reclaim(owner, webhookId));
+    await liveness?.start((owner, webhookId) => gate.reclaim(owner, webhookId));
     for (const worker of workers) {
       // run() resolves when the worker closes; its failures reach the 'error' listener.
       worker.run().catch(onWorkerError);
@@ -497,7 +500,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
         }
         // What this worker still holds (nothing, after a clean drain) is given
         // back now rather than at its expiry, and it leaves the registry.
-        await settledWithin(liveness.stop().catch((err: Error) => logger.warn('could not give back endpoint slots on close; they are reclaimed by other workers', { err: err.message })), CLOSE_MARGIN_MS);
+        if (liveness) await settledWithin(liveness.stop().catch((err: Error) => logger.warn('could not give back endpoint slots on close; they are reclaimed by other workers', { err: err.message })), CLOSE_MARGIN_MS);
         sender.close();
         await settledWithin(queues.close().catch((err: Error) => logger.warn('could not close the relay queues cleanly', { err: err.message })), CLOSE_MARGIN_MS);
         relayConnection.disconnect();

@@ -174,7 +174,9 @@ const workerOnly = {
   // (the trade-off, measured: docs/reliability.md).
   WORKER_LOCK_DURATION: duration('5s'),
   // How often a worker looks for jobs whose worker died (BullMQ's stalled check).
-  WORKER_STALLED_INTERVAL: duration('2s'),
+  WORKER_STALLED_INTERVAL: duration('1s'),
+  // Endpoint slots owned by a live worker (liveness.ts): off by default, see docs/reliability.md.
+  WORKER_SLOT_LIVENESS: boolFlag.default(false),
   // While PostgreSQL or Redis is unreachable the worker takes no jobs; this is how often it probes them to resume.
   OUTAGE_PROBE_INTERVAL: duration('1s'),
 };

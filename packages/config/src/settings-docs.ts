@@ -53,6 +53,7 @@ export const SETTING_TEXTS: Record<string, SettingText> = {
   RETRY_JITTER: { meaning: 'each scheduled retry moves by a random amount within ± this share of its delay (0%–50%)' },
   RETENTION: { meaning: 'events (with their deliveries and attempts) and finished extractions older than this are deleted; see [Data retention](operations.md#data-retention)' },
   WORKER_LOCK_DURATION: { meaning: "BullMQ's lock of a running job: after a worker dies, how long until others take over its jobs (renewed five times per duration: a worker stalled for up to four fifths of it keeps them; see [reliability.md](reliability.md#crash-safety))" },
+  WORKER_SLOT_LIVENESS: { meaning: "`true`: a worker's endpoint slots and probe claims belong to its heartbeat in Redis, and a dead worker's come back within seconds instead of at their expiry (`DELIVERY_TIMEOUT` + 30 s); off by default: with it on, a webhook was seen over its in-flight cap under load ([reliability.md](reliability.md#crash-safety))" },
   OUTAGE_PROBE_INTERVAL: { meaning: 'while PostgreSQL or Redis is unreachable a worker takes no jobs; how often it probes them to resume ([Outages](reliability.md#outages-postgresql-and-redis))' },
   WORKER_STALLED_INTERVAL: { meaning: "how often workers look for such jobs; a dead worker's jobs run again within `WORKER_LOCK_DURATION` + this" },
   OTEL_EXPORTER_OTLP_ENDPOINT: { meaning: 'OTLP/HTTP collector base URL (`/v1/traces` is appended); set, it turns tracing on ([operations.md](operations.md#tracing))', defaultText: 'unset: tracing off' },

@@ -31,7 +31,7 @@ describe('parseEnv(workerEnvSchema)', () => {
         RETRY_JITTER: 0.1,
         // A dead worker's jobs run again within these two (docs/reliability.md).
         WORKER_LOCK_DURATION: 5_000,
-        WORKER_STALLED_INTERVAL: 2_000,
+        WORKER_STALLED_INTERVAL: 1_000,
       },
     });
   });
