@@ -31,12 +31,14 @@ const config: Config = {
   // two at a time keeps a 2-core machine responsive.
   maxWorkers: 2,
   // `npm test` runs with --coverage: a one-line-per-metric summary at the end, failing the run
-  // below the floor. Only shipped code counts: not the generated Prisma client, tests or test support.
+  // below the floor. Only shipped code counts: not the generated Prisma client, the client's generated
+  // types (packages/client/src/schema.ts: types only, no code to run), tests or test support.
   coverageProvider: 'v8',
   collectCoverageFrom: [
     'apps/*/src/**/*.ts',
     'packages/*/src/**/*.ts',
     '!packages/db/src/generated/**',
+    '!packages/client/src/schema.ts',
   ],
   coverageReporters: ['text-summary'],
   coverageThreshold: { global: { lines: 88 } },
