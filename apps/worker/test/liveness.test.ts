@@ -153,7 +153,8 @@ it('forgets a webhook in its registry once nothing is held there, at the next be
 
 it('workers that stalled together (one event loop) do not take each other\'s slots when they wake: a reaper beats before it judges', async () => {
   const reclaimed: string[] = [];
-  const timing = { beatMs: 50, ttlMs: 300, reapMs: 50 };
+  // A liveness of 2 s: long enough that, once awake, each beats well within it even on a loaded machine.
+  const timing = { beatMs: 50, ttlMs: 2_000, reapMs: 50 };
   const a = createLiveness({ redis, prefix, ...timing });
   const b = createLiveness({ redis, prefix, ...timing });
   await a.start(async (owner) => void reclaimed.push(owner));
