@@ -84,9 +84,14 @@ describe('delivery edges', () => {
       const [attempt] = attempts;
       expect(Date.parse(attempt.next_retry_at!) - Date.parse(attempt.created_at)).toBe(DAY_MS);
       expect(waiting.next_attempt_at).toBe(attempt.next_retry_at);
-      // The queue holds the retry for the same 24 h (the job is delayed, not due).
+      // The queue holds the retry for the same 24 h (the job is delayed, not due). The attempt is
+      // recorded before the job moves back to the queue, so wait for the move.
       const job = await stack.api.queue.getJob(delivery.id);
-      expect(await job?.getState()).toBe('delayed');
+      const state = await eventually(async () => {
+        const now = await job?.getState();
+        return now === 'active' ? undefined : now;
+      }, 10_000, 'the retry job to leave the active state');
+      expect(state).toBe('delayed');
     }
   });
 

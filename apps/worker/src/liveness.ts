@@ -23,7 +23,7 @@ import type { RedisClient } from '@hookline/queue';
 //     id claimed registers under a new id and treats everything held under the
 //     old one as possibly lost (reclaimed by others: a lease must be renewed in
 //     Redis, not trusted, before it is handed on; see Lease.expiresAt).
-//   - A worker reaps only while its own beat is fresh (its last one answered
+//   - A worker reaps only while its own beat is fresh (its last one, counted from when it was sent,
 //     within REAP_FRESH_MS): a process that stalled cannot tell a dead worker
 //     from one stalled with it (workers sharing its event loop, or a machine
 //     starved of CPU), so after a stall it beats first and reaps from the next
@@ -168,22 +168,30 @@ export function createLiveness(opts: LivenessOptions): Liveness {
   /** Notes on their way, per webhook (concurrent holds share one). */
   const noting = new Map<string, Promise<string>>();
   let reclaim: Reclaim | null = null;
-  /** When this worker's own last beat (or registration) was answered, by its own clock. */
+  /**
+   * When this worker's own last beat (or registration) that Redis accepted was SENT, by its own clock:
+   * an answer that waited out a stall in the socket proves nothing about after the stall.
+   */
   let lastBeatAt = 0;
   let beatTimer: NodeJS.Timeout | undefined;
   let reapTimer: NodeJS.Timeout | undefined;
   let stopped = false;
 
-  const register = () => (registration ??= redis.hooklineLivenessRegister(alive, id, ttlMs).then(
-    (answer) => {
-      lastBeatAt = Date.now();
-      return answer;
-    },
-    (err: Error) => {
-      registration = null;
-      throw err;
-    },
-  ));
+  const register = () => {
+    if (registration) return registration;
+    const sentAt = Date.now();
+    registration = redis.hooklineLivenessRegister(alive, id, ttlMs).then(
+      (answer) => {
+        lastBeatAt = sentAt;
+        return answer;
+      },
+      (err: Error) => {
+        registration = null;
+        throw err;
+      },
+    );
+    return registration;
+  };
 
   /** This id lost its liveness: a new one, and the old one's holdings left to the reapers. */
   function reRegister(lost: string): void {
@@ -213,8 +221,9 @@ export function createLiveness(opts: LivenessOptions): Liveness {
     await register();
     const forget = [...noted].filter((webhookId) => !held.get(webhookId) && !noting.has(webhookId));
     for (const webhookId of forget) noted.delete(webhookId);
+    const sentAt = Date.now();
     if ((await redis.hooklineLivenessBeat(alive, holdsOf(owner), owner, ttlMs, ...forget)) === 0) reRegister(owner);
-    else lastBeatAt = Date.now();
+    else lastBeatAt = sentAt;
   }
 
   async function sweep(owner: string, force: boolean): Promise<void> {
