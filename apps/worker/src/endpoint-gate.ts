@@ -343,11 +343,13 @@ export function createEndpointGate(opts: EndpointGateOptions): EndpointGateHandl
   return {
     async acquire({ webhookId, jobId, cap, ratePerSecond, circuitThreshold }) {
       const k = keys(webhookId);
-      leaseCounter = (leaseCounter + 1) % 1e9;
+      // This acquire's own number, taken before any await: read after one, it could be another
+      // acquire's, and two attempts would share one lease (one slot counted for both).
+      const serial = (leaseCounter = (leaseCounter + 1) % 1e9);
       // Noted in this worker's registry before the lease exists, so no lease of a dead worker goes unfound.
       const owner = liveness ? await liveness.hold(webhookId) : LOCAL;
       const sentAt = Date.now();
-      const leaseId = `${owner}|${sentAt.toString(36)}:${leaseCounter}`;
+      const leaseId = `${owner}|${sentAt.toString(36)}:${serial}`;
       let answer: Awaited<ReturnType<GateCommands['hooklineAcquire']>>;
       try {
         answer = await redis.hooklineAcquire(

@@ -28,6 +28,13 @@ import type { RedisClient } from '@hookline/queue';
 //     from one stalled with it (workers sharing its event loop, or a machine
 //     starved of CPU), so after a stall it beats first and reaps from the next
 //     round on. A dead worker is then still reclaimed by every live one.
+//   - A reaper that just came back from a stall of its own (or just started)
+//     does not judge, for one LIVENESS_TTL_MS, the ids whose deadline passed
+//     before it was awake again: a worker starved of CPU with it may wake a
+//     little later, and gets that long to beat. Ids that lapse while the reaper
+//     is awake are judged at once; a surviving worker that was never stalled
+//     reclaims within LIVENESS_TTL_MS + REAP_MS of the last beat, a worker
+//     started after the death within 2 × LIVENESS_TTL_MS + REAP_MS of its start.
 // A stalled worker whose holdings were reclaimed may, when it wakes, finish
 // attempts whose slots others took: its webhooks see one extra attempt in
 // flight for the length of that attempt. Nothing is lost or sent twice by it.
@@ -77,12 +84,20 @@ return 1`;
 
 // Claims the ids whose deadline passed (out of `alive`, into `reaping`) and returns every id
 // claimed and not yet buried (a reaper that died mid-sweep leaves its ids to the others).
-// KEYS: alive, reaping. ARGV: at most this many. → ids to sweep
+// An id whose deadline passed before the reaper itself came back from a stall (or started)
+// is left one liveness more: it may have been starved with the reaper (the rule's fifth point).
+// KEYS: alive, reaping. ARGV: at most this many, ms since the reaper is awake, liveness ttl. → ids to sweep
 const DEAD = `${NOW}
 local limit = tonumber(ARGV[1])
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'LIMIT', 0, limit)) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('ZADD', KEYS[2], now, id)
+local awake = now - tonumber(ARGV[2])
+local settled = now >= awake + tonumber(ARGV[3])
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'WITHSCORES', 'LIMIT', 0, limit)
+for i = 1, #lapsed, 2 do
+  local id = lapsed[i]
+  if settled or tonumber(lapsed[i + 1]) >= awake then
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZADD', KEYS[2], now, id)
+  end
 end
 redis.call('PEXPIRE', KEYS[2], ${IDLE_TTL_MS})
 return redis.call('ZRANGE', KEYS[2], 0, limit - 1)`;
@@ -99,7 +114,7 @@ type LivenessCommands = {
   hooklineLivenessRegister(alive: string, id: string, ttl: number): Promise<number>;
   hooklineLivenessBeat(alive: string, holds: string, id: string, ttl: number, ...forget: string[]): Promise<number>;
   hooklineLivenessNote(alive: string, holds: string, id: string, webhookId: string, ttl: number): Promise<number>;
-  hooklineLivenessDead(alive: string, reaping: string, limit: number): Promise<string[]>;
+  hooklineLivenessDead(alive: string, reaping: string, limit: number, awakeMs: number, ttl: number): Promise<string[]>;
   hooklineLivenessBury(alive: string, reaping: string, holds: string, id: string, force: number): Promise<number>;
 };
 
@@ -173,6 +188,14 @@ export function createLiveness(opts: LivenessOptions): Liveness {
    * an answer that waited out a stall in the socket proves nothing about after the stall.
    */
   let lastBeatAt = 0;
+  /** When this worker's current run of beats began (its start, or its first beat after a stall), by its own clock. */
+  let awakeSince = 0;
+  const freshMs = Math.min(REAP_FRESH_MS, ttlMs / 2);
+  /** A beat sent at `sentAt` was accepted: a gap since the last one starts a new run (the rule's fifth point). */
+  const beaten = (sentAt: number) => {
+    if (sentAt - lastBeatAt > freshMs) awakeSince = sentAt;
+    lastBeatAt = sentAt;
+  };
   let beatTimer: NodeJS.Timeout | undefined;
   let reapTimer: NodeJS.Timeout | undefined;
   let stopped = false;
@@ -182,7 +205,7 @@ export function createLiveness(opts: LivenessOptions): Liveness {
     const sentAt = Date.now();
     registration = redis.hooklineLivenessRegister(alive, id, ttlMs).then(
       (answer) => {
-        lastBeatAt = sentAt;
+        beaten(sentAt);
         return answer;
       },
       (err: Error) => {
@@ -223,7 +246,7 @@ export function createLiveness(opts: LivenessOptions): Liveness {
     for (const webhookId of forget) noted.delete(webhookId);
     const sentAt = Date.now();
     if ((await redis.hooklineLivenessBeat(alive, holdsOf(owner), owner, ttlMs, ...forget)) === 0) reRegister(owner);
-    else lastBeatAt = sentAt;
+    else beaten(sentAt);
   }
 
   async function sweep(owner: string, force: boolean): Promise<void> {
@@ -236,7 +259,7 @@ export function createLiveness(opts: LivenessOptions): Liveness {
   function reap(): Promise<string[]> {
     reaping ??= (async () => {
       try {
-        const dead = await redis.hooklineLivenessDead(alive, claimed, 20);
+        const dead = await redis.hooklineLivenessDead(alive, claimed, 20, Math.max(0, Date.now() - awakeSince), ttlMs);
         // Several workers may sweep one dead worker at once: every step is idempotent.
         for (const owner of dead) await sweep(owner, false);
         return dead;
@@ -274,7 +297,6 @@ export function createLiveness(opts: LivenessOptions): Liveness {
       await register();
       if (stopped) return;
       beatTimer = setInterval(() => void beat().catch(guard('beat (worker liveness)')), beatMs);
-      const freshMs = Math.min(REAP_FRESH_MS, ttlMs / 2);
       reapTimer = setInterval(() => {
         // After a stall of its own, this worker beats before it judges anyone (the rule).
         if (Date.now() - lastBeatAt > freshMs) return;

@@ -182,9 +182,8 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   const store = createDeliveryStore(db);
   // Who this worker is, in Redis: what it holds at a webhook is taken back by
   // the others within seconds of its last beat (the rule is in liveness.ts).
-  // Off by default (WORKER_SLOT_LIVENESS): with it on, a webhook was seen over
-  // its in-flight cap under load (docs/reliability.md); off, a dead worker's
-  // slots come back when its leases expire (DELIVERY_TIMEOUT + 30 s).
+  // WORKER_SLOT_LIVENESS=false turns it off: a dead worker's slots then come
+  // back when its leases expire (DELIVERY_TIMEOUT + 30 s).
   const liveness = config.WORKER_SLOT_LIVENESS !== true ? undefined : createLiveness({
     redis: gateConnection,
     prefix,
@@ -402,7 +401,10 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       logger.info('serving older delivery queue shards until they are empty', { shards: count, draining });
     }
     if (stopped) return;
-    await liveness?.start((owner, webhookId) => gate.reclaim(owner, webhookId));
+    await liveness?.start(async (owner, webhookId) => {
+      logger.warn('taking back the endpoint slots of a worker that stopped beating', { worker: owner, webhook_id: webhookId });
+      await gate.reclaim(owner, webhookId);
+    });
     for (const worker of workers) {
       // run() resolves when the worker closes; its failures reach the 'error' listener.
       worker.run().catch(onWorkerError);

@@ -179,4 +179,26 @@ it('workers that stalled together (one event loop) do not take each other\'s slo
   await c.hold('wh_stall_c');
   const dead = c.id();
   await waitUntil(() => reclaimed.includes(dead), 'the stopped worker reclaimed by a live one');
+  // Their reapers run every 50 ms: stopped here, so they judge nobody in the tests that follow.
+  await Promise.all([a.stop(), b.stop(), c.stop()]);
+});
+
+it('concurrent acquires in one worker each take a slot of their own: the cap holds (no two attempts share one lease id)', async () => {
+  const w = await worker();
+  // Started together, mostly in one millisecond: each waits for the liveness note before it takes its slot.
+  const tries = await Promise.all(Array.from({ length: 12 }, (_, i) => w.gate.acquire({ webhookId: 'wh_burst1', jobId: `burst-${i}`, cap: 6, ...slot })));
+  const leases = tries.flatMap((got) => (got.ok ? [got.lease.id] : []));
+  expect(new Set(leases).size).toBe(leases.length);
+  expect(leases).toHaveLength(6);
+  expect((await w.gate.inspect('wh_burst1')).inFlight).toBe(6);
+});
+
+it('a worker that just started (or woke) judges a liveness that lapsed before it was awake only one liveness later', async () => {
+  const dead = await dying(100);
+  await waitUntil(async () => Number(await redis.zscore(`${prefix}:liveness:{${prefix}}:alive`, dead.liveness.id())) < Number((await redis.time())[0]) * 1000, 'the deadline to pass');
+  const late = await worker({ ttlMs: 1_500 });
+  // Lapsed before `late` registered: it may have been starved with it, so not yet.
+  expect(await late.liveness.reap()).not.toContain(dead.liveness.id());
+  // One liveness (1.5 s) after its start, it judges.
+  await waitUntil(async () => (await late.liveness.reap()).includes(dead.liveness.id()), 'the lapsed worker reaped one liveness later', 5_000);
 });

@@ -176,7 +176,7 @@ const workerOnly = {
   // How often a worker looks for jobs whose worker died (BullMQ's stalled check).
   WORKER_STALLED_INTERVAL: duration('1s'),
   // Endpoint slots owned by a live worker (liveness.ts): off by default, see docs/reliability.md.
-  WORKER_SLOT_LIVENESS: boolFlag.default(false),
+  WORKER_SLOT_LIVENESS: boolFlag.default(true),
   // While PostgreSQL or Redis is unreachable the worker takes no jobs; this is how often it probes them to resume.
   OUTAGE_PROBE_INTERVAL: duration('1s'),
 };
