@@ -402,7 +402,8 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     }
     if (stopped) return;
     await liveness?.start(async (owner, webhookId) => {
-      logger.warn('taking back the endpoint slots of a worker that stopped beating', { worker: owner, webhook_id: webhookId });
+      // Its own holdings, given back on close, are not news.
+      if (owner !== liveness.id()) logger.warn('taking back the endpoint slots of a worker that stopped beating', { worker: owner, webhook_id: webhookId });
       await gate.reclaim(owner, webhookId);
     });
     for (const worker of workers) {
