@@ -62,7 +62,9 @@ export async function runSoak(opts: SoakOptions): Promise<void> {
   const events = Math.ceil(opts.deliveries / H);
   const expected = events * H;
   const deliveryRate = opts.rate * H;
-  const stack = await createStack({ concurrency: opts.concurrency, env: { MAX_WEBHOOKS_PER_ACCOUNT: String(Math.max(100, H)) } });
+  const stack = await createStack({
+    concurrency: opts.concurrency, env: { MAX_WEBHOOKS_PER_ACCOUNT: String(Math.max(100, H)) }, reasons: { MAX_WEBHOOKS_PER_ACCOUNT: 'room for --hooks webhooks on one account' },
+  });
   const receiver = await startBenchReceiver({ track: false });
   const redis = createRedis(REDIS_URL, 'worker');
   const queue = createDeliveryQueue(redis, stack.prefix);

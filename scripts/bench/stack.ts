@@ -82,7 +82,9 @@ async function deleteKeys(prefix: string): Promise<void> {
 
 export type StackOptions = {
   concurrency: number;
+  /** Settings changed from the production defaults for this run, each with the reason printed in the run's header. */
   env?: Record<string, string>;
+  reasons?: Record<string, string>;
   /** The PostgreSQL server the run's database is created on (default PG_SERVER); a private one is removed whole by its owner, so the database is not dropped. */
   pgServer?: string;
   /**
@@ -157,6 +159,9 @@ export async function createStack(opts: StackOptions): Promise<Stack> {
   await admin.query(`CREATE DATABASE "${dbName}"`);
   const dbUrl = new URL(pgServer);
   dbUrl.pathname = `/${dbName}`;
+  // What is deployed: production mode, the API's rate limiter and LOG_LEVEL at
+  // their defaults (info: a line per request and per attempt). Only what a run
+  // cannot do without is changed, and the header says so.
   stack.env = {
     NODE_ENV: 'production',
     DATABASE_URL: dbUrl.toString(),
@@ -164,12 +169,19 @@ export async function createStack(opts: StackOptions): Promise<Stack> {
     QUEUE_PREFIX: prefix,
     PLATFORM_TOKEN: stack.token,
     ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-    LOG_LEVEL: 'warn',
-    RATE_LIMIT_PER_MINUTE: '100000000',
     ALLOW_PRIVATE_TARGETS: 'true',
     WORKER_CONCURRENCY: String(opts.concurrency),
     ...opts.env,
   };
+  const reasons: Record<string, string> = {
+    ALLOW_PRIVATE_TARGETS: 'the receiver listens on 127.0.0.1',
+    WORKER_CONCURRENCY: 'the run\'s --concurrency',
+    ...opts.reasons,
+  };
+  const changed = ['ALLOW_PRIVATE_TARGETS', 'WORKER_CONCURRENCY', ...Object.keys(opts.env ?? {})]
+    .filter((name, i, all) => all.indexOf(name) === i && stack.env[name] !== '')
+    .map((name) => `${name}=${stack.env[name]} (${reasons[name] ?? 'this scenario\'s setting'})`);
+  console.log(`bench: production defaults but ${changed.join('; ')}`);
   return stack;
 }
 

@@ -79,7 +79,9 @@ export async function runStorage(opts: StorageOptions): Promise<void> {
 }
 
 async function measureOne(opts: StorageOptions, padBytes: number, day: number): Promise<void> {
-  const stack = await createStack({ concurrency: opts.concurrency, env: { MAX_WEBHOOKS_PER_ACCOUNT: String(Math.max(100, opts.hooks)) } });
+  const stack = await createStack({
+    concurrency: opts.concurrency, env: { MAX_WEBHOOKS_PER_ACCOUNT: String(Math.max(100, opts.hooks)) }, reasons: { MAX_WEBHOOKS_PER_ACCOUNT: 'room for --hooks webhooks on one account' },
+  });
   const receiver = await startBenchReceiver({ track: false });
   const db = new Client({ connectionString: stack.env.DATABASE_URL });
   try {

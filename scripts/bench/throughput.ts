@@ -191,7 +191,9 @@ const spawnWorkers = (stack: Stack, count: number) => Array.from({ length: count
 export async function runThroughput(opts: ThroughputOptions): Promise<void> {
   const { events: N, rate: RATE, seconds: SECONDS, concurrency: CONCURRENCY, hooks: H } = opts;
   // A run with more webhooks than the default cap raises the cap for its account.
-  const stack = await createStack({ concurrency: CONCURRENCY, env: { MAX_WEBHOOKS_PER_ACCOUNT: String(Math.max(100, H)) } });
+  const stack = await createStack({
+    concurrency: CONCURRENCY, env: { MAX_WEBHOOKS_PER_ACCOUNT: String(Math.max(100, H)) }, reasons: { MAX_WEBHOOKS_PER_ACCOUNT: 'room for --hooks webhooks on one account' },
+  });
   const receiver = await startBenchReceiver();
   const results: Record<string, string> = {};
   const keyedPhases: PublishOptions = { idempotency: opts.idempotency, deliveries: H };

@@ -126,6 +126,7 @@ export async function runScenario(scenario: Scenario, base: ChaosSettings, pg: P
       pgServer: pg.url,
       ownRedis: redisEnv,
       env: { RETRY_SCHEDULE: settings.retrySchedule, DELIVERY_TIMEOUT: settings.deliveryTimeout, LOG_LEVEL: 'warn' },
+      reasons: { RETRY_SCHEDULE: 'the chaos load (--retry-schedule)', DELIVERY_TIMEOUT: 'the chaos load (--delivery-timeout)', LOG_LEVEL: 'the warn and error lines are what is counted' },
     });
     cleanups.push(() => stack.close());
     const receiver: Receiver = await startBenchReceiver({ delayMs: settings.receiverDelayMs, failShare: settings.failShare });
