@@ -1,4 +1,5 @@
 import type { SendErrorCode, webhookResource } from '@hookline/domain';
+import type { LastDelivery } from '../services/deliveries';
 import type { WebhookHealth } from '../services/webhook-health';
 import { healthSection, lastErrorText } from './health-views';
 import { html, type SafeHtml } from './html';
@@ -6,16 +7,6 @@ import { actionButton, csrfField, flashBanner, page, path, timeTag, type Viewer 
 import type { Flash } from './session';
 
 export type WebhookView = ReturnType<typeof webhookResource>;
-
-export type LastDelivery = {
-  status: string;
-  event: string;
-  createdAt: string;
-  lastAttemptAt: string | null;
-  nextAttemptAt: string | null;
-  responseStatus: number | null;
-  error: string | null;
-} | null;
 
 export type WebhookCard = { webhook: WebhookView; lastDelivery: LastDelivery; health: WebhookHealth; revealedSecret?: string };
 
