@@ -77,7 +77,7 @@ describe('bench process memory', () => {
     try {
       pid = await waitUntil(() => {
         const below = programPid(child.pid!);
-        return below !== child.pid && below;
+        return below !== child.pid ? below : undefined;
       }, 'node started below the shell', { timeoutMs: 5_000, intervalMs: 100 });
       expect(pid).not.toBe(child.pid);
       expect(rssBytes(pid)).toBeGreaterThan(10 * MB);
