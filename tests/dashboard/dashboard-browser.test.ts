@@ -5,6 +5,7 @@ import { startApiHarness, type ApiHarness } from '../support/api-harness';
 import { launchBrowser, newContext, screenshotter, watchPage, unlabelledFields } from '../support/browser';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { startWorkerHarness, type WorkerHarness } from '../support/worker-harness';
+import { waitUntil } from '../support/wait-until';
 import { createWebhook } from '../../apps/api/src/services/webhooks';
 
 // The Integrations dashboard in a real browser (Debian's Chromium through
@@ -88,13 +89,13 @@ const card = (url: string): Locator => page.locator('article.card').filter({ has
 const deliveryItem = (event: string): Locator => page.locator('details.delivery').filter({ has: page.locator('summary code', { hasText: event }) });
 
 async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  const found = await waitUntil(async () => {
     const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: last value ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+    // Thrown, the last value is part of waitUntil's message.
+    if (!ok(value)) throw new Error(`last value ${JSON.stringify(value)}`);
+    return { value };
+  }, what, { timeoutMs, intervalMs: 100 });
+  return found.value;
 }
 
 async function signIn(key: string) {

@@ -1,4 +1,5 @@
 import { startWorkerHarness, type WorkerHarness } from '../support/worker-harness';
+import { waitUntil } from '../support/wait-until';
 import { eventually, startStack, type Stack } from './stack';
 
 // Any number of workers may run at once (docs/api.md#running-hookline): with two
@@ -34,8 +35,11 @@ describe('two workers at once', () => {
     const [{ count }] = await stack.api.database.db.sql.query<{ count: string }>('SELECT count(*) FROM attempts');
     expect(Number(count)).toBe(200);
 
-    // Nothing arrives late, from a job run twice.
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // Nothing arrives late, from a job run twice: every job has ended.
+    await waitUntil(async () => {
+      const counts = await stack.api.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
+      return Object.values(counts).every((n) => n === 0);
+    }, 'every job ended');
     expect(r.received).toHaveLength(200);
     const byFirst = stack.worker.logs.filter((l) => l.message === 'delivery attempt').length;
     const bySecond = second.logs.filter((l) => l.message === 'delivery attempt').length;

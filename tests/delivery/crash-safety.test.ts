@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { spawnWorkerProcess, workerProcessEnv, type WorkerProcess } from '../support/worker-harness';
+import { waitUntil } from '../support/wait-until';
 import { eventually, startStack, type Stack } from './stack';
 
 // Crash safety with workers as real processes (docs/reliability.md): a
@@ -116,14 +117,21 @@ describe('crash safety', () => {
       while (publishing) {
         await stack.publish('quota.warning', { usage: published % 100 }, 3);
         published += 1;
+        // The load's pace (about 40 events a second), not a wait for anything.
         await new Promise((r) => setTimeout(r, 25));
       }
     })();
 
+    // Each restart comes with callbacks flowing: at least 100 more arrived since the last one.
+    const arrived = () => receivers.reduce((sum, r) => sum + r.received.length, 0);
+    const underLoad = async () => {
+      const before = arrived();
+      await waitUntil(() => arrived() >= before + 100, 'callbacks arriving under load', { timeoutMs: 20_000 });
+    };
     const drains: number[] = [];
     try {
       for (let i = 0; i < workers.length; i += 1) {
-        await new Promise((r) => setTimeout(r, 1_000));
+        await underLoad();
         const signalledAt = Date.now();
         const stopping = workers[i];
         const killer = setTimeout(() => void stopping.kill('SIGKILL'), budgetMs);
@@ -132,7 +140,7 @@ describe('crash safety', () => {
         expect({ exit, output: exit.code === 0 ? [] : workers[i].output }).toEqual({ exit: { code: 0, signal: null }, output: [] });
         workers[i] = await start(env);
       }
-      await new Promise((r) => setTimeout(r, 1_000));
+      await underLoad();
     } finally {
       publishing = false;
       await load;

@@ -1,5 +1,6 @@
 import { spawnWorkerProcess, startWorkerHarness, workerProcessEnv, type WorkerProcess } from '../support/worker-harness';
-import { eventually, sleep, startStack, type Stack } from './stack';
+import { waitUntil } from '../support/wait-until';
+import { allDeliveriesFinal, eventually, sleep, startStack, type Stack } from './stack';
 
 // Endpoint isolation end to end: the real API, real workers (two processes
 // where the rule is cluster-wide) and real receivers on 127.0.0.1 that count
@@ -39,7 +40,8 @@ describe('endpoint isolation', () => {
     try {
       for (let i = 0; i < 30; i += 1) await stack.publish('quota.warning', { usage: i, limit: 100 }, 1);
       await slow.waitFor(30, 30_000);
-      await sleep(300);
+      // Every delivery recorded: nothing more will be sent, so the counts below are final.
+      await allDeliveriesFinal(stack);
       expect(slow.maxOpen()).toBeLessThanOrEqual(3);
       // The cap was reached, so it was the cap that held the rest back.
       expect(slow.maxOpen()).toBe(3);
@@ -90,7 +92,7 @@ describe('endpoint isolation', () => {
       await fast.waitFor(1, 10_000);
       await Promise.all(Array.from({ length: 20 }, (_, i) => stack.publish('quota.warning', { usage: i + 1, limit: 100 }, 1)));
       await fast.waitFor(21, 15_000);
-      await sleep(200);
+      await allDeliveriesFinal(stack);
       expect(fast.maxOpen()).toBe(2);
       expect(new Set(ids(fast.received)).size).toBe(21);
       expect(await heldInFlight(worker)).toBe(0);
@@ -130,7 +132,8 @@ describe('endpoint isolation', () => {
       expect(held).toHaveLength(7);
       for (const d of held) expect(d.attempt_count).toBe(0);
 
-      // Nothing is sent while the circuit is open.
+      // Nothing is sent while the circuit is open. Time itself is the point here (the
+      // deliveries stay held, no state to wait for): 800 ms of the 3 s cooldown pass.
       await sleep(800);
       expect(r.received).toHaveLength(3);
       const metrics = await worker.metrics.registry.metrics();
@@ -139,7 +142,8 @@ describe('endpoint isolation', () => {
       // The endpoint recovers; the probe (one request) closes the circuit, and the held deliveries follow.
       healthy = true;
       const all = await r.waitFor(10, 15_000);
-      await sleep(300);
+      // Every delivery final: no retries (retry_enabled false), so nothing more is sent.
+      await allDeliveriesFinal(stack);
       expect(r.received).toHaveLength(10);
       expect(new Set(ids(all)).size).toBe(10);
       expect(r.maxOpen()).toBe(1);
@@ -168,8 +172,9 @@ describe('endpoint isolation', () => {
       await ok.waitFor(40, 10_000);
       expect(dead.maxOpen()).toBeLessThanOrEqual(10);
       await eventually(async () => (await stack.webhook(deadWh.id)).circuit === 'open', 10_000, 'dead circuit open');
-      // Attempts that were already on their way when it opened have arrived by now.
-      await sleep(300);
+      // Attempts on their way when it opened reached it at once (loopback) and are held
+      // open until the worker gives up on them (DELIVERY_TIMEOUT): wait for that.
+      await waitUntil(() => dead.open() === 0, 'the dead endpoint\'s requests abandoned by the worker');
 
       // While it is open, new events reach the healthy endpoint promptly and the dead one not at all.
       const deadSeen = dead.received.length;
@@ -188,7 +193,7 @@ describe('endpoint isolation', () => {
     const config = { CIRCUIT_BREAKER_THRESHOLD: 1_000, RETRY_SCHEDULE: [3_000] };
     const failing = await stack.receiver({ status: 500 });
     const healthy = await stack.receiver({ status: 200 });
-    await stack.createWebhook({ url: failing.url, events: ['quota.warning'], max_in_flight: 30 });
+    const failingWh = await stack.createWebhook({ url: failing.url, events: ['quota.warning'], max_in_flight: 30 });
     const first = await startWorkerHarness({ databaseUrl: stack.api.database.url, prefix: stack.api.prefix, encryptionKey: stack.api.encryptionKey, config });
     for (let i = 0; i < 30; i += 1) await stack.publish('quota.warning', { usage: i, limit: 100 }, 1);
     await failing.waitFor(30, 10_000);
@@ -196,7 +201,10 @@ describe('endpoint isolation', () => {
     await first.close();
     const firstAttempts = failing.received.length;
     expect(firstAttempts).toBe(30);
-    await sleep(3_200);
+    await waitUntil(async () => {
+      const waiting = (await stack.deliveries(failingWh.id)).filter((d) => d.status === 'pending_retry');
+      return waiting.length === 30 && waiting.every((d) => d.next_attempt_at && Date.parse(d.next_attempt_at) <= Date.now());
+    }, 'every retry due', { timeoutMs: 10_000, intervalMs: 100 });
     await stack.createWebhook({ url: healthy.url, events: ['quota.exceeded'] });
     await stack.publish('quota.exceeded', { usage: 101, limit: 100 }, 1);
 

@@ -1,4 +1,5 @@
-import { deliveryReaches, eventually, onlyDelivery, sleep, startStack, type Stack } from './stack';
+import { waitUntil } from '../support/wait-until';
+import { deliveryReaches, eventually, jobEnded, onlyDelivery, startStack, type Stack } from './stack';
 
 // What the webhook's state does to its deliveries: pause and delete cancel
 // pending retries, a 410 disables at once, a webhook failing for longer than
@@ -22,7 +23,7 @@ describe('webhook lifecycle and deliveries', () => {
     expect((await stack.v1.patch(`/v1/webhooks/${wh.id}`, { is_active: false })).status).toBe(200);
     const { attempts } = await deliveryReaches(stack, delivery.id, 'cancelled', 5_000);
     expect(attempts).toHaveLength(1);
-    await sleep(1_000); // past the second retry's due time
+    await jobEnded(stack, delivery.id);
     expect(r.received).toHaveLength(1);
   });
 
@@ -34,7 +35,8 @@ describe('webhook lifecycle and deliveries', () => {
     const delivery = await onlyDelivery(stack, wh.id);
     await deliveryReaches(stack, delivery.id, 'pending_retry');
     expect((await stack.v1.delete(`/v1/webhooks/${wh.id}`)).status).toBe(204);
-    await sleep(1_200); // past the first two retries' due times
+    // Its retry job still comes due; the worker must end it without a send.
+    await jobEnded(stack, delivery.id);
     expect(r.received).toHaveLength(1);
     // A deleted webhook's deliveries are gone from the API; the row says cancelled.
     const row = await stack.api.database.db.prisma.delivery.findUniqueOrThrow({ where: { id: delivery.id } });
@@ -68,8 +70,9 @@ describe('webhook lifecycle and deliveries', () => {
     const disabled = await stack.webhook(wh.id);
     expect(disabled).toMatchObject({ status: 'disabled', disabled_reason: 'gone', is_active: false });
 
+    // The API answers after its commit: no delivery was written for it, and once the first one's job has ended nothing more can be sent.
     await stack.publish('quota.warning', {}, 0);
-    await sleep(500);
+    await jobEnded(stack, delivery.id);
     expect(r.received).toHaveLength(1);
     expect(await stack.deliveries(wh.id)).toHaveLength(1);
   });
@@ -78,10 +81,13 @@ describe('webhook lifecycle and deliveries', () => {
     const r = await stack.receiver({ status: 500 });
     const wh = await stack.createWebhook({ url: r.url, max_retries: 0 });
     await stack.publish('quota.warning', {}, 1);
-    await eventually(async () => (await stack.webhook(wh.id)).status === 'failing', 5_000, 'webhook failing');
+    const failing = await eventually(async () => {
+      const w = await stack.webhook(wh.id);
+      return w.status === 'failing' ? w : undefined;
+    }, 5_000, 'webhook failing');
 
-    // The next delivery that fails for good comes after failing_since + 1 ms.
-    await sleep(5);
+    // The next delivery that fails for good must come after failing_since + 1 ms.
+    await waitUntil(() => Date.now() > Date.parse(String(failing.failing_since)) + 1, 'AUTO_DISABLE_AFTER past');
     await stack.publish('quota.warning', {}, 1);
     const disabled = await eventually(async () => {
       const w = await stack.webhook(wh.id);

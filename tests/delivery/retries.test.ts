@@ -1,4 +1,4 @@
-import { deliveryReaches, eventually, onlyDelivery, sleep, startStack, type Stack } from './stack';
+import { deliveryReaches, eventually, jobEnded, onlyDelivery, startStack, type Stack } from './stack';
 
 // Failures and retries end to end, on the compressed schedule of the worker
 // harness: RETRY_SCHEDULE 300ms,600ms,1200ms; DELIVERY_TIMEOUT 2s.
@@ -80,7 +80,7 @@ describe('retries', () => {
     await stack.publish('quota.warning', {}, 1);
     const delivery = await onlyDelivery(stack, wh.id);
     const { attempts } = await deliveryReaches(stack, delivery.id, 'failed');
-    await sleep(800); // past the first retry's due time
+    await jobEnded(stack, delivery.id);
     expect(attempts).toHaveLength(1);
     expect(r.received).toHaveLength(1);
   });
@@ -91,7 +91,7 @@ describe('retries', () => {
     await stack.publish('quota.warning', {}, 1);
     const delivery = await onlyDelivery(stack, wh.id);
     await deliveryReaches(stack, delivery.id, 'failed');
-    await sleep(800);
+    await jobEnded(stack, delivery.id);
     expect(r.received).toHaveLength(1);
     expect((await stack.delivery(delivery.id)).attempts).toHaveLength(1);
   });
@@ -115,7 +115,7 @@ describe('retries', () => {
     const delivery = await onlyDelivery(stack, wh.id);
     const { attempts } = await deliveryReaches(stack, delivery.id, 'failed');
     expect(attempts).toEqual([expect.objectContaining({ status: 'failed', error: 'redirect', response_status: 302 })]);
-    await sleep(300);
+    await jobEnded(stack, delivery.id);
     expect(r.received).toHaveLength(1);
     expect(target.received).toHaveLength(0);
   });

@@ -144,6 +144,18 @@ export async function allDeliveriesFinal(stack: Stack, timeoutMs = 15_000): Prom
   );
 }
 
+/**
+ * Waits until the delivery's job has ended (completed, and so removed, or
+ * failed): no attempt of it is still to come, not even a retry scheduled before
+ * the delivery ended. A check that the receiver saw nothing more follows it.
+ */
+export async function jobEnded(stack: Stack, deliveryId: string, timeoutMs = 15_000): Promise<void> {
+  await waitUntil(async () => {
+    const job = await stack.api.queue.getJob(deliveryId);
+    return !job || ['completed', 'failed'].includes(await job.getState());
+  }, `the job of ${deliveryId} ended`, { timeoutMs, intervalMs: 50 });
+}
+
 /** The delivery once it reached `status` (through the API). */
 export function deliveryReaches(stack: Stack, deliveryId: string, status: string, timeoutMs = 15_000) {
   return eventually(async () => {

@@ -2,7 +2,8 @@ import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { verifyMiddleware, type DocumentCompletedData, type ExtractionSummaryData, type VerifyMiddleware, type VerifyMiddlewareOptions, type WebhookEvent, type WebhookRequest } from '@hookline/verify';
-import { deliveryReaches, eventually, sleep, startStack, type Stack } from './stack';
+import { waitUntil } from '../support/wait-until';
+import { deliveryReaches, eventually, startStack, type Stack } from './stack';
 
 // @hookline/verify end to end: the real API and worker deliver real callbacks
 // to a real Express app on 127.0.0.1 whose webhook routes use verifyMiddleware
@@ -165,7 +166,7 @@ describe('@hookline/verify against real callbacks', () => {
     expect((await post(receiver.url('/hooks'), headers, captured.raw)).status).toBe(200);
     // … past it, it is refused.
     const sentAt = Number(headers['webhook-timestamp']);
-    while (Date.now() / 1000 - sentAt <= 2.05) await sleep(100);
+    await waitUntil(() => Date.now() / 1000 - sentAt > 2.05, 'past the 2 s tolerance', { intervalMs: 100 });
     const stale = await post(receiver.url('/strict'), headers, captured.raw);
     expect(stale.status).toBe(400);
     expect(await stale.json()).toMatchObject({ error: { code: 'timestamp_too_old' } });

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { judgeGrowth, warmUpCount, type Sample } from '../../scripts/bench/soak-verdict';
 import { deliveryKey, programPid, rssBytes, sentSince, startBenchReceiver, type Receiver } from '../../scripts/bench/support';
+import { waitUntil } from '../support/wait-until';
 
 // The benchmark's own bookkeeping (npm run bench): the receiver counts a fan-out's
 // deliveries per (event, webhook), the soak reads the RSS of the right process and
@@ -74,10 +75,10 @@ describe('bench process memory', () => {
     const child = spawn('/bin/sh', ['-c', `"${process.execPath}" -e "setTimeout(() => {}, 20000)"; true`], { stdio: 'ignore' });
     let pid = child.pid!;
     try {
-      for (let i = 0; i < 50 && pid === child.pid; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        pid = programPid(child.pid);
-      }
+      pid = await waitUntil(() => {
+        const below = programPid(child.pid!);
+        return below !== child.pid ? below : undefined;
+      }, 'node started below the shell', { timeoutMs: 5_000, intervalMs: 100 });
       expect(pid).not.toBe(child.pid);
       expect(rssBytes(pid)).toBeGreaterThan(10 * MB);
       expect(programPid(process.pid)).toBe(process.pid);

@@ -4,10 +4,11 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { apiEnvSchema, parseEnv, PRODUCTION_REQUIRED, workerEnvSchema } from '@hookline/config';
+import { z } from 'zod';
+import { apiEnvSchema, migrateEnvSchema, parseEnv, PRODUCTION_REQUIRED, workerEnvSchema } from '@hookline/config';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { cleanPrefix, TEST_REDIS_URL, uniquePrefix } from '../support/api-harness';
-import { createRedis } from '@hookline/queue';
+import { createRedis, DEFAULT_SHARDS } from '@hookline/queue';
 import { ensureBuilt } from '../support/build';
 
 // No Docker engine runs here, so the container files are checked for what can
@@ -206,11 +207,13 @@ describe('docker-compose.cluster.yml (the workers on a Redis Cluster)', () => {
     const named = env.REDIS_CLUSTER_NODES.split(',').map((entry) => entry.split(':')[0]);
     expect(named.length).toBeGreaterThanOrEqual(3);
     for (const host of named) expect(nodes).toContain(host);
-    expect(env.DELIVERY_QUEUE_SHARDS).toBe('16');
+    // Unset: the cluster's default shard count comes from packages/queue, not from this file.
+    expect(env.DELIVERY_QUEUE_SHARDS).toBe('');
     expect(cs[name].depends_on!['redis-cluster-init']).toEqual({ condition: 'service_completed_successfully' });
     expect(cs[name].depends_on).not.toHaveProperty('redis');
     expect(Object.keys(env).filter((key) => !Object.keys(schema.shape).includes(key))).toEqual([]);
-    expect(parseEnv(schema, env, required)).toEqual({ ok: true, config: expect.objectContaining({ REDIS_CLUSTER_NODES: env.REDIS_CLUSTER_NODES, DELIVERY_QUEUE_SHARDS: 16 }) });
+    expect(parseEnv(schema, env, required)).toEqual({ ok: true, config: expect.objectContaining({ REDIS_CLUSTER_NODES: env.REDIS_CLUSTER_NODES }) });
+    expect(parseEnv(schema, { ...env, DELIVERY_QUEUE_SHARDS: String(DEFAULT_SHARDS.cluster) }, required)).toMatchObject({ ok: true });
     // Everything else as in docker-compose.yml.
     const { REDIS_CLUSTER_NODES: _n, DELIVERY_QUEUE_SHARDS: _s, ...rest } = env;
     const { REDIS_URL: _u, ...baseRest } = envOf(name);
@@ -221,6 +224,57 @@ describe('docker-compose.cluster.yml (the workers on a Redis Cluster)', () => {
     for (const key of ['REDIS_CLUSTER_NODES', 'DELIVERY_QUEUE_SHARDS', 'QUEUE_PREFIX', 'DATABASE_URL', 'ENCRYPTION_KEY']) {
       expect(clusterEnvOf('worker')[key]).toBe(clusterEnvOf('api')[key]);
     }
+  });
+});
+
+describe('each default is written once, in packages/config (the compose files pass variables through)', () => {
+  // Fixed on purpose, whatever the schema's default: the published port mapping names PORT's
+  // container side, and a production worker must never reach private addresses.
+  const PINNED: Record<string, string> = { PORT: 'api', ALLOW_PRIVATE_TARGETS: 'worker' };
+  const schemas = { api: apiEnvSchema, worker: workerEnvSchema, migrate: migrateEnvSchema } as const;
+  type Name = keyof typeof schemas;
+
+  /** The variables of a service's environment that repeat a default its env schema defines. */
+  function copiedDefaults(service: Name, environment: Record<string, string>): string[] {
+    const shape = schemas[service].shape as Record<string, z.ZodType>;
+    return Object.entries(environment).flatMap(([name, value]) => {
+      const field = shape[name];
+      if (!field) return [];
+      const passed = /^\$\{([A-Z0-9_]+):-(.*)\}$/.exec(value);
+      // Passed through: its own name and no fallback (empty is unset for parseEnv, so the schema's default applies).
+      if (passed) return passed[1] === name && passed[2] === '' ? [] : [`${name}: ${value}`];
+      const unset = field.safeParse(undefined);
+      if (!unset.success || unset.data === undefined || PINNED[name] === service || value.includes('${')) return [];
+      const fixed = field.safeParse(value);
+      return fixed.success && JSON.stringify(fixed.data) === JSON.stringify(unset.data) ? [`${name}: ${value}`] : [];
+    });
+  }
+
+  it.each(['docker-compose.yml', 'docker-compose.cluster.yml'].flatMap((file) => (Object.keys(schemas) as Name[]).map((service) => [file, service] as const)))(
+    '%s, %s: no default of the env schema is repeated',
+    (file, service) => {
+      const environment = (parse(read(file), { merge: true }) as { services: Record<string, Service> }).services[service].environment ?? {};
+      expect(copiedDefaults(service, Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, String(v)])))).toEqual([]);
+    },
+  );
+
+  it('finds a copied default: a fallback, another name, or a fixed value the schema would default to', () => {
+    const environment = {
+      RETRY_SCHEDULE: '${RETRY_SCHEDULE:-5m,10m,20m,40m,80m}',
+      WEBHOOK_BRAND: '${BRAND:-}',
+      WORKER_CONCURRENCY: '200',
+      DELIVERY_TIMEOUT: '10000ms',
+      LOG_LEVEL: '${LOG_LEVEL:-}',
+      WORKER_HEALTH_PORT: '9090',
+      ALLOW_PRIVATE_TARGETS: 'false',
+      AUTO_DISABLE_AFTER: '1d',
+    };
+    expect(copiedDefaults('worker', environment)).toEqual([
+      'RETRY_SCHEDULE: ${RETRY_SCHEDULE:-5m,10m,20m,40m,80m}',
+      'WEBHOOK_BRAND: ${BRAND:-}',
+      'WORKER_CONCURRENCY: 200',
+      'DELIVERY_TIMEOUT: 10000ms',
+    ]);
   });
 });
 

@@ -49,6 +49,7 @@ describe('shardLagSeconds on a real Redis', () => {
 
   it('takes the oldest head of the three lines: woken (wait list), first attempts and retries', async () => {
     const retry = await add('del_retry', { priority: RETRY_PRIORITY });
+    // Time itself: each job must be created a few milliseconds after the last (the ages compared below).
     await sleep(20);
     await add('del_first');
     await sleep(20);
@@ -142,6 +143,7 @@ describe('delivery lag and busy slots with the real worker', () => {
       }
       // The oldest of them was created seconds ago; still no lag, now or a while later.
       expect(await lagOf()).toBeLessThan(0.5);
+      // Time itself: the held jobs grow older, and that must not read as lag.
       await sleep(1_500);
       expect(await lagOf()).toBeLessThan(0.5);
       // Whereas the same deliveries waiting unserved (no worker running) would be lag.

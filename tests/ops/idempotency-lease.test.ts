@@ -2,6 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { Client } from 'pg';
 import { startApiHarness, TEST_REDIS_URL, type ApiHarness } from '../support/api-harness';
 import { spawnApiProcess, type ApiProcess } from '../support/worker-harness';
+import { waitUntil } from '../support/wait-until';
 
 // An API process killed between claiming an Idempotency-Key and answering
 // (docs/api.md#pagination-and-idempotency): the key answers 409 "still being
@@ -57,6 +58,9 @@ function createAccount(port: number): Promise<{ status: number; body: string }> 
 
 const claimRow = async () =>
   (await h.database.db.sql.query<{ status: number }>('SELECT response_status AS status FROM idempotency_records WHERE scope = $1', [SCOPE]))[0];
+/** The claim's expires_at has passed, by the database's clock (the one the API compares with). */
+const leaseOver = async () =>
+  (await h.database.db.sql.query<{ over: boolean }>('SELECT expires_at < now() AS over FROM idempotency_records WHERE scope = $1', [SCOPE]))[0]?.over;
 
 it('a key claimed by a killed API process is free again once its lease ends', async () => {
   // Two replicas, as in production: the client's retry reaches the one that lives.
@@ -68,7 +72,7 @@ it('a key claimed by a killed API process is free again once its lease ends', as
     await locker.query('BEGIN');
     await locker.query('LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE');
     const lost = createAccount(first.port).catch((err: Error) => ({ status: 0, body: err.message }));
-    for (let i = 0; i < 400 && !(await claimRow()); i++) await new Promise((r) => setTimeout(r, 25));
+    await waitUntil(claimRow, 'the request\'s claim written', { timeoutMs: 10_000 });
     expect(await claimRow()).toEqual({ status: 0 });
 
     await first.kill('SIGKILL');
@@ -84,7 +88,7 @@ it('a key claimed by a killed API process is free again once its lease ends', as
   expect(JSON.parse(early.body).error).toMatchObject({ code: 'IDEMPOTENCY_CONFLICT', message: expect.stringMatching(/retry shortly/) });
 
   // Once the lease ends (measured from the claim), the retry runs and its answer is kept.
-  await new Promise((r) => setTimeout(r, LEASE_MS + 200));
+  await waitUntil(leaseOver, 'the claim\'s lease over', { timeoutMs: LEASE_MS + 5_000 });
   const retried = await createAccount(second.port);
   expect(retried.status).toBe(201);
   const replayed = await createAccount(second.port);

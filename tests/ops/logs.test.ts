@@ -4,6 +4,7 @@ import { createLogger } from '@hookline/config';
 import { startApiHarness, type ApiHarness } from '../support/api-harness';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { startWorkerHarness, type WorkerHarness } from '../support/worker-harness';
+import { waitUntil } from '../support/wait-until';
 
 // Logs (issue "Operations", item 8): one JSON line per request and per delivery
 // attempt, carrying the ids an operator searches by — and, across a whole
@@ -60,8 +61,7 @@ describe('logs of a full scenario', () => {
     expect((await request(h.app).post(`/v1/deliveries/${deliveryId}/retry`).set(auth)).status).toBe(202);
     await receiver.waitFor(3);
     await request(h.app).patch(`/v1/webhooks/${webhookId}`).set(auth).send({ secret: 'another-static-secret-43' });
-    // wait for the retry's attempt line
-    for (let i = 0; i < 100 && worker.attemptLogs(deliveryId).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    await waitUntil(() => worker.attemptLogs(deliveryId).length >= 2, 'the retry\'s attempt line logged');
 
     // One line per request, with its request id; webhook and delivery ids where the path names them.
     const requests = apiLines.filter((line) => line.message === 'request');

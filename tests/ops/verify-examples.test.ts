@@ -6,6 +6,7 @@ import { startApiHarness, type ApiHarness } from '../support/api-harness';
 import { startReceiver, type ReceivedCallback, type Receiver } from '../support/receiver';
 import { installVerifyPackage, type InstalledVerifyPackage } from '../support/verify-package';
 import { startWorkerHarness, type WorkerHarness } from '../support/worker-harness';
+import { waitUntil } from '../support/wait-until';
 
 // The runnable examples of docs/verifying-webhooks.md, against REAL callbacks:
 // each example runs as a child process, is registered as a webhook, and the
@@ -201,7 +202,7 @@ describe.each(EXAMPLES)('$name verification example', (example) => {
       const res = await request(h.app).get(`/v1/webhooks/${webhookId}/deliveries`).set(auth).query({ status: 'succeeded' });
       return (res.body.data as Array<{ id: string }>).map((d) => d.id);
     };
-    for (let i = 0; i < 50 && !(await succeeded()).includes(job.delivery_id); i++) await new Promise((r) => setTimeout(r, 100));
+    await waitUntil(async () => (await succeeded()).includes(job.delivery_id), 'the job callback recorded as succeeded', { intervalMs: 100 });
     expect(await succeeded()).toEqual(expect.arrayContaining([document.delivery_id, job.delivery_id]));
   });
 

@@ -26,6 +26,7 @@ export function ensureBuilt(): void {
       } catch {
         // gone meanwhile
       }
+      // Another test file is building: ensureBuilt is synchronous, so it blocks on the lock.
       sleep(200);
     }
   }

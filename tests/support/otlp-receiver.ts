@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { waitUntil } from './wait-until';
 
 // A real OTLP/HTTP trace receiver on 127.0.0.1: it answers POST /v1/traces
 // with 200 and keeps what came, decoded from either encoding the exporters
@@ -54,14 +55,13 @@ export async function startOtlpReceiver(port = 0): Promise<OtlpReceiver> {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
     spans,
-    async waitFor(predicate, timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
+    waitFor(predicate, timeoutMs = 20_000) {
+      return waitUntil(() => {
         const now = spans();
-        if (predicate(now)) return now;
-        if (Date.now() > deadline) throw new Error(`OTLP receiver: condition not met in ${timeoutMs} ms; spans: ${now.map((s) => `${s.service}:${s.name}`).join(', ')}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+        // Thrown, the spans seen so far are part of waitUntil's message.
+        if (!predicate(now)) throw new Error(`spans: ${now.map((s) => `${s.service}:${s.name}`).join(', ')}`);
+        return now;
+      }, 'OTLP receiver: condition met', { timeoutMs, intervalMs: 100 });
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

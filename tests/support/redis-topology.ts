@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { RedisTarget } from '@hookline/queue';
 import { canListen as portFree } from './local-services';
+import { waitUntil } from './wait-until';
 
 // Real Redis topologies for tests, started from the installed redis-server and
 // redis-cli binaries on loopback ports of their own (never the shared Redis),
@@ -20,15 +21,8 @@ export async function redisCli(port: number, ...args: string[]): Promise<string>
   return stdout.trim();
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`redis topology: ${what} not reached in ${timeoutMs} ms`);
-    await sleep(100);
-  }
+  await waitUntil(check, `redis topology: ${what}`, { timeoutMs, intervalMs: 100 });
 }
 
 /**

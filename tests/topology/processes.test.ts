@@ -7,6 +7,7 @@ import { uniquePrefix } from '../support/api-harness';
 import { freePort } from '../support/local-services';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { startRedisCluster, type RedisCluster } from '../support/redis-topology';
+import { waitUntil } from '../support/wait-until';
 
 // The three entry points (API, worker, `npm start`) as processes: a bad Redis
 // topology stops each at start with one line, and `npm start` runs the whole
@@ -70,11 +71,9 @@ describe('npm start on a Redis Cluster', () => {
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));
     const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
     try {
-      const deadline = Date.now() + 60_000;
-      while (!output.includes('Press Ctrl-C to stop.')) {
-        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`npm start did not start:\n${output}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      await waitUntil(() => output.includes('Press Ctrl-C to stop.') || child.exitCode !== null, 'npm start ready or gone', { timeoutMs: 60_000, intervalMs: 200 })
+        .catch(() => undefined);
+      if (!output.includes('Press Ctrl-C to stop.')) throw new Error(`npm start did not start:\n${output}`);
       expect(output).toContain(`hookline: using Redis Cluster ${nodes}`);
       expect(output).not.toContain('started redis-server');
       const base = `http://127.0.0.1:${port}`;

@@ -2,6 +2,7 @@ import request from 'supertest';
 import { installationKey, shardOf, shardQueueName } from '@hookline/queue';
 import { shardsThatCompleted } from '../support/queue-events';
 import { startWorkerHarness, type WorkerHarness } from '../support/worker-harness';
+import { waitUntil } from '../support/wait-until';
 import { deliveryReaches, eventually, onlyDelivery, startStack, type CreatedWebhook, type Stack } from '../delivery/stack';
 
 // DELIVERY_QUEUE_SHARDS on one Redis (the machine's): each webhook's
@@ -82,8 +83,12 @@ describe('delivery queue shards', () => {
       expect(smaller.delivery.queues.shards.map((q) => q.name)).toEqual([0, 1, 2, 3].map(shardQueueName));
       await r.waitFor(8, 15_000);
       for (const id of ids) await deliveryReaches(stack, id, 'succeeded');
-      // The relay found them where they were: nothing was queued (or sent) twice.
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      // The relay found them where they were: nothing was queued (or sent) twice, and no job of them is left.
+      const worker = smaller;
+      await waitUntil(async () => {
+        const counts = await Promise.all(worker.delivery.queues.shards.map((q) => q.getJobCounts('waiting', 'prioritized', 'active', 'delayed')));
+        return counts.every((c) => Object.values(c).every((n) => n === 0));
+      }, 'every job of the four shards ended');
       expect(r.received).toHaveLength(8);
       expect(new Set(r.received.map((cb) => cb.headers['x-perfectparser-delivery'])).size).toBe(8);
       await smaller.close();

@@ -6,6 +6,7 @@ import { verifyBrandSignature, verifyStandardWebhook } from '../../../tests/supp
 import { startWorkerHarness, type WorkerHarness } from '../../../tests/support/worker-harness';
 import { sendTest } from '../src/services/webhooks';
 import { insertWebhook } from './support/pipeline-fixtures';
+import { waitUntil } from '../../../tests/support/wait-until';
 
 // The integrator's delivery endpoints over the real app, PostgreSQL and Redis:
 // the delivery log (filters, keyset pages), one delivery with its attempts,
@@ -457,8 +458,11 @@ describe('with the real worker', () => {
     const res = await request(e.app).post(`/v1/webhooks/${webhook.id}/test`).set(owner.auth);
     expect(res.status).toBe(200);
     expect(res.body.attempt).toEqual(expect.objectContaining({ status: 'failed', response_status: 500, response_body: 'boom', next_retry_at: null }));
-    // Longer than the worker's first two retry delays (300 ms, 600 ms): still one callback.
-    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    // No job of it is left to run (none was scheduled as a retry): still one callback.
+    await waitUntil(async () => {
+      const jobs = await e.queue.getJobs(['waiting', 'prioritized', 'active', 'delayed']);
+      return !jobs.some((job) => job.data.deliveryId === res.body.attempt.delivery_id);
+    }, 'no job of the test delivery left');
     expect(callbacksTo('broken')).toHaveLength(1);
     const delivery = await e.deps.db.prisma.delivery.findUniqueOrThrow({ where: { id: res.body.attempt.delivery_id } });
     expect(delivery).toEqual(expect.objectContaining({ status: 'failed', attemptCount: 1 }));
@@ -506,10 +510,6 @@ describe('with the real worker', () => {
   });
 
   async function waitForAttempts(deliveryId: string, count: number) {
-    const deadline = Date.now() + 15_000;
-    while ((await e.deps.db.prisma.attempt.count({ where: { deliveryId } })) < count) {
-      if (Date.now() > deadline) throw new Error(`delivery ${deliveryId} did not reach ${count} attempt(s)`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitUntil(async () => (await e.deps.db.prisma.attempt.count({ where: { deliveryId } })) >= count, `delivery ${deliveryId} at ${count} attempt(s)`, { timeoutMs: 15_000, intervalMs: 50 });
   }
 });

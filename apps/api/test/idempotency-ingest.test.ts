@@ -4,6 +4,7 @@ import request from 'supertest';
 import type { SqlRunner } from '@hookline/db';
 import { createEventPublisher } from '../src/services/event-publisher';
 import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
+import { waitUntil } from '../../../tests/support/wait-until';
 
 // Idempotency-Key on the platform's hot paths (docs/api.md#pagination-and-idempotency):
 // POST /internal/v1/events records the key inside the outbox's own statements
@@ -181,12 +182,10 @@ async function waitForLockWait(url: string): Promise<void> {
   const probe = new Client({ connectionString: url });
   await probe.connect();
   try {
-    for (let i = 0; i < 200; i++) {
+    await waitUntil(async () => {
       const [row] = (await probe.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows;
-      if (row.n > 0) return;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error('the publish never waited on the uncommitted key');
+      return row.n > 0;
+    }, 'the publish waiting on the uncommitted key', { timeoutMs: 5_000 });
   } finally {
     await probe.end();
   }
@@ -277,15 +276,10 @@ describe('the lease of a claimed key (every other POST)', () => {
       await locker.query('BEGIN');
       await locker.query('LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE');
       const pending = leased.platform.post('/internal/v1/accounts', { name: 'Slow' }).set('Idempotency-Key', 'slow').then((r) => r);
-      let lease: number | undefined;
-      for (let i = 0; i < 200 && lease === undefined; i++) {
-        const [row] = await leased.database.db.sql.query<{ ms: number }>(
-          `SELECT (extract(epoch FROM expires_at - created_at) * 1000)::int AS ms FROM idempotency_records WHERE scope = $1 AND response_status = 0`,
-          [scope('slow')],
-        );
-        if (row) lease = row.ms;
-        else await new Promise((r) => setTimeout(r, 25));
-      }
+      const { ms: lease } = await waitUntil(async () => (await leased.database.db.sql.query<{ ms: number }>(
+        `SELECT (extract(epoch FROM expires_at - created_at) * 1000)::int AS ms FROM idempotency_records WHERE scope = $1 AND response_status = 0`,
+        [scope('slow')],
+      ))[0], 'the slow request\'s claim written', { timeoutMs: 5_000 });
       await locker.query('COMMIT');
       await locker.end();
       expect(lease).toBe(5_000);

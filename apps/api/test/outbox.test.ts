@@ -2,6 +2,7 @@ import request from 'supertest';
 import { pingRedis } from '@hookline/queue';
 import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
 import { ownRedisServer, type OwnRedis } from '../../../tests/support/local-services';
+import { waitUntil } from '../../../tests/support/wait-until';
 import { DASHBOARD_EVENTS, completedReport, createExtraction, failedReport, insertWebhook, report } from './support/pipeline-fixtures';
 
 // The outbox: which webhooks get a delivery row for an event (subscription,
@@ -91,13 +92,7 @@ describe('delivery rows: who gets what', () => {
   });
 });
 
-async function until(check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const until = (check: () => Promise<boolean> | boolean, what: string) => waitUntil(check, what, { intervalMs: 50 });
 
 describe('Redis down at ingest', () => {
   let redisServer: OwnRedis;
@@ -109,14 +104,14 @@ describe('Redis down at ingest', () => {
     h = await startApiHarness({ redisUrl: redisServer.url });
     // Without a listener BullMQ prints every reconnection error of the outage.
     h.queue.on('error', () => undefined);
-    await until(() => pingRedis(h.redis, 500));
+    await until(() => pingRedis(h.redis, 500), 'Redis answering');
   });
 
   afterAll(async () => {
     // Bring Redis back so the harness closes its connections cleanly, then stop it for good.
     await redisServer.stop();
     await redisServer.start();
-    await until(() => pingRedis(h.redis, 500)).catch(() => undefined);
+    await until(() => pingRedis(h.redis, 500), 'Redis answering').catch(() => undefined);
     await h?.close();
     await redisServer.stop();
   });
@@ -131,7 +126,7 @@ describe('Redis down at ingest', () => {
     expect(await h.queue.getJob(firstDelivery.id)).toBeDefined();
 
     await redisServer.stop();
-    await until(async () => !(await pingRedis(h.redis, 200)));
+    await until(async () => !(await pingRedis(h.redis, 200)), 'Redis down');
     const failuresBefore = (await h.deps.metrics.enqueueFailures.get()).values[0]?.value ?? 0;
 
     const started = Date.now();

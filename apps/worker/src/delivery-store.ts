@@ -1,4 +1,4 @@
-import { transactionSql, writeEventBatch, type Db, type OutboxSql, type SqlRunner } from '@hookline/db';
+import { transactionSql, WAITING_STATUSES_SQL, writeEventBatch, type Db, type OutboxSql, type SqlRunner } from '@hookline/db';
 import { createBatcher, type CircuitState, type DeliveryStatus, type EventData, type OperationalEventName } from '@hookline/domain';
 import { inSpan, SpanKind } from '@hookline/telemetry';
 
@@ -79,7 +79,7 @@ WITH input AS (
      SET attempt_count = dl.attempt_count + 1,
          status = i.status,
          last_attempt_at = i.at,
-         next_attempt_at = CASE WHEN i.status IN ('pending', 'pending_retry') THEN COALESCE(i.next_at, dl.next_attempt_at) ELSE NULL END,
+         next_attempt_at = CASE WHEN i.status IN ${WAITING_STATUSES_SQL} THEN COALESCE(i.next_at, dl.next_attempt_at) ELSE NULL END,
          completed_at = CASE WHEN i.status IN ('succeeded', 'failed') THEN i.at ELSE NULL END,
          updated_at = i.at
     FROM input i
@@ -101,7 +101,7 @@ SELECT l.delivery_id, held.ids AS wake
       JOIN deliveries jd ON jd.event_id = je.id AND jd.webhook_id = d.webhook_id
      WHERE i.wake_extraction IS NOT NULL
        AND je.data ->> 'extraction_id' = i.wake_extraction AND je.event = 'extraction.job_completed'
-       AND jd.status IN ('pending', 'pending_retry')
+       AND jd.status IN ${WAITING_STATUSES_SQL}
   ) held ON true`;
 
 // Ordered job callbacks: the document callbacks of one extraction to one
@@ -112,7 +112,7 @@ SELECT count(*)::int AS waiting, max(d.next_attempt_at) AS latest
   FROM events e
   JOIN deliveries d ON d.event_id = e.id AND d.webhook_id = $2
  WHERE e.data ->> 'extraction_id' = $1 AND e.event = 'extraction.document_completed'
-   AND d.status IN ('pending', 'pending_retry')`;
+   AND d.status IN ${WAITING_STATUSES_SQL}`;
 
 export type AttemptRecord = {
   deliveryId: string;
@@ -164,7 +164,7 @@ export const RELAY_LOCK_ID = 72_707_370;
 // Exported for the index test (EXPLAIN).
 export const DUE_SQL = `
 SELECT id, webhook_id, status, next_attempt_at FROM deliveries
- WHERE status IN ('pending', 'pending_retry')
+ WHERE status IN ${WAITING_STATUSES_SQL}
    AND next_attempt_at < now() - ($1::double precision * interval '1 millisecond')
    AND ($3::timestamptz IS NULL OR (next_attempt_at, id) > ($3::timestamptz, $4::text))
  ORDER BY next_attempt_at, id
@@ -175,7 +175,7 @@ SELECT id, webhook_id, status, next_attempt_at FROM deliveries
 // index (the bound on next_attempt_at is what lets the planner walk it in order).
 export const WAITING_SQL = `
 SELECT id, webhook_id, status, next_attempt_at FROM deliveries
- WHERE status IN ('pending', 'pending_retry')
+ WHERE status IN ${WAITING_STATUSES_SQL}
    AND next_attempt_at >= COALESCE($2::timestamptz, '-infinity'::timestamptz)
    AND ($2::timestamptz IS NULL OR (next_attempt_at, id) > ($2::timestamptz, $3::text))
  ORDER BY next_attempt_at, id
@@ -299,7 +299,7 @@ export function createDeliveryStore(db: Db) {
     cancel: (deliveryId: string, at: Date) =>
       changed(
         `UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, completed_at = $2, updated_at = $2
-          WHERE id = $1 AND status IN ('pending', 'pending_retry') RETURNING id`,
+          WHERE id = $1 AND status IN ${WAITING_STATUSES_SQL} RETURNING id`,
         [deliveryId, at],
       ),
 

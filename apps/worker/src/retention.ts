@@ -1,5 +1,5 @@
 import type { Logger } from '@hookline/config';
-import type { Db, SqlRunner } from '@hookline/db';
+import { WAITING_STATUSES_SQL, type Db, type SqlRunner } from '@hookline/db';
 import type { Metrics } from '@hookline/metrics';
 
 // Data lifecycle (docs/operations.md, "Data retention"). Every worker process runs this
@@ -62,13 +62,13 @@ export const RETENTION_SQL = {
 WITH doomed AS (
   SELECT e.id FROM events e
    WHERE e.created_at < now() - ($1::double precision * interval '1 millisecond')
-     AND NOT EXISTS (SELECT 1 FROM deliveries w WHERE w.event_id = e.id AND w.status IN ('pending', 'pending_retry'))
+     AND NOT EXISTS (SELECT 1 FROM deliveries w WHERE w.event_id = e.id AND w.status IN ${WAITING_STATUSES_SQL})
    ORDER BY e.created_at
    LIMIT $2
    FOR UPDATE SKIP LOCKED
 ), del AS (
   DELETE FROM deliveries d
-   WHERE d.event_id IN (SELECT id FROM doomed) AND d.status NOT IN ('pending', 'pending_retry')
+   WHERE d.event_id IN (SELECT id FROM doomed) AND d.status NOT IN ${WAITING_STATUSES_SQL}
   RETURNING d.id
 ), att AS (
   DELETE FROM attempts a WHERE a.delivery_id IN (SELECT id FROM del) RETURNING 1

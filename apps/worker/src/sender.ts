@@ -9,23 +9,10 @@ import {
   ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, ATTR_URL_FULL,
 } from '@opentelemetry/semantic-conventions';
 import { guardedLookup, isBlockedAddress } from './ssrf';
+import type { SendErrorCode } from '@hookline/domain';
 
 /** The response body kept for the attempt log (contract: "first 2 KiB"). */
 export const MAX_RESPONSE_BODY_BYTES = 2048;
-
-export type SendErrorCode =
-  | 'timeout'
-  | 'connection_refused'
-  | 'dns_failure'
-  | 'blocked_address'
-  | 'tls_error'
-  | 'redirect'
-  | 'connection_reset'
-  | 'http_error'
-  | 'invalid_url'
-  | 'network_error'
-  /** The egress proxy failed (unreachable, or CONNECT refused): nothing reached the endpoint. */
-  | 'proxy_error';
 
 export type SendRequest = {
   url: string;
@@ -46,7 +33,6 @@ export type SendResult = {
   /**
    * Why the attempt failed without a usable HTTP response; `'redirect'` for a
    * 3xx. Null for any other received response, including 4xx/5xx (contract §3).
-   * `'http_error'` is part of the type for callers but never produced here.
    */
   error: SendErrorCode | null;
   durationMs: number;

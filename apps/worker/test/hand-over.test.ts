@@ -11,6 +11,7 @@ import { createDeliverer } from '../src/deliver';
 import { createEndpointGate, type EndpointGate } from '../src/endpoint-gate';
 import { createLocalLine } from '../src/local-line';
 import { createSender } from '../src/sender';
+import { waitUntil } from '../../../tests/support/wait-until';
 
 // A slot handed on in place (deliver.ts, freeSlot): the attempt that ends
 // gives its slot to a delivery of the same webhook waiting in this process,
@@ -87,10 +88,7 @@ function deliverer(gate: EndpointGate) {
 }
 
 const bodyOf = (deliveryId: string) => receiver.received.find((r) => r.headers['x-perfectparser-delivery'] === deliveryId);
-const until = async (check: () => boolean, what: string) => {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!check()) throw new Error(`timed out waiting for ${what}`);
-};
+const until = (check: () => boolean, what: string) => waitUntil(check, what, { timeoutMs: 2_000, intervalMs: 10 });
 
 /**
  * Two deliveries to a one-slot webhook the line has seen answer in 150 ms: the

@@ -84,6 +84,7 @@ describe('local line', () => {
     seen(line, 5, 'wh_a');
     line.started('wh_a', 'lease-hung');
     expect(await line.wait('wh_a', Date.now())).toBe('freed');
+    // Time itself: the attempt has now run longer than fastMs (30 ms).
     await new Promise((r) => setTimeout(r, 40));
     expect(await line.wait('wh_a', Date.now())).toBe('park');
     // Once that attempt ends (a timeout, say), its duration decides.

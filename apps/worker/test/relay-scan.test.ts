@@ -3,6 +3,7 @@ import { createLogger } from '@hookline/config';
 import { publishEvent } from '../../../tests/support/publish-event';
 import { createMetrics } from '@hookline/metrics';
 import { enqueueDeliveries } from '@hookline/queue';
+import { WAITING_STATUSES } from '@hookline/domain';
 import { DUE_SQL, WAITING_SQL } from '../src/delivery-store';
 import { startRelay } from '../src/relay';
 import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
@@ -63,7 +64,7 @@ it('scans waiting deliveries through a partial index that holds waiting deliveri
   expect(plan).toMatch(/Index Scan using deliveries_waiting_next_attempt_at_id_idx on deliveries/);
   expect(plan).not.toMatch(/Sort/);
   const [index] = await h.database.db.sql.query<{ def: string }>(`SELECT pg_get_indexdef('deliveries_waiting_next_attempt_at_id_idx'::regclass) AS def`);
-  expect(index.def).toMatch(/WHERE \(status = ANY \(ARRAY\['pending'::text, 'pending_retry'::text\]\)\)/);
+  expect(index.def).toContain(`WHERE (status = ANY (ARRAY[${WAITING_STATUSES.map((status) => `'${status}'::text`).join(', ')}]))`);
 });
 
 it('refills an emptied queue: every waiting delivery whose job is gone, due or not, in batches, while RELAY_GRACE would still wait', async () => {

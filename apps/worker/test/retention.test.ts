@@ -4,6 +4,7 @@ import { createDb, type Db } from '@hookline/db';
 import { createMetrics } from '@hookline/metrics';
 import { RETENTION_LOCK_ID, RETENTION_SQL, SKIPPED_LOCKED, startRetentionSweeper, type RetentionDeps, type SweepResult } from '../src/retention';
 import { createTestDatabase, type TestDatabase } from '../../../tests/support/test-database';
+import { waitUntil } from '../../../tests/support/wait-until';
 
 // The retention sweeper against a real PostgreSQL: exactly the rows older than
 // RETENTION whose lifecycle is over go (and expired idempotency records),
@@ -222,8 +223,7 @@ describe('bounded sweeps, the timer, shutdown', () => {
     await seedOldFinishedEvents(t.db, 'evt_timer');
     // First run at once; one event per batch, a minute's pause between batches.
     const s = sweeper(t.db, { batchSize: 1, pauseMs: 60_000, firstRunMs: 0, intervalMs: 3_600_000 });
-    const until = Date.now() + 10_000;
-    while ((await ids(t.db, 'events')).length === 8 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(async () => (await ids(t.db, 'events')).length < 8, 'the first batch swept');
     const started = Date.now();
     await s.stop();
     expect(Date.now() - started).toBeLessThan(5_000);
@@ -268,13 +268,12 @@ describe('one sweeper at a time', () => {
     const second = sweeper(other, { batchSize: 1 });
     try {
       const running = first.runOnce();
-      const until = Date.now() + 5_000;
-      while (!(await lockHeld()) && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
-      expect(await lockHeld()).toBe(true);
+      await waitUntil(lockHeld, 'the first sweeper holding the lock', { timeoutMs: 5_000, intervalMs: 5 });
 
       // Tried twice, between the first's batches: skipped each time, nothing deleted by it.
       expect(await second.runOnce()).toEqual({ skipped: true, reason: SKIPPED_LOCKED });
-      await new Promise((r) => setTimeout(r, 400));
+      // Again once the first sweep is under way (two batches done), still between its batches.
+      await waitUntil(async () => (await ids(t.db, 'events')).length <= 6, 'the first sweep under way');
       const remaining = (await ids(t.db, 'events')).length;
       expect(remaining).toBeGreaterThan(0);
       expect(remaining).toBeLessThan(8);

@@ -751,7 +751,7 @@ export type components = {
              */
             failing_since: string;
             /**
-             * @description How the last attempt failed (timeout, connection_refused, dns_failure, blocked_address, tls_error, redirect, …); null when it got an answer.
+             * @description The last attempt's error: null when an answer arrived, or how the attempt failed: timeout, connection_refused, connection_reset, dns_failure, blocked_address, tls_error, redirect, invalid_url, network_error, proxy_error.
              * @example timeout
              * @example null
              */
@@ -824,7 +824,7 @@ export type components = {
             /** @description Attempts made, all failed. */
             attempt_count: number;
             /**
-             * @description How the last attempt failed (timeout, connection_refused, dns_failure, blocked_address, tls_error, redirect, …); null when it got an answer.
+             * @description The last attempt's error: null when an answer arrived, or how the attempt failed: timeout, connection_refused, connection_reset, dns_failure, blocked_address, tls_error, redirect, invalid_url, network_error, proxy_error.
              * @example timeout
              * @example null
              */
@@ -1142,7 +1142,7 @@ export type components = {
             response_status: number | null;
             /** @description The first 2 KiB of the answer. */
             response_body: string | null;
-            /** @description null, or timeout, connection_refused, dns_failure, blocked_address, tls_error, redirect, … */
+            /** @description null when an answer arrived, or how the attempt failed: timeout, connection_refused, connection_reset, dns_failure, blocked_address, tls_error, redirect, invalid_url, network_error, proxy_error. */
             error: string | null;
             duration_ms: number;
             /**

@@ -3,6 +3,8 @@
 // next retry is due, and what opens or closes a webhook's circuit.
 // docs/api.md ("Delivery rules", "Isolation") states the rules these encode.
 
+import type { SendErrorCode } from './send-errors';
+
 /** A delivery's status, as stored and as the API shows it. */
 export type DeliveryStatus = 'pending' | 'pending_retry' | 'succeeded' | 'failed' | 'cancelled';
 export const DELIVERY_STATUSES = ['pending', 'pending_retry', 'succeeded', 'failed', 'cancelled'] as const satisfies readonly DeliveryStatus[];
@@ -64,7 +66,7 @@ export type AttemptResult = {
   ok: boolean;
   /** HTTP status, null when no response arrived. */
   status: number | null;
-  /** Why no usable response arrived (timeout, connection_refused, …), or 'redirect'. */
+  /** Why no usable response arrived (SEND_ERROR_CODES), or 'redirect'. */
   error: string | null;
   retryAfterMs: number | null;
 };
@@ -76,7 +78,7 @@ export type AttemptResult = {
  * delivery (the worker holds it and tries again after DELIVERY_PROXY_RETRY),
  * and it neither counts toward nor resets the circuit.
  */
-export const PROXY_ERROR = 'proxy_error';
+export const PROXY_ERROR = 'proxy_error' satisfies SendErrorCode;
 export const isProxyFailure = (result: Pick<AttemptResult, 'error'>): boolean => result.error === PROXY_ERROR;
 
 /**

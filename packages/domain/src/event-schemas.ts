@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EVENT_NAMES, type EventName } from './events';
+import { SEND_ERRORS_TEXT, type SendErrorCode } from './send-errors';
 
 // The `data` of every event (docs/api.md#data-schemas), one zod schema each,
 // written once: POST /internal/v1/events validates with them (schemas.ts,
@@ -124,7 +125,7 @@ const quotaData = (title: string, description: string, example: { usage: number;
 
 const webhookId = text('The webhook in trouble (never the one receiving this event).', 'wh_3kTMd9e2Rz8wLq5vN1bXc7Ya');
 const webhookUrl = text('Its URL.', 'https://example.com/hooks');
-const lastError = nullableText('How the last attempt failed (timeout, connection_refused, dns_failure, blocked_address, tls_error, redirect, …); null when it got an answer.', 'timeout');
+const lastError = nullableText(`The last attempt's error: ${SEND_ERRORS_TEXT}.`, 'timeout' satisfies SendErrorCode);
 
 export const webhookFailingData = z
   .strictObject({

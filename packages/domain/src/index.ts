@@ -2,6 +2,7 @@ export * from './errors';
 export * from './ids';
 export * from './durations';
 export * from './delivery-policy';
+export * from './send-errors';
 export * from './events';
 export * from './event-schemas';
 export * from './signing';

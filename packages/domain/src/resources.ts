@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { API_KEY_MODES } from './api-keys';
 import { CIRCUIT_STATES, DELIVERY_STATUSES, isWaiting, type CircuitState } from './delivery-policy';
+import { SEND_ERRORS_TEXT } from './send-errors';
 import { ERROR_STATUS, type ErrorCode, type ErrorEnvelope } from './errors';
 import { EVENT_NAMES, PLANS } from './events';
 import { JSON_SCHEMA_DIALECT, eventDataJsonSchema } from './event-schemas';
@@ -210,7 +211,7 @@ export const attemptSchema = z
     status: z.enum(['succeeded', 'failed']),
     response_status: z.number().int().nullable(),
     response_body: z.string().nullable().meta({ description: 'The first 2 KiB of the answer.' }),
-    error: z.string().nullable().meta({ description: 'null, or timeout, connection_refused, dns_failure, blocked_address, tls_error, redirect, …' }),
+    error: z.string().nullable().meta({ description: `${SEND_ERRORS_TEXT}.` }),
     duration_ms: z.number().int(),
     created_at: isoTime,
     next_retry_at: nullableTime,

@@ -46,6 +46,7 @@ describe('createBatcher', () => {
     const r = recorder<number>();
     const call = createBatcher({ run: r.run, maxBatch: 100, maxInFlight: 2, lingerMs: 40 });
     const first = call(1);
+    // Time itself: the second call comes a little later, within the linger.
     await new Promise((resolve) => setTimeout(resolve, 10));
     const second = call(2);
     expect(r.batches).toEqual([]);
@@ -77,6 +78,7 @@ describe('createBatcher', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(r.batches).toEqual([[1]]);
     const later = [call(2), call(3)];
+    // Time itself: nothing is sent while the first batch runs, however long it runs.
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(r.batches).toHaveLength(1);
     r.release();

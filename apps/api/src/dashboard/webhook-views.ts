@@ -1,4 +1,5 @@
-import type { webhookResource } from '@hookline/domain';
+import type { SendErrorCode, webhookResource } from '@hookline/domain';
+import type { LastDelivery } from '../services/deliveries';
 import type { WebhookHealth } from '../services/webhook-health';
 import { healthSection, lastErrorText } from './health-views';
 import { html, type SafeHtml } from './html';
@@ -6,16 +7,6 @@ import { actionButton, csrfField, flashBanner, page, path, timeTag, type Viewer 
 import type { Flash } from './session';
 
 export type WebhookView = ReturnType<typeof webhookResource>;
-
-export type LastDelivery = {
-  status: string;
-  event: string;
-  createdAt: string;
-  lastAttemptAt: string | null;
-  nextAttemptAt: string | null;
-  responseStatus: number | null;
-  error: string | null;
-} | null;
 
 export type WebhookCard = { webhook: WebhookView; lastDelivery: LastDelivery; health: WebhookHealth; revealedSecret?: string };
 
@@ -34,7 +25,8 @@ export const DELIVERY_STATUS_LABELS: Record<string, string> = {
   cancelled: 'Cancelled',
 };
 
-export const ATTEMPT_ERRORS: Record<string, string> = {
+/** The dashboard's words for each way a send fails (every code has them: webhook-views.test.ts). */
+export const ATTEMPT_ERRORS: Record<SendErrorCode, string> = {
   timeout: 'timed out',
   connection_refused: 'connection refused',
   connection_reset: 'connection reset',
@@ -42,9 +34,13 @@ export const ATTEMPT_ERRORS: Record<string, string> = {
   blocked_address: 'blocked: the address is private or loopback',
   tls_error: 'TLS error',
   redirect: 'redirect (not followed)',
+  invalid_url: 'invalid URL',
+  network_error: 'network error',
+  proxy_error: 'the egress proxy failed',
 };
 
-export const describeError = (code: string) => ATTEMPT_ERRORS[code] ?? code.replace(/_/g, ' ');
+// A code recorded by an older version and since retired still reads as words.
+export const describeError = (code: string) => (ATTEMPT_ERRORS as Record<string, string>)[code] ?? code.replace(/_/g, ' ');
 
 export function statusBadge(status: string): SafeHtml {
   return html`<span class="badge badge-${status}">${STATUS_LABELS[status] ?? status}</span>`;

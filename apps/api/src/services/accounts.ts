@@ -44,3 +44,17 @@ export async function revokeApiKey(deps: Deps, keyId: string): Promise<void> {
   const exists = await prisma.apiKey.findUnique({ where: { id: keyId }, select: { id: true } });
   if (!exists) throw new AppError('RESOURCE_NOT_FOUND', 'No such API key.');
 }
+
+/**
+ * An API key that still works (not revoked, still the account's), with what the
+ * dashboard shows of it; null otherwise. A primary-key lookup, not cached: the
+ * dashboard asks on every request, so a revoked key ends its sessions at once.
+ */
+export async function activeApiKey(deps: Deps, keyId: string, accountId: string) {
+  const key = await deps.db.prisma.apiKey.findFirst({
+    where: { id: keyId, accountId, revokedAt: null },
+    select: { mode: true, prefix: true, account: { select: { name: true, plan: true } } },
+  });
+  if (!key) return null;
+  return { mode: key.mode === 'live' ? ('live' as const) : ('test' as const), prefix: key.prefix, accountName: key.account.name, plan: key.account.plan };
+}

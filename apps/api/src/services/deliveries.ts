@@ -48,6 +48,51 @@ export async function listDeliveries(deps: Pick<ApiDeps, 'db'>, accountId: strin
   return { data: page.map(deliveryResource), has_more: hasMore, next_cursor: hasMore && last ? encodeCursor(last) : null };
 }
 
+/** A page of the log (listDeliveries) with each delivery's attempts, newest first, read for the whole page in one query. */
+export async function listDeliveriesWithAttempts(deps: Pick<ApiDeps, 'db'>, accountId: string, webhookId: string, query: DeliveryListQuery) {
+  const list = await listDeliveries(deps, accountId, webhookId, query);
+  // The deliveries are already this account's webhook's: their attempts are too.
+  const attempts = list.data.length
+    ? await deps.db.prisma.attempt.findMany({ where: { deliveryId: { in: list.data.map((d) => d.id) } }, orderBy: [{ deliveryId: 'asc' }, { attemptNumber: 'desc' }] })
+    : [];
+  const data = list.data.map((delivery) => ({ delivery, attempts: attempts.filter((a) => a.deliveryId === delivery.id).map(attemptResource) }));
+  return { ...list, data };
+}
+
+/** What a webhook's card says of its newest delivery and that delivery's last attempt; null before its first. */
+export type LastDelivery = {
+  status: string;
+  event: string;
+  createdAt: string;
+  lastAttemptAt: string | null;
+  nextAttemptAt: string | null;
+  responseStatus: number | null;
+  error: string | null;
+} | null;
+
+/** One index-backed query: (webhook_id, created_at desc, id desc). The webhook is the caller's, listed for its account. */
+export async function lastDelivery(deps: Pick<ApiDeps, 'db'>, webhookId: string): Promise<LastDelivery> {
+  const row = await deps.db.prisma.delivery.findFirst({
+    where: { webhookId },
+    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    select: {
+      status: true, event: true, createdAt: true, lastAttemptAt: true, nextAttemptAt: true,
+      attempts: { orderBy: { attemptNumber: 'desc' }, take: 1, select: { responseStatus: true, error: true } },
+    },
+  });
+  if (!row) return null;
+  const [attempt] = row.attempts;
+  return {
+    status: row.status,
+    event: row.event,
+    createdAt: row.createdAt.toISOString(),
+    lastAttemptAt: row.lastAttemptAt?.toISOString() ?? null,
+    nextAttemptAt: row.nextAttemptAt?.toISOString() ?? null,
+    responseStatus: attempt?.responseStatus ?? null,
+    error: attempt?.error ?? null,
+  };
+}
+
 export async function getDelivery(deps: Pick<ApiDeps, 'db'>, accountId: string, deliveryId: string) {
   const delivery = await findOwnDelivery(deps, accountId, deliveryId);
   const attempts = await deps.db.prisma.attempt.findMany({ where: { deliveryId }, orderBy: { attemptNumber: 'asc' } });
