@@ -107,6 +107,8 @@ async function main(): Promise<void> {
         const result = await runScenario(scenario, settings, pg);
         results.push(result);
         console.log(`chaos [${scenario.name}] result:\n${summaryTable([result])}`);
+        const messages = Object.entries(result.workerMessages).sort((a, b) => b[1] - a[1]);
+        if (messages.length) console.log(`chaos [${scenario.name}] worker warn/error lines by message:\n${messages.map(([m, n]) => `  ${String(n).padStart(6)}  ${m}`).join('\n')}`);
       } catch (err) {
         console.error(`chaos [${scenario.name}] failed: ${(err as Error).stack ?? String(err)}`);
         // A scenario that left PostgreSQL stopped must not fail the next one.

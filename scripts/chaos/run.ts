@@ -77,6 +77,8 @@ export type ScenarioResult = {
   recoverySeconds: number | null;
   faults: Array<{ label: string; startSeconds: number; endSeconds: number }>;
   workerLog: { error: number; warn: number };
+  /** Each distinct warn or error message the workers wrote, with how many times ("level: message"). */
+  workerMessages: Record<string, number>;
   /** Worker and API exits nobody asked for (each restarted 1 s later, as a supervisor would). */
   unplannedExits: number;
   /** Receipts the receiver answered 500 on purpose, and all receipts. */
@@ -138,11 +140,16 @@ export async function runScenario(scenario: Scenario, base: ChaosSettings, pg: P
     // Processes: a supervisor restarts whatever exits on its own after 1 s, and counts it.
     let unplannedExits = 0;
     const workerLog = { error: 0, warn: 0 };
+    const workerMessages: Record<string, number> = {};
     const slots: Slot[] = Array.from({ length: settings.workers }, () => ({ child: null, port: 0, stopping: false }));
     const countLine = (line: string) => {
       const c = countLogLevels([line]);
       workerLog.error += c.error;
       workerLog.warn += c.warn;
+      if (c.error + c.warn === 0) return;
+      const message = /"message":"((?:[^"\\]|\\.)*)"/.exec(line)?.[1] ?? line.slice(0, 120);
+      const key = `${c.error ? 'error' : 'warn'}: ${message}`;
+      workerMessages[key] = (workerMessages[key] ?? 0) + 1;
     };
     const spawnWorker = async (index: number): Promise<Slot> => {
       const slot = slots[index];
@@ -304,6 +311,7 @@ export async function runScenario(scenario: Scenario, base: ChaosSettings, pg: P
       recoverySeconds: faults.length ? recoverySeconds(arrivalTimes, t0 + lastFault * 1000, settings.rate * settings.hooks, end) : null,
       faults,
       workerLog: { ...workerLog },
+      workerMessages: { ...workerMessages },
       unplannedExits,
       receiver: { received: receiver.total, failed: receiver.failed },
       drainTimedOut,
