@@ -123,6 +123,8 @@ describe('PostgreSQL outages, as the worker sees them', () => {
     expect(lines(OUTAGE_STARTS).length - before.starts).toBe(1);
     expect(lines(OUTAGE_ENDS).length - before.ends).toBe(1);
     expect(worker.logs.filter((l) => /failed unexpectedly/.test(l.message))).toEqual([]);
+    // The relay's ticks (every 200 ms here) failed throughout; the outage's two lines said it all.
+    expect(worker.logs.filter((l) => /relay tick failed/.test(l.message))).toEqual([]);
     expect(worker.delivery.outage()).toEqual({ down: [], since: null });
     const after = await fetch(`http://127.0.0.1:${health.port}/readyz`);
     expect([after.status, await after.json()]).toEqual([200, { status: 'ready', checks: { postgres: 'up', redis: 'up' } }]);

@@ -49,6 +49,12 @@ export type RelayDeps = {
   intervalMs?: number;
   batchSize?: number;
   refillBatchSize?: number;
+  /**
+   * After a failed tick: whether PostgreSQL or Redis is unreachable (the
+   * worker's outage watch, which logs the outage's start and end once). Then
+   * the failure is the outage's, and no line is logged per tick.
+   */
+  isOutage?: () => Promise<boolean>;
 };
 
 export type Relay = {
@@ -165,8 +171,9 @@ export function startRelay(deps: RelayDeps): Relay {
     timer = setTimeout(() => {
       running = runOnce()
         .then(() => undefined)
-        .catch((err: Error) => {
+        .catch(async (err: Error) => {
           // Redis or PostgreSQL down: the rows wait; try again next tick.
+          if (await (deps.isOutage?.() ?? Promise.resolve(false)).catch(() => false)) return;
           logger.warn('relay tick failed; retrying next tick', { err: err.message });
         })
         .finally(schedule);

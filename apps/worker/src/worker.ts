@@ -411,7 +411,9 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       worker.run().catch(onWorkerError);
     }
     await Promise.all(workers.map((worker) => worker.waitUntilReady()));
-    const started = startRelay({ db, queues, logger, metrics, graceMs: config.RELAY_GRACE, intervalMs: deps.relayIntervalMs });
+    const started = startRelay({
+      db, queues, logger, metrics, graceMs: config.RELAY_GRACE, intervalMs: deps.relayIntervalMs, isOutage: () => outage.check(),
+    });
     relay = started;
     // Re-marks the prefix; another installation's mark stops this worker
     // taking jobs. A mark this worker had to write again means Redis lost its
