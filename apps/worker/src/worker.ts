@@ -9,6 +9,7 @@ import {
 } from '@hookline/queue';
 import { deliveryBackoffStrategy, RetryLaterError } from './backoff';
 import { createDeliverer, type DeliverResult } from './deliver';
+import { LEASE_MARGIN_MS } from './deliver/slots';
 import { createDeliveryStore } from './delivery-store';
 import { createEndpointGate, type EndpointGate } from './endpoint-gate';
 import { createLiveness } from './liveness';
@@ -71,13 +72,6 @@ export type DeliveryWorker = {
   /** Stops taking jobs, lets in-flight deliveries finish, then stops the relay and closes what it opened. */
   close(): Promise<void>;
 };
-
-/**
- * An attempt's lease outlives its timeout by this much: time to record it, and
- * slack for a worker's clock. A dead worker's leases are reclaimed long before
- * (liveness.ts); this expiry is the last resort, for a lease no registry names.
- */
-const LEASE_MARGIN_MS = 30_000;
 
 /**
  * BullMQ's job lock follows the liveness rule (liveness.ts): renewed from a
@@ -196,6 +190,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   const gate = createEndpointGate({
     redis: gateConnection,
     prefix,
+    // A lease outlives the attempt that holds it (the rule is in deliver/slots.ts).
     leaseTtlMs: config.DELIVERY_TIMEOUT + LEASE_MARGIN_MS,
     promote: promoteInShard,
     liveness,
@@ -234,12 +229,12 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     db, sender, gate, line, secretBox, logger, metrics, config,
     isOutage: () => outage.check(),
     // Operational events the deliverer writes are queued at once; a job callback held for
-    // its documents' callbacks is woken when the last of them ends (see deliver.ts).
+    // its documents' callbacks is woken when the last of them ends (see deliver/record.ts).
     enqueue: (deliveries) => enqueueToShards(queues, deliveries),
     promote: promoteInShard,
   });
 
-  /** Carries out what the deliverer decided for the job (see Next in deliver.ts). */
+  /** Carries out what the deliverer decided for the job (see Next in deliver/context.ts). */
   async function settle(shard: DeliveryQueue, job: Job<DeliverJobData, DeliverResult>, token: string | undefined, result: DeliverResult): Promise<DeliverResult> {
     const { next } = result;
     if (next.kind === 'done') return result;
@@ -279,7 +274,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       // PostgreSQL or Redis unreachable: not this job's fault. It goes back to
       // `delayed` without spending an attempt (the outage is logged once, and
       // the workers pause until it ends). No callback was sent: an attempt
-      // already sent is held in deliver.ts until it is recorded.
+      // already sent is held in deliver/record.ts (untilWritten) until it is recorded.
       if (await outage.check()) {
         // Redis itself down: the job stays active until its lock lapses, then BullMQ's stalled check puts it back.
         await job.moveToDelayed(Date.now() + outageProbeMs, token).catch(() => {

@@ -12,7 +12,7 @@ import { createEndpointGate, type EndpointGate } from '../src/endpoint-gate';
 import { createLocalLine } from '../src/local-line';
 import { createSender } from '../src/sender';
 
-// A slot handed on in place (deliver.ts, freeSlot): the attempt that ends
+// A slot handed on in place (deliver/slots.ts, freeSlot): the attempt that ends
 // gives its slot to a delivery of the same webhook waiting in this process,
 // which sends at once; the lease's renewal runs beside that send. Real
 // PostgreSQL, Redis and HTTP receiver; the gate is the real one, with its
