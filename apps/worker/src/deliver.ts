@@ -23,7 +23,7 @@ export type { DeliverConfig, DeliverContext, DeliverJob, DeliverOutcome, Deliver
 // proxy's failure), record.ts (the attempt written once, the webhook's change,
 // the operational events). This file composes them.
 // It knows nothing of BullMQ: it returns what should happen to the job next
-// (`next`), and worker.ts carries that out.
+// (`next`), and run-job.ts carries that out.
 
 /** The deliverer's dependencies: the context's, with the store built from `db` (or given: a test's fake) and the secrets' cache from `secretBox`. */
 export type DeliverDeps = Omit<DeliverContext, 'store' | 'secrets' | 'recordRetryMs'> & {
@@ -43,7 +43,7 @@ export function deliverContext(deps: DeliverDeps): DeliverContext {
   };
 }
 
-/** Runs one job and says what becomes of it (worker.ts carries that out). */
+/** Runs one job and says what becomes of it (run-job.ts carries that out). */
 export async function deliver(ctx: DeliverContext, job: DeliverJob): Promise<DeliverResult> {
   const row = await ctx.store.load(job.deliveryId);
   if (!row) {
