@@ -9,13 +9,13 @@ import { capOf, hostOf, type DeliverContext, type DeliverJob, type DeliverResult
 // the send, freed after it, or handed on in place to a delivery of the same
 // webhook waiting in this process (local-line.ts).
 //
-// THE RULE (the two margins below protect it; nothing else may shorten a lease):
+// THE RULE (the two margins below protect it):
 // a lease must outlive the attempt that holds it, so a webhook never has more
 // attempts in flight than its cap while their workers live.
 //   - A lease is taken for DELIVERY_TIMEOUT + LEASE_MARGIN_MS (worker.ts gives
 //     the gate that TTL): the attempt's send ends within DELIVERY_TIMEOUT, and
-//     the margin covers freeing it afterwards and slack between the workers'
-//     clocks. A dead worker's leases are reclaimed long before that (liveness.ts);
+//     the margin covers what follows it until the slot is freed, and slack
+//     between the workers' clocks. A dead worker's leases are reclaimed long before that (liveness.ts);
 //     the expiry is the last resort, for a lease no registry names.
 //   - A slot handed on in place starts a next attempt on the same lease. It is
 //     handed on before its renewal is answered only while the lease still
@@ -25,9 +25,9 @@ import { capOf, hostOf, type DeliverContext, type DeliverJob, type DeliverResult
 //     it first. A worker that lost its liveness trusts no lease (expiresAt 0):
 //     every hand-over then waits for a renewal Redis confirms.
 
-/** An attempt's lease outlives its timeout by this much: time to free it, and slack for a worker's clock. */
+/** An attempt's lease outlives its timeout by this much (THE RULE, first point). */
 export const LEASE_MARGIN_MS = 30_000;
-/** A slot is handed on before its renewal is answered only while its lease outlives one more attempt by this much. */
+/** A slot is handed on before its renewal is answered only while its lease outlives one more attempt by this much (THE RULE, second point). */
 export const HAND_OVER_MARGIN_MS = 5_000;
 
 /** A slot under the webhook's in-flight cap and rate limit (and its failure count), or a hold. */
