@@ -9,10 +9,14 @@ import { answered, callsOf, config, fakeContext, fakeGate, fakeStore, leaseFor, 
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A line that knows the webhook as fast (so a delivery refused a slot waits here instead of being parked). */
+/**
+ * A line that knows the webhook as fast (so a delivery refused a slot waits
+ * here instead of being parked), its waits long enough that none times out
+ * during a test on a loaded machine.
+ */
 function fastLine(webhookId: string): LocalLine {
-  const line = createLocalLine({ maxWaiting: 10 });
-  line.observe(webhookId, 60);
+  const line = createLocalLine({ maxWaiting: 10, fastMs: 10_000, waitMs: 10_000 });
+  line.observe(webhookId, 2_500);
   return line;
 }
 
