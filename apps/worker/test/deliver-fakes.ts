@@ -41,6 +41,10 @@ export type FakeStore = DeliveryStorePort & {
   failNextRecords: number;
   /** The attempts written, in order. */
   written: AttemptRecord[];
+  /** How many of the next record() calls the guard refuses (another run recorded an attempt meanwhile). */
+  refuseNextRecords: number;
+  /** What current() answers after a refusal (default: the row as loaded, no attempt of ours). */
+  fresh: { status: LoadedDelivery['status']; attempt_count: number; mine: number | null } | null;
 };
 
 /** A store holding `row` (its webhook's circuit included, so a probe is claimed once, as the guarded UPDATE does). */
@@ -53,6 +57,10 @@ export function fakeStore(row: LoadedDelivery): FakeStore {
       store.failNextRecords -= 1;
       throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
     }
+    if (store.refuseNextRecords > 0) {
+      store.refuseNextRecords -= 1;
+      return null;
+    }
     store.written.push(item);
     return { wake: [] as string[] };
   };
@@ -60,6 +68,8 @@ export function fakeStore(row: LoadedDelivery): FakeStore {
     calls,
     failNextRecords: 0,
     written: [],
+    refuseNextRecords: 0,
+    fresh: null,
     load: async (...args) => (call('load', args), row),
     cancel: async (...args) => (call('cancel', args), true),
     claimProbe: async (...args) => {
@@ -72,8 +82,12 @@ export function fakeStore(row: LoadedDelivery): FakeStore {
     },
     waitingDocuments: async (...args) => (call('waitingDocuments', args), { waiting: 0, latest: null }),
     record: async (...args) => (call('record', args), write(args[0])),
-    recordExhausted: async (...args) => (call('recordExhausted', args), { ...(await write(args[0])), deliveries: [] }),
-    current: async (...args) => (call('current', args), { status: row.status, attempt_count: row.attempt_count, mine: null }),
+    recordExhausted: async (...args) => {
+      call('recordExhausted', args);
+      const done = await write(args[0]);
+      return done && { ...done, deliveries: [] };
+    },
+    current: async (...args) => (call('current', args), store.fresh ?? { status: row.status, attempt_count: row.attempt_count, mine: null }),
     clearFailing: async (...args) => (call('clearFailing', args), true),
     disableGone: async (...args) => (call('disableGone', args), { won: true, deliveries: [] }),
     markFailing: async (...args) => (call('markFailing', args), { failingSince: args[1], deliveries: [] }),

@@ -53,3 +53,31 @@ it('records the last retry\'s failure as final: failed, delivery.exhausted writt
   expect(exhausted[0].args[1]).toMatchObject({ event: 'delivery.exhausted', aboutWebhookId: row.webhook_id, data: { delivery_id: row.id, attempt_count: 4, last_response_status: 500 } });
   expect(store.calls.filter((c) => c.method === 'markFailing')).toHaveLength(1);
 });
+
+it('decides again on the fresh count when the guard refuses the record: another run recorded an attempt meanwhile', async () => {
+  const row = loadedRow({ max_retries: 3 });
+  const store = fakeStore(row);
+  store.refuseNextRecords = 1;
+  store.fresh = { status: 'pending_retry', attempt_count: 1, mine: null };
+  const ctx = fakeContext({ store, sender: fakeSender(answered(500)) });
+
+  await expect(deliver(ctx, { deliveryId: row.id, jobId: row.id })).resolves.toMatchObject({
+    outcome: 'retrying', attemptNumber: 2, next: { kind: 'retry', delayMs: config.RETRY_SCHEDULE[1] },
+  });
+  expect(store.written).toHaveLength(1);
+  expect(store.written[0]).toMatchObject({ status: 'pending_retry', expectedCount: 1 });
+});
+
+it('keeps the decision of a try that committed although its answer was lost: found by its attempt id, not written twice', async () => {
+  const row = loadedRow();
+  const store = fakeStore(row);
+  store.refuseNextRecords = 1;
+  store.fresh = { status: 'succeeded', attempt_count: 1, mine: 1 };
+  const ctx = fakeContext({ store, sender: fakeSender(answered(200)) });
+
+  await expect(deliver(ctx, { deliveryId: row.id, jobId: row.id })).resolves.toMatchObject({ outcome: 'succeeded', attemptNumber: 1, next: { kind: 'done' } });
+  expect(store.calls.filter((c) => c.method === 'record')).toHaveLength(1);
+  expect(store.written).toEqual([]);
+  const [asked] = store.calls.filter((c) => c.method === 'current');
+  expect(asked.args).toEqual([row.id, (store.calls.find((c) => c.method === 'record')!.args[0] as { attemptId: string }).attemptId]);
+});
