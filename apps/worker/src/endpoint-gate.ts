@@ -212,7 +212,7 @@ type GateCommands = {
  * A slot taken: its id in the webhook's leases, and when it expires there at
  * the earliest (this process's clock; moved on by a renewal; 0 once this
  * worker lost its liveness, as the lease may have been reclaimed). `renewal`
- * is a renewal sent and not answered yet (see deliver.ts, freeSlot).
+ * is a renewal sent and not answered yet (see deliver/slots.ts, freeSlot).
  */
 export type Lease = { id: string; expiresAt: number; renewal?: Promise<boolean> };
 export type Acquired = { ok: true; lease: Lease } | { ok: false; reason: HoldReason; rank: number; waitMs: number };

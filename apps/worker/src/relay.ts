@@ -144,7 +144,7 @@ export function startRelay(deps: RelayDeps): Relay {
   }
 
   // A retry not yet due goes back to the queue at once: its job, when it runs
-  // early, is held until its time (deliver.ts, admit) without an attempt.
+  // early, is held until its time (deliver/admission.ts, admit) without an attempt.
   async function refill(): Promise<number> {
     const size = deps.refillBatchSize ?? REFILL_BATCH_SIZE;
     let from: { nextAttemptAt: Date; id: string } | null = null;

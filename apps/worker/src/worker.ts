@@ -1,19 +1,21 @@
-import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
+import { Job, Worker } from 'bullmq';
 import { throttledWarn, type Logger, type WorkerEnv } from '@hookline/config';
 import { readInstallationId, type Db } from '@hookline/db';
 import type { SecretBox } from '@hookline/domain';
 import type { Metrics } from '@hookline/metrics';
 import {
-  claimQueuePrefix, createDeliveryQueues, deliverJobData, deriveRedis, DELIVER_JOB, drainingShards, enqueueToShards, HELD_PRIORITY, markReadyAt, probeRedis, QueueOwnedElsewhereError, RETRY_PRIORITY, shardCount,
+  claimQueuePrefix, createDeliveryQueues, deriveRedis, DELIVER_JOB, drainingShards, enqueueToShards, markReadyAt, probeRedis, QueueOwnedElsewhereError, shardCount,
   type DeliverJobData, type DeliveryQueue, type DeliveryQueues, type RedisClient,
 } from '@hookline/queue';
-import { deliveryBackoffStrategy, RetryLaterError } from './backoff';
+import { deliveryBackoffStrategy } from './backoff';
 import { createDeliverer, type DeliverResult } from './deliver';
+import { LEASE_MARGIN_MS } from './deliver/slots';
 import { createDeliveryStore } from './delivery-store';
 import { createEndpointGate, type EndpointGate } from './endpoint-gate';
 import { createLiveness } from './liveness';
 import { createLocalLine } from './local-line';
 import { createOutageWatch, type OutageState } from './outage';
+import { runJob, type RunJobContext } from './run-job';
 import { startRelay, type Relay } from './relay';
 import { describeProxy } from './egress-proxy';
 import { createSender } from './sender';
@@ -71,13 +73,6 @@ export type DeliveryWorker = {
   /** Stops taking jobs, lets in-flight deliveries finish, then stops the relay and closes what it opened. */
   close(): Promise<void>;
 };
-
-/**
- * An attempt's lease outlives its timeout by this much: time to record it, and
- * slack for a worker's clock. A dead worker's leases are reclaimed long before
- * (liveness.ts); this expiry is the last resort, for a lease no registry names.
- */
-const LEASE_MARGIN_MS = 30_000;
 
 /**
  * BullMQ's job lock follows the liveness rule (liveness.ts): renewed from a
@@ -196,6 +191,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   const gate = createEndpointGate({
     redis: gateConnection,
     prefix,
+    // A lease outlives the attempt that holds it (the rule is in deliver/slots.ts).
     leaseTtlMs: config.DELIVERY_TIMEOUT + LEASE_MARGIN_MS,
     promote: promoteInShard,
     liveness,
@@ -234,63 +230,13 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     db, sender, gate, line, secretBox, logger, metrics, config,
     isOutage: () => outage.check(),
     // Operational events the deliverer writes are queued at once; a job callback held for
-    // its documents' callbacks is woken when the last of them ends (see deliver.ts).
+    // its documents' callbacks is woken when the last of them ends (see deliver/record.ts).
     enqueue: (deliveries) => enqueueToShards(queues, deliveries),
     promote: promoteInShard,
   });
 
-  /** Carries out what the deliverer decided for the job (see Next in deliver.ts). */
-  async function settle(shard: DeliveryQueue, job: Job<DeliverJobData, DeliverResult>, token: string | undefined, result: DeliverResult): Promise<DeliverResult> {
-    const { next } = result;
-    if (next.kind === 'done') return result;
-    if (next.kind === 'stop') throw new UnrecoverableError(next.reason);
-    if (next.kind === 'retry') {
-      // Retries queue behind every first attempt (see packages/queue/src/names.ts).
-      if (job.priority !== RETRY_PRIORITY) await job.changePriority({ priority: RETRY_PRIORITY });
-      await markDue(shard, job.id!, Date.now() + next.delayMs);
-      throw new RetryLaterError(next.delayMs, `retry in ${next.delayMs} ms`);
-    }
-    // Held: back to `delayed` without counting an attempt (BullMQ's skipAttempt),
-    // its worker slot free at once. A parked job, once woken, goes ahead of
-    // everything that has not waited yet.
-    if (next.park && job.priority !== HELD_PRIORITY) await job.changePriority({ priority: HELD_PRIORITY });
-    const dueAt = Date.now() + next.delayMs;
-    await Promise.all([markDue(shard, job.id!, dueAt), job.moveToDelayed(dueAt, token)]);
-    if (next.park) {
-      await gate.park({ ...next.park, jobId: job.id! }).catch((err: Error) => {
-        // Its own delay still brings it back.
-        logger.warn('could not park a held delivery; it comes back on its own', { job_id: job.id, err: err.message });
-      });
-    }
-    throw new DelayedError();
-  }
-
-  async function processJob(shard: DeliveryQueue, job: Job<DeliverJobData, DeliverResult>, token?: string): Promise<DeliverResult> {
-    // A payload is re-validated before it runs: a bad one can never succeed.
-    const parsed = deliverJobData.safeParse(job.data);
-    if (!parsed.success) {
-      logger.error('invalid delivery job dropped', { job_id: job.id, issue: parsed.error.issues[0]?.message });
-      throw new UnrecoverableError('invalid job payload');
-    }
-    try {
-      return await settle(shard, job, token, await deliver({ ...parsed.data, jobId: job.id, enqueuedAt: job.timestamp }));
-    } catch (err) {
-      if (err instanceof RetryLaterError || err instanceof UnrecoverableError || err instanceof DelayedError) throw err;
-      // PostgreSQL or Redis unreachable: not this job's fault. It goes back to
-      // `delayed` without spending an attempt (the outage is logged once, and
-      // the workers pause until it ends). No callback was sent: an attempt
-      // already sent is held in deliver.ts until it is recorded.
-      if (await outage.check()) {
-        // Redis itself down: the job stays active until its lock lapses, then BullMQ's stalled check puts it back.
-        await job.moveToDelayed(Date.now() + outageProbeMs, token).catch(() => {
-          throw err;
-        });
-        throw new DelayedError();
-      }
-      logger.error('delivery job failed unexpectedly; BullMQ will retry it', { job_id: job.id, delivery_id: parsed.data.deliveryId, err: (err as Error).message });
-      throw err;
-    }
-  }
+  // What a shard's worker runs for each job (run-job.ts): the payload checked, the delivery processed, its outcome carried out.
+  const jobs: RunJobContext = { deliver, gate, logger, markDue, isOutage: () => outage.check(), outageProbeMs };
 
   // Without a listener an 'error' (e.g. Redis going away) would crash the process; BullMQ reconnects by itself.
   let lastErrorLog = 0;
@@ -315,7 +261,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
         state.inFlight += 1;
         state.lastStart = Date.now();
         try {
-          return await processJob(shard, job, token);
+          return await runJob(jobs, shard, job, token);
         } finally {
           state.inFlight -= 1;
         }

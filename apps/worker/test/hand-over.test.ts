@@ -13,7 +13,7 @@ import { createLocalLine } from '../src/local-line';
 import { createSender } from '../src/sender';
 import { waitUntil } from '../../../tests/support/wait-until';
 
-// A slot handed on in place (deliver.ts, freeSlot): the attempt that ends
+// A slot handed on in place (deliver/slots.ts, freeSlot): the attempt that ends
 // gives its slot to a delivery of the same webhook waiting in this process,
 // which sends at once; the lease's renewal runs beside that send. Real
 // PostgreSQL, Redis and HTTP receiver; the gate is the real one, with its

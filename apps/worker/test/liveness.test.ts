@@ -113,7 +113,7 @@ it('a worker that missed its deadline takes it back if no reaper claimed it, and
   expect((await other.gate.inspect('wh_stall1')).inFlight).toBe(0);
   await waitUntil(() => stalled.lost() > 0, 'the stalled worker to notice');
   expect(stalled.liveness.id()).not.toBe(before);
-  // Not handed on without a renewal that Redis confirms (deliver.ts, freeSlot).
+  // Not handed on without a renewal that Redis confirms (deliver/slots.ts, freeSlot).
   expect(lease.expiresAt).toBe(0);
   // Its release later is harmless.
   await stalled.gate.release({ webhookId: 'wh_stall1', lease, circuitFailure: false, wake: true, cap: 1, threshold: 5 });

@@ -8,7 +8,7 @@ export const EVENT_TYPES = [
   { name: 'quota.warning', source: 'api', description: 'Usage reached 80% of the monthly quota.' },
   { name: 'quota.exceeded', source: 'api', description: 'Usage passed the monthly quota.' },
   // Operational events: Hookline tells an account about its own webhooks. It
-  // writes them itself (apps/worker/src/deliver.ts); the platform cannot publish them.
+  // writes them itself (apps/worker/src/deliver/record.ts); the platform cannot publish them.
   { name: 'webhook.failing', source: 'api', description: 'Another webhook of the account became failing (its last delivery used up its retries).' },
   { name: 'webhook.disabled', source: 'api', description: 'Another webhook of the account was disabled by the service (gone or failing_too_long).' },
   { name: 'delivery.exhausted', source: 'api', description: 'A delivery to another webhook of the account ended failed, its retries spent.' },

@@ -1,0 +1,82 @@
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import type { Logger } from '@hookline/config';
+import { deliverJobData, HELD_PRIORITY, RETRY_PRIORITY, type DeliverJobData, type DeliveryQueue } from '@hookline/queue';
+import { RetryLaterError } from './backoff';
+import type { DeliverJob, DeliverResult } from './deliver';
+import type { EndpointGate } from './endpoint-gate';
+
+// One BullMQ job of a shard, run: its payload re-validated, the delivery
+// processed (deliver.ts), and what the deliverer decided carried out on the
+// job (`settle`); a failure during an outage puts the job back without an
+// attempt. Module functions over an explicit context, which worker.ts builds
+// once, so the BullMQ side of a delivery is tested on a fake job.
+
+export type RunJobContext = {
+  deliver: (job: DeliverJob) => Promise<DeliverResult>;
+  /** Where a held job joins its webhook's line. */
+  gate: Pick<EndpointGate, 'park'>;
+  logger: Logger;
+  /** Records when a job becomes due (the lag gauge's start); never rejects. */
+  markDue: (queue: DeliveryQueue, jobId: string, at: number) => Promise<unknown>;
+  /** Whether PostgreSQL or Redis is unreachable (outage.ts). */
+  isOutage: () => Promise<boolean>;
+  /** During an outage, how soon a job put back comes again (OUTAGE_PROBE_INTERVAL). */
+  outageProbeMs: number;
+};
+
+/** The parts of a BullMQ job that running it uses. */
+export type RunnableJob = Pick<Job<DeliverJobData, DeliverResult>, 'id' | 'data' | 'timestamp' | 'priority' | 'changePriority' | 'moveToDelayed'>;
+
+/** Carries out what the deliverer decided for the job (see Next in deliver/context.ts). */
+export async function settle(ctx: RunJobContext, shard: DeliveryQueue, job: RunnableJob, token: string | undefined, result: DeliverResult): Promise<DeliverResult> {
+  const { next } = result;
+  if (next.kind === 'done') return result;
+  if (next.kind === 'stop') throw new UnrecoverableError(next.reason);
+  if (next.kind === 'retry') {
+    // Retries queue behind every first attempt (see packages/queue/src/names.ts).
+    if (job.priority !== RETRY_PRIORITY) await job.changePriority({ priority: RETRY_PRIORITY });
+    await ctx.markDue(shard, job.id!, Date.now() + next.delayMs);
+    throw new RetryLaterError(next.delayMs, `retry in ${next.delayMs} ms`);
+  }
+  // Held: back to `delayed` without counting an attempt (BullMQ's skipAttempt),
+  // its worker slot free at once. A parked job, once woken, goes ahead of
+  // everything that has not waited yet.
+  if (next.park && job.priority !== HELD_PRIORITY) await job.changePriority({ priority: HELD_PRIORITY });
+  const dueAt = Date.now() + next.delayMs;
+  await Promise.all([ctx.markDue(shard, job.id!, dueAt), job.moveToDelayed(dueAt, token)]);
+  if (next.park) {
+    await ctx.gate.park({ ...next.park, jobId: job.id! }).catch((err: Error) => {
+      // Its own delay still brings it back.
+      ctx.logger.warn('could not park a held delivery; it comes back on its own', { job_id: job.id, err: err.message });
+    });
+  }
+  throw new DelayedError();
+}
+
+/** Runs one job of the shard: what BullMQ's processor function does. */
+export async function runJob(ctx: RunJobContext, shard: DeliveryQueue, job: RunnableJob, token?: string): Promise<DeliverResult> {
+  // A payload is re-validated before it runs: a bad one can never succeed.
+  const parsed = deliverJobData.safeParse(job.data);
+  if (!parsed.success) {
+    ctx.logger.error('invalid delivery job dropped', { job_id: job.id, issue: parsed.error.issues[0]?.message });
+    throw new UnrecoverableError('invalid job payload');
+  }
+  try {
+    return await settle(ctx, shard, job, token, await ctx.deliver({ ...parsed.data, jobId: job.id, enqueuedAt: job.timestamp }));
+  } catch (err) {
+    if (err instanceof RetryLaterError || err instanceof UnrecoverableError || err instanceof DelayedError) throw err;
+    // PostgreSQL or Redis unreachable: not this job's fault. It goes back to
+    // `delayed` without spending an attempt (the outage is logged once, and
+    // the workers pause until it ends). No callback was sent: an attempt
+    // already sent is held in deliver/record.ts (untilWritten) until it is recorded.
+    if (await ctx.isOutage()) {
+      // Redis itself down: the job stays active until its lock lapses, then BullMQ's stalled check puts it back.
+      await job.moveToDelayed(Date.now() + ctx.outageProbeMs, token).catch(() => {
+        throw err;
+      });
+      throw new DelayedError();
+    }
+    ctx.logger.error('delivery job failed unexpectedly; BullMQ will retry it', { job_id: job.id, delivery_id: parsed.data.deliveryId, err: (err as Error).message });
+    throw err;
+  }
+}
