@@ -32,7 +32,7 @@ describe('POST /internal/v1/extractions', () => {
     const res = await h.platform.post('/internal/v1/extractions', { account_id: accountId, parser_id: 'invoices', document_count: 3 });
     expect(res.status).toBe(201);
     expect(res.body.extraction).toEqual({
-      extraction_id: expect.stringMatching(/^ext_[0-9A-Za-z]{24}$/),
+      extraction_id: expect.stringMatching(/^ext_[0-9A-Za-z]{22}$/),
       account_id: accountId,
       parser_id: 'invoices',
       document_count: 3,
