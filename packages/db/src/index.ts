@@ -5,3 +5,4 @@ export * from './idempotency';
 export * from './errors';
 export * from './circuits';
 export * from './installation';
+export * from './payload';

@@ -6,6 +6,7 @@ import { authenticateApiKey } from '../middleware/auth';
 import { failureLimiter } from '../middleware/failure-limit';
 import { toAppError } from '../middleware/errors';
 import { listDeliveries, retryDelivery } from '../services/deliveries';
+import { attemptRow } from '../services/history-rows';
 import { webhookHealth } from '../services/webhook-health';
 import { createWebhook, deleteWebhook, getWebhook, getWebhookRow, listWebhooks, revealSigningSecret, sendTest, updateWebhook } from '../services/webhooks';
 import { dashboardAssets } from './assets';
@@ -262,7 +263,7 @@ export function createDashboardRouter(deps: ApiDeps): Router {
       where: { webhookId },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
       select: {
-        status: true, event: true, createdAt: true, lastAttemptAt: true, nextAttemptAt: true,
+        status: true, event: true, eventRecord: { select: { event: true } }, createdAt: true, lastAttemptAt: true, nextAttemptAt: true,
         attempts: { orderBy: { attemptNumber: 'desc' }, take: 1, select: { responseStatus: true, error: true } },
       },
     });
@@ -270,7 +271,8 @@ export function createDashboardRouter(deps: ApiDeps): Router {
     const [attempt] = row.attempts;
     return {
       status: row.status,
-      event: row.event,
+      // A delivery's own copy of the event's name is NULL in the compact history.
+      event: row.event ?? row.eventRecord.event,
       createdAt: row.createdAt.toISOString(),
       lastAttemptAt: row.lastAttemptAt?.toISOString() ?? null,
       nextAttemptAt: row.nextAttemptAt?.toISOString() ?? null,
@@ -483,7 +485,7 @@ export function createDashboardRouter(deps: ApiDeps): Router {
       : [];
     const items: DeliveryWithAttempts[] = list.data.map((delivery) => ({
       delivery,
-      attempts: attempts.filter((a) => a.deliveryId === delivery.id).map(attemptResource),
+      attempts: attempts.filter((a) => a.deliveryId === delivery.id).map((a) => attemptResource(attemptRow(a, { eventId: delivery.event_id, event: delivery.event }))),
     }));
     const flash = await sessions.takeFlash(ctx.session.id);
     send(res, 200, deliveryLogPage({
