@@ -4,7 +4,7 @@
 -- rolling restart, read and write exactly as before:
 -- - a nullable column added without a default, and NOT NULL dropped, rewrite
 --   nothing and take the table's lock only for a moment;
--- - the two indexes dropped serve no query of this version or the previous one
+-- - the three indexes dropped serve no query of this version or the previous one
 --   (docs/operations.md, "Indexes": every index and the query it serves).
 -- With COMPACT_HISTORY on (only once no process of the previous version runs),
 -- this version writes events' large payloads compressed (data_z, data keeping
@@ -25,6 +25,8 @@ ALTER TABLE "deliveries" ALTER COLUMN "account_id" DROP NOT NULL,
 ALTER TABLE "attempts" ALTER COLUMN "event_id" DROP NOT NULL,
   ALTER COLUMN "event" DROP NOT NULL;
 
--- No query looks events up by account, nor extractions by account alone (by id and account: the primary key).
+-- No query looks events, extractions or API keys up by account alone (by id and
+-- account: the primary key); no account is ever deleted (which would check keys by account).
 DROP INDEX "events_account_id_created_at_idx";
 DROP INDEX "extractions_account_id_idx";
+DROP INDEX "api_keys_account_id_idx";
