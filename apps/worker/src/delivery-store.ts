@@ -293,10 +293,14 @@ export function createDeliveryStore(db: Db) {
       return { waiting: row?.waiting ?? 0, latest: row?.latest ? new Date(row.latest) : null };
     },
 
-    /** After a guard failure: the delivery's current state, and the number of our attempt if it did commit. */
+    /**
+     * After a guard failure: the delivery's current state, and the number of our attempt if it did commit.
+     * Our attempt is looked up among the delivery's (attempts_delivery_id_attempt_number_key), not by its
+     * id, so that attempts_pkey serves no query of this version (docs/operations.md, "Indexes").
+     */
     async current(deliveryId: string, attemptId: string) {
       const rows = await db.sql.query<{ status: DeliveryStatus; attempt_count: number; mine: number | null }>(
-        'SELECT status, attempt_count, (SELECT attempt_number FROM attempts WHERE id = $2) AS mine FROM deliveries WHERE id = $1',
+        'SELECT status, attempt_count, (SELECT attempt_number FROM attempts WHERE delivery_id = $1 AND id = $2) AS mine FROM deliveries WHERE id = $1',
         [deliveryId, attemptId],
       );
       return rows[0];
