@@ -1,5 +1,5 @@
 import { newId } from '@hookline/domain';
-import { COMPRESS_FROM_BYTES, packPayload, unpackPayload, writeEventBatch, type Prisma } from '../src';
+import { COMPRESS_FROM_BYTES, createDb, packPayload, runMigrations, unpackPayload, writeEventBatch, type Prisma } from '../src';
 import { createTestDatabase, type TestDatabase } from '../../../tests/support/test-database';
 
 // An event's payload is stored once, on its event row, however many webhooks it
@@ -115,4 +115,28 @@ describe('the outbox stores a payload once per event', () => {
     const deliveries = await t.db.sql.query<{ account_id: string; event: string }>('SELECT account_id, event FROM deliveries WHERE event_id = $1', [written!.eventId]);
     expect(deliveries).toEqual(Array.from({ length: 4 }, () => ({ account_id: accountId, event: DOC })));
   });
+});
+
+describe('on PGlite (npm start, which always writes the compact history)', () => {
+  it('a large payload is stored compressed and reads back equal', async () => {
+    const db = await createDb({ pgliteDir: 'memory://' });
+    try {
+      await runMigrations(db.sql);
+      db.compact = true;
+      const accountId = newId('account');
+      await db.prisma.account.create({ data: { id: accountId, name: 'Local', plan: 'pro' } });
+      const webhookId = newId('webhook');
+      await db.prisma.webhook.create({ data: { id: webhookId, accountId, url: 'https://hooks.example.com/local', events: [DOC], signingSecretEnc: 'v1:not-used-here' } });
+      const data = bigData(4096, 'ext_pglite');
+      const [written] = await writeEventBatch(db.sql, [{ accountId, event: DOC, parserId: null, data }], db);
+      const [row] = await db.sql.query<EventRow>('SELECT data, data_z, octet_length(data_z) AS raw FROM events WHERE id = $1', [written!.eventId]);
+      expect(row.data).toEqual({ extraction_id: 'ext_pglite' });
+      expect(row.raw).toBeLessThan(Buffer.byteLength(JSON.stringify(data)) / 2);
+      expect(unpackPayload(row.data, row.data_z)).toEqual(data);
+      const [delivery] = await db.sql.query('SELECT account_id, event, webhook_id FROM deliveries WHERE event_id = $1', [written!.eventId]);
+      expect(delivery).toEqual({ account_id: null, event: null, webhook_id: webhookId });
+    } finally {
+      await db.close();
+    }
+  }, 60_000);
 });
