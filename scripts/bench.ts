@@ -40,6 +40,8 @@
 //                         sweeper's batched delete takes to remove a day of --day D deliveries
 //                         (100000; 0 skips it) (scripts/bench/storage.ts).
 //                         Options: --events N --hooks H --payloads B,B… --day D --concurrency C (200)
+//                         --compact on|off (on: the API and the worker run with COMPACT_HISTORY=true;
+//                         off: rows as the versions before it wrote them)
 import { runIsolation } from './bench/isolation';
 import { runSoak } from './bench/soak';
 import { benchRedis, useCluster } from './bench/redis';
@@ -55,7 +57,7 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-const VALUED = new Set(['scenario', 'events', 'rate', 'seconds', 'concurrency', 'limit', 'hooks', 'idempotency', 'max-in-flight', 'deliveries', 'interval', 'workers', 'redis', 'payloads', 'day', 'rounds', 'protocol']);
+const VALUED = new Set(['scenario', 'events', 'rate', 'seconds', 'concurrency', 'limit', 'hooks', 'idempotency', 'max-in-flight', 'deliveries', 'interval', 'workers', 'redis', 'payloads', 'day', 'rounds', 'protocol', 'compact']);
 const FLAGS = new Set(['soak']);
 const given = new Map<string, string>();
 for (let i = 0; i < args.length; i++) {
@@ -131,7 +133,7 @@ async function main(): Promise<void> {
     const payloads = (given.get('payloads') ?? '50,4096').split(',').map(Number);
     if (payloads.some((n) => !Number.isInteger(n) || n < 0)) fail('--payloads must be whole numbers of bytes, separated by commas');
     const day = given.get('day') === '0' ? 0 : whole('day', 100_000);
-    await runStorage({ events: whole('events', 5_000), hooks: whole('hooks', 4), payloads, day, concurrency: whole('concurrency', 200) });
+    await runStorage({ events: whole('events', 5_000), hooks: whole('hooks', 4), payloads, day, concurrency: whole('concurrency', 200), compact: onOff('compact', true) });
   } else {
     fail(`unknown scenario "${scenario}" (throughput, isolation, soak, storage or tracing)`);
   }

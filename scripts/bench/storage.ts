@@ -21,6 +21,7 @@
 //    statements × 0.1 s for its wall time.
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
+import { unpackPayload } from '../../packages/db/src/payload';
 import { RETENTION_SQL } from '../../apps/worker/src/retention';
 import { publish } from './http';
 import { createStack } from './stack';
@@ -35,6 +36,8 @@ export type StorageOptions = {
   /** Deliveries in the day the retention phase removes; 0 skips the phase. */
   day: number;
   concurrency: number;
+  /** COMPACT_HISTORY for the API and the worker (docs/operations.md, "Rolling upgrades and the compact history"). */
+  compact: boolean;
 };
 
 const RETENTION_MS = 30 * 86_400_000;
@@ -74,13 +77,15 @@ async function count(db: Client, table: string): Promise<number> {
 }
 
 export async function runStorage(opts: StorageOptions): Promise<void> {
-  console.log(`storage: ${fmt(opts.events)} events × ${opts.hooks} webhooks, Idempotency-Key on every publish; payloads ${opts.payloads.join(', ')} bytes; retention day of ${fmt(opts.day)} deliveries`);
+  console.log(`storage: ${fmt(opts.events)} events × ${opts.hooks} webhooks, Idempotency-Key on every publish; payloads ${opts.payloads.join(', ')} bytes; retention day of ${fmt(opts.day)} deliveries; COMPACT_HISTORY=${opts.compact}`);
   for (const [i, pad] of opts.payloads.entries()) await measureOne(opts, pad, i === 0 ? opts.day : 0);
 }
 
 async function measureOne(opts: StorageOptions, padBytes: number, day: number): Promise<void> {
   const stack = await createStack({
-    concurrency: opts.concurrency, env: { MAX_WEBHOOKS_PER_ACCOUNT: String(Math.max(100, opts.hooks)) }, reasons: { MAX_WEBHOOKS_PER_ACCOUNT: 'room for --hooks webhooks on one account' },
+    concurrency: opts.concurrency,
+    env: { MAX_WEBHOOKS_PER_ACCOUNT: String(Math.max(100, opts.hooks)), COMPACT_HISTORY: String(opts.compact) },
+    reasons: { MAX_WEBHOOKS_PER_ACCOUNT: 'room for --hooks webhooks on one account', COMPACT_HISTORY: 'the run\'s --compact' },
   });
   const receiver = await startBenchReceiver({ track: false });
   const db = new Client({ connectionString: stack.env.DATABASE_URL });
@@ -98,11 +103,14 @@ async function measureOne(opts: StorageOptions, padBytes: number, day: number): 
 
     const deliveries = await count(db, 'deliveries');
     const attempts = await count(db, 'attempts');
-    const { rows: [payload] } = await db.query<{ bytes: string }>('SELECT avg(octet_length(data::text))::int AS bytes FROM events');
+    // The events' JSON as sent (a compressed one unpacked), over a sample; and how many are stored compressed.
+    const { rows: sample } = await db.query<{ data: unknown; data_z: Buffer | null }>('SELECT data, data_z FROM events ORDER BY id LIMIT 500');
+    const payload = { bytes: Math.round(sample.reduce((sum, row) => sum + Buffer.byteLength(JSON.stringify(unpackPayload(row.data, row.data_z))), 0) / Math.max(1, sample.length)) };
+    const { rows: [packed] } = await db.query<{ n: string }>('SELECT count(*) AS n FROM events WHERE data_z IS NOT NULL');
     const sizes = await tableSizes(db);
     const all = sizes.reduce((sum, s) => sum + s.total, 0);
     const withoutKeys = sizes.filter((s) => s.table !== 'idempotency_records').reduce((sum, s) => sum + s.total, 0);
-    console.log(`\nstorage, event data ~${payload.bytes} bytes (as JSON text): ${fmt(deliveries)} deliveries, ${fmt(attempts)} attempts`);
+    console.log(`\nstorage, event data ~${payload.bytes} bytes (as JSON text): ${fmt(deliveries)} deliveries, ${fmt(attempts)} attempts; ${fmt(Number(packed.n))} events stored compressed`);
     console.log(`  bytes per delivery, every table and index: ${fmt(all / deliveries)}`);
     console.log(`  bytes per delivery without idempotency_records: ${fmt(withoutKeys / deliveries)}`);
     console.log('  table                       heap      toast    indexes      total   per delivery');

@@ -78,6 +78,8 @@ export async function startWorkerHarness(h: WorkerHarnessOptions): Promise<Worke
   });
   const logger = createLogger({ level: 'info', service: 'worker-test', stream: sink });
   const db = await createDb({ databaseUrl: h.databaseUrl, poolSize: 10 });
+  // As the API harness's database (tests/support/test-database.ts): the run's COMPACT_HISTORY.
+  db.compact = process.env.COMPACT_HISTORY === 'true';
   const connection = createRedis(h.redis ?? h.redisUrl ?? TEST_REDIS_URL, 'worker');
   const metrics = createMetrics({ app: 'worker-test', defaultMetrics: false });
   const delivery = createWorker({

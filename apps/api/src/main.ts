@@ -24,6 +24,7 @@ async function main() {
   const tracing = startTracing(env, { serviceName: 'hookline-api' });
   if (tracing.enabled) logger.info('tracing on', { otlp_url: tracing.url, protocol: tracing.protocol, service_name: tracing.serviceName });
   const db = await createDb({ databaseUrl: env.DATABASE_URL, poolSize: 20, onError: throttledWarn(logger, 'PostgreSQL connection lost; requests answer 503 until it is back') });
+  db.compact = env.COMPACT_HISTORY;
   await runMigrations(db.sql);
   const redisTarget = redisTargetFromEnv(env);
   const redis = createRedis(redisTarget, 'producer', throttledWarn(logger, 'Redis connection error; publishes wait in the outbox for the relay'));

@@ -33,7 +33,8 @@ async function accountWithHook(): Promise<string> {
 }
 
 const eventsOf = (accountId: string) => h.database.db.prisma.event.count({ where: { accountId } });
-const deliveriesOf = (accountId: string) => h.database.db.prisma.delivery.count({ where: { accountId } });
+// By the webhook's account: a delivery's own copy is NULL in the compact history.
+const deliveriesOf = (accountId: string) => h.database.db.prisma.delivery.count({ where: { webhook: { accountId } } });
 const recordOf = async (key: string) =>
   (await h.database.db.sql.query<{ status: number; expires: Date; created: Date }>(
     `SELECT response_status AS status, expires_at AS expires, created_at AS created FROM idempotency_records WHERE scope = $1`,

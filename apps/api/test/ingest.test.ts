@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { unpackPayload } from '@hookline/db';
 import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
 import {
   DASHBOARD_EVENTS,
@@ -32,7 +33,7 @@ describe('POST /internal/v1/extractions', () => {
     const res = await h.platform.post('/internal/v1/extractions', { account_id: accountId, parser_id: 'invoices', document_count: 3 });
     expect(res.status).toBe(201);
     expect(res.body.extraction).toEqual({
-      extraction_id: expect.stringMatching(/^ext_[0-9A-Za-z]{24}$/),
+      extraction_id: expect.stringMatching(/^ext_[0-9A-Za-z]{22}$/),
       account_id: accountId,
       parser_id: 'invoices',
       document_count: 3,
@@ -329,15 +330,16 @@ describe('racing reports', () => {
     const summaries = await h.deps.db.prisma.event.findMany({ where: { accountId, event: { in: ['extraction.job_completed', `batch.${outcome}`] } } });
     for (const s of summaries) expect(s.data).toEqual({ extraction_id: ext.extraction_id, parser_id: 'receipts', status: outcome, ...expectedCounts });
     const docs = await h.deps.db.prisma.event.findMany({ where: { accountId, event: 'extraction.document_completed' } });
-    expect(new Set(docs.map((d) => (d.data as { document_id: string }).document_id)).size).toBe(50);
+    expect(new Set(docs.map((d) => (unpackPayload(d.data, d.dataZ) as { document_id: string }).document_id)).size).toBe(50);
 
     const row = await h.deps.db.prisma.extraction.findUniqueOrThrow({ where: { id: ext.extraction_id } });
     expect(row).toEqual(expect.objectContaining({ status: outcome, completedCount: 50 - failed, failedCount: failed, completedAt: expect.any(Date) }));
 
     // Deliveries: 50 + 1 to the API webhook, the one batch.* to the dashboard webhook, each with its job in BullMQ.
-    const deliveries = await h.deps.db.prisma.delivery.findMany({ where: { accountId } });
+    // The account and event name are the webhook's and the event's (a delivery's own copies are NULL in the compact history).
+    const deliveries = await h.deps.db.prisma.delivery.findMany({ where: { webhook: { accountId } }, include: { eventRecord: { select: { event: true } } } });
     expect(deliveries.filter((d) => d.webhookId === api.id)).toHaveLength(51);
-    expect(deliveries.filter((d) => d.webhookId === dashboard.id).map((d) => d.event)).toEqual([`batch.${outcome}`]);
+    expect(deliveries.filter((d) => d.webhookId === dashboard.id).map((d) => d.eventRecord.event)).toEqual([`batch.${outcome}`]);
     const jobs = await Promise.all(deliveries.map((d) => h.queue.getJob(d.id)));
     expect(jobs.map((j) => j?.data.deliveryId)).toEqual(deliveries.map((d) => d.id));
     const queued = await h.queue.getJobs(['waiting', 'prioritized', 'delayed']);

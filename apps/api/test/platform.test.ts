@@ -45,7 +45,7 @@ describe('POST /internal/v1/accounts', () => {
     const res = await h.platform.post('/internal/v1/accounts', { name: 'Acme' });
     expect(res.status).toBe(201);
     expect(res.body).toEqual({
-      account: { id: expect.stringMatching(/^acct_[0-9A-Za-z]{24}$/), name: 'Acme', plan: 'pro', monthly_quota: null, created_at: expect.any(String) },
+      account: { id: expect.stringMatching(/^acct_[0-9A-Za-z]{22}$/), name: 'Acme', plan: 'pro', monthly_quota: null, created_at: expect.any(String) },
     });
     expect(new Date(res.body.account.created_at).toISOString()).toBe(res.body.account.created_at);
   });

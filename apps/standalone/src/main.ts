@@ -67,6 +67,8 @@ async function main() {
   const db = env.DATABASE_URL
     ? await createDb({ databaseUrl: env.DATABASE_URL, poolSize: 20 })
     : await createDb({ pgliteDir: resolve(dataDir, 'pglite') });
+  // The embedded database has one process, this one, so nothing of a version before can read it: compact always.
+  db.compact = env.DATABASE_URL ? env.COMPACT_HISTORY : true;
   const applied = await runMigrations(db.sql);
   if (applied.length) say(`hookline: applied ${applied.length} migration(s)`);
 

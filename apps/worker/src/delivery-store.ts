@@ -1,4 +1,4 @@
-import { transactionSql, WAITING_STATUSES_SQL, writeEventBatch, type Db, type OutboxSql, type SqlRunner } from '@hookline/db';
+import { transactionSql, unpackPayload, WAITING_STATUSES_SQL, writeEventBatch, type Db, type OutboxSql, type SqlRunner, type WriteFormat } from '@hookline/db';
 import { createBatcher, type CircuitState, type DeliveryStatus, type EventData, type OperationalEventName } from '@hookline/domain';
 import { inSpan, SpanKind } from '@hookline/telemetry';
 
@@ -44,19 +44,23 @@ export type LoadedDelivery = {
   circuit: CircuitState;
   circuit_retry_at: Date | null;
   circuit_cooldown_ms: number | null;
+  /** The payload (unpacked: whole whichever way it was stored). */
   data: unknown;
   test: boolean;
   event_created_at: Date;
 };
 
+// The account and the event's name are read from the webhook and the event (a
+// delivery's own copies are NULL in the compact history, and equal where set);
+// the payload from data or, when it was large, data_z (unpackPayload).
 const LOAD_SQL = `
-SELECT d.id, d.account_id, d.status, d.attempt_count, d.next_attempt_at, d.webhook_id, d.event_id, d.event,
+SELECT d.id, w.account_id, d.status, d.attempt_count, d.next_attempt_at, d.webhook_id, d.event_id, e.event,
        w.url, w.is_active, w.retry_enabled, w.max_retries,
        w.signing_secret_enc, w.previous_secret_enc,
        (w.previous_secret_expires_at IS NOT NULL AND w.previous_secret_expires_at > now()) AS previous_valid,
        w.static_secret_enc, w.custom_headers_enc, w.disabled_reason, w.failing_since, w.failing_announced, (w.deleted_at IS NOT NULL) AS deleted,
        w.max_in_flight, w.rate_limit_per_second, w.circuit, w.circuit_retry_at, w.circuit_cooldown_ms,
-       e.data, e.test, e.created_at AS event_created_at
+       e.data, e.data_z, e.test, e.created_at AS event_created_at
   FROM deliveries d
   JOIN webhooks w ON w.id = d.webhook_id
   JOIN events e ON e.id = d.event_id
@@ -70,6 +74,8 @@ SELECT d.id, d.account_id, d.status, d.attempt_count, d.next_attempt_at, d.webho
 // A document callback that ends (wake_extraction: its extraction) also answers
 // the job callbacks of its extraction to its webhook still waiting, which may
 // be held until it ended (ordered job callbacks): its caller wakes them.
+// $13 (the compact history): the attempt's copies of its delivery's event id
+// and name, and the delivery's updated_at (read by no one), are left NULL.
 const RECORD_SQL = `
 WITH input AS (
   SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[], $11::int[], $12::text[])
@@ -81,13 +87,13 @@ WITH input AS (
          last_attempt_at = i.at,
          next_attempt_at = CASE WHEN i.status IN ${WAITING_STATUSES_SQL} THEN COALESCE(i.next_at, dl.next_attempt_at) ELSE NULL END,
          completed_at = CASE WHEN i.status IN ('succeeded', 'failed') THEN i.at ELSE NULL END,
-         updated_at = i.at
+         updated_at = CASE WHEN $13::boolean THEN NULL ELSE i.at END
     FROM input i
    WHERE dl.id = i.id AND dl.attempt_count = i.expected
   RETURNING dl.id, dl.attempt_count, dl.webhook_id, dl.event_id, dl.event
 ), logged AS (
   INSERT INTO attempts (id, delivery_id, webhook_id, event_id, event, attempt_number, status, response_status, response_body, error, duration_ms, next_retry_at, created_at)
-  SELECT i.attempt_id, d.id, d.webhook_id, d.event_id, d.event, d.attempt_count, i.attempt_status, i.response_status, i.response_body, i.error, i.duration_ms, i.next_at, i.at
+  SELECT i.attempt_id, d.id, d.webhook_id, CASE WHEN $13::boolean THEN NULL ELSE d.event_id END, CASE WHEN $13::boolean THEN NULL ELSE d.event END, d.attempt_count, i.attempt_status, i.response_status, i.response_body, i.error, i.duration_ms, i.next_at, i.at
     FROM d JOIN input i ON i.id = d.id
   RETURNING delivery_id
 )
@@ -184,10 +190,10 @@ SELECT id, webhook_id, status, next_attempt_at FROM deliveries
 export type DeliveryStore = ReturnType<typeof createDeliveryStore>;
 
 /** Writes a notice through the outbox, on the caller's transaction; resolves to its deliveries. */
-async function writeNotice(sql: OutboxSql, notice: Notice): Promise<DeliveryRef[]> {
+async function writeNotice(sql: OutboxSql, notice: Notice, format: WriteFormat): Promise<DeliveryRef[]> {
   const [written] = await writeEventBatch(sql, [{
     accountId: notice.accountId, event: notice.event, parserId: null, data: notice.data, exceptWebhookId: notice.aboutWebhookId,
-  }]);
+  }], format);
   if (!written || written.deliveryIds.length === 0) return [];
   const rows = await sql.query<{ id: string; webhook_id: string }>('SELECT id, webhook_id FROM deliveries WHERE event_id = $1', [written.eventId]);
   return rows.map((row) => ({ id: row.id, webhookId: row.webhook_id }));
@@ -197,8 +203,8 @@ export function createDeliveryStore(db: Db) {
   const load = createBatcher<string, LoadedDelivery | undefined>({
     ...BATCH,
     async run(ids) {
-      const rows = await db.sql.query<LoadedDelivery>(LOAD_SQL, [ids]);
-      const byId = new Map(rows.map((row) => [row.id, row]));
+      const rows = await db.sql.query<LoadedDelivery & { data_z?: Uint8Array | null }>(LOAD_SQL, [ids]);
+      const byId = new Map(rows.map(({ data_z: dataZ, ...row }) => [row.id, { ...row, data: unpackPayload(row.data, dataZ) }]));
       return ids.map((id) => byId.get(id));
     },
   });
@@ -208,7 +214,7 @@ export function createDeliveryStore(db: Db) {
     const column = <K extends keyof AttemptRecord>(key: K) => items.map((item) => item[key]);
     const rows = await sql.query<{ delivery_id: string; wake: string[] | null }>(RECORD_SQL, [
       column('deliveryId'), column('status'), column('at'), column('nextAttemptAt'), column('expectedCount'), column('attemptId'),
-      column('attemptStatus'), column('responseStatus'), column('responseBody'), column('error'), column('durationMs'), column('wakeExtraction'),
+      column('attemptStatus'), column('responseStatus'), column('responseBody'), column('error'), column('durationMs'), column('wakeExtraction'), db.compact,
     ]);
     const recorded = new Map(rows.map((row) => [row.delivery_id, { wake: row.wake ?? [] }]));
     return items.map((item) => recorded.get(item.deliveryId) ?? null);
@@ -224,7 +230,7 @@ export function createDeliveryStore(db: Db) {
     return db.prisma.$transaction(async (tx) => {
       const sql = transactionSql(tx);
       const [row] = await sql.query<R>(statement, params);
-      return { row, deliveries: row ? await writeNotice(sql, notice) : [] };
+      return { row, deliveries: row ? await writeNotice(sql, notice, db) : [] };
     }, NOTICE_TX);
   }
 
@@ -278,7 +284,7 @@ export function createDeliveryStore(db: Db) {
       inSpan('hookline.record', () => db.prisma.$transaction(async (tx) => {
         const sql = transactionSql(tx);
         const [done] = await recordMany([item], sql);
-        return done ? { ...done, deliveries: await writeNotice(sql, notice) } : null;
+        return done ? { ...done, deliveries: await writeNotice(sql, notice, db) } : null;
       }, NOTICE_TX), { kind: SpanKind.CLIENT }),
 
     /** The document callbacks of an extraction to a webhook still waiting, and when the last is due. */
@@ -287,10 +293,14 @@ export function createDeliveryStore(db: Db) {
       return { waiting: row?.waiting ?? 0, latest: row?.latest ? new Date(row.latest) : null };
     },
 
-    /** After a guard failure: the delivery's current state, and the number of our attempt if it did commit. */
+    /**
+     * After a guard failure: the delivery's current state, and the number of our attempt if it did commit.
+     * Our attempt is looked up among the delivery's (attempts_delivery_id_attempt_number_key), not by its
+     * id, so that attempts_pkey serves no query of this version (docs/operations.md, "Indexes").
+     */
     async current(deliveryId: string, attemptId: string) {
       const rows = await db.sql.query<{ status: DeliveryStatus; attempt_count: number; mine: number | null }>(
-        'SELECT status, attempt_count, (SELECT attempt_number FROM attempts WHERE id = $2) AS mine FROM deliveries WHERE id = $1',
+        'SELECT status, attempt_count, (SELECT attempt_number FROM attempts WHERE delivery_id = $1 AND id = $2) AS mine FROM deliveries WHERE id = $1',
         [deliveryId, attemptId],
       );
       return rows[0];
@@ -344,7 +354,7 @@ export function createDeliveryStore(db: Db) {
           );
           if (!row) return null;
           const failingSince = new Date(row.failing_since);
-          return { failingSince, deliveries: await writeNotice(sql, notice(failingSince)) };
+          return { failingSince, deliveries: await writeNotice(sql, notice(failingSince), db) };
         }, NOTICE_TX)
         : await transition<{ failing_since: Date | string }>(
           'UPDATE webhooks SET failing_since = $2, updated_at = $2 WHERE id = $1 AND failing_since IS NULL AND deleted_at IS NULL RETURNING failing_since',

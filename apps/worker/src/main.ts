@@ -31,6 +31,7 @@ async function main() {
   const tracing = startTracing(env, { serviceName: 'hookline-worker' });
   if (tracing.enabled) logger.info('tracing on', { otlp_url: tracing.url, protocol: tracing.protocol, service_name: tracing.serviceName });
   const db = await createDb({ databaseUrl: env.DATABASE_URL, poolSize: 20, onError: throttledWarn(logger, 'PostgreSQL connection lost; deliveries wait for it') });
+  db.compact = env.COMPACT_HISTORY;
   await runMigrations(db.sql);
   const redisTarget = redisTargetFromEnv(env);
   const connection = createRedis(redisTarget, 'worker', throttledWarn(logger, 'Redis connection error; the worker waits for it'));

@@ -62,6 +62,9 @@ const common = {
   WEBHOOK_BRAND: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,39}$/, 'must be letters, digits and dashes (it becomes part of header names)').default('PerfectParser'),
   // Prefix of every BullMQ key; tests give each file its own.
   QUEUE_PREFIX: z.string().min(1).max(64).regex(/^[A-Za-z0-9_:-]+$/, 'may contain only letters, digits, _ : -').default('hookline'),
+  // The compact history (docs/operations.md, "Rolling upgrades and the compact history"): on only once every
+  // API and worker process runs a version that reads it; the versions before it cannot.
+  COMPACT_HISTORY: boolFlag.default(false),
   // Development only: the folder for generated secrets, the embedded database and a local redis-server's data.
   HOOKLINE_DATA_DIR: z.string().min(1).default('.data'),
   // OpenTelemetry traces (packages/telemetry), by the standard OTEL_* names; off unless an endpoint is set.

@@ -24,6 +24,7 @@ export const SETTING_TEXTS: Record<string, SettingText> = {
   DELIVERY_QUEUE_SHARDS: { meaning: "delivery queues (1–256); a webhook's deliveries always go to the same one; the API and its workers must agree ([scaling.md](scaling.md))", defaultText: '1 (16 on a cluster)' },
   ENCRYPTION_KEY: { meaning: '32 bytes, base64, that encrypt secrets at rest; the same in every process', defaultText: 'generated in development; required in production' },
   QUEUE_PREFIX: { meaning: 'BullMQ key prefix; the API and its workers must agree; one installation (database) per prefix on a Redis' },
+  COMPACT_HISTORY: { meaning: "`true` writes the compact history: a large payload compressed, no per-delivery and per-attempt copies of the event's name, ids and account. Turn it on only once every API and worker process runs this version or later: the versions before it cannot read those rows ([operations.md](operations.md#rolling-upgrades-and-the-compact-history)); give the API and the workers the same value", defaultText: '`false` (always on for the embedded database of `npm start`)' },
   HOOKLINE_DATA_DIR: { meaning: 'development only: generated secrets, the embedded database, a local redis-server\'s data, the demo account; one `npm start` at a time (`hookline.lock` holds its pid)' },
   PORT: { meaning: 'HTTP port of the API' },
   PLATFORM_TOKEN: { meaning: 'bearer token of `/internal/v1`; at least 32 characters in production', defaultText: 'generated in development; required in production' },

@@ -21,6 +21,13 @@ export type Db = {
   prisma: PrismaClient;
   sql: SqlRunner;
   kind: 'postgres' | 'pglite';
+  /**
+   * Write the compact history (COMPACT_HISTORY, docs/operations.md, "Rolling
+   * upgrades and the compact history"): false (the default) writes rows as the
+   * version before did, which that version's processes can read; rows of both
+   * shapes are always read.
+   */
+  compact: boolean;
   /** true when the database answers a trivial query (for /readyz). */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -99,6 +106,7 @@ export async function createDb(opts: DbOptions): Promise<Db> {
     prisma,
     sql,
     kind: 'postgres',
+    compact: false,
     ping: () => pool.query('SELECT 1').then(() => true, () => false),
     async close() {
       await prisma.$disconnect();
@@ -127,6 +135,7 @@ async function createPgliteDb(dataDir: string): Promise<Db> {
     prisma,
     sql,
     kind: 'pglite',
+    compact: false,
     ping: () => pglite.query('SELECT 1').then(() => true, () => false),
     async close() {
       await prisma.$disconnect();

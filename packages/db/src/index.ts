@@ -6,3 +6,4 @@ export * from './errors';
 export * from './circuits';
 export * from './installation';
 export * from './statuses';
+export * from './payload';

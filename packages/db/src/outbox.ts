@@ -1,5 +1,6 @@
 import { newId } from '@hookline/domain';
 import type { Prisma, SqlRunner } from './client';
+import { packPayload } from './payload';
 import { readIdempotencyRecords, takeSql, type IdempotencyRecord } from './idempotency';
 
 // The outbox (step 1 of "One delivery, from request to callback" in ARCHITECTURE.md):
@@ -66,6 +67,15 @@ export const isKeyTaken = (result: EventBatchResult): result is KeyTaken => resu
 /** What the writer needs of a connection: one parameterised statement at a time. */
 export type OutboxSql = Pick<SqlRunner, 'query'>;
 
+/**
+ * How rows are written (docs/operations.md, "Rolling upgrades and the compact
+ * history"). compact: a large payload compressed, and a delivery's copies of its
+ * event's name and its webhook's account left NULL (COMPACT_HISTORY; only once
+ * no process of a version before it runs, which reads those columns).
+ */
+export type WriteFormat = { compact: boolean };
+const LEGACY: WriteFormat = { compact: false };
+
 // THE rule of which webhooks get an event. A webhook of the event's account
 // that is not deleted, and:
 // - for a test event (only_webhook_id), that webhook alone, paused or disabled
@@ -121,15 +131,15 @@ SELECT i.ord, a.id IS NOT NULL AS account_found, w.id AS webhook_id,
 const INSERT_SQL = `
 WITH taken AS (${takeSql('$3')}
 ), new_events AS (
-  INSERT INTO events (id, account_id, event, parser_id, data, test, created_at)
-  SELECT e.id, e.account_id, e.event, e.parser_id, e.data, e.test, e.created_at
-    FROM jsonb_to_recordset($1::jsonb) AS e(id text, account_id text, event text, parser_id text, data jsonb, test boolean, created_at timestamptz, key_scope text)
+  INSERT INTO events (id, account_id, event, parser_id, data, data_z, test, created_at)
+  SELECT e.id, e.account_id, e.event, e.parser_id, e.data, decode(e.data_z, 'base64'), e.test, e.created_at
+    FROM jsonb_to_recordset($1::jsonb) AS e(id text, account_id text, event text, parser_id text, data jsonb, data_z text, test boolean, created_at timestamptz, key_scope text)
    WHERE e.key_scope IS NULL OR e.key_scope IN (SELECT scope FROM taken)
   RETURNING id
 ), new_deliveries AS (
   INSERT INTO deliveries (id, account_id, webhook_id, event_id, event, status, attempt_count, next_attempt_at, created_at, updated_at)
-  SELECT d.id, d.account_id, d.webhook_id, d.event_id, d.event, 'pending', 0, d.created_at, d.created_at, d.created_at
-    FROM jsonb_to_recordset($2::jsonb) AS d(id text, account_id text, webhook_id text, event_id text, event text, created_at timestamptz)
+  SELECT d.id, d.account_id, d.webhook_id, d.event_id, d.event, 'pending', 0, d.created_at, d.created_at, d.updated_at
+    FROM jsonb_to_recordset($2::jsonb) AS d(id text, account_id text, webhook_id text, event_id text, event text, created_at timestamptz, updated_at timestamptz)
    WHERE d.event_id IN (SELECT id FROM new_events)
 )
 SELECT id FROM new_events`;
@@ -150,9 +160,9 @@ type MatchRow = {
  * bad item fails the batch: callers that batch unrelated requests retry the
  * items one by one to isolate it).
  */
-export async function writeEventBatch(sql: OutboxSql, items: UnkeyedEvent[]): Promise<(WrittenEvent | null)[]>;
-export async function writeEventBatch(sql: OutboxSql, items: NewEvent[]): Promise<EventBatchResult[]>;
-export async function writeEventBatch(sql: OutboxSql, items: NewEvent[]): Promise<EventBatchResult[]> {
+export async function writeEventBatch(sql: OutboxSql, items: UnkeyedEvent[], format?: WriteFormat): Promise<(WrittenEvent | null)[]>;
+export async function writeEventBatch(sql: OutboxSql, items: NewEvent[], format?: WriteFormat): Promise<EventBatchResult[]>;
+export async function writeEventBatch(sql: OutboxSql, items: NewEvent[], format: WriteFormat = LEGACY): Promise<EventBatchResult[]> {
   if (items.length === 0) return [];
   const scopes = items.map((item) => item.idempotency?.scope ?? null);
   if (new Set(scopes.filter((s) => s !== null)).size !== scopes.filter((s) => s !== null).length) {
@@ -182,11 +192,17 @@ export async function writeEventBatch(sql: OutboxSql, items: NewEvent[]): Promis
     const replay = replays.get(ord);
     if (replay) return void results.push({ keyTaken: replay });
     if (!found[ord]) return void results.push(null);
-    const eventId = newId('event');
-    events.push({ id: eventId, account_id: item.accountId, event: item.event, parser_id: item.parserId, data: item.data, test: item.test ?? false, created_at: at, key_scope: scopes[ord] });
+    const eventId = newId('event', createdAt.getTime());
+    const payload = packPayload(item.data, format.compact);
+    events.push({
+      id: eventId, account_id: item.accountId, event: item.event, parser_id: item.parserId, data: payload.data, data_z: payload.dataZ?.toString('base64') ?? null,
+      test: item.test ?? false, created_at: at, key_scope: scopes[ord],
+    });
     const deliveryIds = webhooksOf[ord].map((webhookId) => {
-      const id = newId('delivery');
-      deliveries.push({ id, account_id: item.accountId, webhook_id: webhookId, event_id: eventId, event: item.event, created_at: at });
+      const id = newId('delivery', createdAt.getTime());
+      deliveries.push(format.compact
+        ? { id, account_id: null, webhook_id: webhookId, event_id: eventId, event: null, created_at: at, updated_at: null }
+        : { id, account_id: item.accountId, webhook_id: webhookId, event_id: eventId, event: item.event, created_at: at, updated_at: at });
       return id;
     });
     const written = { eventId, createdAt, deliveryIds, webhookIds: webhooksOf[ord] };
@@ -217,8 +233,8 @@ export function transactionSql(tx: Tx): OutboxSql {
 }
 
 /** writeEventBatch for one event, in the caller's transaction. The account must exist. */
-export async function writeEvent(tx: Tx, input: UnkeyedEvent): Promise<WrittenEvent> {
-  const [written] = await writeEventBatch(transactionSql(tx), [input]);
+export async function writeEvent(tx: Tx, input: UnkeyedEvent, format?: WriteFormat): Promise<WrittenEvent> {
+  const [written] = await writeEventBatch(transactionSql(tx), [input], format);
   if (!written) throw new Error(`outbox: no such account ${input.accountId}`);
   return written;
 }

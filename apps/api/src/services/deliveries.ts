@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { AppError, attemptResource, decodeCursor, deliveryResource, encodeCursor, type deliveryListQuery, type recoverBody } from '@hookline/domain';
 import type { ApiDeps } from '../deps';
+import { attemptRow, DELIVERY_EVENT, deliveryRow } from './history-rows';
 import { enqueueWithin, queueDown } from './outbox-enqueue';
 import { getWebhookRow } from './webhooks';
 
@@ -18,14 +19,16 @@ const deliveryNotFound = () => new AppError('RESOURCE_NOT_FOUND', 'No such deliv
 
 async function findOwnDelivery(deps: Pick<ApiDeps, 'db'>, accountId: string, deliveryId: string) {
   if (!ID_RE.test(deliveryId)) throw deliveryNotFound();
-  // A deleted webhook takes its deliveries out of every read with it.
-  const row = await deps.db.prisma.delivery.findFirst({ where: { id: deliveryId, accountId, webhook: { deletedAt: null } } });
+  // A deleted webhook takes its deliveries out of every read with it. The account
+  // is the webhook's (a delivery's own copy is NULL in the compact history).
+  const row = await deps.db.prisma.delivery.findFirst({ where: { id: deliveryId, webhook: { accountId, deletedAt: null } }, include: DELIVERY_EVENT });
   if (!row) throw deliveryNotFound();
-  return row;
+  return deliveryRow(row);
 }
 
 /** Newest first, keyset-paginated on (created_at, id). */
 export async function listDeliveries(deps: Pick<ApiDeps, 'db'>, accountId: string, webhookId: string, query: DeliveryListQuery) {
+  // The webhook is the account's: its deliveries are, whatever their own account_id says (NULL in the compact history).
   await getWebhookRow(deps, accountId, webhookId);
   const cursor = query.cursor === undefined ? null : decodeCursor(query.cursor);
   if (query.cursor !== undefined && !cursor) {
@@ -34,15 +37,16 @@ export async function listDeliveries(deps: Pick<ApiDeps, 'db'>, accountId: strin
   const rows = await deps.db.prisma.delivery.findMany({
     where: {
       webhookId,
-      accountId,
       ...(query.status ? { status: query.status } : {}),
-      ...(query.event ? { event: query.event } : {}),
+      // The event's own name: a delivery's copy is NULL in the compact history.
+      ...(query.event ? { eventRecord: { event: query.event } } : {}),
       ...(cursor ? { OR: [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }] } : {}),
     },
     orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
     take: query.limit + 1,
+    include: DELIVERY_EVENT,
   });
-  const page = rows.slice(0, query.limit);
+  const page = rows.slice(0, query.limit).map(deliveryRow);
   const hasMore = rows.length > query.limit;
   const last = page[page.length - 1];
   return { data: page.map(deliveryResource), has_more: hasMore, next_cursor: hasMore && last ? encodeCursor(last) : null };
@@ -55,7 +59,10 @@ export async function listDeliveriesWithAttempts(deps: Pick<ApiDeps, 'db'>, acco
   const attempts = list.data.length
     ? await deps.db.prisma.attempt.findMany({ where: { deliveryId: { in: list.data.map((d) => d.id) } }, orderBy: [{ deliveryId: 'asc' }, { attemptNumber: 'desc' }] })
     : [];
-  const data = list.data.map((delivery) => ({ delivery, attempts: attempts.filter((a) => a.deliveryId === delivery.id).map(attemptResource) }));
+  const data = list.data.map((delivery) => ({
+    delivery,
+    attempts: attempts.filter((a) => a.deliveryId === delivery.id).map((a) => attemptResource(attemptRow(a, { eventId: delivery.event_id, event: delivery.event }))),
+  }));
   return { ...list, data };
 }
 
@@ -76,7 +83,7 @@ export async function lastDelivery(deps: Pick<ApiDeps, 'db'>, webhookId: string)
     where: { webhookId },
     orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
     select: {
-      status: true, event: true, createdAt: true, lastAttemptAt: true, nextAttemptAt: true,
+      status: true, event: true, eventRecord: { select: { event: true } }, createdAt: true, lastAttemptAt: true, nextAttemptAt: true,
       attempts: { orderBy: { attemptNumber: 'desc' }, take: 1, select: { responseStatus: true, error: true } },
     },
   });
@@ -84,7 +91,8 @@ export async function lastDelivery(deps: Pick<ApiDeps, 'db'>, webhookId: string)
   const [attempt] = row.attempts;
   return {
     status: row.status,
-    event: row.event,
+    // A delivery's own copy of the event's name is NULL in the compact history.
+    event: row.event ?? row.eventRecord.event,
     createdAt: row.createdAt.toISOString(),
     lastAttemptAt: row.lastAttemptAt?.toISOString() ?? null,
     nextAttemptAt: row.nextAttemptAt?.toISOString() ?? null,
@@ -96,7 +104,7 @@ export async function lastDelivery(deps: Pick<ApiDeps, 'db'>, webhookId: string)
 export async function getDelivery(deps: Pick<ApiDeps, 'db'>, accountId: string, deliveryId: string) {
   const delivery = await findOwnDelivery(deps, accountId, deliveryId);
   const attempts = await deps.db.prisma.attempt.findMany({ where: { deliveryId }, orderBy: { attemptNumber: 'asc' } });
-  return { delivery: deliveryResource(delivery), attempts: attempts.map(attemptResource) };
+  return { delivery: deliveryResource(delivery), attempts: attempts.map((a) => attemptResource(attemptRow(a, delivery))) };
 }
 
 /**
@@ -125,7 +133,7 @@ export async function recoverDeliveries(deps: Pick<ApiDeps, 'db' | 'queue'>, acc
   // In id order by batches, so a large window never loads every row at once.
   for (;;) {
     const batch = await deps.db.prisma.delivery.findMany({
-      where: { webhookId, accountId, status: 'failed', createdAt: { gte: since, lte: until }, ...(afterId ? { id: { gt: afterId } } : {}) },
+      where: { webhookId, status: 'failed', createdAt: { gte: since, lte: until }, ...(afterId ? { id: { gt: afterId } } : {}) },
       orderBy: { id: 'asc' },
       select: { id: true },
       take: RECOVER_BATCH,

@@ -125,14 +125,14 @@ export function createEventPublisher(deps: Pick<ApiDeps, 'db' | 'queue' | 'logge
       },
     } : item));
     try {
-      const results = await writeEventBatch(deps.db.sql, items);
+      const results = await writeEventBatch(deps.db.sql, items, deps.db);
       return results.map((value) => ({ ok: true, value }));
     } catch (err) {
       const state = sqlState(err);
       if (items.length === 1 || !state || !ITEM_FAULT.test(state)) throw err;
       return Promise.all(
         items.map((item) =>
-          writeEventBatch(deps.db.sql, [item]).then(
+          writeEventBatch(deps.db.sql, [item], deps.db).then(
             ([value]): Settled<EventBatchResult> => ({ ok: true, value }),
             (error: unknown): Settled<EventBatchResult> => ({ ok: false, error }),
           ),

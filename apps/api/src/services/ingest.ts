@@ -162,7 +162,7 @@ export async function reportDocument(
 
     const written: Written[] = [];
     const emit = async (event: EventName, data: Prisma.InputJsonObject) => {
-      const w = await writeEvent(tx, { accountId: counts.accountId, event, parserId: counts.parserId, data });
+      const w = await writeEvent(tx, { accountId: counts.accountId, event, parserId: counts.parserId, data }, deps.db);
       written.push({ ...w, event });
     };
     await emit('extraction.document_completed', {

@@ -25,6 +25,7 @@ import {
 } from '@hookline/domain';
 import { DbNull, isUniqueViolation, writeEvent } from '@hookline/db';
 import type { ApiDeps } from '../deps';
+import { ATTEMPT_EVENT, attemptRow, attemptRowOf } from './history-rows';
 import { enqueueWithin, queueDown } from './outbox-enqueue';
 
 // Webhook logic shared by the integrator API (/v1) and the dashboard: both
@@ -299,8 +300,9 @@ export async function getWebhook(deps: SecretDeps, accountId: string, id: string
     where: { webhookId: row.id },
     orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
     take: RECENT_ATTEMPTS,
+    include: ATTEMPT_EVENT,
   });
-  return { webhook: view(deps)(row), recent_attempts: attempts.map(attemptResource) };
+  return { webhook: view(deps)(row), recent_attempts: attempts.map((a) => attemptResource(attemptRowOf(a))) };
 }
 
 export async function updateWebhook(deps: WriteDeps, auth: WebhookAuth, id: string, patch: UpdateWebhookBody): Promise<WebhookResource> {
@@ -481,7 +483,7 @@ export async function sendTest(
       test: true,
       onlyWebhookId: webhook.id,
       data: testEventData(event, webhook.parserId) as Parameters<typeof writeEvent>[1]['data'],
-    }),
+    }, deps.db),
   );
   const [deliveryId] = written.deliveryIds;
   // Deleted between the lookup and the write: the outbox writes nothing for a deleted webhook.
@@ -504,7 +506,7 @@ export async function sendTest(
       select: { status: true, attempts: { orderBy: { attemptNumber: 'asc' }, take: 1 } },
     });
     const [attempt] = row?.attempts ?? [];
-    if (attempt) return { attempt: attemptResource(attempt) };
+    if (attempt) return { attempt: attemptResource(attemptRow(attempt, { eventId: written.eventId, event })) };
     // The worker cancels a test only when the webhook was deleted meanwhile.
     if (row?.status === 'cancelled') throw notFound();
     if (Date.now() >= deadline) break;

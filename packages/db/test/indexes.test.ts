@@ -1,0 +1,53 @@
+import { readFileSync } from 'node:fs';
+import { createDb, runMigrations, type Db } from '../src';
+import { createTestDatabase, type TestDatabase } from '../../../tests/support/test-database';
+import { DOC, documentedIndexes } from './support/documented-indexes';
+
+// Every index of the migrated schema is named in docs/operations.md ("Indexes"),
+// with the query it serves, and every index named there exists: an index that
+// appears without a query to serve (or a row of the table left behind by a
+// dropped index) fails here. On PostgreSQL and on PGlite (what `npm start` runs),
+// which also proves every migration applies on both.
+
+async function schemaIndexes(db: Db): Promise<string[]> {
+  const rows = await db.sql.query<{ indexname: string }>(
+    "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND tablename <> '_prisma_migrations' ORDER BY indexname",
+  );
+  return rows.map((row) => row.indexname).sort();
+}
+
+describe('the index list of docs/operations.md', () => {
+  const documented = documentedIndexes();
+
+  it('names each index once, each with a table and a query it serves', () => {
+    expect(documented.length).toBeGreaterThan(10);
+    expect(new Set(documented).size).toBe(documented.length);
+    const markdown = readFileSync(DOC, 'utf8');
+    for (const name of documented) {
+      const row = markdown.split('\n').find((line) => line.startsWith(`| \`${name}\` |`))!;
+      const [, , table, serves] = row.split('|').map((cell) => cell.trim());
+      expect(table).toMatch(/^[a-z_]+ \(/);
+      expect(serves.length).toBeGreaterThan(10);
+    }
+  });
+
+  it('is exactly the indexes of the migrated schema on PostgreSQL', async () => {
+    let t: TestDatabase | undefined;
+    try {
+      t = await createTestDatabase({ poolSize: 1 });
+      expect(await schemaIndexes(t.db)).toEqual([...documented].sort());
+    } finally {
+      await t?.drop();
+    }
+  });
+
+  it('is exactly the indexes of the migrated schema on PGlite', async () => {
+    const db = await createDb({ pgliteDir: 'memory://' });
+    try {
+      await runMigrations(db.sql);
+      expect(await schemaIndexes(db)).toEqual([...documented].sort());
+    } finally {
+      await db.close();
+    }
+  }, 60_000);
+});
