@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeEventBatch } from '@hookline/db';
-import { createSecretBox, generateSigningSecret, newId } from '@hookline/domain';
-import { createTestDatabase, type TestDatabase } from '../../../tests/support/test-database';
+import { newId } from '@hookline/domain';
+import { accountWithWebhooks, DOC, historyDatabase } from './support/history-fixtures';
 import { createDeliveryStore } from '../src/delivery-store';
 import { PREVIOUS_CURRENT_SQL, PREVIOUS_INSERT_SQL, PREVIOUS_LOAD_SQL, PREVIOUS_RECORD_SQL } from './support/previous-version-sql';
 
@@ -12,30 +12,8 @@ import { PREVIOUS_CURRENT_SQL, PREVIOUS_INSERT_SQL, PREVIOUS_LOAD_SQL, PREVIOUS_
 // process of the previous version runs) each reads what the other writes; with
 // it on, the previous version could not, which is why it waits.
 
-const secretBox = createSecretBox(randomBytes(32));
-const DOC = 'extraction.document_completed';
+const database = historyDatabase();
 
-let database: TestDatabase;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-});
-afterAll(async () => {
-  database.db.compact = false;
-  await database?.drop();
-});
-
-async function twoWebhooks() {
-  const prisma = database.db.prisma;
-  const account = await prisma.account.create({ data: { id: newId('account'), name: 'Acme', plan: 'pro' } });
-  const hooks = [];
-  for (let i = 0; i < 2; i++) {
-    hooks.push(await prisma.webhook.create({
-      data: { id: newId('webhook'), accountId: account.id, url: `https://example.com/${randomBytes(4).toString('hex')}`, events: [DOC], signingSecretEnc: secretBox.encrypt(generateSigningSecret()) },
-    }));
-  }
-  return { accountId: account.id, webhookIds: hooks.map((h) => h.id) };
-}
 
 const payload = (extractionId: string) => ({
   extraction_id: extractionId, document_id: 'doc_1', status: 'completed', file_name: 'a.pdf',
@@ -46,17 +24,17 @@ type Loaded = { id: string; account_id: string | null; event: string | null; eve
 
 /** The previous version's record of one succeeded first attempt (its 12 parameters). */
 const previousRecord = (deliveryId: string) =>
-  database.db.sql.query<{ delivery_id: string }>(PREVIOUS_RECORD_SQL, [
+  database().db.sql.query<{ delivery_id: string }>(PREVIOUS_RECORD_SQL, [
     [deliveryId], ['succeeded'], [new Date()], [null], [0], [newId('attempt')], ['succeeded'], [200], ['{}'], [null], [7], [null],
   ]);
 
 describe('the previous version and this one, on the migrated schema', () => {
   it('COMPACT_HISTORY off: the previous version loads, records and checks what this version wrote', async () => {
-    database.db.compact = false;
-    const { accountId, webhookIds } = await twoWebhooks();
+    database().db.compact = false;
+    const { accountId, webhookIds } = await accountWithWebhooks(database(), 2);
     const data = payload('ext_roll_1');
-    const [written] = await writeEventBatch(database.db.sql, [{ accountId, event: DOC, parserId: null, data }], database.db);
-    const loaded = await database.db.sql.query<Loaded>(PREVIOUS_LOAD_SQL, [written!.deliveryIds]);
+    const [written] = await writeEventBatch(database().db.sql, [{ accountId, event: DOC, parserId: null, data }], database().db);
+    const loaded = await database().db.sql.query<Loaded>(PREVIOUS_LOAD_SQL, [written!.deliveryIds]);
     expect(loaded).toHaveLength(2);
     for (const row of loaded) {
       expect(row).toMatchObject({ account_id: accountId, event: DOC, event_id: written!.eventId, status: 'pending', attempt_count: 0 });
@@ -65,26 +43,26 @@ describe('the previous version and this one, on the migrated schema', () => {
     }
     const [deliveryId] = written!.deliveryIds;
     expect(await previousRecord(deliveryId)).toEqual([{ delivery_id: deliveryId, wake: null }]);
-    const [attempt] = await database.db.sql.query<{ id: string; event_id: string; event: string }>('SELECT id, event_id, event FROM attempts WHERE delivery_id = $1', [deliveryId]);
+    const [attempt] = await database().db.sql.query<{ id: string; event_id: string; event: string }>('SELECT id, event_id, event FROM attempts WHERE delivery_id = $1', [deliveryId]);
     expect(attempt).toMatchObject({ event_id: written!.eventId, event: DOC });
-    expect(await database.db.sql.query(PREVIOUS_CURRENT_SQL, [deliveryId, attempt.id])).toEqual([{ status: 'succeeded', attempt_count: 1, mine: 1 }]);
+    expect(await database().db.sql.query(PREVIOUS_CURRENT_SQL, [deliveryId, attempt.id])).toEqual([{ status: 'succeeded', attempt_count: 1, mine: 1 }]);
   });
 
   it('this version loads and records what the previous version wrote', async () => {
-    const { accountId, webhookIds } = await twoWebhooks();
+    const { accountId, webhookIds } = await accountWithWebhooks(database(), 2);
     const data = payload('ext_roll_2');
     const at = new Date().toISOString();
     const eventId = `evt_${randomBytes(12).toString('hex').slice(0, 24)}`;
     const deliveryIds = webhookIds.map(() => `dlv_${randomBytes(12).toString('hex').slice(0, 24)}`);
-    const rows = await database.db.sql.query<{ id: string }>(PREVIOUS_INSERT_SQL, [
+    const rows = await database().db.sql.query<{ id: string }>(PREVIOUS_INSERT_SQL, [
       JSON.stringify([{ id: eventId, account_id: accountId, event: DOC, parser_id: null, data, test: false, created_at: at, key_scope: null }]),
       JSON.stringify(deliveryIds.map((id, i) => ({ id, account_id: accountId, webhook_id: webhookIds[i], event_id: eventId, event: DOC, created_at: at }))),
       JSON.stringify([]),
     ]);
     expect(rows).toEqual([{ id: eventId }]);
     for (const compact of [false, true]) {
-      database.db.compact = compact;
-      const store = createDeliveryStore(database.db);
+      database().db.compact = compact;
+      const store = createDeliveryStore(database().db);
       const deliveryId = deliveryIds[compact ? 1 : 0];
       expect(await store.load(deliveryId)).toMatchObject({ account_id: accountId, event: DOC, event_id: eventId, data });
       const attemptId = newId('attempt');
@@ -97,10 +75,10 @@ describe('the previous version and this one, on the migrated schema', () => {
   });
 
   it('COMPACT_HISTORY on: the previous version would read a compact row without its copies and with only extraction_id as payload (why the switch waits)', async () => {
-    database.db.compact = true;
-    const { accountId } = await twoWebhooks();
-    const [written] = await writeEventBatch(database.db.sql, [{ accountId, event: DOC, parserId: null, data: payload('ext_roll_3') }], database.db);
-    const [row] = await database.db.sql.query<Loaded>(PREVIOUS_LOAD_SQL, [[written!.deliveryIds[0]]]);
+    database().db.compact = true;
+    const { accountId } = await accountWithWebhooks(database(), 2);
+    const [written] = await writeEventBatch(database().db.sql, [{ accountId, event: DOC, parserId: null, data: payload('ext_roll_3') }], database().db);
+    const [row] = await database().db.sql.query<Loaded>(PREVIOUS_LOAD_SQL, [[written!.deliveryIds[0]]]);
     expect(row).toMatchObject({ account_id: null, event: null, data: { extraction_id: 'ext_roll_3' } });
   });
 });
