@@ -18,6 +18,8 @@ export type RunJobContext = {
   logger: Logger;
   /** Records when a job becomes due (the lag gauge's start); never rejects. */
   markDue: (queue: DeliveryQueue, jobId: string, at: number) => Promise<unknown>;
+  /** The token that holds the job's BullMQ lock now (null: none, the job is gone); see DeliverJob.stillOwned. */
+  lockHolder?: (queue: DeliveryQueue, jobId: string) => Promise<string | null>;
   /** Whether PostgreSQL or Redis is unreachable (outage.ts). */
   isOutage: () => Promise<boolean>;
   /** During an outage, how soon a job put back comes again (OUTAGE_PROBE_INTERVAL). */
@@ -62,7 +64,8 @@ export async function runJob(ctx: RunJobContext, shard: DeliveryQueue, job: Runn
     throw new UnrecoverableError('invalid job payload');
   }
   try {
-    return await settle(ctx, shard, job, token, await ctx.deliver({ ...parsed.data, jobId: job.id, enqueuedAt: job.timestamp }));
+    const stillOwned = ctx.lockHolder && token !== undefined ? async () => (await ctx.lockHolder!(shard, job.id!)) === token : undefined;
+    return await settle(ctx, shard, job, token, await ctx.deliver({ ...parsed.data, jobId: job.id, enqueuedAt: job.timestamp, stillOwned }));
   } catch (err) {
     if (err instanceof RetryLaterError || err instanceof UnrecoverableError || err instanceof DelayedError) throw err;
     // PostgreSQL or Redis unreachable: not this job's fault. It goes back to

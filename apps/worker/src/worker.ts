@@ -236,7 +236,10 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   });
 
   // What a shard's worker runs for each job (run-job.ts): the payload checked, the delivery processed, its outcome carried out.
-  const jobs: RunJobContext = { deliver, gate, logger, markDue, isOutage: () => outage.check(), outageProbeMs };
+  const jobs: RunJobContext = {
+    deliver, gate, logger, markDue, isOutage: () => outage.check(), outageProbeMs,
+    lockHolder: (shard, jobId) => gateConnection.get(shard.toKey(`${jobId}:lock`)),
+  };
 
   // Without a listener an 'error' (e.g. Redis going away) would crash the process; BullMQ reconnects by itself.
   let lastErrorLog = 0;

@@ -28,7 +28,7 @@ function heldRenewal() {
 }
 
 /** Two deliveries of one webhook: `a` holds `lease`, `b` was refused a slot (every slot busy) and waits in the line. */
-async function oneWaiting(leaseMs: number) {
+async function oneWaiting(leaseMs: number, stillOwned?: () => Promise<boolean>) {
   const a = loadedRow();
   const b = { ...a, id: 'dlv_b' };
   const store = fakeStore(a);
@@ -37,7 +37,7 @@ async function oneWaiting(leaseMs: number) {
   const ctx = fakeContext({ store, gate, line });
   const lease = leaseFor(leaseMs);
   gate.acquired = () => ({ ok: false, reason: 'in_flight', rank: 0, waitMs: 0 });
-  const waiting = takeSlot(ctx, b, { deliveryId: b.id, jobId: b.id }, false);
+  const waiting = takeSlot(ctx, b, { deliveryId: b.id, jobId: b.id, stillOwned }, false);
   await sleep(0);
   expect(line.hasWaiter(a.webhook_id)).toBe(true);
   return { a, ctx, gate, line, lease, waiting };
@@ -99,4 +99,23 @@ it('does not hand over a slot whose attempt failed toward the circuit: released,
   }]);
   gate.acquired = () => ({ ok: true, lease: leaseFor(60_000) });
   await expect(waiting).resolves.not.toBe(lease);
+});
+
+it('a waiter whose job is no longer its worker\'s (Redis lost it, or another worker took it over) gives the slot back and sends nothing', async () => {
+  const { a, ctx, gate, lease, waiting } = await oneWaiting(config.DELIVERY_TIMEOUT + HAND_OVER_MARGIN_MS + 10_000, async () => false);
+  gate.renewed = async () => true;
+  await freeSlot(ctx, a, lease, answered(200));
+  // Handed the slot, it asks whether its job is still its own: no, so the slot goes back, no send.
+  await expect(waiting).resolves.toEqual({ outcome: 'skipped', next: { kind: 'done' } });
+  expect(callsOf(gate, 'release')).toHaveLength(1);
+});
+
+it('a waiter whose job is still its own keeps the slot it was handed', async () => {
+  let asked = 0;
+  const { a, ctx, gate, lease, waiting } = await oneWaiting(config.DELIVERY_TIMEOUT + HAND_OVER_MARGIN_MS + 10_000, async () => (asked += 1) > 0);
+  gate.renewed = async () => true;
+  await freeSlot(ctx, a, lease, answered(200));
+  await expect(waiting).resolves.toBe(lease);
+  expect(asked).toBe(1);
+  expect(callsOf(gate, 'release')).toEqual([]);
 });

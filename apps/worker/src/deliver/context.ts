@@ -52,12 +52,22 @@ export type DeliverContext = {
 };
 
 /** A job to run: its payload, plus the BullMQ job's id and age (for the webhook's line of held deliveries). */
-export type DeliverJob = DeliverJobData & { jobId?: string; enqueuedAt?: number };
+export type DeliverJob = DeliverJobData & {
+  jobId?: string;
+  enqueuedAt?: number;
+  /**
+   * Whether this process still holds the job's BullMQ lock: false once Redis
+   * lost the job (restarted empty: the refill queues it again) or another
+   * worker took it over. Asked only after a wait in the local line, the one
+   * place a job waits in memory long enough for that to happen before it sends.
+   */
+  stillOwned?: () => Promise<boolean>;
+};
 
 export type DeliverOutcome =
   /** no such delivery row */
   | 'missing'
-  /** already final: nothing to do (a job that ran twice) */
+  /** already final: nothing to do (a job that ran twice), or the job is no longer this worker's */
   | 'skipped'
   | 'cancelled'
   /** held back without an attempt: over the webhook's in-flight cap or rate, behind its open circuit, or not due yet */

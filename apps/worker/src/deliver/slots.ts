@@ -3,7 +3,7 @@ import type { LoadedDelivery } from '../delivery-store';
 import type { Lease } from '../endpoint-gate';
 import type { SendResult } from '../sender';
 import { hold } from './admission';
-import { capOf, hostOf, type DeliverContext, type DeliverJob, type DeliverResult } from './context';
+import { capOf, DONE, hostOf, type DeliverContext, type DeliverJob, type DeliverResult } from './context';
 
 // A delivery's slot at its webhook (the endpoint gate's lease): taken before
 // the send, freed after it, or handed on in place to a delivery of the same
@@ -31,6 +31,27 @@ export const LEASE_MARGIN_MS = 30_000;
 export const HAND_OVER_MARGIN_MS = 5_000;
 
 /** A slot under the webhook's in-flight cap and rate limit (and its failure count), or a hold. */
+/**
+ * A slot found after a wait in the local line goes to this job only if the
+ * job is still this worker's: while it waited, Redis may have lost its data
+ * (the refill queues the delivery again, and that job would send it too) or
+ * another worker may have taken the job over. If not, the slot is given back
+ * and the job ends without sending: its delivery is still waiting in
+ * PostgreSQL, and its other job delivers it.
+ */
+async function ownedAfterWait(ctx: DeliverContext, row: LoadedDelivery, job: DeliverJob, lease: Lease): Promise<Lease | DeliverResult> {
+  if (!job.stillOwned || (await job.stillOwned().catch(() => true))) return lease;
+  try {
+    await ctx.gate.release({ webhookId: row.webhook_id, lease, circuitFailure: 'none', wake: true, cap: capOf(ctx, row), threshold: ctx.config.CIRCUIT_BREAKER_THRESHOLD });
+  } catch {
+    // The lease expires by itself.
+  } finally {
+    ctx.line?.freed(row.webhook_id);
+  }
+  ctx.logger.info('a delivery waiting for a slot lost its job (Redis lost its data, or another worker took it over); its other job delivers it', { delivery_id: row.id, webhook_id: row.webhook_id });
+  return { outcome: 'skipped', next: DONE };
+}
+
 export async function takeSlot(ctx: DeliverContext, row: LoadedDelivery, job: DeliverJob, probe: boolean): Promise<Lease | DeliverResult> {
   const { gate, line, config } = ctx;
   const cap = capOf(ctx, row);
@@ -41,14 +62,16 @@ export async function takeSlot(ctx: DeliverContext, row: LoadedDelivery, job: De
   };
   const startedAt = Date.now();
   let got = await gate.acquire(request);
+  let waited = false;
   // Every slot busy at a fast webhook: one frees in moments, so wait for it here (see local-line.ts).
   while (!got.ok && got.reason === 'in_flight' && line) {
-    const waited = await line.wait(row.webhook_id, startedAt);
-    if (waited === 'park') break;
-    if (waited !== 'freed') return waited.lease;
+    const wait = await line.wait(row.webhook_id, startedAt);
+    if (wait === 'park') break;
+    waited = true;
+    if (wait !== 'freed') return ownedAfterWait(ctx, row, job, wait.lease);
     got = await gate.acquire(request);
   }
-  if (got.ok) return got.lease;
+  if (got.ok) return waited ? ownedAfterWait(ctx, row, job, got.lease) : got.lease;
   if (got.reason === 'rate') return hold(ctx, row, job, 'rate', rateHoldMs(got.rank, row.rate_limit_per_second ?? 1, got.waitMs));
   if (got.reason === 'in_flight') return hold(ctx, row, job, 'in_flight', inFlightHoldMs(got.rank, cap, config.DELIVERY_TIMEOUT));
   // The failures crossed the threshold but the circuit's state has not reached
