@@ -326,7 +326,7 @@ export function createDeliverer(deps: DeliverDeps) {
 
   function send(row: LoadedDelivery): Promise<SendResult> {
     const body = callbackBody({ id: row.event_id, event: row.event, createdAt: row.event_created_at, test: row.test, data: row.data });
-    return sender.send({ url: row.url, headers: buildHeaders(row, body), body });
+    return sender.send({ url: row.url, headers: buildHeaders(row, body), body, deliveryId: row.id, event: row.event });
   }
 
   /** Frees the slot; resolves to the webhook's consecutive circuit failures (null when Redis did not answer). */
