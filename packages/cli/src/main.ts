@@ -12,7 +12,7 @@ export const USAGE = `Usage:
       Sends a test event to the listening session (the newest connected one by default).
 
   --api-key   an API key (test mode), or HOOKLINE_API_KEY
-  --url       where Hookline is, or HOOKLINE_URL (default http://localhost:3000)
+  --url       where Hookline is, or HOOKLINE_URL (default http://127.0.0.1:3000)
 `;
 
 export type Io = { out: (line: string) => void; err: (line: string) => void; env: NodeJS.ProcessEnv };
@@ -20,7 +20,7 @@ export type Io = { out: (line: string) => void; err: (line: string) => void; env
 function credentials(values: { 'api-key'?: string; url?: string }, env: NodeJS.ProcessEnv): Credentials {
   const apiKey = values['api-key'] ?? env.HOOKLINE_API_KEY;
   if (!apiKey) throw new Error('no API key: pass --api-key or set HOOKLINE_API_KEY');
-  return { apiKey, url: values.url ?? env.HOOKLINE_URL ?? 'http://localhost:3000' };
+  return { apiKey, url: values.url ?? env.HOOKLINE_URL ?? 'http://127.0.0.1:3000' };
 }
 
 /** Runs one command; resolves to the exit code. `signals` stops `listen` (SIGINT, SIGTERM). */
