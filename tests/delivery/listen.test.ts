@@ -152,6 +152,37 @@ describe('hookline listen', () => {
     expect((await stack.v1.get('/v1/listen/sessions')).body.data).toEqual([]);
   });
 
+  it('removes a session LISTEN_SESSION_GRACE after its tool went away (or never came), not while it is connected', async () => {
+    const app = createApp({ ...stack.api.deps, config: { ...stack.api.deps.config, LISTEN_SESSION_GRACE: 1_000 } });
+    const graceServer = createHttpServer(app);
+    await new Promise<void>((ready) => graceServer.listen(0, '127.0.0.1', ready));
+    const graceProxy = await startTcpProxy({ host: '127.0.0.1', port: (graceServer.address() as AddressInfo).port });
+    try {
+      const never = await request(app).post('/v1/listen/sessions').set(stack.account.auth).send({ events: ['quota.warning'] });
+      expect(never.status).toBe(201);
+      const local = await stack.receiver();
+      const lines: string[] = [];
+      const held = await listen({ url: `http://127.0.0.1:${graceProxy.port}`, apiKey: stack.account.key, forwardTo: local.url, events: ['quota.warning'], print: (line) => lines.push(line), reconnectMs: { first: 100, max: 300 } });
+      handles.push(held);
+      await waitUntil(() => held.connected(), 'the session connected');
+
+      // The sweep that removes the never-connected session looks at the connected one too (both older than the grace).
+      await eventually(async () => (await stack.v1.get(`/v1/webhooks/${never.body.session.id}`)).status === 404, 15_000, 'the never-connected session removed');
+      expect((await stack.v1.get(`/v1/webhooks/${held.sessionId}`)).status).toBe(200);
+
+      // Gone longer than the grace: removed, and the tool, back, is told the session ended.
+      graceProxy.cut();
+      await eventually(async () => (await stack.v1.get(`/v1/webhooks/${held.sessionId}`)).status === 404, 15_000, 'the dropped session removed');
+      graceProxy.restore();
+      await expect(held.done).rejects.toThrow(/session cannot go on/);
+    } finally {
+      await graceProxy.close();
+      await listenHubOf(app)?.close();
+      graceServer.closeAllConnections();
+      await new Promise((done) => graceServer.close(done));
+    }
+  });
+
   it('refuses a live key unless the operator allows live sessions; a session counts toward the webhook limit', async () => {
     const live = await stack.api.integrator({ plan: 'pro', mode: 'live' });
     const refused = await request(stack.api.app).post('/v1/listen/sessions').set(live.auth).send({});

@@ -7,8 +7,10 @@ import type { RedisClient } from './connection';
 // - `<prefix>:listen:{<session>}:holder` names the connection that holds the
 //   session now (`<api process id>:<connection id>`), with a short expiry the
 //   holder keeps renewing: no holder means the tool is not connected.
-// - `<prefix>:listen:{<session>}:seen` lives for LISTEN_SESSION_GRACE after the
-//   holder's last renewal: once it is gone, the session is removed.
+// - `<prefix>:listen:{<session>}:seen` lives while a connection holds the
+//   session (each renewal sets it to the holder's expiry plus the grace) and
+//   LISTEN_SESSION_GRACE after the connection closes: once it is gone, the
+//   session is removed.
 //   Both keys of a session share the hash tag `{<session>}`, so the scripts that
 //   touch both run on one Redis Cluster slot.
 // - A worker publishes a callback on `<prefix>:listen:api:<api process id>`,
@@ -87,12 +89,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
 return 1`;
 
+// While held, `seen` outlives the holder key by the grace: a holder that dies without releasing
+// (its process killed) leaves the session its grace after the holder key ran out.
 export async function claimListenSession(redis: RedisClient, prefix: string, sessionId: string, holder: string, graceMs: number): Promise<void> {
-  await redis.eval(CLAIM_SCRIPT, 2, listenHolderKey(prefix, sessionId), listenSeenKey(prefix, sessionId), holder, LISTEN_HOLDER_TTL_MS, graceMs);
+  await redis.eval(CLAIM_SCRIPT, 2, listenHolderKey(prefix, sessionId), listenSeenKey(prefix, sessionId), holder, LISTEN_HOLDER_TTL_MS, LISTEN_HOLDER_TTL_MS + graceMs);
 }
 
 export async function renewListenSession(redis: RedisClient, prefix: string, sessionId: string, holder: string, graceMs: number): Promise<boolean> {
-  return (await redis.eval(RENEW_SCRIPT, 2, listenHolderKey(prefix, sessionId), listenSeenKey(prefix, sessionId), holder, LISTEN_HOLDER_TTL_MS, graceMs)) === 1;
+  return (await redis.eval(RENEW_SCRIPT, 2, listenHolderKey(prefix, sessionId), listenSeenKey(prefix, sessionId), holder, LISTEN_HOLDER_TTL_MS, LISTEN_HOLDER_TTL_MS + graceMs)) === 1;
 }
 
 export async function releaseListenSession(redis: RedisClient, prefix: string, sessionId: string, holder: string, graceMs: number): Promise<void> {
