@@ -79,6 +79,10 @@ describe('hookline listen', () => {
     const sessions = await stack.v1.get('/v1/listen/sessions');
     expect(sessions.body.data).toEqual([expect.objectContaining({ id: handle.sessionId, connected: true, events: ['quota.warning'] })]);
     expect((await stack.v1.get(`/v1/webhooks/${handle.sessionId}`)).status).toBe(200);
+    // Its URL names the session, not an endpoint: it cannot be pointed elsewhere.
+    const moved = await stack.v1.patch(`/v1/webhooks/${handle.sessionId}`, { url: 'https://example.com/hooks' });
+    expect(moved.status).toBe(400);
+    expect(moved.body.error.details).toEqual([{ path: 'url', message: 'cannot be changed on a hookline listen session' }]);
   });
 
   it('retries a local 500 by the usual rules', async () => {

@@ -312,7 +312,7 @@ export async function updateWebhook(deps: WriteDeps, auth: WebhookAuth, id: stri
   const events = patch.events !== undefined ? checkEvents(patch.events, 'api') : undefined;
   const customHeadersEnc = patch.headers !== undefined ? sealedHeaders(deps, patch.headers) : undefined;
   // A listen session's URL names its session (services/listen-sessions.ts): it is not an endpoint to move.
-  if (patch.url !== undefined && listenSessionOf(row.url) !== null) throw invalid('url', 'cannot be changed on a hookline listen session');
+  if (patch.url !== undefined && patch.url !== row.url && listenSessionOf(row.url) !== null) throw invalid('url', 'cannot be changed on a hookline listen session');
   if (patch.url !== undefined) {
     checkUrlForMode(patch.url, auth.mode);
     checkPublicTarget(deps.config, patch.url);
