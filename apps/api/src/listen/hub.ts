@@ -199,9 +199,27 @@ export function createListenHub(deps: ApiDeps): ListenHub {
     });
   }
 
+  async function close(): Promise<void> {
+    if (closed) return;
+    closed = true;
+    for (const timer of timers) clearInterval(timer);
+    for (const conn of [...connections.values()]) {
+      conn.socket.close(1012, 'the API is restarting; connect again');
+      drop(conn);
+    }
+    wss.close();
+    if (subscriber) {
+      await subscriber.ready.catch(() => undefined);
+      subscriber.redis.disconnect();
+      subscriber = null;
+    }
+  }
+
   return {
     attach(server) {
       server.on('upgrade', onUpgrade);
+      // A server closed without the graceful shutdown (a test's) stops the timers too.
+      server.once('close', () => void close());
       const sweep = () =>
         sweepListenSessions(deps).catch((err: Error) => deps.logger.warn('could not sweep expired listen sessions', { err: err.message }));
       timers = [
@@ -210,20 +228,6 @@ export function createListenHub(deps: ApiDeps): ListenHub {
       ];
       for (const timer of timers) timer.unref();
     },
-    async close() {
-      if (closed) return;
-      closed = true;
-      for (const timer of timers) clearInterval(timer);
-      for (const conn of [...connections.values()]) {
-        conn.socket.close(1012, 'the API is restarting; connect again');
-        drop(conn);
-      }
-      wss.close();
-      if (subscriber) {
-        await subscriber.ready.catch(() => undefined);
-        subscriber.redis.disconnect();
-        subscriber = null;
-      }
-    },
+    close,
   };
 }
