@@ -29,7 +29,11 @@ export function checkListenKey(config: ApiDeps['config'], mode: WebhookAuth['mod
 
 /** The account's session (webhook) row; anything else is a 404. */
 export async function getListenSessionRow(deps: Pick<ApiDeps, 'db'>, accountId: string, id: string) {
-  const row = await getWebhookRow(deps, accountId, id).catch(() => null);
+  // Only "no such webhook" is "no such session": a database outage stays a 503.
+  const row = await getWebhookRow(deps, accountId, id).catch((err: unknown) => {
+    if (err instanceof AppError && err.code === 'RESOURCE_NOT_FOUND') return null;
+    throw err;
+  });
   if (!row || listenSessionOf(row.url) !== row.id) throw notFound();
   return row;
 }
