@@ -20,7 +20,7 @@ const config: Config = {
   },
   transformIgnorePatterns: [`node_modules/(?!(${esmOnly.join('|')})/)`],
   moduleNameMapper: {
-    '^@hookline/(domain|config|db|queue|metrics|verify|client|telemetry)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@hookline/(domain|config|db|queue|metrics|verify|client|telemetry|cli)$': '<rootDir>/packages/$1/src/index.ts',
     '^@hookline/(api|worker|standalone)$': '<rootDir>/apps/$1/src/index.ts',
   },
   // The compiled build (`npm run build`, each workspace's dist/) is never a test nor a module jest resolves.

@@ -75,6 +75,12 @@ const AIMS: Record<string, Aim> = {
   // Acting on an unknown webhook: a 404 proves the key was accepted without needing a worker.
   'post /v1/webhooks/:id/test': { path: () => `/v1/webhooks/${newId('webhook')}/test`, status: 404 },
   'delete /v1/webhooks/:id': { path: () => `/v1/webhooks/${newId('webhook')}`, status: 404 },
+  'post /v1/listen/sessions': { path: () => '/v1/listen/sessions', body: () => ({ events: ['quota.warning'] }), status: 201 },
+  'get /v1/listen/sessions': { path: () => '/v1/listen/sessions', status: 200 },
+  // Without the WebSocket upgrade the key is checked, then the plain GET is refused.
+  'get /v1/listen/sessions/:id/connect': { path: () => `/v1/listen/sessions/${newId('webhook')}/connect`, status: 400 },
+  'post /v1/listen/sessions/:id/trigger': { path: () => `/v1/listen/sessions/${newId('webhook')}/trigger`, body: () => ({ event: 'quota.warning' }), status: 404 },
+  'delete /v1/listen/sessions/:id': { path: () => `/v1/listen/sessions/${newId('webhook')}`, status: 404 },
 };
 
 const declaredV1 = () => INTEGRATOR_ROUTES.filter((route) => route.access === 'api_key').map((route) => `${route.method} ${route.path}`);

@@ -107,6 +107,19 @@ it('drives every integrator and platform operation through the typed client', as
   expect(refused.response.status).toBe(400);
   expect(refused.error!.error).toMatchObject({ code: 'INVALID_PAYLOAD', details: [{ path: 'headers.Connection' }] });
 
+  // ---- listen sessions (the WebSocket itself is driven by the hookline command: tests/delivery/listen.test.ts) ----
+  const session = await api.POST('/v1/listen/sessions', { body: { events: ['quota.warning'] } });
+  expect(session.response.status).toBe(201);
+  expect(session.data!.signing_secret).toMatch(/^whsec_/);
+  const sessionId = session.data!.session.id;
+  expect((await api.GET('/v1/listen/sessions')).data!.data).toEqual([expect.objectContaining({ id: sessionId, connected: false })]);
+  const plain = await api.GET('/v1/listen/sessions/{id}/connect', { params: { path: { id: sessionId } } });
+  expect(plain.error!.error.code).toBe('INVALID_PAYLOAD');
+  // No tool holds the session: the worker finds no holder, as for an endpoint that refuses connections.
+  const triggered = await api.POST('/v1/listen/sessions/{id}/trigger', { params: { path: { id: sessionId } }, body: { event: 'quota.warning' } });
+  expect(triggered.data!.attempt).toMatchObject({ status: 'failed', error: 'connection_refused', response_status: null });
+  expect((await api.DELETE('/v1/listen/sessions/{id}', { params: { path: { id: sessionId } } })).response.status).toBe(204);
+
   // ---- and the ends of things ----
   expect((await api.DELETE('/v1/webhooks/{id}', { params: { path: { id: webhook.id } } })).response.status).toBe(204);
   expect((await api.GET('/v1/webhooks/{id}', { params: { path: { id: webhook.id } } })).error!.error.code).toBe('RESOURCE_NOT_FOUND');

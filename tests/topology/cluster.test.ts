@@ -1,9 +1,14 @@
+import type { AddressInfo } from 'node:net';
+import { createHttpServer } from '@hookline/api';
+import { listen } from '@hookline/cli';
 import { newId } from '@hookline/domain';
+import { verify } from '@hookline/verify';
 import { enqueueDeliveries, shardOf } from '@hookline/queue';
 import { redisCli, startRedisCluster, type RedisCluster } from '../support/redis-topology';
 import { publishEvent } from '../support/publish-event';
 import { shardsThatCompleted } from '../support/queue-events';
 import { deliveryReaches, onlyDelivery } from '../delivery/stack';
+import { waitUntil } from '../support/wait-until';
 import { expectAllDelivered, publishMany, startTopologyRun, type TopologyRun } from './scenario';
 
 // The delivery path end to end on a 3-master Redis Cluster the test starts
@@ -82,5 +87,26 @@ describe('on a Redis Cluster (3 masters)', () => {
     const used = new Set([...mastersOfShard.values()].flatMap((masters) => [...masters]));
     expect(used.size).toBeGreaterThan(1);
     await Promise.all(queues.shards.map((shard) => shard.drain(true)));
+  });
+
+  it('relays a hookline listen session\'s callbacks through the cluster (its keys in one slot, pub/sub across nodes)', async () => {
+    const server = createHttpServer(run.stack.api.app);
+    await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
+    const local = await run.stack.receiver();
+    const handle = await listen({
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, apiKey: run.stack.account.key, forwardTo: local.url, events: ['quota.exceeded'], print: () => undefined,
+    });
+    try {
+      await waitUntil(() => handle.connected(), 'the session connected');
+      await run.stack.publish('quota.exceeded', { usage: 101, limit: 100 }, 1);
+      const [cb] = await local.waitFor(1, 15_000);
+      expect(verify(cb.body, cb.headers as Record<string, string>, handle.signingSecret).event).toBe('quota.exceeded');
+      const { attempts } = await deliveryReaches(run.stack, String(cb.headers['x-perfectparser-delivery']), 'succeeded');
+      expect(attempts[0]).toMatchObject({ response_status: 200 });
+    } finally {
+      await handle.stop();
+      server.closeAllConnections();
+      await new Promise((done) => server.close(done));
+    }
   });
 });

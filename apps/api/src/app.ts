@@ -8,6 +8,7 @@ import { mountRoutes } from './routes/define';
 import { INTEGRATOR_ROUTES, OPS_ROUTES, PLATFORM_ROUTES } from './routes';
 import { createOpsPagesRouter } from './routes/ops';
 import { createDashboardRouter } from './dashboard/router';
+import { createListenHub, type ListenHub } from './listen/hub';
 
 export type { ApiDeps } from './deps';
 
@@ -28,6 +29,9 @@ const refuseOptions: RequestHandler = (req, _res, next) => {
  */
 export function createApp(deps: ApiDeps): Express {
   const app = express();
+  // `hookline listen` sockets are upgrades of the HTTP server, not Express routes: the server
+  // created for this app (createHttpServer) serves them; until then the hub holds nothing.
+  app.locals[LISTEN_HUB] = createListenHub(deps);
   app.disable('x-powered-by');
   // Default: no proxy is trusted, so X-Forwarded-For cannot choose a client's address (docs/security.md).
   app.set('trust proxy', deps.config.TRUST_PROXY ?? false);
@@ -49,3 +53,8 @@ export function createApp(deps: ApiDeps): Express {
   app.use(errorHandler(deps.logger));
   return app;
 }
+
+const LISTEN_HUB = 'hooklineListenHub';
+
+/** The app's `hookline listen` hub (createHttpServer attaches it to the server, shutdown closes it). */
+export const listenHubOf = (app: Express): ListenHub | undefined => app.locals[LISTEN_HUB] as ListenHub | undefined;

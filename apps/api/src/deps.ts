@@ -27,6 +27,10 @@ export type ApiDeps = {
     ALLOW_PRIVATE_TARGETS?: boolean;
     /** Default PerfectParser: custom headers named X-<brand>-* are refused. */
     WEBHOOK_BRAND?: string;
+    /** Default false: only test-mode keys may open `hookline listen` sessions. */
+    LISTEN_ALLOW_LIVE_KEYS?: boolean;
+    /** Default 2 min: how long a listen session outlives its tool's connection. */
+    LISTEN_SESSION_GRACE?: number;
     /** Default 60 s: how long a claimed Idempotency-Key waits for its request's answer. */
     IDEMPOTENCY_LEASE?: number;
   };

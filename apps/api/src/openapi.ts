@@ -15,6 +15,7 @@ import {
   eventDataComponentName,
   eventDataSchemas,
   eventTypeSchema,
+  listenSessionSchema,
   extractionSchema,
   webhookPageSchema,
   webhookSchema,
@@ -56,6 +57,10 @@ const ERROR_RESPONSES: Record<string, { description: string; example: ErrorExamp
     description: 'PLAN_REQUIRED: the account is on the free plan; webhooks need pro or enterprise.',
     example: { code: 'PLAN_REQUIRED', message: 'Webhooks need the pro or enterprise plan; upgrade the account to use them.' },
   },
+  PlanRequiredOrForbidden: {
+    description: 'PLAN_REQUIRED: the account is on the free plan; webhooks need pro or enterprise. FORBIDDEN: a live-mode key, and this Hookline lets only test-mode keys open listen sessions (LISTEN_ALLOW_LIVE_KEYS).',
+    example: { code: 'FORBIDDEN', message: 'Listen sessions need a test-mode API key (hk_test_…): this Hookline does not let live keys open them (LISTEN_ALLOW_LIVE_KEYS).' },
+  },
   NotFound: {
     description: 'RESOURCE_NOT_FOUND: no such resource, deleted, or another account\'s.',
     example: { code: 'RESOURCE_NOT_FOUND', message: 'No such webhook.' },
@@ -94,12 +99,12 @@ const SECURITY: Record<Access, RouteConfig['security']> = {
 };
 
 /** The error responses every operation of a kind can give, by the table of docs/api.md#errors. */
-function errorResponses(access: Access, opts: { body?: boolean; notFound?: boolean; conflict?: boolean; plan?: boolean }) {
+function errorResponses(access: Access, opts: { body?: boolean; notFound?: boolean; conflict?: boolean; plan?: boolean; forbidden?: boolean }) {
   if (access === 'public') return {};
   return {
     ...(opts.body ? { 400: ref('InvalidPayload') } : {}),
     401: ref('Unauthorized'),
-    ...(opts.plan ? { 403: ref('PlanRequired') } : {}),
+    ...(opts.plan ? { 403: ref(opts.forbidden ? 'PlanRequiredOrForbidden' : 'PlanRequired') } : {}),
     ...(opts.notFound ? { 404: ref('NotFound') } : {}),
     ...(opts.conflict ? { 409: ref('Conflict') } : {}),
     ...(opts.body ? { 413: ref('PayloadTooLarge') } : {}),
@@ -150,7 +155,7 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[]) {
         ...(op.idempotent ? { headers: idempotencyHeader } : {}),
         ...(op.body ? { body: { required: true, content: { 'application/json': { schema: op.body } } } } : {}),
       },
-      responses: { ...op.responses, ...errorResponses(op.access, { body: Boolean(op.body || op.query), notFound: op.notFound, conflict: op.conflict || Boolean(op.idempotent), plan: op.plan }) },
+      responses: { ...op.responses, ...errorResponses(op.access, { body: Boolean(op.body || op.query || op.upgrade), notFound: op.notFound, conflict: op.conflict || Boolean(op.idempotent), plan: op.plan, forbidden: op.forbidden }) },
     });
   }
 
@@ -196,6 +201,7 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[]) {
       { name: 'Webhooks', description: 'Subscriptions of the integrator\'s account.' },
       { name: 'Deliveries', description: 'Delivery log, retries and recovery.' },
       { name: 'Events', description: 'The event catalog and document results.' },
+      { name: 'Listen', description: '`hookline listen` sessions: the account\'s callbacks forwarded to a local URL by the command-line tool (docs/listen.md).' },
       { name: 'Platform', description: 'How the extraction platform drives Hookline.' },
       { name: 'Operations', description: 'Probes, metrics and this document.' },
     ],
@@ -208,6 +214,6 @@ export type OpenApiDocument = ReturnType<typeof buildOpenApiDocument>;
 export const RESPONSE_SCHEMAS = {
   Webhook: webhookSchema, WebhookWithSecret: webhookWithSecretSchema, Attempt: attemptSchema, Delivery: deliverySchema, Account: accountSchema,
   ApiKey: apiKeySchema, Extraction: extractionSchema, DocumentResult: documentResultSchema, EmittedEvent: emittedEventSchema,
-  DocumentReportAccepted, EventType: eventTypeSchema, WebhookPage: webhookPageSchema, DeliveryPage: deliveryPageSchema,
+  DocumentReportAccepted, EventType: eventTypeSchema, ListenSession: listenSessionSchema, WebhookPage: webhookPageSchema, DeliveryPage: deliveryPageSchema,
   Error: errorEnvelopeSchema, Readiness: PROBE_SCHEMAS.Readiness, NotReady: PROBE_SCHEMAS.NotReady, Callback: callbackSchema,
 } as const;

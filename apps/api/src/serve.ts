@@ -2,6 +2,7 @@ import { createServer, STATUS_CODES, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Express } from 'express';
 import { onShutdownSignal, type Logger } from '@hookline/config';
+import { listenHubOf } from './app';
 
 /** Limits that keep slow or greedy clients from holding the server (docs/api.md#connection-limits). */
 export type HttpLimits = {
@@ -70,6 +71,7 @@ export function createHttpServer(app: Express, limits: HttpLimits = {}): Server 
   );
   server.maxConnections = limits.maxConnections ?? HTTP_LIMITS.maxConnections;
   server.on('clientError', onClientError);
+  listenHubOf(app)?.attach(server);
   return server;
 }
 
@@ -93,6 +95,8 @@ export function serveUntilSignal(
     });
     const stop = (signal: string) => {
       opts.logger.info('shutting down', { signal });
+      // Listen sessions' sockets are not requests to drain: close them now, and their tools reconnect elsewhere.
+      void listenHubOf(app)?.close();
       server.close(() => undefined);
       server.closeIdleConnections();
       const drained = new Promise<void>((done) => {

@@ -18,6 +18,9 @@ export type SendRequest = {
   url: string;
   headers: Record<string, string>;
   body: string;
+  /** For a `hookline listen` session's line of output (listen-sender.ts); never sent as such. */
+  deliveryId?: string;
+  event?: string;
 };
 
 export type SendResult = {

@@ -19,6 +19,7 @@ import { runJob, type RunJobContext } from './run-job';
 import { startRelay, type Relay } from './relay';
 import { describeProxy } from './egress-proxy';
 import { createSender } from './sender';
+import { withListenSessions } from './listen-sender';
 import { USER_AGENT } from './version';
 
 export type WorkerConfig = Pick<
@@ -134,7 +135,11 @@ const OUTAGE_PROBE_MS = 1_000;
 export function createWorker(deps: WorkerDeps): DeliveryWorker {
   const { db, connection, prefix, logger, metrics, secretBox, config } = deps;
   const proxy = config.DELIVERY_PROXY_URL ? { url: config.DELIVERY_PROXY_URL, noProxy: config.DELIVERY_NO_PROXY ?? [] } : undefined;
-  const sender = createSender({ timeoutMs: config.DELIVERY_TIMEOUT, allowPrivateTargets: config.ALLOW_PRIVATE_TARGETS, userAgent: USER_AGENT, proxy });
+  // A `hookline listen` session's callbacks go through Redis to the API holding its socket (listen-sender.ts).
+  const sender = withListenSessions(
+    createSender({ timeoutMs: config.DELIVERY_TIMEOUT, allowPrivateTargets: config.ALLOW_PRIVATE_TARGETS, userAgent: USER_AGENT, proxy }),
+    { connection, prefix, timeoutMs: config.DELIVERY_TIMEOUT, userAgent: USER_AGENT, logger },
+  );
   // The proxy's address only: its URL may carry credentials.
   if (proxy) logger.info('callbacks go through the egress proxy', { proxy: describeProxy(proxy.url), no_proxy: proxy.noProxy });
   const count = shardCount(deps.shards, connection);

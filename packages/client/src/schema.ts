@@ -203,6 +203,90 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/listen/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List listen sessions
+         * @description The account's sessions, newest first, each saying whether a tool is connected to it now.
+         */
+        get: operations["listListenSessions"];
+        put?: never;
+        /**
+         * Open a listen session
+         * @description A webhook of the account that lives while `hookline listen` holds its WebSocket (and LISTEN_SESSION_GRACE after); it counts toward MAX_WEBHOOKS_PER_ACCOUNT. Test-mode keys only, unless the operator set LISTEN_ALLOW_LIVE_KEYS (403 FORBIDDEN).
+         */
+        post: operations["createListenSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/listen/sessions/{id}/connect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Connect to a listen session (WebSocket)
+         * @description A WebSocket upgrade (101): the session's callbacks arrive as `{"type":"callback","request_id","delivery_id","event","headers","body","timeout_ms"}` frames, each answered by `{"type":"result","request_id","status","body","duration_ms","error","retry_after"}`. A plain GET, without the upgrade, is a 400.
+         */
+        get: operations["connectListenSession"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/listen/sessions/{id}/trigger": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test event to a listen session
+         * @description A synthetic, signed callback of `event` (one of the session's events) with `"test": true`, tried once (no retries); answers once it was tried, with the attempt (the local answer).
+         */
+        post: operations["triggerListenSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/listen/sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End a listen session
+         * @description Removes the session's webhook (`hookline listen` does this when it exits); its waiting deliveries are cancelled.
+         */
+        delete: operations["endListenSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/internal/v1/accounts": {
         parameters: {
             query?: never;
@@ -1237,6 +1321,25 @@ export type components = {
         };
         /**
          * @example {
+         *       "id": "wh_3kTMd9e2Rz8wLq5vN1bXc7Ya",
+         *       "events": [
+         *         "extraction.document_completed"
+         *       ],
+         *       "connected": true,
+         *       "created_at": "2026-11-23T10:00:00.000Z"
+         *     }
+         */
+        ListenSession: {
+            /** @description The session's id, which is also its webhook's id (it shows in GET /v1/webhooks and counts toward MAX_WEBHOOKS_PER_ACCOUNT). */
+            id: string;
+            events: ("extraction.document_completed" | "extraction.job_completed" | "quota.warning" | "quota.exceeded" | "webhook.failing" | "webhook.disabled" | "delivery.exhausted")[];
+            /** @description Whether a tool holds the session's WebSocket now. */
+            connected: boolean;
+            /** Format: date-time */
+            created_at: string;
+        };
+        /**
+         * @example {
          *       "id": "acct_7Hc2Nq9Lx4Wb1Tz8Km3Vr5Yd",
          *       "name": "Acme",
          *       "plan": "pro",
@@ -1433,6 +1536,23 @@ export type components = {
                  *       "error": {
                  *         "code": "PLAN_REQUIRED",
                  *         "message": "Webhooks need the pro or enterprise plan; upgrade the account to use them."
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description PLAN_REQUIRED: the account is on the free plan; webhooks need pro or enterprise. FORBIDDEN: a live-mode key, and this Hookline lets only test-mode keys open listen sessions (LISTEN_ALLOW_LIVE_KEYS). */
+        PlanRequiredOrForbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "FORBIDDEN",
+                 *         "message": "Listen sessions need a test-mode API key (hk_test_…): this Hookline does not let live keys open them (LISTEN_ALLOW_LIVE_KEYS)."
                  *       }
                  *     }
                  */
@@ -2047,6 +2167,164 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listListenSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sessions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["ListenSession"][];
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["PlanRequired"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createListenSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    events?: ("extraction.document_completed" | "extraction.job_completed" | "quota.warning" | "quota.exceeded" | "webhook.failing" | "webhook.disabled" | "delivery.exhausted")[];
+                };
+            };
+        };
+        responses: {
+            /** @description The session and its signing secret. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        session: components["schemas"]["ListenSession"];
+                        /** @description The session's signing secret (whsec_…), in this answer only: callbacks to the local URL verify with it. */
+                        signing_secret: string;
+                    };
+                };
+            };
+            400: components["responses"]["InvalidPayload"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["PlanRequiredOrForbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    connectListenSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching Protocols: the session's socket. */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["InvalidPayload"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["PlanRequiredOrForbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    triggerListenSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    event: "extraction.document_completed" | "extraction.job_completed" | "quota.warning" | "quota.exceeded" | "webhook.failing" | "webhook.disabled" | "delivery.exhausted";
+                };
+            };
+        };
+        responses: {
+            /** @description The attempt. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        attempt: components["schemas"]["Attempt"];
+                    };
+                };
+            };
+            400: components["responses"]["InvalidPayload"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["PlanRequired"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    endListenSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["PlanRequired"];
+            404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

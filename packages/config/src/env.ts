@@ -97,6 +97,10 @@ const apiOnly = {
   // How long an Idempotency-Key stays claimed by a request that never answered (its process died) before a retry may take it over.
   IDEMPOTENCY_LEASE: duration('60s'),
   SESSION_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  // `hookline listen` (docs/listen.md): whether live-mode keys may open sessions (test keys always may),
+  // and how long a session outlives its tool's connection before it is removed.
+  LISTEN_ALLOW_LIVE_KEYS: boolFlag.default(false),
+  LISTEN_SESSION_GRACE: duration('2m'),
   // Which proxies' X-Forwarded-* headers to believe (client address for the failed-credential
   // limits, https): Express's 'trust proxy' — true, a hop count, or addresses/subnets. Default:
   // none, since a trusted proxy that passes a client's own X-Forwarded-For lets it pick its address.

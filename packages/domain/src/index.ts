@@ -15,3 +15,4 @@ export * from './batcher';
 export * from './addresses';
 export * from './client-address';
 export * from './custom-headers';
+export * from './listen';

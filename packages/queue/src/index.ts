@@ -6,3 +6,4 @@ export * from './delivery-queue';
 export * from './queue-owner';
 export * from './redis-probe';
 export * from './delivery-lag';
+export * from './listen-relay';

@@ -39,6 +39,10 @@ export type ApiRoute = {
   /** The error responses it can give beyond those of its access (docs/api.md#errors). */
   notFound?: boolean;
   conflict?: boolean;
+  /** A WebSocket endpoint: 101 to an upgrade (served on the HTTP server, not by the handler), 400 to a plain request. */
+  upgrade?: boolean;
+  /** With plan: the 403 may also be FORBIDDEN (a live key where only test keys may act). */
+  forbidden?: boolean;
   responses: Record<number, ResponseConfig>;
   /** Builds the Express handler, once per app (it may keep per-app state, e.g. the event publisher). */
   handler(deps: ApiDeps): RequestHandler;

@@ -3,6 +3,7 @@ import { buildOpenApiDocument, type OpenApiDocument } from '../openapi';
 import { defineRoute, type ApiRoute } from './define';
 import { deliveryRoutes } from './deliveries';
 import { ingestRoutes } from './ingest';
+import { listenRoutes } from './listen';
 import { probeRoutes } from './ops';
 import { platformRoutes } from './platform';
 import { webhookRoutes } from './webhooks';
@@ -12,7 +13,7 @@ import { webhookRoutes } from './webhooks';
 // documented from one declaration, or not at all.
 
 /** The integrator API, below /v1 (API key). */
-export const INTEGRATOR_ROUTES: readonly ApiRoute[] = [...webhookRoutes, ...deliveryRoutes];
+export const INTEGRATOR_ROUTES: readonly ApiRoute[] = [...webhookRoutes, ...deliveryRoutes, ...listenRoutes];
 /** The platform API, below /internal/v1 (platform token). */
 export const PLATFORM_ROUTES: readonly ApiRoute[] = [...platformRoutes, ...ingestRoutes];
 

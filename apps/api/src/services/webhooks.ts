@@ -7,6 +7,7 @@ import {
   decodeCursor,
   encodeCursor,
   filterValueCount,
+  listenSessionOf,
   generateSigningSecret,
   newId,
   nonPublicHostReason,
@@ -70,7 +71,7 @@ const notFound = () => new AppError('RESOURCE_NOT_FOUND', 'No such webhook.');
 const DEFAULT_BRAND = 'PerfectParser';
 
 /** The webhook object, its custom headers opened with the secret box. */
-const view = (deps: Pick<ApiDeps, 'secretBox'>) => (row: Parameters<typeof webhookResource>[0]) => webhookResource(row, deps.secretBox);
+export const view = (deps: Pick<ApiDeps, 'secretBox'>) => (row: Parameters<typeof webhookResource>[0]) => webhookResource(row, deps.secretBox);
 
 // ---- validation the route schemas cannot see (or the dashboard's form skips) ----
 
@@ -120,7 +121,7 @@ function sealedHeaders(deps: WriteDeps, headers: CustomHeaders | null): string |
   return sealCustomHeaders(deps.secretBox, normal);
 }
 
-function checkEvents(events: string[], source: 'api' | 'dashboard'): string[] {
+export function checkEvents(events: string[], source: 'api' | 'dashboard'): string[] {
   const allowed: readonly string[] = source === 'api' ? API_EVENT_NAMES : EVENT_NAMES;
   if (events.length === 0) throw invalid('events', 'must list at least one event');
   const unknown = events.find((name) => !allowed.includes(name));
@@ -154,7 +155,7 @@ function checkPublicTarget(config: WriteDeps['config'], url: string): void {
   if (reason) throw invalid('url', `must be a public address: ${reason}, and deliveries only go to public addresses (ALLOW_PRIVATE_TARGETS=true allows private ones, for development)`);
 }
 
-function limitError(max: number): AppError {
+export function limitError(max: number): AppError {
   return new AppError(
     'LIMIT_REACHED',
     `This account already has ${max} webhooks, the most allowed (MAX_WEBHOOKS_PER_ACCOUNT); delete one first.`,
@@ -165,10 +166,10 @@ function limitError(max: number): AppError {
 // account's webhooks, in a statement batched with other accounts' publishes
 // (event-publisher.ts): the total is capped per account, so one account's
 // filters cannot slow everyone's publishing (docs/security.md, "Filters").
-type Tx = Parameters<Parameters<ApiDeps['db']['prisma']['$transaction']>[0]>[0];
+export type Tx = Parameters<Parameters<ApiDeps['db']['prisma']['$transaction']>[0]>[0];
 
 /** Takes the account's webhook lock (to the end of the transaction): counts checked under it cannot race. */
-const lockAccountWebhooks = (tx: Tx, accountId: string) =>
+export const lockAccountWebhooks = (tx: Tx, accountId: string) =>
   tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('webhooks_per_account'), hashtext(${accountId}))`;
 
 /** Refuses a filter of `adding` values that would take the account over MAX_FILTER_VALUES_PER_ACCOUNT. Under the account's lock. */
@@ -312,6 +313,8 @@ export async function updateWebhook(deps: WriteDeps, auth: WebhookAuth, id: stri
   if (patch.events !== undefined && row.source === 'dashboard') throw invalid('events', 'cannot be changed on a dashboard webhook');
   const events = patch.events !== undefined ? checkEvents(patch.events, 'api') : undefined;
   const customHeadersEnc = patch.headers !== undefined ? sealedHeaders(deps, patch.headers) : undefined;
+  // A listen session's URL names its session (services/listen-sessions.ts): it is not an endpoint to move.
+  if (patch.url !== undefined && patch.url !== row.url && listenSessionOf(row.url) !== null) throw invalid('url', 'cannot be changed on a hookline listen session');
   if (patch.url !== undefined) {
     checkUrlForMode(patch.url, auth.mode);
     checkPublicTarget(deps.config, patch.url);
@@ -462,19 +465,19 @@ export function testEventData(event: EventName, parserId: string | null): Record
 }
 
 /**
- * Writes a synthetic event (`test: true`, testEventName) for this webhook only, enqueues it and waits for the worker to record its first
+ * Writes a synthetic event (`test: true`, testEventName unless `opts.event` names one) for this webhook only, enqueues it and waits for the worker to record its first
  * attempt. The worker never retries a test, so one attempt is the answer.
  */
 export async function sendTest(
   deps: Pick<ApiDeps, 'db' | 'queue' | 'logger'>,
   accountId: string,
   webhookId: string,
-  opts: { waitMs?: number; pollMs?: number; signal?: AbortSignal } = {},
+  opts: { waitMs?: number; pollMs?: number; signal?: AbortSignal; event?: EventName } = {},
 ) {
   // A paused or disabled webhook is tested too: the worker lets explicit user actions through,
   // so an integrator can check a fixed endpoint before resuming it.
   const webhook = await getWebhookRow(deps, accountId, webhookId);
-  const event = testEventName(webhook.events);
+  const event = opts.event ?? testEventName(webhook.events);
   const written = await deps.db.prisma.$transaction((tx) =>
     writeEvent(tx, {
       accountId,

@@ -72,7 +72,7 @@ export function buildHeaders(ctx: DeliverContext, row: LoadedDelivery, body: str
 
 export function send(ctx: DeliverContext, row: LoadedDelivery): Promise<SendResult> {
   const body = callbackBody({ id: row.event_id, event: row.event, createdAt: row.event_created_at, test: row.test, data: row.data });
-  return ctx.sender.send({ url: row.url, headers: buildHeaders(ctx, row, body), body });
+  return ctx.sender.send({ url: row.url, headers: buildHeaders(ctx, row, body), body, deliveryId: row.id, event: row.event });
 }
 
 /**
