@@ -9,7 +9,7 @@ import { apiEnvSchema, migrateEnvSchema, parseEnv, PRODUCTION_REQUIRED, workerEn
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { cleanPrefix, TEST_REDIS_URL, uniquePrefix } from '../support/api-harness';
 import { createRedis, DEFAULT_SHARDS } from '@hookline/queue';
-import { ensureBuilt } from '../support/build';
+import { ensureBuilt, killChildren } from '../support/build';
 
 // No Docker engine runs here, so the container files are checked for what can
 // be checked: the compose file against the apps' env schemas, the Dockerfile's
@@ -405,14 +405,7 @@ describe('docker/entrypoint.sh and docker/healthcheck.mjs, run as processes', ()
   }, 180_000);
   afterAll(async () => {
     // Every child gone before the prefix is cleaned, or a late BullMQ write would outlive the cleanup.
-    await Promise.all(
-      children.map((child) => {
-        if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-        const exited = new Promise((done) => child.once('exit', done));
-        child.kill('SIGKILL');
-        return exited;
-      }),
-    );
+    await killChildren(children);
     const redis = createRedis(TEST_REDIS_URL, 'producer');
     await cleanPrefix(redis, prefix);
     redis.disconnect();

@@ -7,7 +7,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { apiEnvSchema, parseEnv, PRODUCTION_REQUIRED, workerEnvSchema } from '@hookline/config';
 import { parseDuration } from '@hookline/domain';
 import { createRedis } from '@hookline/queue';
-import { ensureBuilt } from '../support/build';
+import { ensureBuilt, killChildren } from '../support/build';
 import { cleanPrefix, TEST_REDIS_URL, uniquePrefix } from '../support/api-harness';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
@@ -239,12 +239,7 @@ describe('deploy/kubernetes: the API and two workers, started with the manifests
     database = await createTestDatabase();
   }, 180_000);
   afterAll(async () => {
-    await Promise.all(children.map((child) => {
-      if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-      const exited = new Promise((done) => child.once('exit', done));
-      child.kill('SIGKILL');
-      return exited;
-    }));
+    await killChildren(children);
     const redis = createRedis(TEST_REDIS_URL, 'producer');
     await cleanPrefix(redis, prefix);
     redis.disconnect();

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
@@ -39,4 +39,14 @@ export function ensureBuilt(): void {
   } finally {
     rmdirSync(LOCK);
   }
+}
+
+/** SIGKILLs every child still running and resolves once all have exited (before their database or prefix is cleaned). */
+export async function killChildren(children: ChildProcess[]): Promise<void> {
+  await Promise.all(children.map((child) => {
+    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    const exited = new Promise((done) => child.once('exit', done));
+    child.kill('SIGKILL');
+    return exited;
+  }));
 }
