@@ -20,6 +20,8 @@ const BATCH_SIZE = 1_000;
 
 /** Deliveries re-enqueued per step of a refill (each step: one scan, one state check per row, one addBulk per shard). */
 const REFILL_BATCH_SIZE = 500;
+/** Between tries of a refill that failed (PostgreSQL or Redis down): doubles up to `max`. */
+const REFILL_RETRY_MS = { first: 250, max: 5_000 };
 
 /**
  * A tick's Redis work must end: a command can hang (seen on a Redis Cluster
@@ -66,6 +68,15 @@ export type Relay = {
    * rather than RELAY_GRACE after each one's turn. Resolves to the count.
    */
   refill(): Promise<number>;
+  /**
+   * refill(), tried again until it completes (or the relay stops): Redis
+   * can come back empty while PostgreSQL is still down, and then the
+   * waiting deliveries are queued the moment it answers, not RELAY_GRACE
+   * after their turn. A try that failed half-way is harmless to repeat:
+   * deliveries queued by then have a job, and only those without one are
+   * queued again. Resolves to the count, or null when stopped first.
+   */
+  refillUntilDone(): Promise<number | null>;
   stop(): Promise<void>;
 };
 
@@ -162,6 +173,23 @@ export function startRelay(deps: RelayDeps): Relay {
     return enqueued;
   }
 
+  async function refillUntilDone(): Promise<number | null> {
+    let logged = false;
+    for (let wait = REFILL_RETRY_MS.first; !stopped; wait = Math.min(wait * 2, REFILL_RETRY_MS.max)) {
+      try {
+        return await refill();
+      } catch (err) {
+        // During an outage the outage watch says it once (worker.ts); anything else, once per refill.
+        if (!logged && !(await (deps.isOutage?.() ?? Promise.resolve(false)).catch(() => false))) {
+          logger.warn('could not queue the waiting deliveries again after Redis lost its data; retrying', { err: (err as Error).message });
+          logged = true;
+        }
+        await new Promise((resolve) => setTimeout(resolve, wait).unref());
+      }
+    }
+    return null;
+  }
+
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
@@ -186,6 +214,7 @@ export function startRelay(deps: RelayDeps): Relay {
   return {
     runOnce,
     refill,
+    refillUntilDone,
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);

@@ -376,15 +376,17 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     // delivery waiting RELAY_GRACE past its turn. Checked every
     // OWNER_CHECK_MS and as soon as the connection comes back.
     let checking: Promise<void> | null = null;
+    let refilling: Promise<void> = Promise.resolve();
     const checkOwner = () => {
       checking ??= claimQueuePrefix(relayConnection, prefix, installationId)
         .then(async (lost) => {
           if (!lost || stopped) return;
           logger.warn('Redis lost its data (the queue prefix mark was gone): queueing every waiting delivery again');
-          await started.refill().catch((err: Error) => {
-            // The mark is back, so no worker refills again: the relay's scan finds the rest, RELAY_GRACE late.
-            logger.warn('could not finish queueing the waiting deliveries again; the relay finds the rest after RELAY_GRACE', { err: err.message });
-          });
+          // The mark is back, so no other worker refills: this one keeps trying until it is done
+          // (PostgreSQL may be down too), without holding up the owner checks meanwhile; a second
+          // loss queues a second refill behind the first. Should this worker die first, the relay's
+          // scan finds the rest, RELAY_GRACE late.
+          refilling = refilling.then(() => started.refillUntilDone()).then(() => undefined);
         })
         .catch(async (err: Error) => {
           if (!(err instanceof QueueOwnedElsewhereError)) return;
