@@ -106,3 +106,64 @@ describe('a redis-server restarted empty while PostgreSQL is unreachable', () =>
     expect(worker.logs.filter((l) => /could not (finish )?queue(ing)? the waiting deliveries again/.test(l.message))).toEqual([]);
   });
 });
+
+// Redis back empty while a worker holds an answered attempt it cannot record
+// yet (its PostgreSQL cut as the callback arrived): the worker takes the
+// job's lock again on reconnect, and the refill, once PostgreSQL answers,
+// finds the delivery in hand and does not queue it a second time. Recording
+// is retried slowly here (every 8 s), so the refill comes first.
+describe('a redis-server restarted empty while a worker holds an answered, unrecorded attempt', () => {
+  let redis: SingleRedis;
+  let stack: Stack;
+  let proxy: TcpProxy;
+  let worker: WorkerHarness;
+  beforeAll(async () => {
+    redis = await startSingleRedis();
+    stack = await startStack({ redis: redis.target, startWorker: false });
+    const { hostname, port } = new URL(stack.api.database.url);
+    proxy = await startTcpProxy({ host: hostname, port: Number(port || 5432) });
+    worker = await startWorkerHarness({
+      databaseUrl: proxy.through(stack.api.database.url), prefix: stack.api.prefix, encryptionKey: stack.api.encryptionKey, redis: redis.target,
+      config: { RELAY_GRACE: 600_000 },
+      recordRetryMs: { first: 8_000, max: 8_000 },
+    });
+  });
+  afterAll(async () => {
+    proxy?.restore();
+    await worker?.close();
+    await proxy?.close();
+    await stack?.close();
+    await redis?.stop();
+  });
+
+  it('the delivery is sent once: the worker takes its lock again and the refill leaves it to that worker', async () => {
+    const r = await stack.receiver((_req, index) => {
+      if (index === 0) proxy.cut();
+      return { status: 200, body: '{"ok":true}' };
+    });
+    const wh = await stack.createWebhook({ url: r.url });
+    await stack.publish('quota.warning', {}, 1);
+    await r.waitFor(1, 10_000);
+    await waitUntil(() => worker.delivery.outage().down.includes('postgres'), 'the outage seen', { timeoutMs: 10_000 });
+
+    await redis.restartEmpty();
+    // The lock of the job still running in the worker is back (the job itself is gone).
+    await waitUntil(async () => {
+      const keys = (await redisCli(redis.port, 'keys', '*:lock')).split('\n').filter(Boolean);
+      return keys.length === 1;
+    }, 'the running job\'s lock taken again', { timeoutMs: 15_000 });
+    expect(worker.logs.filter((l) => /taken again, so they are not queued twice/.test(l.message))).toHaveLength(1);
+
+    proxy.restore();
+    const [delivery] = await waitUntil(async () => {
+      const list = await stack.deliveries(wh.id);
+      return list.length === 1 && list[0].status === 'succeeded' ? list : undefined;
+    }, 'the answered attempt recorded', { timeoutMs: 30_000 });
+    // The refill ran (PostgreSQL back) and queued nothing: the one delivery was in hand.
+    await waitUntil(() => worker.logs.some((l) => /waiting deliveries queued again/.test(l.message)), 'the refill done', { timeoutMs: 15_000 });
+    expect(worker.logs.find((l) => /waiting deliveries queued again/.test(l.message))).toMatchObject({ enqueued: 0 });
+    expect(delivery.attempt_count).toBe(1);
+    expect(await stack.api.queue.getJobState(delivery.id)).toBe('unknown');
+    expect(r.received).toHaveLength(1);
+  });
+});

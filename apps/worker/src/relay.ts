@@ -20,6 +20,8 @@ const BATCH_SIZE = 1_000;
 
 /** Deliveries re-enqueued per step of a refill (each step: one scan, one state check per row, one addBulk per shard). */
 const REFILL_BATCH_SIZE = 500;
+/** RelayDeps.refillSettleMs's default: longer than the Redis reconnect back-off's longest step (2 s). */
+const REFILL_SETTLE_MS = 2_500;
 /** Between tries of a refill that failed (PostgreSQL or Redis down): doubles up to `max`. */
 const REFILL_RETRY_MS = { first: 250, max: 5_000 };
 
@@ -51,6 +53,10 @@ export type RelayDeps = {
   intervalMs?: number;
   batchSize?: number;
   refillBatchSize?: number;
+  /** Whether a job's BullMQ lock is held (by a worker running it); none: a job gone from Redis is always lost. */
+  lockHeld?: (queue: DeliveryQueue, jobId: string) => Promise<boolean>;
+  /** How long a refill waits before its scan, for the other workers to take their running jobs' locks again. */
+  refillSettleMs?: number;
   /**
    * After a failed tick: whether PostgreSQL or Redis is unreachable (the
    * worker's outage watch, which logs the outage's start and end once). Then
@@ -105,9 +111,14 @@ export function startRelay(deps: RelayDeps): Relay {
     const states = await Promise.all(rows.map((row, i) => jobStateAnywhere(row.id, home[i])));
     const lost: DeliveryRef[] = [];
     // Held deliveries sit in `delayed` (endpoint isolation): found, not lost.
+    // A job gone from Redis whose lock is there is still running in a live worker, which took
+    // its lock again after Redis lost its data (running-jobs.ts): it is in hand, not lost.
+    const inHand = await Promise.all(states.map(({ state, queue }, i) => (state === 'unknown' && deps.lockHeld ? deps.lockHeld(queue, ids[i]) : Promise.resolve(false))));
     for (let i = 0; i < ids.length; i += 1) {
       const { state, queue } = states[i];
-      if (state === 'unknown') lost.push({ id: ids[i], webhookId: rows[i].webhook_id });
+      if (state === 'unknown') {
+        if (!inHand[i]) lost.push({ id: ids[i], webhookId: rows[i].webhook_id });
+      }
       // Finished in Redis but still waiting in PostgreSQL: a job that ran out
       // of BullMQ attempts, or whose outcome never reached the row. Adding a
       // job whose id exists is a no-op, so the finished one must go first.
@@ -174,6 +185,9 @@ export function startRelay(deps: RelayDeps): Relay {
   }
 
   async function refillUntilDone(): Promise<number | null> {
+    // Every worker that reconnected takes its running jobs' locks again first (within the
+    // reconnect's back-off, 2 s at most), so the refill finds them in hand.
+    await new Promise((resolve) => setTimeout(resolve, deps.refillSettleMs ?? REFILL_SETTLE_MS).unref());
     let logged = false;
     for (let wait = REFILL_RETRY_MS.first; !stopped; wait = Math.min(wait * 2, REFILL_RETRY_MS.max)) {
       try {
