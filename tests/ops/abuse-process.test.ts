@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { cleanPrefix, startApiHarness, TEST_REDIS_URL, type ApiHarness } from '../support/api-harness';
 import { spawnApiProcess, type ApiProcess } from '../support/worker-harness';
 import { waitUntil } from '../support/wait-until';
@@ -57,6 +58,25 @@ const createAccount = (api: ApiProcess, token: string, forwardedFor: string) =>
 const wrongToken = (i: number | string) => `wrong-${i}-${'x'.repeat(40)}`;
 const wrongKey = (i: number | string) => `hk_test_${'w'.repeat(31)}${i}`;
 const counterKeys = (prefix: string, name: string) => h.redis.keys(`${prefix}:${name}:*`);
+
+/** A `hookline listen` WebSocket upgrade (an upgrade, not an Express route): its status, 101 if it was accepted. */
+const listenUpgrade = (api: ApiProcess, key: string, forwardedFor: string) =>
+  new Promise<number>((done, fail) => {
+    const req = httpRequest({
+      host: '127.0.0.1', port: api.port, path: '/v1/listen/sessions/wh_missing/connect',
+      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64'), authorization: `Bearer ${key}`, 'x-forwarded-for': forwardedFor },
+    });
+    req.on('response', (res) => {
+      res.resume();
+      done(res.statusCode ?? 0);
+    });
+    req.on('upgrade', (_res, socket) => {
+      socket.destroy();
+      done(101);
+    });
+    req.on('error', fail);
+    req.end();
+  });
 
 describe('TRUST_PROXY unset (the default): X-Forwarded-For is not believed', () => {
   const prefix = `hl-test-abuse-${randomBytes(4).toString('hex')}-default`;
@@ -149,5 +169,19 @@ describe('TRUST_PROXY naming the proxy (127.0.0.1)', () => {
     expect((await counterKeys(prefix, 'auth-fail:platform')).sort()).toEqual(
       [`${prefix}:auth-fail:platform:198.51.100.30`, `${prefix}:auth-fail:platform:198.51.100.31`, `${prefix}:auth-fail:platform:2001:db8:5:6::/64`].sort(),
     );
+  });
+
+  it('counts a wrong key on the `hookline listen` upgrade under the forwarded client too, as on any /v1 route', async () => {
+    const account = (await (await createAccount(api, h.platformToken, '198.51.100.1')).json()) as { account: { id: string } };
+    const created = await call(api, { path: `/internal/v1/accounts/${account.account.id}/api-keys`, method: 'POST', bearer: h.platformToken, body: { mode: 'test' } });
+    const { api_key: { key } } = (await created.json()) as { api_key: { key: string } };
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push(await listenUpgrade(api, wrongKey(i), i % 2 ? '198.51.100.40' : '::ffff:198.51.100.40'));
+    expect(statuses).toEqual([...Array(10).fill(401), 429]);
+    // Another client behind the proxy is not refused for that one's failures (the proxy's own address is never counted).
+    expect(await listenUpgrade(api, wrongKey('x'), '198.51.100.41')).toBe(401);
+    // A valid key gets past the throttle, to the missing session's 404.
+    expect(await listenUpgrade(api, key, '198.51.100.40')).toBe(404);
+    expect((await counterKeys(prefix, 'auth-fail:api-key')).sort()).toEqual([`${prefix}:auth-fail:api-key:198.51.100.40`, `${prefix}:auth-fail:api-key:198.51.100.41`]);
   });
 });
