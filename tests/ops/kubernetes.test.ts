@@ -212,6 +212,8 @@ describe('deploy/kubernetes: the base in detail', () => {
     }
     expect(find(objects, 'Service', 'hookline-api').spec.selector).toEqual(find(objects, 'Deployment', 'hookline-api').spec.template.metadata.labels);
     expect(find(objects, 'Service', 'hookline-worker-metrics').spec.selector).toEqual(find(objects, 'Deployment', 'hookline-worker').spec.template.metadata.labels);
+    // The autoscalers own the replica counts: a Deployment's own replicas would be set back on every apply.
+    for (const name of ['hookline-api', 'hookline-worker']) expect(find(objects, 'Deployment', name).spec).not.toHaveProperty('replicas');
     const hpa = find(objects, 'HorizontalPodAutoscaler', 'hookline-api').spec;
     expect(hpa.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'hookline-api' });
     expect(hpa.metrics).toEqual([{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: expect.any(Number) } } }]);
