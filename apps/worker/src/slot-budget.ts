@@ -82,8 +82,6 @@ export function createSlotBudget(opts: { slots: number; intervalMs?: number }): 
   const retired = new Set<AnyWorker>();
   let scheduled = false;
   let timer: NodeJS.Timeout | undefined;
-  /** Which hungry shard gets the remainder of an uneven split first (turns, so none always gets it). */
-  let turn = 0;
   const total = () => Math.max(opts.slots, shards.length);
 
   const setConcurrency = (worker: AnyWorker, value: number) => {
@@ -117,9 +115,10 @@ export function createSlotBudget(opts: { slots: number; intervalMs?: number }): 
     // The hungry shards' equal shares of what the others do not hold.
     const avail = total() - (reserved - hungry.reduce((sum, s) => sum + s.floor, 0));
     const base = Math.floor(avail / hungry.length);
+    // The remainder of an uneven split to the first shards, always the same ones:
+    // passing it around would move a slot between shards at every call.
     const extra = avail - base * hungry.length;
-    turn = (turn + 1) % hungry.length;
-    const shares = hungry.map((_, i) => Math.max(1, base + ((i - turn + hungry.length) % hungry.length < extra ? 1 : 0)));
+    const shares = hungry.map((_, i) => Math.max(1, base + (i < extra ? 1 : 0)));
 
     // Above its share: shrinks as its jobs end. Below: grows into the free slots, evenly.
     let free = total() - reserved;
