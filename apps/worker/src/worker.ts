@@ -15,6 +15,7 @@ import { createEndpointGate, type EndpointGate } from './endpoint-gate';
 import { createLiveness } from './liveness';
 import { createLocalLine } from './local-line';
 import { createOutageWatch, type OutageState } from './outage';
+import { createSlotBudget } from './slot-budget';
 import { runJob, type RunJobContext } from './run-job';
 import { createRunningJobs } from './running-jobs';
 import { startRelay, type Relay } from './relay';
@@ -261,9 +262,12 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   };
 
   // One BullMQ worker per shard, every shard served by every process. The
-  // process's WORKER_CONCURRENCY is split over them (at least 1 each), so a
-  // process never has more than about WORKER_CONCURRENCY deliveries in flight.
-  const concurrency = Math.max(1, Math.ceil(config.WORKER_CONCURRENCY / count));
+  // process's WORKER_CONCURRENCY is one budget they share (slot-budget.ts):
+  // each shard's concurrency is set again as jobs start and end, so shards
+  // with work share the slots idle shards do not use (an idle shard keeps one,
+  // its fetch loop), and the process never holds more than WORKER_CONCURRENCY
+  // jobs (or one per shard, if there are more shards than that).
+  const budget = createSlotBudget({ slots: config.WORKER_CONCURRENCY });
   const workers: Array<Worker<DeliverJobData, DeliverResult>> = [];
   /** The jobs running here and their lock tokens, to take the locks again after Redis lost its data (running-jobs.ts). */
   const running = createRunningJobs();
@@ -282,17 +286,20 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
         state.inFlight += 1;
         state.lastStart = Date.now();
         const untrack = token ? running.track(shard.toKey(`${job.id!}:lock`), token) : () => undefined;
+        budget.schedule();
         try {
           return await runJob(jobs, shard, job, token);
         } finally {
           untrack();
           state.inFlight -= 1;
+          budget.schedule();
         }
       },
       {
         connection,
         prefix: shard.opts.prefix,
-        concurrency,
+        // The budget sets it (budget.add, then as jobs start and end).
+        concurrency: 1,
         autorun: false,
         settings: { backoffStrategy: deliveryBackoffStrategy },
         ...(deps.lockDurationMs ? { lockDuration: deps.lockDurationMs, lockRenewTime: lockRenewMs(deps.lockDurationMs) } : {}),
@@ -301,13 +308,18 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       },
     );
     worker.on('error', onWorkerError);
+    // A job ended (its slot may be free now), or the shard found its line empty.
+    for (const event of ['completed', 'failed', 'drained', 'paused'] as const) worker.on(event, () => budget.schedule());
+    // Before its main loop starts again: a resumed shard starts from what is free.
+    worker.on('resumed', () => budget.rebalance());
     return worker;
   };
   const addWorkers = (shards: DeliveryQueues['shards']) => {
     for (const shard of shards) {
       const state = { inFlight: 0, lastStart: Date.now(), waitingSince: null };
       shardStates.push(state);
-      workers.push(makeWorker(shard, state));
+      const index = workers.push(makeWorker(shard, state)) - 1;
+      budget.add({ worker: () => workers[index] });
     }
   };
   addWorkers(queues.shards);
@@ -323,7 +335,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     for (let i = 0; i < workers.length && !stopped; i += 1) {
       const worker = workers[i];
       const state = shardStates[i];
-      if (worker.isPaused() || state.inFlight >= concurrency) {
+      if (worker.isPaused() || state.inFlight >= worker.concurrency) {
         state.waitingSince = null;
         continue;
       }
@@ -342,11 +354,15 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       logger.warn('a queue shard worker takes no jobs though jobs wait; replacing it', { shard: queues.shards[i].name, waiting, waited_ms: Date.now() - state.waitingSince });
       state.waitingSince = null;
       const fresh = makeWorker(queues.shards[i], state);
+      // What the old worker still holds counts against the budget until it is closed.
+      budget.retire(worker);
       workers[i] = fresh;
+      budget.rebalance();
       fresh.run().catch(onWorkerError);
       let closed = false;
       void settledWithin(worker.close().then(() => (closed = true), () => (closed = true)), closeWithin).then(() => {
         if (!closed) worker.disconnect().catch(() => undefined);
+        budget.forget(worker);
       });
     }
   }
@@ -380,6 +396,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       worker.run().catch(onWorkerError);
     }
     await Promise.all(workers.map((worker) => worker.waitUntilReady()));
+    budget.start();
     const started = startRelay({
       db, queues, logger, metrics, graceMs: config.RELAY_GRACE, intervalMs: deps.relayIntervalMs, isOutage: () => outage.check(),
       lockHeld: async (queue, jobId) => (await relayConnection.exists(queue.toKey(`${jobId}:lock`))) === 1,
@@ -452,7 +469,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     },
     gate,
     slots() {
-      return { busy: shardStates.reduce((sum, state) => sum + state.inFlight, 0), total: concurrency * workers.length };
+      return { busy: shardStates.reduce((sum, state) => sum + state.inFlight, 0), total: budget.total() };
     },
     outage: () => outage.state(),
     close() {
@@ -461,6 +478,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
         outage.stop();
         clearInterval(ownerTimer);
         clearInterval(watchdog);
+        budget.stop();
         await settledWithin(watching, 3_000);
         await ready.catch(() => undefined);
         await relay?.stop();

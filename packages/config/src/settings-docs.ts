@@ -46,7 +46,7 @@ export const SETTING_TEXTS: Record<string, SettingText> = {
   RETRY_SCHEDULE: { meaning: 'delays before retry 1, 2, 3 …; past the list each delay doubles, capped at 24 h' },
   DELIVERY_TIMEOUT: { meaning: "one attempt, whole request; on Kubernetes keep the worker's `terminationGracePeriodSeconds` ≥ preStop + this + 15 s ([kubernetes.md](kubernetes.md#stopping-a-worker-without-losing-its-in-flight-attempts))" },
   AUTO_DISABLE_AFTER: { meaning: 'a webhook failing this long with no success is disabled' },
-  WORKER_CONCURRENCY: { meaning: 'deliveries in flight per worker process' },
+  WORKER_CONCURRENCY: { meaning: 'deliveries in flight per worker process: one budget its queue shards share (a shard with work uses what idle shards do not; each keeps at least one)' },
   WORKER_HEALTH_HOST: { meaning: 'the address the health port listens on: loopback on a host; every interface in a container, where probes and scrapes come over the pod\'s IP', defaultText: '`127.0.0.1` (the image sets `0.0.0.0`)' },
   WORKER_HEALTH_PORT: { meaning: 'where a worker serves `/healthz`, `/readyz` and `/metrics` (with `hookline_delivery_lag_seconds` and `hookline_worker_slots_busy_ratio`, the autoscaling signals)', defaultText: 'unset (the image and the Kubernetes manifests: 9090)' },
   RELAY_GRACE: { meaning: 'how long a due delivery may sit unqueued before the relay re-enqueues it' },
