@@ -1,7 +1,7 @@
 // Composition root of the API process (`npm run start:api`): the only place that reads process.env.
 import { resolve } from 'node:path';
 import { apiEnvSchema, createLogger, loadEnvOrExit, loadOrCreateDevSecrets, PRODUCTION_REQUIRED, throttledWarn } from '@hookline/config';
-import { createDb, runMigrations } from '@hookline/db';
+import { createDb, ensurePartitions, runMigrations } from '@hookline/db';
 import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
 import { startTracing } from '@hookline/telemetry';
@@ -25,7 +25,10 @@ async function main() {
   if (tracing.enabled) logger.info('tracing on', { otlp_url: tracing.url, protocol: tracing.protocol, service_name: tracing.serviceName });
   const db = await createDb({ databaseUrl: env.DATABASE_URL, poolSize: 20, onError: throttledWarn(logger, 'PostgreSQL connection lost; requests answer 503 until it is back') });
   db.compact = env.COMPACT_HISTORY;
+  db.partitionIntervalMs = env.PARTITION_INTERVAL;
   await runMigrations(db.sql);
+  // The partitions of now and a few intervals ahead (packages/db/src/partitions.ts), before the first write.
+  await ensurePartitions(db);
   const redisTarget = redisTargetFromEnv(env);
   const redis = createRedis(redisTarget, 'producer', throttledWarn(logger, 'Redis connection error; publishes wait in the outbox for the relay'));
   // Each delivery goes to its webhook's shard; the workers serve every shard.

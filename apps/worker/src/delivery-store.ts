@@ -1,4 +1,4 @@
-import { transactionSql, unpackPayload, WAITING_STATUSES_SQL, writeEventBatch, type Db, type OutboxSql, type SqlRunner, type WriteFormat } from '@hookline/db';
+import { transactionSql, unpackPayload, WAITING_STATUSES_SQL, withPartitionNet, writeEventBatch, type Db, type OutboxSql, type SqlRunner, type WriteFormat } from '@hookline/db';
 import { createBatcher, type CircuitState, type DeliveryStatus, type EventData, type OperationalEventName } from '@hookline/domain';
 import { inSpan, SpanKind } from '@hookline/telemetry';
 
@@ -227,11 +227,11 @@ export function createDeliveryStore(db: Db) {
    */
   async function transition<R>(statement: string, params: unknown[], notice: Notice | null): Promise<{ row: R | undefined } & Announced> {
     if (!notice) return { row: (await db.sql.query<R>(statement, params))[0], deliveries: [] };
-    return db.prisma.$transaction(async (tx) => {
+    return withPartitionNet(db, () => db.prisma.$transaction(async (tx) => {
       const sql = transactionSql(tx);
       const [row] = await sql.query<R>(statement, params);
       return { row, deliveries: row ? await writeNotice(sql, notice, db) : [] };
-    }, NOTICE_TX);
+    }, NOTICE_TX));
   }
 
   // A failed item is carried as data, not as an Error instance: errors from
@@ -246,7 +246,8 @@ export function createDeliveryStore(db: Db) {
     key: (item) => item.deliveryId,
     async run(items) {
       try {
-        return await recordMany(items);
+        // An attempt whose partition is missing: made at once, and the statement (which wrote nothing) runs again.
+        return await withPartitionNet(db, () => recordMany(items));
       } catch (err) {
         if (items.length === 1) return [{ failed: err }];
         // One bad row must not fail the others (each would be sent again): record them one by one.
@@ -281,11 +282,11 @@ export function createDeliveryStore(db: Db) {
      * one run record the attempt also lets one write the notice). Rare: not batched.
      */
     recordExhausted: (item: AttemptRecord, notice: Notice): Promise<(Recorded & Announced) | null> =>
-      inSpan('hookline.record', () => db.prisma.$transaction(async (tx) => {
+      inSpan('hookline.record', () => withPartitionNet(db, () => db.prisma.$transaction(async (tx) => {
         const sql = transactionSql(tx);
         const [done] = await recordMany([item], sql);
         return done ? { ...done, deliveries: await writeNotice(sql, notice, db) } : null;
-      }, NOTICE_TX), { kind: SpanKind.CLIENT }),
+      }, NOTICE_TX)), { kind: SpanKind.CLIENT }),
 
     /** The document callbacks of an extraction to a webhook still waiting, and when the last is due. */
     async waitingDocuments(extractionId: string, webhookId: string): Promise<{ waiting: number; latest: Date | null }> {

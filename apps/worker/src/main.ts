@@ -2,7 +2,7 @@
 // place that reads process.env. Any number of these may run at once.
 import { resolve } from 'node:path';
 import { createLogger, loadEnvOrExit, loadOrCreateDevSecrets, onShutdownSignal, PRODUCTION_REQUIRED, throttledWarn, workerEnvSchema } from '@hookline/config';
-import { createDb, runMigrations } from '@hookline/db';
+import { createDb, ensurePartitions, runMigrations } from '@hookline/db';
 import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
 import { createRedis, describeRedisTarget, redisTargetFromEnv } from '@hookline/queue';
@@ -32,7 +32,10 @@ async function main() {
   if (tracing.enabled) logger.info('tracing on', { otlp_url: tracing.url, protocol: tracing.protocol, service_name: tracing.serviceName });
   const db = await createDb({ databaseUrl: env.DATABASE_URL, poolSize: 20, onError: throttledWarn(logger, 'PostgreSQL connection lost; deliveries wait for it') });
   db.compact = env.COMPACT_HISTORY;
+  db.partitionIntervalMs = env.PARTITION_INTERVAL;
   await runMigrations(db.sql);
+  // The partitions of now and a few intervals ahead (packages/db/src/partitions.ts), before the first write.
+  await ensurePartitions(db);
   const redisTarget = redisTargetFromEnv(env);
   const connection = createRedis(redisTarget, 'worker', throttledWarn(logger, 'Redis connection error; the worker waits for it'));
   const metrics = createMetrics({ app: 'worker' });

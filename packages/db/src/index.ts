@@ -7,3 +7,4 @@ export * from './circuits';
 export * from './installation';
 export * from './statuses';
 export * from './payload';
+export * from './partitions';
