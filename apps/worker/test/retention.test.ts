@@ -197,6 +197,61 @@ describe('one sweep', () => {
   });
 });
 
+describe('partitions', () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    await seedAccount(t.db);
+  });
+  afterAll(() => t.drop());
+
+  // The sweeper's clock moved 40 days on: every partition of today and before is wholly older than RETENTION.
+  it('makes partitions ahead, drops whole old ones, and keeps one a waiting delivery needs until it ends', async () => {
+    const { db } = t;
+    await event(db, 'evt_old_ended', OLD, [['wh_a', 'succeeded']]);
+    await event(db, 'evt_old_waiting', OLD, [['wh_a', 'pending_retry']], 1);
+    const later = Date.now() + 40 * DAY;
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const s = sweeper(db, { now: () => new Date(later), logger: createLogger({ level: 'info', service: 'worker', stream: sink }) });
+    let first: SweepResult;
+    try {
+      first = await s.runOnce();
+    } finally {
+      await s.stop();
+    }
+    if (first.skipped) throw new Error('skipped');
+    // Made ahead of the moved clock.
+    const [last] = await db.sql.query<{ upper_bound: Date }>(`SELECT max(upper_bound) AS upper_bound FROM hookline_partitions('deliveries')`);
+    expect(new Date(last.upper_bound).getTime()).toBeGreaterThan(later + 2 * DAY);
+    // The legacy partitions hold the waiting delivery, its event and its attempt: kept (and said); the ended event went row by row.
+    expect(first.partitions.kept.sort()).toEqual(['attempts_legacy', 'deliveries_legacy', 'events_legacy']);
+    expect(first.partitions.dropped.length).toBeGreaterThan(0);
+    expect(first.partitions.dropped).not.toEqual(expect.arrayContaining(['deliveries_legacy']));
+    expect(lines.join('')).toMatch(/old partition kept.*deliveries_legacy/);
+    expect(await ids(db, 'events')).toEqual(['evt_old_waiting']);
+    expect(await ids(db, 'deliveries')).toEqual(['dlv_evt_old_waiting_wh_a']);
+
+    // Once it ends, the next sweep drops them.
+    await db.sql.query(`UPDATE deliveries SET status = 'succeeded' WHERE id = 'dlv_evt_old_waiting_wh_a'`);
+    const again = sweeper(db, { now: () => new Date(later) });
+    try {
+      const second = await again.runOnce();
+      if (second.skipped) throw new Error('skipped');
+      expect(second.partitions.dropped.sort()).toEqual(['attempts_legacy', 'deliveries_legacy', 'events_legacy']);
+      expect(second.partitions.kept).toEqual([]);
+    } finally {
+      await again.stop();
+    }
+    expect(await ids(db, 'events')).toEqual([]);
+  });
+});
+
 describe('bounded sweeps, the timer, shutdown', () => {
   let t: TestDatabase;
   beforeAll(async () => {

@@ -1,3 +1,4 @@
+import { idTime } from '@hookline/domain';
 import type { Db, SqlRunner } from './client';
 
 // Time-partitioned history (docs/operations.md, "Partitions"). events, deliveries
@@ -88,3 +89,32 @@ export async function withPartitionNet<T>(db: Pick<Db, 'sql' | 'partitionInterva
     return write();
   }
 }
+
+// Lookups by id (docs/scaling.md, "Ids and creation time"): an event's or a
+// delivery's id carries the time the outbox stored as its created_at, so adding
+// `created_at BETWEEN idTime(id) - skew AND idTime(id) + skew` to a lookup lets
+// PostgreSQL read one partition (pruned when planned, or as it runs for a
+// parameter). The skew covers clocks of different processes and ids minted a
+// moment before their row's time; an id that carries no time (issued before ids
+// did) gets no bound and is looked for in every partition, as before.
+// An attempt's id is minted before its first try to record it, which may wait
+// out an outage: its row's created_at is at or after the id's time (a lower bound only).
+
+export const ID_TIME_SKEW_MS = 5 * 60_000;
+
+/** The created_at range a row of this id lies in; nulls (no bound) for an id that carries no time. */
+export function createdRange(id: string): { from: Date | null; to: Date | null } {
+  const at = idTime(id);
+  if (!at) return { from: null, to: null };
+  return { from: new Date(at.getTime() - ID_TIME_SKEW_MS), to: new Date(at.getTime() + ID_TIME_SKEW_MS) };
+}
+
+/** The same as a Prisma filter: spread into a delivery's or an event's `where` next to its id. */
+export function createdAtWhere(id: string): { createdAt?: { gte: Date; lte: Date } } {
+  const { from, to } = createdRange(id);
+  return from && to ? { createdAt: { gte: from, lte: to } } : {};
+}
+
+/** SQL: `column` within the range of two timestamptz expressions, a NULL one meaning no bound. */
+export const createdWithin = (column: string, from: string, to: string) =>
+  `${column} BETWEEN COALESCE(${from}, '-infinity'::timestamptz) AND COALESCE(${to}, 'infinity'::timestamptz)`;

@@ -44,7 +44,7 @@ async function publish(db: Db, accountId: string) {
   return written!;
 }
 
-const stores: [string, () => Promise<{ db: Db; done(): Promise<void> }>][] = [
+const stores: [string, () => Promise<{ db: Db; done: () => Promise<void> }>][] = [
   ['PostgreSQL', async () => {
     const t: TestDatabase = await createTestDatabase({ poolSize: 3 });
     return { db: t.db, done: () => t.drop() };
