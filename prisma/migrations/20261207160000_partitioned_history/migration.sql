@@ -6,8 +6,9 @@
 -- 2. a partitioned table takes the name, with the same columns, defaults and
 --    indexes (same names); unique keys gain created_at, as a partitioned table's
 --    unique keys must hold the partition key: (id, created_at) and so on;
--- 3. the old table is attached as ONE bounded partition, [MINVALUE, next UTC
---    midnight), and the next day's partition is created empty. Never as a
+-- 3. the old table is attached as ONE bounded partition, [MINVALUE, cutover)
+--    (the next UTC midnight, unless the operator set it beforehand, see below),
+--    and the next day's partition is created empty. Never as a
 --    DEFAULT partition: a DEFAULT partition holding rows would have to be scanned
 --    (under lock) by every later partition creation, and could never be
 --    detached by range. The legacy partition is an ordinary range: retention
@@ -16,9 +17,11 @@
 --
 -- What takes time, under this transaction's lock on the three tables: the
 -- unique indexes on (…, created_at) of the old tables, and ATTACH's check that
--- every old row is older than the bound (a sequential read). Build the indexes
--- beforehand with CREATE UNIQUE INDEX CONCURRENTLY and the names below (IF NOT
--- EXISTS then skips them), and the migration only reads each old table once.
+-- every old row is older than the bound (a sequential read). Both can be done
+-- beforehand, online (docs/operations.md, "Partitions"): the indexes with CREATE
+-- UNIQUE INDEX CONCURRENTLY under the names below (IF NOT EXISTS then skips
+-- them), the bound as a CHECK added NOT VALID then VALIDATEd (step 3 uses it).
+-- Then the migration only renames, attaches and creates: catalog work.
 --
 -- Rolling-safe: the previous version names the same tables and columns and
 -- conflicts on no key of these tables (its only ON CONFLICT is on
@@ -86,19 +89,6 @@ ALTER TABLE "attempts" ADD CONSTRAINT "attempts_pkey" PRIMARY KEY ("id", "create
 CREATE UNIQUE INDEX "attempts_delivery_id_attempt_number_key" ON "attempts" ("delivery_id", "attempt_number", "created_at");
 CREATE INDEX "attempts_webhook_id_created_at_idx" ON "attempts" ("webhook_id", "created_at" DESC);
 CREATE INDEX "attempts_webhook_id_failed_created_at_idx" ON "attempts" ("webhook_id", "created_at" DESC) WHERE "status" = 'failed';
-
--- 3. The old tables as the partitions of everything before the next UTC midnight; the day after, empty.
-DO $$
-DECLARE
-  cutover timestamptz := date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' + interval '1 day';
-  t text;
-BEGIN
-  FOREACH t IN ARRAY ARRAY['events', 'deliveries', 'attempts'] LOOP
-    EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (MINVALUE) TO (%L)', t, t || '_legacy', cutover);
-    EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
-      t || '_p' || to_char(cutover AT TIME ZONE 'UTC', 'YYYYMMDD'), t, cutover, cutover + interval '1 day');
-  END LOOP;
-END $$;
 
 -- The partition manager's two statements (packages/db/src/partitions.ts), as
 -- functions: each runs as one statement, so as one transaction, on PostgreSQL and
@@ -197,4 +187,28 @@ BEGIN
       RETURN NEXT;
     END LOOP;
   END LOOP;
+END $$;
+
+-- 3. The old tables as the partitions of everything before the cutover: the
+-- next UTC midnight, or the bound of a validated CHECK (created_at < bound) named
+-- <table>_legacy_created_at_check that the operator added beforehand, online
+-- (docs/operations.md, "Partitions"): ATTACH then reads no row to check the
+-- bound. Then the partitions from the cutover on, as the manager makes them.
+DO $$
+DECLARE
+  next_midnight timestamptz := date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' + interval '1 day';
+  cutover timestamptz;
+  latest timestamptz := next_midnight;
+  t text;
+BEGIN
+  FOREACH t IN ARRAY ARRAY['events', 'deliveries', 'attempts'] LOOP
+    cutover := NULL;
+    SELECT (regexp_match(pg_get_constraintdef(c.oid), '< ''([^'']+)''::timestamp'))[1]::timestamptz INTO cutover
+      FROM pg_constraint c
+     WHERE c.conrelid = (t || '_legacy')::regclass AND c.conname = t || '_legacy_created_at_check' AND c.contype = 'c' AND c.convalidated;
+    cutover := COALESCE(cutover, next_midnight);
+    latest := greatest(latest, cutover);
+    EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (MINVALUE) TO (%L)', t, t || '_legacy', cutover);
+  END LOOP;
+  PERFORM hookline_ensure_partitions(86400000, latest);
 END $$;
