@@ -5,7 +5,7 @@ import type { Db, SqlRunner } from './client';
 // and attempts are partitioned by RANGE (created_at), one partition per
 // PARTITION_INTERVAL (a day by default). The work is done by two functions of
 // migration 20261207160000_partitioned_history (hookline_ensure_partitions,
-// hookline_drop_partitions), each one statement and so one transaction on
+// hookline_drop_partition), each one statement and so one transaction on
 // PostgreSQL and on PGlite alike, serialised across processes by an advisory
 // lock. pg_partman was weighed: it is what PostgreSQL installations use, but
 // PGlite (`npm start`) has no such extension and the two functions are ~60
@@ -60,12 +60,20 @@ export type DroppedPartition = { partition: string; table: PartitionedTable; kep
 
 /**
  * Detaches and drops the partitions wholly older than `before`, except those a
- * waiting delivery still needs (answered with kept: true; see the function's comment).
+ * waiting delivery still needs (answered with kept: true; see
+ * hookline_drop_partition). Deliveries first, then events, then attempts; each
+ * partition in a statement (so a transaction) of its own, which locks one table.
  */
 export async function dropPartitions(sql: Pick<SqlRunner, 'query'>, before: Date): Promise<DroppedPartition[]> {
-  const rows = await sql.query<{ partition: string; parent: PartitionedTable; kept: boolean; reason: string | null }>(
-    'SELECT partition, parent, kept, reason FROM hookline_drop_partitions($1::timestamptz)', [before]);
-  return rows.map((row) => ({ partition: row.partition, table: row.parent, kept: row.kept, reason: row.reason }));
+  const out: DroppedPartition[] = [];
+  for (const table of ['deliveries', 'events', 'attempts'] as const) {
+    for (const { partition, upperBound } of await listPartitions(sql, table)) {
+      if (upperBound > before) break;
+      const [row] = await sql.query<{ kept: boolean; reason: string | null }>('SELECT kept, reason FROM hookline_drop_partition($1, $2)', [table, partition]);
+      out.push({ partition, table, kept: row.kept, reason: row.reason });
+    }
+  }
+  return out;
 }
 
 /** PostgreSQL's error for a row no partition takes (SQLSTATE 23514, as a CHECK violation). */

@@ -142,51 +142,54 @@ BEGIN
   END LOOP;
 END $$;
 
--- Detaches and drops every partition whose range ends at or before `before`
--- (now - RETENTION), unless it holds something a waiting delivery (pending,
--- pending_retry) needs: an events or deliveries partition is kept while one of
--- its deliveries, or a delivery of one of its events, is waiting; an attempts
--- partition while one of its attempts belongs to a waiting delivery. A kept
--- partition is answered with kept = true (the row-by-row sweeper still deletes
--- its ended rows, and it is dropped once nothing in it waits). The partition is
--- locked against writes before the check, so nothing becomes waiting in it
--- between the check and the drop. Each partition in a subtransaction of its own:
--- one that cannot get its lock in time is answered as kept, the others go on.
-CREATE FUNCTION hookline_drop_partitions(before timestamptz)
-RETURNS TABLE (partition text, parent text, kept boolean, reason text)
+-- Detaches and drops one partition of events, deliveries or attempts (the
+-- caller picks those wholly older than RETENTION), unless it holds something a
+-- waiting delivery (pending, pending_retry) needs: a deliveries partition is kept
+-- while one of its deliveries waits, an events partition while one of its events
+-- has a waiting delivery, an attempts partition while one of its attempts belongs
+-- to a waiting delivery. Answers kept = false when it dropped it, else why not.
+-- One partition per call, so one transaction holds one table's lock: the parent's
+-- ACCESS EXCLUSIVE lock (which DETACH takes) first, then the check, so nothing in
+-- the partition becomes waiting between the check and the drop, and no lock is
+-- upgraded. Waiting for that lock is bounded (lock_timeout 2 s: a long query in
+-- the way keeps the partition until the next call); once held, the check reads
+-- the small set of waiting deliveries and the drop removes files: milliseconds.
+CREATE FUNCTION hookline_drop_partition(parent text, part text)
+RETURNS TABLE (kept boolean, reason text)
 LANGUAGE plpgsql AS $$
 DECLARE
-  t text;
-  p record;
   waiting boolean;
 BEGIN
+  IF parent NOT IN ('events', 'deliveries', 'attempts') THEN RAISE EXCEPTION 'not a partitioned history table: %', parent; END IF;
   PERFORM pg_advisory_xact_lock(72707372);
   PERFORM set_config('lock_timeout', '2s', true);
-  FOREACH t IN ARRAY ARRAY['events', 'deliveries', 'attempts'] LOOP
-    FOR p IN SELECT * FROM hookline_partitions(t) x WHERE x.upper_bound <= before ORDER BY x.upper_bound LOOP
-      partition := p.name; parent := t;
-      BEGIN
-        EXECUTE format('LOCK TABLE %I IN SHARE MODE', p.name);
-        IF t = 'deliveries' THEN
-          EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I d WHERE d.status IN (''pending'', ''pending_retry''))', p.name) INTO waiting;
-        ELSIF t = 'events' THEN
-          EXECUTE format('SELECT EXISTS (SELECT 1 FROM deliveries d JOIN %I e ON e.id = d.event_id WHERE d.status IN (''pending'', ''pending_retry''))', p.name) INTO waiting;
-        ELSE
-          EXECUTE format('SELECT EXISTS (SELECT 1 FROM deliveries d JOIN %I a ON a.delivery_id = d.id WHERE d.status IN (''pending'', ''pending_retry''))', p.name) INTO waiting;
-        END IF;
-        IF waiting THEN
-          kept := true; reason := 'a waiting delivery';
-        ELSE
-          EXECUTE format('ALTER TABLE %I DETACH PARTITION %I', t, p.name);
-          EXECUTE format('DROP TABLE %I', p.name);
-          kept := false; reason := NULL;
-        END IF;
-      EXCEPTION WHEN lock_not_available THEN
-        kept := true; reason := 'lock timeout';
-      END;
-      RETURN NEXT;
-    END LOOP;
-  END LOOP;
+  BEGIN
+    EXECUTE format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE', parent);
+  EXCEPTION WHEN lock_not_available THEN
+    kept := true; reason := 'lock timeout';
+    RETURN NEXT;
+    RETURN;
+  END;
+  IF NOT EXISTS (SELECT 1 FROM hookline_partitions(parent) p WHERE p.name = part) THEN
+    kept := false; reason := 'gone already';
+    RETURN NEXT;
+    RETURN;
+  END IF;
+  IF parent = 'deliveries' THEN
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I d WHERE d.status IN (''pending'', ''pending_retry''))', part) INTO waiting;
+  ELSIF parent = 'events' THEN
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM deliveries d JOIN %I e ON e.id = d.event_id WHERE d.status IN (''pending'', ''pending_retry''))', part) INTO waiting;
+  ELSE
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM deliveries d JOIN %I a ON a.delivery_id = d.id WHERE d.status IN (''pending'', ''pending_retry''))', part) INTO waiting;
+  END IF;
+  IF waiting THEN
+    kept := true; reason := 'a waiting delivery';
+  ELSE
+    EXECUTE format('ALTER TABLE %I DETACH PARTITION %I', parent, part);
+    EXECUTE format('DROP TABLE %I', part);
+    kept := false; reason := NULL;
+  END IF;
+  RETURN NEXT;
 END $$;
 
 -- 3. The old tables as the partitions of everything before the cutover: the
