@@ -28,7 +28,8 @@ async function main() {
   db.partitionIntervalMs = env.PARTITION_INTERVAL;
   await runMigrations(db.sql);
   // The partitions of now and a few intervals ahead (packages/db/src/partitions.ts), before the first write.
-  await ensurePartitions(db);
+  // Not fatal: if they cannot be made now (a lock held too long), a write that needs one makes it.
+  await ensurePartitions(db).catch((err: Error) => logger.warn('could not make partitions ahead at start', { err: err.message }));
   const redisTarget = redisTargetFromEnv(env);
   const redis = createRedis(redisTarget, 'producer', throttledWarn(logger, 'Redis connection error; publishes wait in the outbox for the relay'));
   // Each delivery goes to its webhook's shard; the workers serve every shard.

@@ -72,7 +72,8 @@ async function main() {
   db.partitionIntervalMs = env.PARTITION_INTERVAL;
   const applied = await runMigrations(db.sql);
   // The partitions of now and a few intervals ahead (packages/db/src/partitions.ts), before the first write.
-  await ensurePartitions(db);
+  // Not fatal: if they cannot be made now (a lock held too long), a write that needs one makes it.
+  await ensurePartitions(db).catch((err: Error) => logger.warn('could not make partitions ahead at start', { err: err.message }));
   if (applied.length) say(`hookline: applied ${applied.length} migration(s)`);
 
   // A redis-server of its own only for one local server; a cluster or Sentinel must be running already.

@@ -35,7 +35,8 @@ async function main() {
   db.partitionIntervalMs = env.PARTITION_INTERVAL;
   await runMigrations(db.sql);
   // The partitions of now and a few intervals ahead (packages/db/src/partitions.ts), before the first write.
-  await ensurePartitions(db);
+  // Not fatal: if they cannot be made now (a lock held too long), a write that needs one makes it.
+  await ensurePartitions(db).catch((err: Error) => logger.warn('could not make partitions ahead at start', { err: err.message }));
   const redisTarget = redisTargetFromEnv(env);
   const connection = createRedis(redisTarget, 'worker', throttledWarn(logger, 'Redis connection error; the worker waits for it'));
   const metrics = createMetrics({ app: 'worker' });
