@@ -39,8 +39,12 @@ RUN for ws in apps/* packages/*; do \
  && mkdir -p /out/apps/api/src/dashboard && cp -R apps/api/src/dashboard/static /out/apps/api/src/dashboard/
 
 # ---- production dependencies only ----
+# --omit=optional too: dev tools that are also optional peers of a production package (prisma and
+# typescript, of @prisma/client) are marked devOptional in the lockfile, which --omit=dev alone keeps.
+# What it also drops is optional at run time: msgpackr's native string decoder (it falls back to JS)
+# and pg-cloudflare (Cloudflare Workers only). scripts/start-figures.ts runs this recipe.
 FROM manifests AS prod-deps
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
 
 # ---- runtime ----
 FROM ${NODE_IMAGE} AS runtime

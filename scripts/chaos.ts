@@ -107,6 +107,13 @@ async function main(): Promise<void> {
         const result = await runScenario(scenario, settings, pg);
         results.push(result);
         console.log(`chaos [${scenario.name}] result:\n${summaryTable([result])}`);
+        const c = result.duplicateCauses;
+        if (result.duplicates.deliveries) {
+          console.log(
+            `chaos [${scenario.name}] duplicates by cause: ${c.inFlightAtKill} in flight at a worker kill, ${c.answeredJustBeforeKill} answered ≤ 100 ms before one, ` +
+              `${c.answeredBeforeKill} answered 0.1–2 s before one, ${c.nearOtherFault} near another fault, ${c.other} at no fault`,
+          );
+        }
         const messages = Object.entries(result.workerMessages).sort((a, b) => b[1] - a[1]);
         if (messages.length) console.log(`chaos [${scenario.name}] worker warn/error lines by message:\n${messages.map(([m, n]) => `  ${String(n).padStart(6)}  ${m}`).join('\n')}`);
       } catch (err) {

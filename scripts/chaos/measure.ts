@@ -34,6 +34,55 @@ export function duplicatesOf(duplicated: Set<string>, accepted: Map<string, numb
   return { deliveries, share: accepted.size ? deliveries / accepted.size : 0 };
 }
 
+/** Where the duplicates of a run came from, by when their first copy was answered. */
+export type DuplicateCauses = {
+  /** First copy answered after a worker was SIGKILLed while sending it: the request was in flight at the kill. */
+  inFlightAtKill: number;
+  /** First copy answered at most `recentMs` before a kill: answered, not yet recorded when the worker died. */
+  answeredJustBeforeKill: number;
+  /** First copy answered `recentMs` to `windowMs` before a kill. */
+  answeredBeforeKill: number;
+  /** Not near any kill: the first copy answered within `windowMs` of another fault's start, or at no fault at all. */
+  nearOtherFault: number;
+  other: number;
+};
+
+/**
+ * Sorts each duplicated delivery by the fault that most likely caused it: the
+ * first copy's answer time (`arrivals`, ms) against the kills' and other
+ * faults' times (ms, same clock). A delivery answered within
+ * `afterMs` after a kill was in flight when its worker died (at-least-once
+ * delivery must send it again); one answered shortly before a kill had its
+ * outcome lost with the worker before it was recorded.
+ */
+export function duplicateCauses(
+  duplicated: Iterable<string>,
+  arrivals: Map<string, number>,
+  kills: number[],
+  faultStarts: number[],
+  opts: { afterMs: number; recentMs?: number; windowMs?: number },
+): DuplicateCauses {
+  const recentMs = opts.recentMs ?? 100;
+  const windowMs = opts.windowMs ?? 2_000;
+  const causes: DuplicateCauses = { inFlightAtKill: 0, answeredJustBeforeKill: 0, answeredBeforeKill: 0, nearOtherFault: 0, other: 0 };
+  for (const key of duplicated) {
+    const at = arrivals.get(key);
+    if (at === undefined) continue;
+    // The kill nearest after the answer (the answer may also come just after a kill, while the request was in flight).
+    let gap = Infinity;
+    for (const kill of kills) {
+      const d = kill - at; // > 0: answered before the kill
+      if (d >= -opts.afterMs && d <= windowMs && Math.abs(d) < Math.abs(gap)) gap = d;
+    }
+    if (gap < 0) causes.inFlightAtKill++;
+    else if (gap <= recentMs) causes.answeredJustBeforeKill++;
+    else if (gap <= windowMs) causes.answeredBeforeKill++;
+    else if (faultStarts.some((start) => Math.abs(at - start) <= windowMs || (at > start && at - start <= windowMs * 2))) causes.nearOtherFault++;
+    else causes.other++;
+  }
+  return causes;
+}
+
 /**
  * Seconds from the end of a fault until the delivery rate is back to `share` of
  * the offered rate: arrivals counted in 1 s buckets starting at `faultEnd`; the

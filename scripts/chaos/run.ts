@@ -6,7 +6,7 @@ import { call, eventBody } from '../bench/http';
 import { createStack, onInterrupt, type Stack } from '../bench/stack';
 import { deliveryKey, progress, sleep, startBenchReceiver, waitUntil, type Receiver } from '../bench/support';
 import { createFanOut } from '../bench/throughput';
-import { countLogLevels, duplicatesOf, latencyOf, lineSplitter, lostKeys, recoverySeconds, type Duplicates, type Latency } from './measure';
+import { countLogLevels, duplicateCauses, duplicatesOf, latencyOf, lineSplitter, lostKeys, recoverySeconds, type DuplicateCauses, type Duplicates, type Latency } from './measure';
 import type { PrivatePostgres } from './postgres';
 
 // One chaos scenario on fresh state: a Redis of its own (plain, with AOF, or a
@@ -72,6 +72,8 @@ export type ScenarioResult = {
   deliveries: number;
   lost: number;
   duplicates: Duplicates;
+  /** The duplicates by likely cause (measure.ts, duplicateCauses). */
+  duplicateCauses: DuplicateCauses;
   latencyMs: Latency;
   /** Seconds from the end of the last fault to 90% of the offered delivery rate; null: not reached (or no fault). */
   recoverySeconds: number | null;
@@ -227,6 +229,8 @@ export async function runScenario(scenario: Scenario, base: ChaosSettings, pg: P
     })();
 
     const faults: ScenarioResult['faults'] = [];
+    /** When each worker was SIGKILLed (performance.now()). */
+    const kills: number[] = [];
     const secondsSince = (at: number) => (at - t0) / 1000;
     const ctx: ChaosContext = {
       at: (seconds) => sleep(Math.max(0, t0 + seconds * 1000 - performance.now())),
@@ -246,6 +250,7 @@ export async function runScenario(scenario: Scenario, base: ChaosSettings, pg: P
         const child = slot.child;
         const gone = new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
         child.kill('SIGKILL');
+        kills.push(performance.now());
         await gone;
       },
       startWorker: (index) => void spawnWorker(index),
@@ -307,6 +312,14 @@ export async function runScenario(scenario: Scenario, base: ChaosSettings, pg: P
       deliveries: accepted.size,
       lost: lostKeys(accepted.keys(), receiver.arrivals).length,
       duplicates: duplicatesOf(receiver.duplicated, accepted),
+      duplicateCauses: duplicateCauses(
+        [...receiver.duplicated].filter((key) => accepted.has(key)),
+        receiver.arrivals,
+        kills,
+        faults.map((f) => t0 + f.startSeconds * 1000),
+        // A request sent just before the kill is answered up to the receiver's delay (plus a loaded loop's lag) after it.
+        { afterMs: settings.receiverDelayMs + 200 },
+      ),
       latencyMs: latencyOf(accepted, receiver.arrivals),
       recoverySeconds: faults.length ? recoverySeconds(arrivalTimes, t0 + lastFault * 1000, settings.rate * settings.hooks, end) : null,
       faults,

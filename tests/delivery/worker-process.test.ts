@@ -1,12 +1,15 @@
 import { networkInterfaces } from 'node:os';
 import { freePort } from '../support/local-services';
-import { spawnWorkerProcess, workerProcessEnv, type WorkerProcess } from '../support/worker-harness';
+import { startTcpProxy } from '../support/tcp-proxy';
+import { waitUntil } from '../support/wait-until';
+import { spawnApiProcess, spawnWorkerProcess, workerProcessEnv, type WorkerProcess } from '../support/worker-harness';
 import { deliveryReaches, onlyDelivery, startStack, type Stack } from './stack';
 
 // The worker as its own process (`npm run start:worker` = tsx apps/worker/src/main.ts):
 // a SIGKILL mid-delivery loses nothing (another process takes the stalled job
 // over), a SIGTERM lets the in-flight delivery finish, bad configuration is
-// refused with one line.
+// refused with one line, and a worker (or API) started while PostgreSQL is
+// unreachable waits for it instead of exiting.
 
 describe('worker process', () => {
   let stack: Stack;
@@ -102,6 +105,69 @@ describe('worker process', () => {
     await start({ WORKER_HEALTH_PORT: String(port), WORKER_HEALTH_HOST: '0.0.0.0' });
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     if (outsideAddress) expect((await fetch(`http://${outsideAddress}:${port}/healthz`)).status).toBe(200);
+  });
+
+  it('started while PostgreSQL is unreachable, waits for it (one line each way) instead of exiting, then delivers', async () => {
+    const { hostname, port } = new URL(stack.api.database.url);
+    const proxy = await startTcpProxy({ host: hostname, port: Number(port || 5432) });
+    try {
+      proxy.cut();
+      const r = await stack.receiver();
+      const wh = await stack.createWebhook({ url: r.url });
+      const starting = spawnWorkerProcess(env({ DATABASE_URL: proxy.through(stack.api.database.url) }));
+      // It keeps trying (refused connections pile up) and has not exited.
+      starting.catch(() => undefined); // awaited below; an early exit must fail the test there, not as an unhandled rejection
+      await waitUntil(() => proxy.refused() >= 3, 'the worker retrying PostgreSQL', { timeoutMs: 20_000 });
+      proxy.restore();
+      const p = await starting;
+      running.push(p);
+      const waits = p.output.filter((line) => line.includes('PostgreSQL unreachable at start'));
+      expect(waits).toHaveLength(1);
+      expect(JSON.parse(waits[0])).toMatchObject({ level: 'warn', message: expect.stringContaining('waits for it and starts when it answers') });
+      const back = p.output.filter((line) => line.includes('PostgreSQL answered; starting'));
+      expect(back).toHaveLength(1);
+      expect(JSON.parse(back[0]).waited_ms).toBeGreaterThan(0);
+      expect(p.output.filter((line) => /"level":"error"/.test(line))).toEqual([]);
+
+      await stack.publish('quota.warning', { usage: 1 }, 1);
+      const delivery = await onlyDelivery(stack, wh.id);
+      await deliveryReaches(stack, delivery.id, 'succeeded', 15_000);
+      expect(r.received).toHaveLength(1);
+    } finally {
+      proxy.restore();
+      await proxy.close();
+    }
+  });
+
+  it('the API, started while PostgreSQL is unreachable, waits for it too and then answers', async () => {
+    const { hostname, port } = new URL(stack.api.database.url);
+    const proxy = await startTcpProxy({ host: hostname, port: Number(port || 5432) });
+    try {
+      proxy.cut();
+      const starting = spawnApiProcess(env({ DATABASE_URL: proxy.through(stack.api.database.url), PLATFORM_TOKEN: 'p'.repeat(40) }));
+      starting.catch(() => undefined); // awaited below
+      await waitUntil(() => proxy.refused() >= 3, 'the API retrying PostgreSQL', { timeoutMs: 20_000 });
+      proxy.restore();
+      const api = await starting;
+      running.push(api);
+      expect(api.output.filter((line) => line.includes('PostgreSQL unreachable at start: the API waits for it'))).toHaveLength(1);
+      expect(api.output.filter((line) => line.includes('PostgreSQL answered; starting'))).toHaveLength(1);
+      expect((await fetch(`http://127.0.0.1:${api.port}/readyz`)).status).toBe(200);
+    } finally {
+      proxy.restore();
+      await proxy.close();
+    }
+  });
+
+  it('a wrong database is not an outage: refused at once, with one line', async () => {
+    const url = new URL(stack.api.database.url);
+    url.pathname = '/hookline_no_such_database';
+    const failure = await spawnWorkerProcess(env({ DATABASE_URL: url.toString() })).then(
+      () => null,
+      (err: Error) => err.message,
+    );
+    expect(failure).toMatch(/hookline: the worker could not start: .*hookline_no_such_database/);
+    expect(failure).not.toContain('PostgreSQL unreachable at start');
   });
 
   it('refuses to start without DATABASE_URL, with one clear line', async () => {

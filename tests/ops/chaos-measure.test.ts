@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { countLogLevels, duplicatesOf, latencyOf, lineSplitter, lostKeys, recoverySeconds } from '../../scripts/chaos/measure';
+import { countLogLevels, duplicateCauses, duplicatesOf, latencyOf, lineSplitter, lostKeys, recoverySeconds } from '../../scripts/chaos/measure';
 import { startBenchReceiver, type Receiver } from '../../scripts/bench/support';
 
 // The chaos benchmark's arithmetic (npm run chaos, docs/reliability.md "Chaos
@@ -102,5 +102,20 @@ describe('chaos benchmark: the receiver', () => {
     expect(receiver.failed).toBe(1);
     expect(receiver.total).toBe(1);
     expect(receiver.arrivals.size).toBe(0);
+  });
+});
+
+describe('chaos benchmark: duplicates by cause', () => {
+  it('sorts each duplicate by its first copy\'s answer time against the kills and the other faults', () => {
+    const arrivals = new Map([
+      ['in-flight', 1_030], // answered 30 ms after the kill at 1,000: sent before it
+      ['just-before', 960], // answered 40 ms before that kill
+      ['before', 500], // 500 ms before it
+      ['wipe', 9_500], // no kill near; 500 ms after a fault began at 9,000
+      ['quiet', 20_000],
+      ['not-duplicated', 1_000],
+    ]);
+    const causes = duplicateCauses(['in-flight', 'just-before', 'before', 'wipe', 'quiet', 'unknown'], arrivals, [1_000, 30_000], [9_000], { afterMs: 250 });
+    expect(causes).toEqual({ inFlightAtKill: 1, answeredJustBeforeKill: 1, answeredBeforeKill: 1, nearOtherFault: 1, other: 1 });
   });
 });

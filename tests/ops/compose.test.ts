@@ -322,6 +322,11 @@ describe('Dockerfile', () => {
     const stage = stageOf(prodInstall);
     expect(lines).toContain(`COPY --from=${stage} /app/node_modules ./node_modules`);
     expect(lines.filter((l) => /node_modules/.test(l) && /COPY --from=build/.test(l))).toEqual([]);
+    // --omit=dev alone keeps devOptional packages: prisma and typescript (and their ~130 dependencies),
+    // dev tools that are also optional peers of @prisma/client.
+    expect(lines[prodInstall]).toMatch(/--omit=optional/);
+    const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, { devOptional?: boolean }> };
+    expect(['prisma', 'typescript'].map((name) => lock.packages[`node_modules/${name}`]?.devOptional)).toEqual([true, true]);
     // The image runs compiled JavaScript with plain node: tsx and TypeScript are for development only.
     const { dependencies, devDependencies } = JSON.parse(read('package.json'));
     for (const tool of ['tsx', 'typescript', 'prisma']) {
@@ -330,8 +335,9 @@ describe('Dockerfile', () => {
     }
   });
 
-  it('every package the apps import at run time is a production dependency (the image omits dev ones)', () => {
+  it('every package the apps import at run time is a production dependency (the image omits dev and optional ones)', () => {
     const { dependencies } = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
+    const lockfile = JSON.parse(read('package-lock.json')) as { packages: Record<string, { dev?: boolean; devOptional?: boolean; optional?: boolean }> };
     // A production dependency's own dependencies are installed with it (e.g. @bull-board/ui under @bull-board/api).
     const installedWith = new Set(Object.keys(dependencies).flatMap((dep) => Object.keys((JSON.parse(read(`node_modules/${dep}/package.json`)) as { dependencies?: object }).dependencies ?? {})));
     const sources: string[] = [];
@@ -359,6 +365,9 @@ describe('Dockerfile', () => {
         if (spec.startsWith('.') || spec.startsWith('node:') || spec.startsWith('@hookline/')) continue;
         const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
         if (!(name in dependencies) && !installedWith.has(name)) missing.add(`${name} (${file.slice(ROOT.length + 1)})`);
+        // The runtime install omits dev and optional packages (--omit=dev --omit=optional): none of those may be imported.
+        const locked = lockfile.packages[`node_modules/${name}`];
+        if (!locked || locked.dev || locked.devOptional || locked.optional) missing.add(`${name} (${file.slice(ROOT.length + 1)}: not installed by --omit=dev --omit=optional)`);
       }
     }
     expect([...missing]).toEqual([]);

@@ -11,7 +11,7 @@ import { ensureBuilt, killChildren } from '../support/build';
 import { cleanPrefix, TEST_REDIS_URL, uniquePrefix } from '../support/api-harness';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
-// deploy/kubernetes: a kustomize base and two overlays (docs/kubernetes.md).
+// deploy/kubernetes: a kustomize base, two overlays and the migration Job (docs/kubernetes.md).
 // No cluster here, so each variant is rendered (always by a plain merge of the
 // files, and by `kubectl kustomize` too where kubectl is installed: both must
 // agree), validated against the Kubernetes and KEDA schemas, checked against
@@ -212,6 +212,8 @@ describe('deploy/kubernetes: the base in detail', () => {
     }
     expect(find(objects, 'Service', 'hookline-api').spec.selector).toEqual(find(objects, 'Deployment', 'hookline-api').spec.template.metadata.labels);
     expect(find(objects, 'Service', 'hookline-worker-metrics').spec.selector).toEqual(find(objects, 'Deployment', 'hookline-worker').spec.template.metadata.labels);
+    // The autoscalers own the replica counts: a Deployment's own replicas would be set back on every apply.
+    for (const name of ['hookline-api', 'hookline-worker']) expect(find(objects, 'Deployment', name).spec).not.toHaveProperty('replicas');
     const hpa = find(objects, 'HorizontalPodAutoscaler', 'hookline-api').spec;
     expect(hpa.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'hookline-api' });
     expect(hpa.metrics).toEqual([{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: expect.any(Number) } } }]);
@@ -225,6 +227,38 @@ describe('deploy/kubernetes: the base in detail', () => {
     expect(triggers['delivery-lag']).toMatchObject({ type: 'prometheus', metricType: 'Value', metadata: { threshold: '2' } });
     expect(triggers['delivery-lag'].metadata.query).toMatch(/\bhookline_delivery_lag_seconds\b/);
     expect(triggers['slots-busy'].metadata.query).toMatch(/\bhookline_worker_slots_busy_ratio\b/);
+  });
+});
+
+describe('deploy/kubernetes/migrate: the migration Job applied before a rollout', () => {
+  const dir = join(BASE, 'migrate');
+  const objects = byKindAndName(plainRender(dir));
+
+  it('renders one Job, the same with kubectl kustomize (where installed), valid against the Kubernetes schema', () => {
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['Job/hookline-migrate']);
+    if (kubectl) {
+      const out = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8', timeout: 30_000 });
+      expect(out.stderr).toBe('');
+      expect(byKindAndName(readYaml(out.stdout))).toEqual(objects);
+    }
+    const out = spawnSync(process.execPath, [join(ROOT, 'tests/support/k8s-validate.mjs')], { input: JSON.stringify(objects), encoding: 'utf8', timeout: 30_000 });
+    expect(JSON.parse(out.stdout)).toEqual([{ kind: 'Job', name: 'hookline-migrate', error: null }]);
+  });
+
+  it('runs the Deployments\' migrate container once (no restart in place, bounded retries and time), in their pods\' security context', () => {
+    const job = objects[0].spec;
+    expect(job.template.spec.restartPolicy).toBe('Never');
+    expect(job.backoffLimit).toBeGreaterThanOrEqual(1);
+    expect(job.activeDeadlineSeconds).toBeGreaterThan(0);
+    expect(job.template.spec.automountServiceAccountToken).toBe(false);
+    // Not in any variant the Deployments are applied with: a Job's template is immutable, so it is deleted and created per release.
+    for (const variant of Object.keys(VARIANTS) as Variant[]) expect(rendered[variant].filter((o) => o.kind === 'Job')).toEqual([]);
+    for (const deployment of ['hookline-api', 'hookline-worker']) {
+      const pod = podOf(rendered.base, deployment);
+      expect(job.template.spec.containers).toEqual(pod.initContainers);
+      expect(job.template.spec.securityContext).toEqual(pod.securityContext);
+      expect(job.template.spec.volumes).toEqual(pod.volumes);
+    }
   });
 });
 
@@ -285,7 +319,7 @@ describe('deploy/kubernetes: the API and two workers, started with the manifests
       return child;
     };
 
-    // Migrations first, as the init containers do.
+    // Migrations first, as the migration Job and the init containers (the same container) do.
     const migrate = podOf(objects, 'hookline-api').initContainers[0];
     const migrated = spawnSync('sh', [join(ROOT, 'docker/entrypoint.sh'), ...migrate.args], { cwd: ROOT, env: { ...containerEnv(objects, migrate, secrets), PATH: process.env.PATH ?? '' }, encoding: 'utf8', timeout: 60_000 });
     expect({ status: migrated.status, stderr: migrated.stderr }).toEqual({ status: 0, stderr: '' });

@@ -137,6 +137,26 @@ describe('tracing', () => {
     expect(attempt).toMatchObject({ service: 'hookline-eu', traceId: server.traceId });
   });
 
+  it('a publish its caller did not sample (traceparent flags 00) exports no span from the API or the worker: the decision travels with the job', async () => {
+    const r = await stack.receiver({ status: 200 });
+    const wh = await stack.createWebhook({ url: r.url });
+    const { api } = await startProcesses({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });
+    const dropped = randomBytes(16).toString('hex');
+    const droppedEvent = await publish(api.port, { traceparent: `00-${dropped}-${randomBytes(8).toString('hex')}-00` });
+    await r.waitFor(1, 15_000);
+    const droppedDelivery = (await onlyDelivery(stack, wh.id)).id;
+    await deliveryReaches(stack, droppedDelivery, 'succeeded');
+    // A sampled publish after it, through the same two processes: once its last worker span has been
+    // exported, any span of the first (which ended earlier, in the same batch processors) would have been too.
+    const kept = randomBytes(16).toString('hex');
+    await publish(api.port, { traceparent: `00-${kept}-${randomBytes(8).toString('hex')}-01` });
+    await otlp.waitFor((all) => all.some((s) => s.traceId === kept && s.name === 'hookline.record'));
+    // Neither in its trace nor in one of the worker's own (a worker deciding afresh would start a new trace).
+    const ofDropped = otlp.spans().filter((s) => s.traceId === dropped || s.attributes['hookline.event_id'] === droppedEvent || s.attributes['hookline.delivery_id'] === droppedDelivery);
+    expect(ofDropped.map((s) => s.name)).toEqual([]);
+    expect(otlp.spans().filter((s) => s.traceId === kept && s.service === 'hookline-worker').length).toBeGreaterThanOrEqual(4);
+  });
+
   it('a document report is traced like a publish: its transaction and one enqueue per event it emitted, under the request span', async () => {
     const wh = await stack.createWebhook({ url: (await stack.receiver({ status: 200 })).url, events: ['extraction.document_completed', 'extraction.job_completed'] });
     const base = workerProcessEnv(stack.api, { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });

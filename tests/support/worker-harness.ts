@@ -61,6 +61,7 @@ export type WorkerHarnessOptions = {
   stalledIntervalMs?: number;
   relayIntervalMs?: number;
   outageProbeIntervalMs?: number;
+  recordRetryMs?: { first: number; max: number };
 };
 
 export async function startWorkerHarness(h: WorkerHarnessOptions): Promise<WorkerHarness> {
@@ -95,6 +96,7 @@ export async function startWorkerHarness(h: WorkerHarnessOptions): Promise<Worke
     stalledIntervalMs: h.stalledIntervalMs ?? 1_000,
     relayIntervalMs: h.relayIntervalMs ?? 200,
     outageProbeIntervalMs: h.outageProbeIntervalMs ?? 200,
+    recordRetryMs: h.recordRetryMs,
   });
   await delivery.worker.waitUntilReady().catch(async (err: Error) => {
     await delivery.close();

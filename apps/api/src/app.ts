@@ -1,4 +1,4 @@
-import express, { type Express, type RequestHandler } from 'express';
+import express, { type Express, type Request, type RequestHandler } from 'express';
 import { AppError } from '@hookline/domain';
 import helmet from 'helmet';
 import type { ApiDeps } from './deps';
@@ -31,7 +31,9 @@ export function createApp(deps: ApiDeps): Express {
   const app = express();
   // `hookline listen` sockets are upgrades of the HTTP server, not Express routes: the server
   // created for this app (createHttpServer) serves them; until then the hub holds nothing.
-  app.locals[LISTEN_HUB] = createListenHub(deps);
+  // An upgrade is no Express request: its client address is read through the app's request
+  // prototype, so it is req.ip as for every route (under 'trust proxy' below).
+  app.locals[LISTEN_HUB] = createListenHub(deps, (req) => (Object.create(app.request, { headers: { value: req.headers }, socket: { value: req.socket } }) as Request).ip);
   app.disable('x-powered-by');
   // Default: no proxy is trusted, so X-Forwarded-For cannot choose a client's address (docs/security.md).
   app.set('trust proxy', deps.config.TRUST_PROXY ?? false);

@@ -20,6 +20,10 @@ const BATCH_SIZE = 1_000;
 
 /** Deliveries re-enqueued per step of a refill (each step: one scan, one state check per row, one addBulk per shard). */
 const REFILL_BATCH_SIZE = 500;
+/** RelayDeps.refillSettleMs's default: longer than the Redis reconnect back-off's longest step (2 s). */
+const REFILL_SETTLE_MS = 2_500;
+/** Between tries of a refill that failed (PostgreSQL or Redis down): doubles up to `max`. */
+const REFILL_RETRY_MS = { first: 250, max: 5_000 };
 
 /**
  * A tick's Redis work must end: a command can hang (seen on a Redis Cluster
@@ -49,6 +53,10 @@ export type RelayDeps = {
   intervalMs?: number;
   batchSize?: number;
   refillBatchSize?: number;
+  /** Whether a job's BullMQ lock is held (by a worker running it); none: a job gone from Redis is always lost. */
+  lockHeld?: (queue: DeliveryQueue, jobId: string) => Promise<boolean>;
+  /** How long a refill waits before its scan, for the other workers to take their running jobs' locks again. */
+  refillSettleMs?: number;
   /**
    * After a failed tick: whether PostgreSQL or Redis is unreachable (the
    * worker's outage watch, which logs the outage's start and end once). Then
@@ -66,6 +74,15 @@ export type Relay = {
    * rather than RELAY_GRACE after each one's turn. Resolves to the count.
    */
   refill(): Promise<number>;
+  /**
+   * refill(), tried again until it completes (or the relay stops): Redis
+   * can come back empty while PostgreSQL is still down, and then the
+   * waiting deliveries are queued the moment it answers, not RELAY_GRACE
+   * after their turn. A try that failed half-way is harmless to repeat:
+   * deliveries queued by then have a job, and only those without one are
+   * queued again. Resolves to the count, or null when stopped first.
+   */
+  refillUntilDone(): Promise<number | null>;
   stop(): Promise<void>;
 };
 
@@ -94,9 +111,14 @@ export function startRelay(deps: RelayDeps): Relay {
     const states = await Promise.all(rows.map((row, i) => jobStateAnywhere(row.id, home[i])));
     const lost: DeliveryRef[] = [];
     // Held deliveries sit in `delayed` (endpoint isolation): found, not lost.
+    // A job gone from Redis whose lock is there is still running in a live worker, which took
+    // its lock again after Redis lost its data (running-jobs.ts): it is in hand, not lost.
+    const inHand = await Promise.all(states.map(({ state, queue }, i) => (state === 'unknown' && deps.lockHeld ? deps.lockHeld(queue, ids[i]) : Promise.resolve(false))));
     for (let i = 0; i < ids.length; i += 1) {
       const { state, queue } = states[i];
-      if (state === 'unknown') lost.push({ id: ids[i], webhookId: rows[i].webhook_id });
+      if (state === 'unknown') {
+        if (!inHand[i]) lost.push({ id: ids[i], webhookId: rows[i].webhook_id });
+      }
       // Finished in Redis but still waiting in PostgreSQL: a job that ran out
       // of BullMQ attempts, or whose outcome never reached the row. Adding a
       // job whose id exists is a no-op, so the finished one must go first.
@@ -162,6 +184,26 @@ export function startRelay(deps: RelayDeps): Relay {
     return enqueued;
   }
 
+  async function refillUntilDone(): Promise<number | null> {
+    // Every worker that reconnected takes its running jobs' locks again first (within the
+    // reconnect's back-off, 2 s at most), so the refill finds them in hand.
+    await new Promise((resolve) => setTimeout(resolve, deps.refillSettleMs ?? REFILL_SETTLE_MS).unref());
+    let logged = false;
+    for (let wait = REFILL_RETRY_MS.first; !stopped; wait = Math.min(wait * 2, REFILL_RETRY_MS.max)) {
+      try {
+        return await refill();
+      } catch (err) {
+        // During an outage the outage watch says it once (worker.ts); anything else, once per refill.
+        if (!logged && !(await (deps.isOutage?.() ?? Promise.resolve(false)).catch(() => false))) {
+          logger.warn('could not queue the waiting deliveries again after Redis lost its data; retrying', { err: (err as Error).message });
+          logged = true;
+        }
+        await new Promise((resolve) => setTimeout(resolve, wait).unref());
+      }
+    }
+    return null;
+  }
+
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
@@ -186,6 +228,7 @@ export function startRelay(deps: RelayDeps): Relay {
   return {
     runOnce,
     refill,
+    refillUntilDone,
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);

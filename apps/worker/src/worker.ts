@@ -16,6 +16,7 @@ import { createLiveness } from './liveness';
 import { createLocalLine } from './local-line';
 import { createOutageWatch, type OutageState } from './outage';
 import { runJob, type RunJobContext } from './run-job';
+import { createRunningJobs } from './running-jobs';
 import { startRelay, type Relay } from './relay';
 import { describeProxy } from './egress-proxy';
 import { createSender } from './sender';
@@ -46,6 +47,8 @@ export type WorkerDeps = {
   relayIntervalMs?: number;
   /** During a PostgreSQL or Redis outage, how often this worker probes them to resume (OUTAGE_PROBE_INTERVAL; default 1 s). */
   outageProbeIntervalMs?: number;
+  /** Between tries of recording an answered attempt (deliver/record.ts, RECORD_RETRY_MS by default). */
+  recordRetryMs?: { first: number; max: number };
 };
 
 /** One BullMQ worker per shard, driven together. */
@@ -81,6 +84,8 @@ export type DeliveryWorker = {
  * fifths of it (4 s at the default 5 s) keeps its jobs, and a dead worker's
  * jobs run again within WORKER_LOCK_DURATION + WORKER_STALLED_INTERVAL (7 s).
  */
+/** BullMQ's own lock duration, when WorkerDeps.lockDurationMs leaves it. */
+const BULLMQ_LOCK_MS = 30_000;
 const lockRenewMs = (lockDurationMs: number) => Math.max(Math.floor(lockDurationMs / 5), 100);
 /**
  * A job whose worker died this many times running it fails (BullMQ's
@@ -238,6 +243,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     // its documents' callbacks is woken when the last of them ends (see deliver/record.ts).
     enqueue: (deliveries) => enqueueToShards(queues, deliveries),
     promote: promoteInShard,
+    recordRetryMs: deps.recordRetryMs,
   });
 
   // What a shard's worker runs for each job (run-job.ts): the payload checked, the delivery processed, its outcome carried out.
@@ -259,6 +265,13 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   // process never has more than about WORKER_CONCURRENCY deliveries in flight.
   const concurrency = Math.max(1, Math.ceil(config.WORKER_CONCURRENCY / count));
   const workers: Array<Worker<DeliverJobData, DeliverResult>> = [];
+  /** The jobs running here and their lock tokens, to take the locks again after Redis lost its data (running-jobs.ts). */
+  const running = createRunningJobs();
+  const lockMs = deps.lockDurationMs ?? BULLMQ_LOCK_MS;
+  const reassertLocks = () =>
+    running.reassert(relayConnection, lockMs).then((taken) => {
+      if (taken > 0) logger.warn('Redis had lost the locks of deliveries running here: taken again, so they are not queued twice', { deliveries: taken });
+    });
   /** Per shard (same index as workers): jobs running, when one last started, since when jobs wait untaken. */
   const shardStates: Array<{ inFlight: number; lastStart: number; waitingSince: number | null }> = [];
   const makeWorker = (shard: DeliveryQueue, state: (typeof shardStates)[number]) => {
@@ -268,9 +281,11 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       async (job, token) => {
         state.inFlight += 1;
         state.lastStart = Date.now();
+        const untrack = token ? running.track(shard.toKey(`${job.id!}:lock`), token) : () => undefined;
         try {
           return await runJob(jobs, shard, job, token);
         } finally {
+          untrack();
           state.inFlight -= 1;
         }
       },
@@ -367,6 +382,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     await Promise.all(workers.map((worker) => worker.waitUntilReady()));
     const started = startRelay({
       db, queues, logger, metrics, graceMs: config.RELAY_GRACE, intervalMs: deps.relayIntervalMs, isOutage: () => outage.check(),
+      lockHeld: async (queue, jobId) => (await relayConnection.exists(queue.toKey(`${jobId}:lock`))) === 1,
     });
     relay = started;
     // Re-marks the prefix; another installation's mark stops this worker
@@ -376,15 +392,17 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     // delivery waiting RELAY_GRACE past its turn. Checked every
     // OWNER_CHECK_MS and as soon as the connection comes back.
     let checking: Promise<void> | null = null;
+    let refilling: Promise<void> = Promise.resolve();
     const checkOwner = () => {
       checking ??= claimQueuePrefix(relayConnection, prefix, installationId)
         .then(async (lost) => {
           if (!lost || stopped) return;
           logger.warn('Redis lost its data (the queue prefix mark was gone): queueing every waiting delivery again');
-          await started.refill().catch((err: Error) => {
-            // The mark is back, so no worker refills again: the relay's scan finds the rest, RELAY_GRACE late.
-            logger.warn('could not finish queueing the waiting deliveries again; the relay finds the rest after RELAY_GRACE', { err: err.message });
-          });
+          // The mark is back, so no other worker refills: this one keeps trying until it is done
+          // (PostgreSQL may be down too), without holding up the owner checks meanwhile; a second
+          // loss queues a second refill behind the first. Should this worker die first, the relay's
+          // scan finds the rest, RELAY_GRACE late.
+          refilling = refilling.then(() => started.refillUntilDone()).then(() => undefined);
         })
         .catch(async (err: Error) => {
           if (!(err instanceof QueueOwnedElsewhereError)) return;
@@ -396,9 +414,10 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
           checking = null;
         });
     };
-    ownerTimer = setInterval(checkOwner, OWNER_CHECK_MS);
+    ownerTimer = setInterval(() => void reassertLocks().catch(() => undefined).finally(checkOwner), OWNER_CHECK_MS);
     ownerTimer.unref();
-    relayConnection.on('ready', checkOwner);
+    // After a reconnect: this worker's running jobs' locks first, then the owner check (which may refill).
+    relayConnection.on('ready', () => void reassertLocks().catch(() => undefined).finally(checkOwner));
     watchdog = setInterval(() => {
       watching = watching.then(watchShards).catch((err: Error) => {
         logger.warn('shard watchdog failed; next round', { err: err.message });

@@ -5,6 +5,25 @@ import { parseDuration, parseEncryptionKey, parseSchedule, partitionIntervalProb
 // One small schema per app, validated once at start-up. Each app's main.ts passes process.env
 // here once; a bad value ends the process with one line naming the variable.
 
+/**
+ * One entry of TRUST_PROXY as Express's 'trust proxy' (proxy-addr) takes it: a
+ * name, an address, or an address with a prefix length or an IPv4 netmask.
+ * Checked here so a typo stops the API with the variable's name, not Express's
+ * bare "invalid IP address".
+ */
+function trustedProxyOk(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [address, range, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (range === undefined) return true;
+  if (/^\d+$/.test(range)) return Number(range) <= (family === 4 ? 32 : 128);
+  if (family !== 4 || isIP(range) !== 4) return false;
+  // A netmask's ones come first: its inverse plus one is a power of two.
+  const inverse = ~range.split('.').reduce((n, octet) => n * 256 + Number(octet), 0) >>> 0;
+  return (inverse & (inverse + 1)) === 0;
+}
+
 /** A duration variable with its default written as docs/configuration.md writes it; parsed to milliseconds. */
 const duration = (defaultText: string) =>
   z
@@ -113,6 +132,8 @@ const apiOnly = {
   TRUST_PROXY: z
     .string()
     .default('false')
+    .refine((v) => v === 'true' || v === 'false' || /^\d+$/.test(v) || v.split(',').every((entry) => trustedProxyOk(entry.trim())),
+      'must be false, true, a hop count, or comma-separated proxy addresses and subnets (10.0.0.0/8), or loopback, linklocal, uniquelocal')
     .transform((v): boolean | number | string => (v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v)),
 };
 

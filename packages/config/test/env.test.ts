@@ -203,9 +203,18 @@ describe('TRUST_PROXY', () => {
     ['false', false],
     ['2', 2],
     ['10.0.0.0/8, 127.0.0.1', '10.0.0.0/8, 127.0.0.1'],
+    ['loopback, fd00::/8, 10.0.0.0/255.0.0.0', 'loopback, fd00::/8, 10.0.0.0/255.0.0.0'],
   ])('%s → %p', (value, expected) => {
     const result = parseEnv(apiEnvSchema, value === undefined ? {} : { TRUST_PROXY: value });
     expect(result).toMatchObject({ ok: true, config: { TRUST_PROXY: expected } });
+  });
+
+  // What Express would refuse at start-up with a bare "invalid IP address" is refused here, naming the variable.
+  it.each(['nonsense', '10.0.0.0/33', '10.0.0.0/255.0.255.0', '10.0.0.1, ingress', 'fd00::/129'])('refuses %p', (value) => {
+    expect(parseEnv(apiEnvSchema, { TRUST_PROXY: value })).toEqual({
+      ok: false,
+      message: 'TRUST_PROXY: must be false, true, a hop count, or comma-separated proxy addresses and subnets (10.0.0.0/8), or loopback, linklocal, uniquelocal',
+    });
   });
 });
 

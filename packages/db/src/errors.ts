@@ -41,3 +41,18 @@ export function isUniqueViolation(err: unknown, constraint?: string): boolean {
   if (hasErrorCode(err, ['P2002', '23505'])) return true;
   return constraint !== undefined && [...errorChain(err)].some((e) => typeof e.message === 'string' && e.message.includes(constraint));
 }
+
+const UNREACHABLE_MESSAGE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ENOTFOUND|Can't reach database|Connection terminated|connection.*(closed|refused|terminated)|too many clients|the database system is (starting|shutting) up|terminating connection/i;
+
+/** Node errnos, SQLSTATEs (admin shutdown, cannot connect now, too many connections) and Prisma codes that mean "not reachable now". */
+const UNREACHABLE_CODES = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND', '57P01', '57P03', '53300', 'P1001', 'P1017', 'P2024'];
+
+/**
+ * PostgreSQL could not be reached, or refused connections for now (starting,
+ * shutting down, out of connections): an outage to wait out, not a mistake to
+ * report. A wrong password, a missing database or a bad statement is not one.
+ */
+export function isDatabaseUnreachable(err: unknown): boolean {
+  if (hasErrorCode(err, UNREACHABLE_CODES)) return true;
+  return [...errorChain(err)].some((e) => typeof e.message === 'string' && UNREACHABLE_MESSAGE.test(e.message) && /prisma|pg|database|postgres|connect/i.test(`${String(e.name)} ${e.message}`));
+}

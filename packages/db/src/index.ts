@@ -8,3 +8,4 @@ export * from './installation';
 export * from './statuses';
 export * from './payload';
 export * from './partitions';
+export * from './wait';

@@ -65,7 +65,12 @@ function refuseUpgrade(socket: Duplex, err: unknown): void {
 /** A text frame's JSON (ws hands frames over as Buffers). */
 const frameText = (data: RawData): string => (Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data)).toString('utf8');
 
-export function createListenHub(deps: ApiDeps): ListenHub {
+/**
+ * `clientAddress`: the address Express would give this upgrade as `req.ip`
+ * (TRUST_PROXY decides whose X-Forwarded-For counts), so a wrong key here is
+ * counted under the same address as on any /v1 route (docs/security.md).
+ */
+export function createListenHub(deps: ApiDeps, clientAddress: (req: IncomingMessage) => string | undefined): ListenHub {
   const prefix = deps.config.QUEUE_PREFIX;
   const graceMs = listenGraceMs(deps.config);
   const apiId = randomBytes(9).toString('base64url');
@@ -163,8 +168,8 @@ export function createListenHub(deps: ApiDeps): ListenHub {
     if (!key) throw new AppError('UNAUTHORIZED', 'Missing API key: send it as "Authorization: Bearer <key>" or "X-API-Key: <key>".');
     const auth = await authenticateApiKey(deps, key);
     if (!auth) {
-      // Counted like a wrong key on any /v1 route (by the connection's address).
-      const waitSeconds = await failures.fail({ ip: req.socket.remoteAddress } as Request);
+      // Counted like a wrong key on any /v1 route, under the same client address.
+      const waitSeconds = await failures.fail({ ip: clientAddress(req) } as Request);
       throw waitSeconds > 0 ? tooManyFailures('API keys', waitSeconds) : new AppError('UNAUTHORIZED', 'Invalid or revoked API key.');
     }
     if (!planAllowsWebhooks(auth.plan)) throw new AppError('PLAN_REQUIRED', 'Webhooks need the pro or enterprise plan; upgrade the account to use them.');

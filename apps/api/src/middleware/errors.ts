@@ -2,7 +2,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ZodError } from 'zod';
 import { AppError, toEnvelope, type ErrorDetail } from '@hookline/domain';
 import type { Logger } from '@hookline/config';
-import { errorChain, hasErrorCode } from '@hookline/db';
+import { hasErrorCode, isDatabaseUnreachable } from '@hookline/db';
 
 // Every failure leaves as the error envelope of docs/api.md#errors: never a stack trace, never HTML.
 
@@ -28,15 +28,6 @@ export function fromZod(err: ZodError): AppError {
   return new AppError('INVALID_PAYLOAD', first ? `${first.path}: ${first.message}` : 'Invalid request.', details);
 }
 
-const DB_DOWN = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|Can't reach database|Connection terminated|connection.*(closed|refused|terminated)|too many clients|the database system is (starting|shutting) up|terminating connection/i;
-
-const DB_DOWN_CODES = ['ECONNREFUSED', 'ECONNRESET', '57P01', '57P03', '53300', 'P1001', 'P1017', 'P2024'];
-
-function isDatabaseUnavailable(err: unknown): boolean {
-  if (hasErrorCode(err, DB_DOWN_CODES)) return true;
-  return [...errorChain(err)].some((e) => typeof e.message === 'string' && DB_DOWN.test(e.message) && /prisma|pg|database|postgres|connect/i.test(`${String(e.name)} ${e.message}`));
-}
-
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   if (err instanceof ZodError) return fromZod(err);
@@ -47,7 +38,7 @@ export function toAppError(err: unknown): AppError {
   if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new AppError('INVALID_PAYLOAD', 'Request body must be UTF-8 JSON.');
   if (e?.type === 'request.aborted' || e?.type === 'request.size.invalid' || e?.type === 'stream.encoding.set') return new AppError('INVALID_PAYLOAD', 'Request body could not be read.');
   if (hasErrorCode(err, ['22021', '22P02', '22P05', '54000'])) return new AppError('INVALID_PAYLOAD', 'The request contains characters or values PostgreSQL cannot store (for example a NUL character).');
-  if (isDatabaseUnavailable(err)) return new AppError('SERVICE_UNAVAILABLE', 'The database is unreachable; try again shortly.');
+  if (isDatabaseUnreachable(err)) return new AppError('SERVICE_UNAVAILABLE', 'The database is unreachable; try again shortly.');
   // Express 5 fails to decode a path parameter with a URIError (status 400).
   if (err instanceof URIError) return new AppError('INVALID_PAYLOAD', 'The URL is not valid percent-encoding; encode each path segment with encodeURIComponent.');
   const status = e?.status ?? e?.statusCode;
