@@ -63,7 +63,7 @@ describe.each([['alone', false], ['after the online preparation', true]] as cons
     before = mkdtempSync(join(tmpdir(), 'hookline-pm-'));
     for (const m of listMigrations().filter((x) => x.name < PARTITIONED)) cpSync(join(MIGRATIONS_DIR, m.name), join(before, m.name), { recursive: true });
     await runMigrations(migrator.sql, before);
-  });
+  }, 180_000);
 
   afterAll(async () => {
     await traffic?.close();
