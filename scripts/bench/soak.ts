@@ -112,7 +112,12 @@ export async function runSoak(opts: SoakOptions): Promise<void> {
       const [info, counts, sizes] = await Promise.all([
         redis.info('memory'),
         queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed'),
-        db.query<{ relname: string; bytes: string }>(`SELECT relname, pg_total_relation_size(oid)::bigint AS bytes FROM pg_class WHERE relkind = 'r' AND relname = ANY($1)`, [TABLES]),
+        // A partitioned table's bytes are its partitions' (it has none of its own; a plain table has no partition tree).
+        db.query<{ relname: string; bytes: string }>(
+          `SELECT c.relname, (pg_total_relation_size(c.oid) + COALESCE((SELECT sum(pg_total_relation_size(p.relid)) FROM pg_partition_tree(c.oid) p WHERE p.isleaf), 0))::bigint AS bytes
+             FROM pg_class c WHERE c.relkind IN ('r', 'p') AND c.relname = ANY($1) AND NOT c.relispartition`,
+          [TABLES],
+        ),
       ]);
       const delivered = received();
       return {

@@ -1,7 +1,7 @@
 // Composition root of the API process (`npm run start:api`): the only place that reads process.env.
 import { resolve } from 'node:path';
 import { apiEnvSchema, createLogger, loadEnvOrExit, loadOrCreateDevSecrets, PRODUCTION_REQUIRED, throttledWarn } from '@hookline/config';
-import { createDb, runMigrations, untilDatabaseAnswers } from '@hookline/db';
+import { createDb, ensurePartitions, runMigrations, untilDatabaseAnswers } from '@hookline/db';
 import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
 import { startTracing } from '@hookline/telemetry';
@@ -25,11 +25,15 @@ async function main() {
   if (tracing.enabled) logger.info('tracing on', { otlp_url: tracing.url, protocol: tracing.protocol, service_name: tracing.serviceName });
   const db = await createDb({ databaseUrl: env.DATABASE_URL, poolSize: 20, onError: throttledWarn(logger, 'PostgreSQL connection lost; requests answer 503 until it is back') });
   db.compact = env.COMPACT_HISTORY;
+  db.partitionIntervalMs = env.PARTITION_INTERVAL;
   // Started while PostgreSQL is down (a failover, a rescheduled pod): wait for it, one line each way.
   await untilDatabaseAnswers(() => runMigrations(db.sql), {
     onWait: (err) => logger.warn('PostgreSQL unreachable at start: the API waits for it and starts when it answers (check DATABASE_URL if this lasts)', { err: err.message }),
     onBack: (waitedMs) => logger.info('PostgreSQL answered; starting', { waited_ms: waitedMs }),
   });
+  // The partitions of now and a few intervals ahead (packages/db/src/partitions.ts), before the first write.
+  // Not fatal: if they cannot be made now (a lock held too long), a write that needs one makes it.
+  await ensurePartitions(db).catch((err: Error) => logger.warn('could not make partitions ahead at start', { err: err.message }));
   const redisTarget = redisTargetFromEnv(env);
   const redis = createRedis(redisTarget, 'producer', throttledWarn(logger, 'Redis connection error; publishes wait in the outbox for the relay'));
   // Each delivery goes to its webhook's shard; the workers serve every shard.

@@ -9,7 +9,7 @@
 import { resolve } from 'node:path';
 import { startTracing } from '@hookline/telemetry';
 import { createLogger, devSecretsFile, loadEnvOrExit, loadOrCreateDevSecrets, PRODUCTION_REQUIRED, standaloneEnvSchema, throttledWarn } from '@hookline/config';
-import { createDb, runMigrations } from '@hookline/db';
+import { createDb, ensurePartitions, runMigrations } from '@hookline/db';
 import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
 import { createDeliveryQueues, createRedis, describeRedisTarget, redisTargetFromEnv, shardCount } from '@hookline/queue';
@@ -69,7 +69,11 @@ async function main() {
     : await createDb({ pgliteDir: resolve(dataDir, 'pglite') });
   // The embedded database has one process, this one, so nothing of a version before can read it: compact always.
   db.compact = env.DATABASE_URL ? env.COMPACT_HISTORY : true;
+  db.partitionIntervalMs = env.PARTITION_INTERVAL;
   const applied = await runMigrations(db.sql);
+  // The partitions of now and a few intervals ahead (packages/db/src/partitions.ts), before the first write.
+  // Not fatal: if they cannot be made now (a lock held too long), a write that needs one makes it.
+  await ensurePartitions(db).catch((err: Error) => logger.warn('could not make partitions ahead at start', { err: err.message }));
   if (applied.length) say(`hookline: applied ${applied.length} migration(s)`);
 
   // A redis-server of its own only for one local server; a cluster or Sentinel must be running already.

@@ -1,4 +1,4 @@
-import { transactionSql, unpackPayload, WAITING_STATUSES_SQL, writeEventBatch, type Db, type OutboxSql, type SqlRunner, type WriteFormat } from '@hookline/db';
+import { createdRange, createdWithin, ID_TIME_SKEW_MS, transactionSql, unpackPayload, WAITING_STATUSES_SQL, withPartitionNet, writeEventBatch, type Db, type OutboxSql, type SqlRunner, type WriteFormat } from '@hookline/db';
 import { createBatcher, type CircuitState, type DeliveryStatus, type EventData, type OperationalEventName } from '@hookline/domain';
 import { inSpan, SpanKind } from '@hookline/telemetry';
 
@@ -53,7 +53,13 @@ export type LoadedDelivery = {
 // The account and the event's name are read from the webhook and the event (a
 // delivery's own copies are NULL in the compact history, and equal where set);
 // the payload from data or, when it was large, data_z (unpackPayload).
-const LOAD_SQL = `
+// Each id comes with the created_at range its time gives (createdRange), for the
+// delivery; its event was written by the same statement at the same created_at
+// (and, before the outbox, in the same transaction at its now()), so it is looked
+// for around the delivery's own: each lookup reads one partition of each table,
+// an old id (no time) every partition of deliveries and one of events.
+// Exported for the partition test (EXPLAIN).
+export const LOAD_SQL = `
 SELECT d.id, w.account_id, d.status, d.attempt_count, d.next_attempt_at, d.webhook_id, d.event_id, e.event,
        w.url, w.is_active, w.retry_enabled, w.max_retries,
        w.signing_secret_enc, w.previous_secret_enc,
@@ -61,10 +67,11 @@ SELECT d.id, w.account_id, d.status, d.attempt_count, d.next_attempt_at, d.webho
        w.static_secret_enc, w.custom_headers_enc, w.disabled_reason, w.failing_since, w.failing_announced, (w.deleted_at IS NOT NULL) AS deleted,
        w.max_in_flight, w.rate_limit_per_second, w.circuit, w.circuit_retry_at, w.circuit_cooldown_ms,
        e.data, e.data_z, e.test, e.created_at AS event_created_at
-  FROM deliveries d
+  FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS i(id, lo, hi)
+  JOIN deliveries d ON d.id = i.id AND ${createdWithin('d.created_at', 'i.lo', 'i.hi')}
   JOIN webhooks w ON w.id = d.webhook_id
   JOIN events e ON e.id = d.event_id
- WHERE d.id = ANY($1::text[])`;
+   AND e.created_at BETWEEN d.created_at - interval '${ID_TIME_SKEW_MS} milliseconds' AND d.created_at + interval '${ID_TIME_SKEW_MS} milliseconds'`;
 
 // Attempt numbers are allocated here: `attempt_count + 1` and the attempt row
 // are one statement, guarded by the count the decision was made on, so two
@@ -76,10 +83,11 @@ SELECT d.id, w.account_id, d.status, d.attempt_count, d.next_attempt_at, d.webho
 // be held until it ended (ordered job callbacks): its caller wakes them.
 // $13 (the compact history): the attempt's copies of its delivery's event id
 // and name, and the delivery's updated_at (read by no one), are left NULL.
-const RECORD_SQL = `
+// $14, $15: the created_at range of each delivery's id (createdRange): its update reads one partition.
+export const RECORD_SQL = `
 WITH input AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[], $11::int[], $12::text[])
-    AS t(id, status, at, next_at, expected, attempt_id, attempt_status, response_status, response_body, error, duration_ms, wake_extraction)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[], $11::int[], $12::text[], $14::timestamptz[], $15::timestamptz[])
+    AS t(id, status, at, next_at, expected, attempt_id, attempt_status, response_status, response_body, error, duration_ms, wake_extraction, lo, hi)
 ), d AS (
   UPDATE deliveries AS dl
      SET attempt_count = dl.attempt_count + 1,
@@ -89,7 +97,7 @@ WITH input AS (
          completed_at = CASE WHEN i.status IN ('succeeded', 'failed') THEN i.at ELSE NULL END,
          updated_at = CASE WHEN $13::boolean THEN NULL ELSE i.at END
     FROM input i
-   WHERE dl.id = i.id AND dl.attempt_count = i.expected
+   WHERE dl.id = i.id AND ${createdWithin('dl.created_at', 'i.lo', 'i.hi')} AND dl.attempt_count = i.expected
   RETURNING dl.id, dl.attempt_count, dl.webhook_id, dl.event_id, dl.event
 ), logged AS (
   INSERT INTO attempts (id, delivery_id, webhook_id, event_id, event, attempt_number, status, response_status, response_body, error, duration_ms, next_retry_at, created_at)
@@ -195,7 +203,8 @@ async function writeNotice(sql: OutboxSql, notice: Notice, format: WriteFormat):
     accountId: notice.accountId, event: notice.event, parserId: null, data: notice.data, exceptWebhookId: notice.aboutWebhookId,
   }], format);
   if (!written || written.deliveryIds.length === 0) return [];
-  const rows = await sql.query<{ id: string; webhook_id: string }>('SELECT id, webhook_id FROM deliveries WHERE event_id = $1', [written.eventId]);
+  // The outbox wrote them at the event's created_at: one partition.
+  const rows = await sql.query<{ id: string; webhook_id: string }>('SELECT id, webhook_id FROM deliveries WHERE event_id = $1 AND created_at = $2', [written.eventId, written.createdAt]);
   return rows.map((row) => ({ id: row.id, webhookId: row.webhook_id }));
 }
 
@@ -203,7 +212,8 @@ export function createDeliveryStore(db: Db) {
   const load = createBatcher<string, LoadedDelivery | undefined>({
     ...BATCH,
     async run(ids) {
-      const rows = await db.sql.query<LoadedDelivery & { data_z?: Uint8Array | null }>(LOAD_SQL, [ids]);
+      const ranges = ids.map(createdRange);
+      const rows = await db.sql.query<LoadedDelivery & { data_z?: Uint8Array | null }>(LOAD_SQL, [ids, ranges.map((r) => r.from), ranges.map((r) => r.to)]);
       const byId = new Map(rows.map(({ data_z: dataZ, ...row }) => [row.id, { ...row, data: unpackPayload(row.data, dataZ) }]));
       return ids.map((id) => byId.get(id));
     },
@@ -215,6 +225,7 @@ export function createDeliveryStore(db: Db) {
     const rows = await sql.query<{ delivery_id: string; wake: string[] | null }>(RECORD_SQL, [
       column('deliveryId'), column('status'), column('at'), column('nextAttemptAt'), column('expectedCount'), column('attemptId'),
       column('attemptStatus'), column('responseStatus'), column('responseBody'), column('error'), column('durationMs'), column('wakeExtraction'), db.compact,
+      items.map((item) => createdRange(item.deliveryId).from), items.map((item) => createdRange(item.deliveryId).to),
     ]);
     const recorded = new Map(rows.map((row) => [row.delivery_id, { wake: row.wake ?? [] }]));
     return items.map((item) => recorded.get(item.deliveryId) ?? null);
@@ -227,11 +238,11 @@ export function createDeliveryStore(db: Db) {
    */
   async function transition<R>(statement: string, params: unknown[], notice: Notice | null): Promise<{ row: R | undefined } & Announced> {
     if (!notice) return { row: (await db.sql.query<R>(statement, params))[0], deliveries: [] };
-    return db.prisma.$transaction(async (tx) => {
+    return withPartitionNet(db, () => db.prisma.$transaction(async (tx) => {
       const sql = transactionSql(tx);
       const [row] = await sql.query<R>(statement, params);
       return { row, deliveries: row ? await writeNotice(sql, notice, db) : [] };
-    }, NOTICE_TX);
+    }, NOTICE_TX));
   }
 
   // A failed item is carried as data, not as an Error instance: errors from
@@ -246,7 +257,8 @@ export function createDeliveryStore(db: Db) {
     key: (item) => item.deliveryId,
     async run(items) {
       try {
-        return await recordMany(items);
+        // An attempt whose partition is missing: made at once, and the statement (which wrote nothing) runs again.
+        return await withPartitionNet(db, () => recordMany(items));
       } catch (err) {
         if (items.length === 1) return [{ failed: err }];
         // One bad row must not fail the others (each would be sent again): record them one by one.
@@ -281,11 +293,11 @@ export function createDeliveryStore(db: Db) {
      * one run record the attempt also lets one write the notice). Rare: not batched.
      */
     recordExhausted: (item: AttemptRecord, notice: Notice): Promise<(Recorded & Announced) | null> =>
-      inSpan('hookline.record', () => db.prisma.$transaction(async (tx) => {
+      inSpan('hookline.record', () => withPartitionNet(db, () => db.prisma.$transaction(async (tx) => {
         const sql = transactionSql(tx);
         const [done] = await recordMany([item], sql);
         return done ? { ...done, deliveries: await writeNotice(sql, notice, db) } : null;
-      }, NOTICE_TX), { kind: SpanKind.CLIENT }),
+      }, NOTICE_TX)), { kind: SpanKind.CLIENT }),
 
     /** The document callbacks of an extraction to a webhook still waiting, and when the last is due. */
     async waitingDocuments(extractionId: string, webhookId: string): Promise<{ waiting: number; latest: Date | null }> {
@@ -300,8 +312,10 @@ export function createDeliveryStore(db: Db) {
      */
     async current(deliveryId: string, attemptId: string) {
       const rows = await db.sql.query<{ status: DeliveryStatus; attempt_count: number; mine: number | null }>(
-        'SELECT status, attempt_count, (SELECT attempt_number FROM attempts WHERE delivery_id = $1 AND id = $2) AS mine FROM deliveries WHERE id = $1',
-        [deliveryId, attemptId],
+        `SELECT status, attempt_count,
+                (SELECT attempt_number FROM attempts WHERE delivery_id = $1 AND id = $2 AND created_at >= COALESCE($5::timestamptz, '-infinity'::timestamptz)) AS mine
+           FROM deliveries WHERE id = $1 AND ${createdWithin('created_at', '$3::timestamptz', '$4::timestamptz')}`,
+        [deliveryId, attemptId, createdRange(deliveryId).from, createdRange(deliveryId).to, createdRange(attemptId).from],
       );
       return rows[0];
     },
@@ -309,8 +323,8 @@ export function createDeliveryStore(db: Db) {
     cancel: (deliveryId: string, at: Date) =>
       changed(
         `UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, completed_at = $2, updated_at = $2
-          WHERE id = $1 AND status IN ${WAITING_STATUSES_SQL} RETURNING id`,
-        [deliveryId, at],
+          WHERE id = $1 AND ${createdWithin('created_at', '$3::timestamptz', '$4::timestamptz')} AND status IN ${WAITING_STATUSES_SQL} RETURNING id`,
+        [deliveryId, at, createdRange(deliveryId).from, createdRange(deliveryId).to],
       ),
 
     /** Ends the failing spell, and with it its announcement: the next spell is announced again. */

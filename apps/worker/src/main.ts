@@ -2,7 +2,7 @@
 // place that reads process.env. Any number of these may run at once.
 import { resolve } from 'node:path';
 import { createLogger, loadEnvOrExit, loadOrCreateDevSecrets, onShutdownSignal, PRODUCTION_REQUIRED, throttledWarn, workerEnvSchema } from '@hookline/config';
-import { createDb, runMigrations, untilDatabaseAnswers } from '@hookline/db';
+import { createDb, ensurePartitions, runMigrations, untilDatabaseAnswers } from '@hookline/db';
 import { createSecretBox, parseEncryptionKey } from '@hookline/domain';
 import { createMetrics } from '@hookline/metrics';
 import { createRedis, describeRedisTarget, redisTargetFromEnv } from '@hookline/queue';
@@ -32,11 +32,15 @@ async function main() {
   if (tracing.enabled) logger.info('tracing on', { otlp_url: tracing.url, protocol: tracing.protocol, service_name: tracing.serviceName });
   const db = await createDb({ databaseUrl: env.DATABASE_URL, poolSize: 20, onError: throttledWarn(logger, 'PostgreSQL connection lost; deliveries wait for it') });
   db.compact = env.COMPACT_HISTORY;
+  db.partitionIntervalMs = env.PARTITION_INTERVAL;
   // Started while PostgreSQL is down (a failover, a rescheduled pod): wait for it, one line each way.
   await untilDatabaseAnswers(() => runMigrations(db.sql), {
     onWait: (err) => logger.warn('PostgreSQL unreachable at start: the worker waits for it and starts when it answers (check DATABASE_URL if this lasts)', { err: err.message }),
     onBack: (waitedMs) => logger.info('PostgreSQL answered; starting', { waited_ms: waitedMs }),
   });
+  // The partitions of now and a few intervals ahead (packages/db/src/partitions.ts), before the first write.
+  // Not fatal: if they cannot be made now (a lock held too long), a write that needs one makes it.
+  await ensurePartitions(db).catch((err: Error) => logger.warn('could not make partitions ahead at start', { err: err.message }));
   const redisTarget = redisTargetFromEnv(env);
   const connection = createRedis(redisTarget, 'worker', throttledWarn(logger, 'Redis connection error; the worker waits for it'));
   const metrics = createMetrics({ app: 'worker' });

@@ -1,5 +1,5 @@
 import type { Logger } from '@hookline/config';
-import { WAITING_STATUSES_SQL, type Db, type SqlRunner } from '@hookline/db';
+import { dropPartitions, ensurePartitions, WAITING_STATUSES_SQL, type Db, type SqlRunner } from '@hookline/db';
 import type { Metrics } from '@hookline/metrics';
 
 // Data lifecycle (docs/operations.md, "Data retention"). Every worker process runs this
@@ -29,8 +29,20 @@ import type { Metrics } from '@hookline/metrics';
 //   next tick continues where the data is (oldest first), nothing is remembered;
 // - the delivery DELETE also re-checks the status: if a delivery of a chosen event
 //   became waiting after the event was chosen (a race with no known writer today),
-//   the event's DELETE then fails its foreign key and the whole batch rolls back —
-//   nothing waiting is deleted; the sweep stops with a warning and tries next tick.
+//   it is not deleted, and the event's DELETE keeps every event one of whose
+//   deliveries was left (the history tables have no foreign keys between them
+//   since they are partitioned: this is what the key between deliveries and
+//   events used to catch).
+//
+// Before the rows, the partitions (packages/db/src/partitions.ts), under the same
+// lock: the ones missing up to PARTITIONS_AHEAD intervals from now are created,
+// and those wholly older than RETENTION are detached and dropped (each a moment,
+// whatever its size) unless a waiting delivery still needs one; such a partition
+// is kept and reported, the row deletes below take its ended rows, and it goes
+// once nothing in it waits. Row deletes remain for what partitions do not cover:
+// the partitions kept, the legacy partition (the table as it was before
+// partitioning, until it is wholly older than RETENTION), extractions, idempotency
+// records (keyed by scope, unique across time: not partitioned).
 //
 // One sweeper at a time: a session-level advisory lock (pg_try_advisory_lock),
 // taken on one dedicated connection and held for the whole sweep, the batches run
@@ -49,10 +61,13 @@ export const RETENTION_TABLES = ['events', 'deliveries', 'attempts', 'extraction
 export type RetentionTable = (typeof RETENTION_TABLES)[number];
 export type RetentionCounts = Record<RetentionTable, number>;
 
+/** Partitions created ahead, dropped (wholly older than RETENTION), and kept although old (a waiting delivery needs them, or their lock was busy). */
+export type PartitionWork = { created: string[]; dropped: string[]; kept: string[] };
+
 export type SweepResult =
   | { skipped: true; reason: string }
   /** complete: false when the sweep stopped early (its time ran out, or the sweeper is stopping); the next one continues. */
-  | { skipped: false; deleted: RetentionCounts; complete: boolean };
+  | { skipped: false; partitions: PartitionWork; deleted: RetentionCounts; complete: boolean };
 
 export const SKIPPED_LOCKED = 'another sweeper holds the lock';
 
@@ -73,7 +88,9 @@ WITH doomed AS (
 ), att AS (
   DELETE FROM attempts a WHERE a.delivery_id IN (SELECT id FROM del) RETURNING 1
 ), ev AS (
-  DELETE FROM events e WHERE e.id IN (SELECT id FROM doomed) RETURNING 1
+  DELETE FROM events e WHERE e.id IN (SELECT id FROM doomed)
+     AND NOT EXISTS (SELECT 1 FROM deliveries k WHERE k.event_id = e.id AND k.id NOT IN (SELECT id FROM del))
+  RETURNING 1
 )
 SELECT (SELECT count(*) FROM ev)::int AS events, (SELECT count(*) FROM del)::int AS deliveries, (SELECT count(*) FROM att)::int AS attempts`,
   extractions: `
@@ -129,6 +146,8 @@ export type RetentionDeps = {
   firstRunMs?: number;
   /** Fraction of a delay added or taken at random (default 0.2), so many workers do not all try at once. */
   jitter?: number;
+  /** The time partitions are made ahead of and dropped behind; tests move it. Rows are judged by PostgreSQL's now(). */
+  now?: () => Date;
 };
 
 export type RetentionSweeper = {
@@ -148,6 +167,7 @@ export function startRetentionSweeper(deps: RetentionDeps): RetentionSweeper {
   const intervalMs = deps.intervalMs ?? 600_000;
   const firstRunMs = deps.firstRunMs ?? 60_000;
   const jitter = deps.jitter ?? 0.2;
+  const now = deps.now ?? (() => new Date());
 
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -166,7 +186,24 @@ export function startRetentionSweeper(deps: RetentionDeps): RetentionSweeper {
     };
   });
 
+  async function partitionWork(sql: SqlRunner): Promise<PartitionWork> {
+    const at = now();
+    const created = await ensurePartitions({ sql, partitionIntervalMs: db.partitionIntervalMs }, at);
+    const dropped = await dropPartitions(sql, new Date(at.getTime() - retentionMs));
+    const work = {
+      created: created.map((p) => p.partition),
+      dropped: dropped.filter((p) => !p.kept).map((p) => p.partition),
+      kept: dropped.filter((p) => p.kept).map((p) => p.partition),
+    };
+    if (work.created.length > 0) logger.info('partitions created ahead', { partitions: work.created });
+    if (work.dropped.length > 0) logger.info('retention dropped old partitions', { partitions: work.dropped, retention_ms: retentionMs });
+    // A partition that outlives RETENTION because a delivery in it still waits: said on every sweep until it goes.
+    for (const p of dropped.filter((d) => d.kept)) logger.warn('old partition kept', { partition: p.partition, reason: p.reason });
+    return work;
+  }
+
   async function sweep(sql: SqlRunner): Promise<SweepResult> {
+    const partitions = await partitionWork(sql);
     const deleted = zeroCounts();
     const deadline = Date.now() + maxSweepMs;
     let complete = true;
@@ -194,7 +231,7 @@ export function startRetentionSweeper(deps: RetentionDeps): RetentionSweeper {
         if ((row?.[phase.parent] ?? 0) < batchSize) break;
       }
     }
-    return { skipped: false, deleted, complete };
+    return { skipped: false, partitions, deleted, complete };
   }
 
   async function runOnce(): Promise<SweepResult> {

@@ -142,6 +142,8 @@ describe('one sweep', () => {
     expect(result).toEqual({
       skipped: false,
       complete: true,
+      // Every row here is in the legacy partition (the table as it was, up to the next UTC midnight): rows go one by one.
+      partitions: { created: expect.any(Array), dropped: [], kept: [] },
       // 7 events × 2 deliveries × 2 attempts, plus the bare event.
       deleted: { events: 8, deliveries: 14, attempts: 28, extractions: 4, extraction_documents: 8, idempotency_records: 4 },
     });
@@ -184,6 +186,7 @@ describe('one sweep', () => {
       expect(await s.runOnce()).toEqual({
         skipped: false,
         complete: true,
+        partitions: { created: expect.any(Array), dropped: [], kept: [] },
         deleted: { events: 0, deliveries: 0, attempts: 0, extractions: 0, extraction_documents: 0, idempotency_records: 0 },
       });
     } finally {
@@ -191,6 +194,61 @@ describe('one sweep', () => {
     }
     expect(lines).toEqual([]);
     expect(await ids(t.db, 'events')).toHaveLength(4);
+  });
+});
+
+describe('partitions', () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase();
+    await seedAccount(t.db);
+  });
+  afterAll(() => t.drop());
+
+  // The sweeper's clock moved 40 days on: every partition of today and before is wholly older than RETENTION.
+  it('makes partitions ahead, drops whole old ones, and keeps one a waiting delivery needs until it ends', async () => {
+    const { db } = t;
+    await event(db, 'evt_old_ended', OLD, [['wh_a', 'succeeded']]);
+    await event(db, 'evt_old_waiting', OLD, [['wh_a', 'pending_retry']], 1);
+    const later = Date.now() + 40 * DAY;
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const s = sweeper(db, { now: () => new Date(later), logger: createLogger({ level: 'info', service: 'worker', stream: sink }) });
+    let first: SweepResult;
+    try {
+      first = await s.runOnce();
+    } finally {
+      await s.stop();
+    }
+    if (first.skipped) throw new Error('skipped');
+    // Made ahead of the moved clock.
+    const [last] = await db.sql.query<{ upper_bound: Date }>(`SELECT max(upper_bound) AS upper_bound FROM hookline_partitions('deliveries')`);
+    expect(new Date(last.upper_bound).getTime()).toBeGreaterThan(later + 2 * DAY);
+    // The legacy partitions hold the waiting delivery, its event and its attempt: kept (and said); the ended event went row by row.
+    expect(first.partitions.kept.sort()).toEqual(['attempts_legacy', 'deliveries_legacy', 'events_legacy']);
+    expect(first.partitions.dropped.length).toBeGreaterThan(0);
+    expect(first.partitions.dropped).not.toEqual(expect.arrayContaining(['deliveries_legacy']));
+    expect(lines.join('')).toMatch(/old partition kept.*deliveries_legacy/);
+    expect(await ids(db, 'events')).toEqual(['evt_old_waiting']);
+    expect(await ids(db, 'deliveries')).toEqual(['dlv_evt_old_waiting_wh_a']);
+
+    // Once it ends, the next sweep drops them.
+    await db.sql.query(`UPDATE deliveries SET status = 'succeeded' WHERE id = 'dlv_evt_old_waiting_wh_a'`);
+    const again = sweeper(db, { now: () => new Date(later) });
+    try {
+      const second = await again.runOnce();
+      if (second.skipped) throw new Error('skipped');
+      expect(second.partitions.dropped.sort()).toEqual(['attempts_legacy', 'deliveries_legacy', 'events_legacy']);
+      expect(second.partitions.kept).toEqual([]);
+    } finally {
+      await again.stop();
+    }
+    expect(await ids(db, 'events')).toEqual([]);
   });
 });
 
@@ -354,9 +412,10 @@ describe('indexes', () => {
       }
     });
     for (const plan of Object.values(plans)) expect(plan).not.toMatch(/Seq Scan/);
-    expect(plans.events).toMatch(/Index Scan using events_created_at_idx on events/);
-    expect(plans.events).toMatch(/using deliveries_event_id_webhook_id_key/);
-    expect(plans.events).toMatch(/using attempts_delivery_id_attempt_number_key/);
+    // events, deliveries and attempts are partitioned: each partition's copy of the index serves (named after the partition).
+    expect(plans.events).toMatch(/Index Scan using events_\w*created_at_idx on events_/);
+    expect(plans.events).toMatch(/using deliveries_\w*event_id_webhook_id_\w*(key|idx)/);
+    expect(plans.events).toMatch(/using attempts_\w*delivery_id_attempt_number_\w*(key|idx)/);
     expect(plans.extractions).toMatch(/Index Scan using extractions_created_at_idx on extractions/);
     expect(plans.extractions).toMatch(/using extraction_documents_pkey/);
     expect(plans.idempotency).toMatch(/Index Scan using idempotency_records_expires_at_idx on idempotency_records/);

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseDuration, parseEncryptionKey, parseSchedule } from '@hookline/domain';
+import { parseDuration, parseEncryptionKey, parseSchedule, partitionIntervalProblem } from '@hookline/domain';
 
 // One small schema per app, validated once at start-up. Each app's main.ts passes process.env
 // here once; a bad value ends the process with one line naming the variable.
@@ -84,6 +84,12 @@ const common = {
   // The compact history (docs/operations.md, "Rolling upgrades and the compact history"): on only once every
   // API and worker process runs a version that reads it; the versions before it cannot.
   COMPACT_HISTORY: boolFlag.default(false),
+  // The range of one partition of events, deliveries and attempts (packages/db/src/partitions.ts); the API makes
+  // partitions at start and on a missing one, the workers ahead of time, so both read it.
+  PARTITION_INTERVAL: duration('1d').superRefine((ms, ctx) => {
+    const problem = partitionIntervalProblem(ms);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }),
   // Development only: the folder for generated secrets, the embedded database and a local redis-server's data.
   HOOKLINE_DATA_DIR: z.string().min(1).default('.data'),
   // OpenTelemetry traces (packages/telemetry), by the standard OTEL_* names; off unless an endpoint is set.

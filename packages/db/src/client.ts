@@ -1,6 +1,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Pool, type PoolClient } from 'pg';
 import { Prisma, PrismaClient } from './generated/prisma/client';
+import { DAY_MS } from './partitions';
 
 export { PrismaClient };
 export type { Prisma } from './generated/prisma/client';
@@ -28,6 +29,8 @@ export type Db = {
    * shapes are always read.
    */
   compact: boolean;
+  /** PARTITION_INTERVAL in ms: the range of one partition of the history tables (packages/db/src/partitions.ts). */
+  partitionIntervalMs: number;
   /** true when the database answers a trivial query (for /readyz). */
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -107,6 +110,7 @@ export async function createDb(opts: DbOptions): Promise<Db> {
     sql,
     kind: 'postgres',
     compact: false,
+    partitionIntervalMs: DAY_MS,
     ping: () => pool.query('SELECT 1').then(() => true, () => false),
     async close() {
       await prisma.$disconnect();
@@ -136,6 +140,7 @@ async function createPgliteDb(dataDir: string): Promise<Db> {
     sql,
     kind: 'pglite',
     compact: false,
+    partitionIntervalMs: DAY_MS,
     ping: () => pglite.query('SELECT 1').then(() => true, () => false),
     async close() {
       await prisma.$disconnect();

@@ -7,4 +7,5 @@ export * from './circuits';
 export * from './installation';
 export * from './statuses';
 export * from './payload';
+export * from './partitions';
 export * from './wait';

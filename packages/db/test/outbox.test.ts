@@ -193,7 +193,9 @@ describe('writeEvent (in a Prisma transaction)', () => {
     expect((await test(stranger)).deliveryIds).toEqual([]);
   });
 
-  it('holds one delivery per webhook and event: the schema refuses a second (unique (event_id, webhook_id))', async () => {
+  // The key holds created_at (a partitioned table's unique keys must hold its partition key): the outbox
+  // writes an event's deliveries with the event's created_at, so a second one for the same webhook collides.
+  it('holds one delivery per webhook and event: the schema refuses a second (unique (event_id, webhook_id, created_at))', async () => {
     const a = await account();
     const hook = await webhook(a, { events: [QUOTA] });
     const other = await webhook(a, { events: [QUOTA] });
@@ -201,8 +203,8 @@ describe('writeEvent (in a Prisma transaction)', () => {
     expect(written?.deliveryIds).toHaveLength(2);
     const insert = (webhookId: string) =>
       t.db.sql.query(
-        `INSERT INTO deliveries (id, account_id, webhook_id, event_id, event, updated_at) VALUES ($1, $2, $3, $4, $5, now())`,
-        [newId('delivery'), a, webhookId, written!.eventId, QUOTA],
+        `INSERT INTO deliveries (id, account_id, webhook_id, event_id, event, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, now())`,
+        [newId('delivery', written!.createdAt.getTime()), a, webhookId, written!.eventId, QUOTA, written!.createdAt],
       );
     await expect(insert(hook)).rejects.toMatchObject({ code: '23505' });
     await expect(insert(other)).rejects.toMatchObject({ code: '23505' });

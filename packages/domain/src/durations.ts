@@ -22,3 +22,14 @@ export function formatDuration(ms: number): string {
   }
   return `${ms}ms`;
 }
+
+/**
+ * Why a PARTITION_INTERVAL is refused, or null: whole hours that divide a day,
+ * or whole days. A partition's range starts at a multiple of it since the Unix
+ * epoch, so a day's ends at UTC midnight (and 7d's on a Thursday).
+ */
+export function partitionIntervalProblem(ms: number): string | null {
+  if (!Number.isInteger(ms) || ms < UNIT_MS.h || ms % UNIT_MS.h !== 0) return 'must be whole hours, at least 1h';
+  if (ms < UNIT_MS.d ? UNIT_MS.d % ms !== 0 : ms % UNIT_MS.d !== 0) return 'must divide a day (1h, 2h, 3h, 4h, 6h, 8h, 12h) or be whole days (1d, 7d)';
+  return null;
+}

@@ -1,7 +1,8 @@
 import type { z } from 'zod';
 import { AppError, attemptResource, decodeCursor, deliveryResource, encodeCursor, type deliveryListQuery, type recoverBody } from '@hookline/domain';
+import { createdAtWhere } from '@hookline/db';
 import type { ApiDeps } from '../deps';
-import { attemptRow, DELIVERY_EVENT, deliveryRow } from './history-rows';
+import { attemptRow, attemptsOfWhere, DELIVERY_EVENT, deliveryRow } from './history-rows';
 import { enqueueWithin, queueDown } from './outbox-enqueue';
 import { getWebhookRow } from './webhooks';
 
@@ -21,9 +22,13 @@ async function findOwnDelivery(deps: Pick<ApiDeps, 'db'>, accountId: string, del
   if (!ID_RE.test(deliveryId)) throw deliveryNotFound();
   // A deleted webhook takes its deliveries out of every read with it. The account
   // is the webhook's (a delivery's own copy is NULL in the compact history).
-  const row = await deps.db.prisma.delivery.findFirst({ where: { id: deliveryId, webhook: { accountId, deletedAt: null } }, include: DELIVERY_EVENT });
+  // On the one partition of the id's time (createdAtWhere), and so its event (written at the same time):
+  // not through Prisma's include, whose query of the event by id alone would look in every partition.
+  const row = await deps.db.prisma.delivery.findFirst({ where: { id: deliveryId, ...createdAtWhere(deliveryId), webhook: { accountId, deletedAt: null } } });
   if (!row) throw deliveryNotFound();
-  return deliveryRow(row);
+  const event = row.event ?? (await deps.db.prisma.event.findFirst({ where: { id: row.eventId, ...createdAtWhere(deliveryId) }, select: { event: true } }))?.event;
+  if (event === undefined) throw deliveryNotFound();
+  return deliveryRow({ ...row, eventRecord: { event } });
 }
 
 /** Newest first, keyset-paginated on (created_at, id). */
@@ -103,7 +108,7 @@ export async function lastDelivery(deps: Pick<ApiDeps, 'db'>, webhookId: string)
 
 export async function getDelivery(deps: Pick<ApiDeps, 'db'>, accountId: string, deliveryId: string) {
   const delivery = await findOwnDelivery(deps, accountId, deliveryId);
-  const attempts = await deps.db.prisma.attempt.findMany({ where: { deliveryId }, orderBy: { attemptNumber: 'asc' } });
+  const attempts = await deps.db.prisma.attempt.findMany({ where: attemptsOfWhere(deliveryId), orderBy: { attemptNumber: 'asc' } });
   return { delivery: deliveryResource(delivery), attempts: attempts.map((a) => attemptResource(attemptRow(a, delivery))) };
 }
 

@@ -1,4 +1,4 @@
-import { isKeyTaken, writeEventBatch, type EventBatchResult, type IdempotencyRecord, type NewEvent } from '@hookline/db';
+import { isKeyTaken, withPartitionNet, writeEventBatch, type EventBatchResult, type IdempotencyRecord, type NewEvent } from '@hookline/db';
 import { AppError, createBatcher, unwrapSettled, type EventName, type Settled } from '@hookline/domain';
 import { ATTR, context, endSpan, SpanKind, startSpan, type Context } from '@hookline/telemetry';
 import type { ApiDeps } from '../deps';
@@ -125,7 +125,8 @@ export function createEventPublisher(deps: Pick<ApiDeps, 'db' | 'queue' | 'logge
       },
     } : item));
     try {
-      const results = await writeEventBatch(deps.db.sql, items, deps.db);
+      // A partition missing (none made ahead: no worker ran for a while) is made at once and the batch written again.
+      const results = await withPartitionNet(deps.db, () => writeEventBatch(deps.db.sql, items, deps.db));
       return results.map((value) => ({ ok: true, value }));
     } catch (err) {
       const state = sqlState(err);

@@ -1,3 +1,4 @@
+import { createdRange } from '@hookline/db';
 import type { AttemptRow, DeliveryRow } from '@hookline/domain';
 
 // Rows of the delivery log in either shape (docs/operations.md, "Rolling
@@ -29,4 +30,10 @@ export function attemptRow(row: AttemptWithoutEvent, of: { eventId: string; even
 export function attemptRowOf(row: AttemptWithEvent): AttemptRow {
   const { delivery } = row;
   return attemptRow(row, { eventId: delivery.eventId, event: delivery.event ?? delivery.eventRecord.event });
+}
+
+/** Prisma `where` for a delivery's attempts: never older than the delivery, so the partitions before its own are left out. */
+export function attemptsOfWhere(deliveryId: string): { deliveryId: string; createdAt?: { gte: Date } } {
+  const { from } = createdRange(deliveryId);
+  return from ? { deliveryId, createdAt: { gte: from } } : { deliveryId };
 }

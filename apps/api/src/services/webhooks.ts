@@ -24,9 +24,9 @@ import {
   type UpdateWebhookBody,
   type WebhookFilter,
 } from '@hookline/domain';
-import { DbNull, isUniqueViolation, writeEvent } from '@hookline/db';
+import { createdAtWhere, DbNull, isUniqueViolation, writeEvent } from '@hookline/db';
 import type { ApiDeps } from '../deps';
-import { ATTEMPT_EVENT, attemptRow, attemptRowOf } from './history-rows';
+import { ATTEMPT_EVENT, attemptRow, attemptRowOf, attemptsOfWhere } from './history-rows';
 import { enqueueWithin, queueDown } from './outbox-enqueue';
 
 // Webhook logic shared by the integrator API (/v1) and the dashboard: both
@@ -493,7 +493,7 @@ export async function sendTest(
   if (deliveryId === undefined) throw notFound();
   const giveUp = () =>
     // The caller is told the test failed: it must not be delivered by the relay later.
-    deps.db.prisma.delivery.updateMany({ where: { id: deliveryId, status: 'pending' }, data: { status: 'cancelled', completedAt: new Date() } });
+    deps.db.prisma.delivery.updateMany({ where: { id: deliveryId, ...createdAtWhere(deliveryId), status: 'pending' }, data: { status: 'cancelled', completedAt: new Date() } });
 
   try {
     await enqueueWithin(deps, [{ id: deliveryId, webhookId: webhook.id }]);
@@ -504,9 +504,10 @@ export async function sendTest(
 
   const deadline = Date.now() + (opts.waitMs ?? TEST_WAIT_MS);
   while (!opts.signal?.aborted) {
-    const row = await deps.db.prisma.delivery.findUnique({
-      where: { id: deliveryId },
-      select: { status: true, attempts: { orderBy: { attemptNumber: 'asc' }, take: 1 } },
+    // The delivery and its attempts on the partitions of its id's time (and after, for the attempt).
+    const row = await deps.db.prisma.delivery.findFirst({
+      where: { id: deliveryId, ...createdAtWhere(deliveryId) },
+      select: { status: true, attempts: { where: { createdAt: attemptsOfWhere(deliveryId).createdAt }, orderBy: { attemptNumber: 'asc' }, take: 1 } },
     });
     const [attempt] = row?.attempts ?? [];
     if (attempt) return { attempt: attemptResource(attemptRow(attempt, { eventId: written.eventId, event })) };

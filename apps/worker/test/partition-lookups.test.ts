@@ -1,0 +1,128 @@
+import { newId } from '@hookline/domain';
+import { createDb, createdRange, ensurePartitions, runMigrations, writeEventBatch, type Db } from '@hookline/db';
+import { createTestDatabase, type TestDatabase } from '../../../tests/support/test-database';
+import { LOAD_SQL, RECORD_SQL } from '../src/delivery-store';
+
+// Lookups by id stay on one partition (docs/operations.md, "Partitions"): with
+// deliveries on several days' partitions, the worker's load (delivery and its
+// event), its record (the delivery's update) and the API's lookup of a delivery
+// by id (the shape Prisma sends: id and a created_at range) each read one
+// partition of each table, through its index. An id issued before ids carried
+// time is still found (in every partition). On PostgreSQL and on PGlite.
+
+const DAY = 86_400_000;
+
+const stores: [string, () => Promise<{ db: Db; done: () => Promise<void> }>][] = [
+  ['PostgreSQL', async () => {
+    const t: TestDatabase = await createTestDatabase({ poolSize: 2 });
+    return { db: t.db, done: () => t.drop() };
+  }],
+  ['PGlite', async () => {
+    const db = await createDb({ pgliteDir: 'memory://' });
+    await runMigrations(db.sql);
+    return { db, done: () => db.close() };
+  }],
+];
+
+/** The plan as run (EXPLAIN ANALYZE), one line per node: pruned partitions are absent or "never executed". */
+async function plan(db: Db, text: string, params: unknown[]): Promise<string> {
+  return db.sql.withSession(async (sql) => {
+    await sql.exec('SET enable_seqscan = off');
+    try {
+      const rows = await sql.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ${text}`, params);
+      return rows.map((row) => row['QUERY PLAN']).join('\n');
+    } finally {
+      await sql.exec('RESET enable_seqscan');
+    }
+  });
+}
+
+/** The partitions of `table` the plan read (a scan node that ran). */
+function scanned(text: string, table: string): string[] {
+  const lines = text.split('\n').filter((line) => new RegExp(`Scan.* on ${table}_\\w+`).test(line) && !/never executed/.test(line));
+  return [...new Set(lines.map((line) => new RegExp(`on (${table}_\\w+)`).exec(line)![1]))];
+}
+
+describe.each(stores)('on %s', (_name, open) => {
+  let db: Db;
+  let done: () => Promise<void>;
+  const ids: { eventId: string; deliveryId: string; day: string }[] = [];
+  let oldId: string;
+
+  beforeAll(async () => {
+    ({ db, done } = await open());
+    const accountId = newId('account');
+    const webhookId = newId('webhook');
+    await db.sql.query(`INSERT INTO accounts (id, name, updated_at) VALUES ($1, 'L', now())`, [accountId]);
+    await db.sql.query(
+      `INSERT INTO webhooks (id, account_id, url, events, signing_secret_enc, updated_at) VALUES ($1, $2, 'https://example.com/l', ARRAY['quota.warning'], 'x', now())`,
+      [webhookId, accountId],
+    );
+    await ensurePartitions(db, new Date(Date.now() + 3 * DAY));
+    // Four days of deliveries, each day in its own partition (made ahead).
+    const first = Math.floor(Date.now() / DAY) * DAY + DAY + 3_600_000;
+    for (let d = 0; d < 4; d++) {
+      jest.useFakeTimers({ doNotFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate', 'nextTick', 'queueMicrotask', 'hrtime', 'performance'] });
+      for (let n = 0; n < 20; n++) {
+        jest.setSystemTime(new Date(first + d * DAY + n * 1000));
+        const [w] = await writeEventBatch(db.sql, [{ accountId, event: 'quota.warning', parserId: null, data: { n } }]);
+        ids.push({ eventId: w!.eventId, deliveryId: w!.deliveryIds[0], day: new Date(first + d * DAY).toISOString().slice(0, 10).replace(/-/g, '') });
+      }
+      jest.useRealTimers();
+    }
+    // A delivery whose id carries no time (issued before ids did), in the legacy partition.
+    oldId = 'dlv_' + 'x'.repeat(24);
+    const oldEvent = 'evt_' + 'y'.repeat(24);
+    // (An event and its deliveries are written at one created_at, as every version's outbox wrote them.)
+    await db.sql.query(`INSERT INTO events (id, account_id, event, data, created_at) VALUES ($1, $2, 'quota.warning', '{}', now() - interval '2 days')`, [oldEvent, accountId]);
+    await db.sql.query(`INSERT INTO deliveries (id, webhook_id, event_id, created_at) VALUES ($1, $2, $3, now() - interval '2 days')`, [oldId, webhookId, oldEvent]);
+    await db.sql.exec('ANALYZE');
+  }, 120_000);
+  afterAll(async () => {
+    jest.useRealTimers();
+    await done?.();
+  });
+
+  it('the worker\'s load reads one partition of deliveries and one of events, by index', async () => {
+    const target = ids[45];
+    const { from, to } = createdRange(target.deliveryId);
+    const text = await plan(db, LOAD_SQL, [[target.deliveryId], [from], [to]]);
+    expect(scanned(text, 'deliveries')).toEqual([`deliveries_p${target.day}`]);
+    expect(scanned(text, 'events')).toEqual([`events_p${target.day}`]);
+    expect(text).not.toMatch(/Seq Scan on (deliveries|events)_/);
+    const [row] = await db.sql.query<{ id: string; event_id: string }>(LOAD_SQL, [[target.deliveryId], [from], [to]]);
+    expect(row).toMatchObject({ id: target.deliveryId, event_id: target.eventId });
+  });
+
+  it('the worker\'s record updates the delivery on its one partition', async () => {
+    const target = ids[70];
+    const { from, to } = createdRange(target.deliveryId);
+    const at = new Date();
+    const params = [[target.deliveryId], ['succeeded'], [at], [null], [0], [newId('attempt')], ['succeeded'], [200], [''], [null], [5], [null], false, [from], [to]];
+    const text = await db.sql.withSession(async (sql) => {
+      await sql.exec('BEGIN');
+      try {
+        const rows = await sql.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ${RECORD_SQL}`, params);
+        return rows.map((row) => row['QUERY PLAN']).join('\n');
+      } finally {
+        await sql.exec('ROLLBACK');
+      }
+    });
+    expect(scanned(text, 'deliveries')).toEqual([`deliveries_p${target.day}`]);
+  });
+
+  it('a lookup by id and created_at range (the API\'s, through Prisma) is pruned to one partition when planned', async () => {
+    const target = ids[5];
+    const { from, to } = createdRange(target.deliveryId);
+    const text = await plan(db, 'SELECT * FROM deliveries WHERE id = $1 AND created_at >= $2 AND created_at <= $3', [target.deliveryId, from, to]);
+    expect(scanned(text, 'deliveries')).toEqual([`deliveries_p${target.day}`]);
+    expect(text).toMatch(new RegExp(`Index Scan using deliveries_p${target.day}_pkey`));
+  });
+
+  it('an id that carries no time is still found, in whichever partition it is', async () => {
+    const { from, to } = createdRange(oldId);
+    expect(from).toBeNull();
+    const rows = await db.sql.query<{ id: string }>(LOAD_SQL, [[oldId], [from], [to]]);
+    expect(rows.map((r) => r.id)).toEqual([oldId]);
+  });
+});
