@@ -49,6 +49,34 @@ describe('a redis-server restarted empty, RELAY_GRACE at its 30 s default', () =
   });
 });
 
+type ProxiedWorkerStack = { redis: SingleRedis; stack: Stack; proxy: TcpProxy; worker: WorkerHarness };
+
+/**
+ * A redis-server of the test's own, the API, and a worker that reaches
+ * PostgreSQL through a TCP proxy the test can cut (the API keeps its own
+ * connection); RELAY_GRACE at 10 minutes, so the relay's scan never stands in
+ * for the refill.
+ */
+async function proxiedWorkerStack(extra: Pick<Parameters<typeof startWorkerHarness>[0], 'recordRetryMs'>): Promise<ProxiedWorkerStack> {
+  const redis = await startSingleRedis();
+  const stack = await startStack({ redis: redis.target, startWorker: false });
+  const { hostname, port } = new URL(stack.api.database.url);
+  const proxy = await startTcpProxy({ host: hostname, port: Number(port || 5432) });
+  const worker = await startWorkerHarness({
+    databaseUrl: proxy.through(stack.api.database.url), prefix: stack.api.prefix, encryptionKey: stack.api.encryptionKey, redis: redis.target,
+    config: { RELAY_GRACE: 600_000 }, ...extra,
+  });
+  return { redis, stack, proxy, worker };
+}
+
+async function closeProxiedWorkerStack(s: Partial<ProxiedWorkerStack>): Promise<void> {
+  s.proxy?.restore();
+  await s.worker?.close();
+  await s.proxy?.close();
+  await s.stack?.close();
+  await s.redis?.stop();
+}
+
 // Redis back empty while PostgreSQL is still down (the chaos benchmark's
 // "everything at once": the wipe lands inside a PostgreSQL outage): the refill
 // cannot read the waiting deliveries yet, and must not leave them to the
@@ -61,22 +89,9 @@ describe('a redis-server restarted empty while PostgreSQL is unreachable', () =>
   let proxy: TcpProxy;
   let worker: WorkerHarness;
   beforeAll(async () => {
-    redis = await startSingleRedis();
-    stack = await startStack({ redis: redis.target, startWorker: false });
-    const { hostname, port } = new URL(stack.api.database.url);
-    proxy = await startTcpProxy({ host: hostname, port: Number(port || 5432) });
-    worker = await startWorkerHarness({
-      databaseUrl: proxy.through(stack.api.database.url), prefix: stack.api.prefix, encryptionKey: stack.api.encryptionKey, redis: redis.target,
-      config: { RELAY_GRACE: 600_000 },
-    });
+    ({ redis, stack, proxy, worker } = await proxiedWorkerStack({}));
   });
-  afterAll(async () => {
-    proxy?.restore();
-    await worker?.close();
-    await proxy?.close();
-    await stack?.close();
-    await redis?.stop();
-  });
+  afterAll(() => closeProxiedWorkerStack({ redis, stack, proxy, worker }));
 
   it('the refill waits for PostgreSQL and queues the waiting delivery as soon as it answers, once', async () => {
     const r = await stack.receiver();
@@ -118,23 +133,9 @@ describe('a redis-server restarted empty while a worker holds an answered, unrec
   let proxy: TcpProxy;
   let worker: WorkerHarness;
   beforeAll(async () => {
-    redis = await startSingleRedis();
-    stack = await startStack({ redis: redis.target, startWorker: false });
-    const { hostname, port } = new URL(stack.api.database.url);
-    proxy = await startTcpProxy({ host: hostname, port: Number(port || 5432) });
-    worker = await startWorkerHarness({
-      databaseUrl: proxy.through(stack.api.database.url), prefix: stack.api.prefix, encryptionKey: stack.api.encryptionKey, redis: redis.target,
-      config: { RELAY_GRACE: 600_000 },
-      recordRetryMs: { first: 8_000, max: 8_000 },
-    });
+    ({ redis, stack, proxy, worker } = await proxiedWorkerStack({ recordRetryMs: { first: 8_000, max: 8_000 } }));
   });
-  afterAll(async () => {
-    proxy?.restore();
-    await worker?.close();
-    await proxy?.close();
-    await stack?.close();
-    await redis?.stop();
-  });
+  afterAll(() => closeProxiedWorkerStack({ redis, stack, proxy, worker }));
 
   it('the delivery is sent once: the worker takes its lock again and the refill leaves it to that worker', async () => {
     const r = await stack.receiver((_req, index) => {
