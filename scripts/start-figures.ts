@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createServer } from 'node:net';
+import { freePort } from '../tests/support/local-services';
 import { performance } from 'node:perf_hooks';
 import { createRedis } from '@hookline/queue';
 
@@ -54,14 +54,6 @@ function assemble(dir: string): void {
   cpSync(join(ROOT, 'apps/api/src/dashboard/static'), join(dir, 'apps/api/src/dashboard/static'), { recursive: true });
 }
 
-const freePort = () => new Promise<number>((done, fail) => {
-  const server = createServer();
-  server.once('error', fail);
-  server.listen(0, '127.0.0.1', () => {
-    const { port } = server.address() as { port: number };
-    server.close(() => done(port));
-  });
-});
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

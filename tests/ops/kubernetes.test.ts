@@ -1,13 +1,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { apiEnvSchema, parseEnv, PRODUCTION_REQUIRED, workerEnvSchema } from '@hookline/config';
 import { parseDuration } from '@hookline/domain';
 import { createRedis } from '@hookline/queue';
 import { ensureBuilt, killChildren } from '../support/build';
+import { freePort } from '../support/local-services';
 import { cleanPrefix, TEST_REDIS_URL, uniquePrefix } from '../support/api-harness';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
@@ -280,14 +280,6 @@ describe('deploy/kubernetes: the API and two workers, started with the manifests
     await database?.drop();
   });
 
-  const freePort = () => new Promise<number>((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
 
   /** GETs path until it answers 200 (or the time is up); resolves to the last status. */
   async function probe(port: number, path: string, timeoutMs = 60_000): Promise<number> {
