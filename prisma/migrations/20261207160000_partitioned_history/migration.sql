@@ -33,6 +33,32 @@
 -- another, and retention removes them together (apps/worker/src/retention.ts).
 -- deliveries → webhooks stays.
 
+-- The four tables' locks first, all at once and without waiting while holding
+-- one: each try takes them with NOWAIT and, when one is busy, gives back what it
+-- took (the exception rolls its subtransaction back) and tries again a few ms
+-- later. Taking them one by one as the statements below reach them could hold
+-- events while waiting for deliveries, behind a statement of the running
+-- traffic that holds deliveries and waits for events: a deadlock, and one of
+-- the two fails. Writes queue behind this transaction only once it holds all.
+DO $lock$
+DECLARE
+  deadline timestamptz := clock_timestamp() + interval '5 minutes';
+BEGIN
+  LOOP
+    BEGIN
+      LOCK TABLE "events", "deliveries", "attempts" IN ACCESS EXCLUSIVE MODE NOWAIT;
+      LOCK TABLE "webhooks" IN SHARE ROW EXCLUSIVE MODE NOWAIT;
+      RETURN;
+    EXCEPTION WHEN lock_not_available THEN
+      IF clock_timestamp() > deadline THEN
+        RAISE EXCEPTION 'the partitioning migration could not lock events, deliveries, attempts and webhooks within 5 minutes; run it at a quieter moment';
+      END IF;
+      PERFORM pg_sleep(0.005 + random() * 0.02);
+    END;
+  END LOOP;
+END
+$lock$;
+
 ALTER TABLE "attempts" DROP CONSTRAINT "attempts_delivery_id_fkey";
 ALTER TABLE "deliveries" DROP CONSTRAINT "deliveries_event_id_fkey";
 
