@@ -18,6 +18,8 @@ export type Receiver = {
   duplicates: number;
   /** The deliveryKeys received successfully more than once (tracked receivers only). */
   duplicated: Set<string>;
+  /** Every successful copy of each delivery (tracked receivers only): when its request arrived and when it was answered (performance.now()), and the sender's port. */
+  copies: Map<string, Array<{ receivedAt: number; answeredAt: number; port: number }>>;
   total: number;
   /** Callbacks answered 500 on purpose (`failShare`); they count in `total`, not in `arrivals`. */
   failed: number;
@@ -62,7 +64,7 @@ export type ReceiverOptions = {
 export async function startBenchReceiver(opts: ReceiverOptions = {}): Promise<Receiver> {
   const track = opts.track ?? true;
   const failShare = opts.failShare ?? 0;
-  const receiver: Receiver = { url: '', arrivals: new Map(), duplicates: 0, duplicated: new Set(), total: 0, failed: 0, perHook: new Map(), close: async () => undefined };
+  const receiver: Receiver = { url: '', arrivals: new Map(), duplicates: 0, duplicated: new Set(), copies: new Map(), total: 0, failed: 0, perHook: new Map(), close: async () => undefined };
   const timers = new Set<NodeJS.Timeout>();
   const answer = (res: ServerResponse, status: number) => {
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': '2' });
@@ -70,6 +72,7 @@ export async function startBenchReceiver(opts: ReceiverOptions = {}): Promise<Re
   };
   const server: Server = createServer((req, res) => {
     let head = '';
+    const receivedAt = performance.now();
     req.on('data', (chunk: Buffer) => {
       if (track && head.length < 200) head += chunk.toString('utf8', 0, 200);
     });
@@ -89,6 +92,10 @@ export async function startBenchReceiver(opts: ReceiverOptions = {}): Promise<Re
         const id = track ? EVENT_ID.exec(head)?.[1] : undefined;
         if (id) {
           const key = deliveryKey(id, hook);
+          const copy = { receivedAt, answeredAt: now, port: req.socket.remotePort ?? 0 };
+          const seen = receiver.copies.get(key);
+          if (seen) seen.push(copy);
+          else receiver.copies.set(key, [copy]);
           if (receiver.arrivals.has(key)) {
             receiver.duplicates++;
             receiver.duplicated.add(key);

@@ -78,6 +78,11 @@ export type ScenarioResult = {
   /** Seconds from the end of the last fault to 90% of the offered delivery rate; null: not reached (or no fault). */
   recoverySeconds: number | null;
   faults: Array<{ label: string; startSeconds: number; endSeconds: number }>;
+  /** Each duplicated delivery: accepted at, and its copies as [received, answered, sender port] (seconds since publishing began). */
+  duplicateTimeline: Array<{ key: string; acceptedAt: number; copies: Array<[number, number, number]> }>;
+  workerLines: Array<[number, string]>;
+  /** When each worker SIGKILL landed (seconds since publishing began). */
+  kills: number[];
   workerLog: { error: number; warn: number };
   /** Each distinct warn or error message the workers wrote, with how many times ("level: message"). */
   workerMessages: Record<string, number>;
@@ -143,6 +148,7 @@ export async function runScenario(scenario: Scenario, base: ChaosSettings, pg: P
     let unplannedExits = 0;
     const workerLog = { error: 0, warn: 0 };
     const workerMessages: Record<string, number> = {};
+    const workerLines: Array<[number, string]> = [];
     const slots: Slot[] = Array.from({ length: settings.workers }, () => ({ child: null, port: 0, stopping: false }));
     const countLine = (line: string) => {
       const c = countLogLevels([line]);
@@ -152,6 +158,7 @@ export async function runScenario(scenario: Scenario, base: ChaosSettings, pg: P
       const message = /"message":"((?:[^"\\]|\\.)*)"/.exec(line)?.[1] ?? line.slice(0, 120);
       const key = `${c.error ? 'error' : 'warn'}: ${message}`;
       workerMessages[key] = (workerMessages[key] ?? 0) + 1;
+      if (workerLines.length < 2_000) workerLines.push([+((performance.now() - began) / 1000).toFixed(3), key]);
     };
     const spawnWorker = async (index: number): Promise<Slot> => {
       const slot = slots[index];
@@ -321,10 +328,22 @@ export async function runScenario(scenario: Scenario, base: ChaosSettings, pg: P
         { afterMs: settings.receiverDelayMs + 200 },
       ),
       latencyMs: latencyOf(accepted, receiver.arrivals),
+      // Each duplicated delivery's copies (seconds since publishing began: request received → answered, and the
+      // sender's port), for reading a run's duplicates against its faults and kills.
+      duplicateTimeline: [...receiver.duplicated]
+        .filter((key) => accepted.has(key))
+        .map((key) => ({
+          key,
+          acceptedAt: +((accepted.get(key)! - t0) / 1000).toFixed(3),
+          copies: (receiver.copies.get(key) ?? []).map((c) => [+((c.receivedAt - t0) / 1000).toFixed(3), +((c.answeredAt - t0) / 1000).toFixed(3), c.port]),
+        })),
+      kills: kills.map((at) => +((at - t0) / 1000).toFixed(3)),
       recoverySeconds: faults.length ? recoverySeconds(arrivalTimes, t0 + lastFault * 1000, settings.rate * settings.hooks, end) : null,
       faults,
       workerLog: { ...workerLog },
       workerMessages: { ...workerMessages },
+      // The warn and error lines in order, timed from publishing's start (the first 2,000).
+      workerLines: workerLines.map(([at, line]) => [+(at - (t0 - began) / 1000).toFixed(3), line] as [number, string]),
       unplannedExits,
       receiver: { received: receiver.total, failed: receiver.failed },
       drainTimedOut,

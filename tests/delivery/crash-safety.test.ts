@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { startTcpProxy } from '../support/tcp-proxy';
 import { spawnWorkerProcess, workerProcessEnv, type WorkerProcess } from '../support/worker-harness';
 import { waitUntil } from '../support/wait-until';
 import { eventually, startStack, type Stack } from './stack';
@@ -11,7 +12,10 @@ import { eventually, startStack, type Stack } from './stack';
 // job runs again on another worker within 10 s (BullMQ's lock and stalled
 // check at their defaults), and a rolling SIGTERM restart under load, with the
 // grace period the Kubernetes manifests give a worker (SIGKILL when it runs out), delivers
-// every callback exactly once.
+// every callback exactly once. A worker SIGKILLed while it holds an answered
+// attempt that PostgreSQL did not take (an outage) sends nothing twice: the
+// attempt was kept in its job's outcome journal, and the worker that runs the
+// job next records it from there.
 
 type Manifest = { kind: string; metadata: { name: string }; data?: Record<string, string>; spec?: { template: { spec: WorkerPodSpec } } };
 type WorkerPodSpec = { terminationGracePeriodSeconds: number; containers: Array<{ name: string; lifecycle?: { preStop?: { exec?: { command: string[] } } } }> };
@@ -94,6 +98,46 @@ describe('crash safety', () => {
     await eventually(async () => (await stack.delivery(deliveryId)).delivery.status === 'succeeded', 10_000, 'the delivery to succeed');
     expect(survivor.output.some((line) => line.includes('"delivery attempt"') && line.includes(deliveryId))).toBe(true);
     expect((await stack.deliveries(wh.id)).map((d) => d.id)).toEqual([deliveryId]);
+  }, 120_000);
+
+  it('a worker SIGKILLed holding an answered attempt PostgreSQL did not take: the next worker records it from the outcome journal and the receiver saw one request', async () => {
+    const { hostname, port } = new URL(stack.api.database.url);
+    const proxy = await startTcpProxy({ host: hostname, port: Number(port || 5432) });
+    try {
+      // PostgreSQL goes away (for this worker only) as the callback arrives, before it is answered.
+      const r = await stack.receiver((_req, i) => {
+        if (i === 0) proxy.cut();
+        return { status: 200, body: '{"ok":true}' };
+      });
+      const wh = await stack.createWebhook({ url: r.url });
+      const first = await start({ DATABASE_URL: proxy.through(stack.api.database.url) });
+      await stack.publish('quota.warning', {}, 1);
+      const [sent] = await r.waitFor(1, 15_000);
+      const deliveryId = String(sent.headers['x-perfectparser-delivery']);
+      // The answer is kept in Redis beside its job while the worker waits for PostgreSQL.
+      const journalKey = `${stack.api.queue.toKey(deliveryId)}:outcome`;
+      await eventually(async () => (await stack.api.redis.exists(journalKey)) === 1, 10_000, 'the outcome kept in the journal');
+      await first.kill('SIGKILL');
+      proxy.restore();
+
+      // The stalled check gives the job to the next worker (defaults), which records the kept attempt.
+      const survivor = await start();
+      const { delivery, attempts } = await eventually(async () => {
+        const found = await stack.delivery(deliveryId);
+        return found.delivery.status === 'succeeded' ? found : undefined;
+      }, 30_000, 'the delivery recorded as succeeded');
+      expect(delivery.attempt_count).toBe(1);
+      expect(attempts.map((a: { status: string; response_status: number | null }) => [a.status, a.response_status])).toEqual([['succeeded', 200]]);
+      expect(survivor.output.some((line) => line.includes('outcome journal') && line.includes(deliveryId))).toBe(true);
+      expect(await stack.api.redis.exists(journalKey)).toBe(0);
+      // Nothing was sent again, and nothing will be: the job is finished.
+      await eventually(async () => (await stack.api.queue.getJobState(deliveryId)) === 'unknown', 10_000, 'the job finished');
+      expect(r.received).toHaveLength(1);
+      expect((await stack.deliveries(wh.id)).map((d) => d.id)).toEqual([deliveryId]);
+    } finally {
+      proxy.restore();
+      await proxy.close();
+    }
   }, 120_000);
 
   it('a rolling SIGTERM restart of three workers under load, with the Kubernetes manifests\' grace period, delivers every callback exactly once', async () => {

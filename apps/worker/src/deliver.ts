@@ -1,21 +1,23 @@
 import type { Db } from '@hookline/db';
-import { isProxyFailure, type SecretBox } from '@hookline/domain';
+import { isProxyFailure, isWaiting, type SecretBox } from '@hookline/domain';
 import { statusClass } from '@hookline/metrics';
 import { annotate, ATTR, inSpan } from '@hookline/telemetry';
 import { inAttemptSpan } from './attempt-span';
 import { createDeliveryStore, type LoadedDelivery } from './delivery-store';
 import { admit } from './deliver/admission';
-import { DONE, hostOf, type DeliverContext, type DeliverJob, type DeliverResult, type DeliveryStorePort } from './deliver/context';
+import { DONE, hostOf, type DeliverContext, type DeliverJob, type DeliverResult, type DeliveryStorePort, type KnownOutcome } from './deliver/context';
+import type { SendResult } from './sender';
 import { announce, applyCircuit, applyWebhookChange, record, RECORD_RETRY_MS, wakeJobCallbacks } from './deliver/record';
 import { createSecretCache, proxyFailed, send } from './deliver/send';
 import { freeSlot, takeSlot } from './deliver/slots';
 
-export type { DeliverConfig, DeliverContext, DeliverJob, DeliverOutcome, DeliverResult, DeliveryStorePort, Next } from './deliver/context';
+export type { DeliverConfig, DeliverContext, DeliverJob, DeliverOutcome, DeliverResult, DeliveryStorePort, KnownOutcome, Next, OutcomeJournal } from './deliver/context';
 
 // The delivery processor, in named phases that read top to bottom:
-//   load → admit (final? due? webhook live? documents first? circuit?) → take
-//   a slot → send → free the slot → record → apply the webhook's change
-//   (failing, disabled, circuit) → observe.
+//   load → (an attempt a stopped run of this job sent and kept in its outcome
+//   journal: record it, no send) → admit (final? due? webhook live? documents
+//   first? circuit?) → take a slot → send → free the slot and record, together
+//   → apply the webhook's change (failing, disabled, circuit) → observe.
 // Each phase is a module function over an explicit context (deliver/context.ts),
 // in the file that holds its rules: admission.ts (admit, hold, cancel, the
 // circuit's word, documents first), slots.ts (take, free and hand over a slot;
@@ -51,6 +53,14 @@ export async function deliver(ctx: DeliverContext, job: DeliverJob): Promise<Del
     return { outcome: 'missing', next: DONE };
   }
   annotate({ [ATTR.webhookId]: row.webhook_id, [ATTR.eventId]: row.event_id });
+  // A job run before (its worker died, or Redis gave it back): an attempt that
+  // run sent and could not record is recorded now, not sent again.
+  const known = job.journal?.find ? await job.journal.find().catch(() => null) : null;
+  if (known) {
+    if (isWaiting(row.status) && row.attempt_count === known.attemptCount) return recordKnown(ctx, row, job, known);
+    // Recorded after all (the row moved on): nothing left to keep.
+    await job.journal!.forget().catch(() => undefined);
+  }
   const admitted = await admit(ctx, row, job);
   if ('outcome' in admitted) return admitted;
   if (!admitted.probe) return attempt(ctx, row, job, admitted);
@@ -61,20 +71,45 @@ export async function deliver(ctx: DeliverContext, job: DeliverJob): Promise<Del
   }
 }
 
-/** take a slot → send → free the slot → record → apply the webhook's change → observe. */
+/** take a slot → send → free the slot and record (together) → apply the webhook's change → observe. */
 async function attempt(ctx: DeliverContext, row: LoadedDelivery, job: DeliverJob, admitted: { probe: boolean }): Promise<DeliverResult> {
-  const { line, logger, metrics } = ctx;
-  const once = job.once === true;
+  const { line } = ctx;
   const lease = await inSpan('hookline.gate', () => takeSlot(ctx, row, job, admitted.probe));
   if ('outcome' in lease) return lease;
 
   line?.started(row.webhook_id, lease.id);
   const result = await send(ctx, row);
-  const failures = await freeSlot(ctx, row, lease, result);
   // A test send is answered with its one attempt, so a proxy failure is recorded for it (as failed, error
   // proxy_error; a test changes no webhook state); any other delivery waits for the proxy instead.
-  if (isProxyFailure(result) && !row.test) return proxyFailed(ctx, row, result);
-  const { decision, attemptId, attemptNumber, now, wake, announced } = await record(ctx, row, result, once);
+  if (isProxyFailure(result) && !row.test) {
+    await freeSlot(ctx, row, lease, result);
+    return proxyFailed(ctx, row, result);
+  }
+  // The slot is freed while the attempt is recorded: a Redis that is slow or
+  // reconnecting must not keep an answered attempt unrecorded (a worker dying
+  // then would send it again), nor PostgreSQL the slot from the next delivery.
+  const [failures, written] = await Promise.all([
+    freeSlot(ctx, row, lease, result),
+    record(ctx, row, result, job.once === true, { journal: job.journal }),
+  ]);
+  return finish(ctx, row, admitted, result, failures, written);
+}
+
+/** An attempt an earlier run of this job sent, found in the outcome journal: recorded, not sent again. */
+async function recordKnown(ctx: DeliverContext, row: LoadedDelivery, job: DeliverJob, known: KnownOutcome): Promise<DeliverResult> {
+  const result: SendResult = { ...known.result };
+  const written = await record(ctx, row, result, job.once === true, { attemptId: known.attemptId, journal: job.journal });
+  ctx.logger.info('an attempt a stopped run sent was recorded from its outcome journal, not sent again', { delivery_id: row.id, webhook_id: row.webhook_id, attempt_id: known.attemptId });
+  // Its slot went with that run (a dead worker's leases are taken back); the circuit counts no failure twice.
+  return finish(ctx, row, { probe: false }, result, null, written);
+}
+
+/** After the record: apply the webhook's change → observe → say what becomes of the job. */
+async function finish(
+  ctx: DeliverContext, row: LoadedDelivery, admitted: { probe: boolean }, result: SendResult, failures: number | null, written: Awaited<ReturnType<typeof record>>,
+): Promise<DeliverResult> {
+  const { logger, metrics } = ctx;
+  const { decision, attemptId, attemptNumber, now, wake, announced } = written;
   annotate({ [ATTR.attempt]: attemptNumber });
   // The attempt is recorded: a hiccup on the webhook row (or Redis) must not make BullMQ run (and send) it again.
   const quietly = <T>(what: string, work: () => Promise<T>) =>

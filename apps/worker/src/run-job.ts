@@ -2,7 +2,7 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@hookline/config';
 import { deliverJobData, HELD_PRIORITY, RETRY_PRIORITY, type DeliverJobData, type DeliveryQueue } from '@hookline/queue';
 import { RetryLaterError } from './backoff';
-import type { DeliverJob, DeliverResult } from './deliver';
+import type { DeliverJob, DeliverResult, KnownOutcome, OutcomeJournal } from './deliver';
 import type { EndpointGate } from './endpoint-gate';
 
 // One BullMQ job of a shard, run: its payload re-validated, the delivery
@@ -24,10 +24,35 @@ export type RunJobContext = {
   isOutage: () => Promise<boolean>;
   /** During an outage, how soon a job put back comes again (OUTAGE_PROBE_INTERVAL). */
   outageProbeMs: number;
+  /** Where a job's answered but unrecorded attempt is kept (deliver/context.ts, KnownOutcome); none: in the process only. */
+  outcomes?: OutcomeStore;
 };
 
+/** The outcome journal's storage: one entry per job, beside it in its shard (worker.ts keeps it in Redis). */
+export type OutcomeStore = {
+  keep(queue: DeliveryQueue, jobId: string, outcome: KnownOutcome): Promise<void>;
+  find(queue: DeliveryQueue, jobId: string): Promise<KnownOutcome | null>;
+  forget(queue: DeliveryQueue, jobId: string): Promise<void>;
+};
+
+/**
+ * The job's outcome journal. Only a job that BullMQ's stalled check gave back
+ * (its worker died, or lost its lock) looks for an entry: every other run
+ * costs no Redis round trip.
+ */
+function journalOf(store: OutcomeStore | undefined, shard: DeliveryQueue, job: RunnableJob): OutcomeJournal | undefined {
+  if (!store || !job.id) return undefined;
+  const id = job.id;
+  return {
+    keep: (outcome) => store.keep(shard, id, outcome),
+    forget: () => store.forget(shard, id),
+    ...((job.stalledCounter ?? 0) > 0 ? { find: () => store.find(shard, id) } : {}),
+  };
+}
+
 /** The parts of a BullMQ job that running it uses. */
-export type RunnableJob = Pick<Job<DeliverJobData, DeliverResult>, 'id' | 'data' | 'timestamp' | 'priority' | 'changePriority' | 'moveToDelayed'>;
+export type RunnableJob = Pick<Job<DeliverJobData, DeliverResult>, 'id' | 'data' | 'timestamp' | 'priority' | 'changePriority' | 'moveToDelayed'>
+  & Partial<Pick<Job<DeliverJobData, DeliverResult>, 'stalledCounter'>>;
 
 /** Carries out what the deliverer decided for the job (see Next in deliver/context.ts). */
 export async function settle(ctx: RunJobContext, shard: DeliveryQueue, job: RunnableJob, token: string | undefined, result: DeliverResult): Promise<DeliverResult> {
@@ -65,7 +90,7 @@ export async function runJob(ctx: RunJobContext, shard: DeliveryQueue, job: Runn
   }
   try {
     const stillOwned = ctx.lockHolder && token !== undefined ? async () => (await ctx.lockHolder!(shard, job.id!)) === token : undefined;
-    return await settle(ctx, shard, job, token, await ctx.deliver({ ...parsed.data, jobId: job.id, enqueuedAt: job.timestamp, stillOwned }));
+    return await settle(ctx, shard, job, token, await ctx.deliver({ ...parsed.data, jobId: job.id, enqueuedAt: job.timestamp, stillOwned, journal: journalOf(ctx.outcomes, shard, job) }));
   } catch (err) {
     if (err instanceof RetryLaterError || err instanceof UnrecoverableError || err instanceof DelayedError) throw err;
     // PostgreSQL or Redis unreachable: not this job's fault. It goes back to

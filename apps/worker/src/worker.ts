@@ -18,6 +18,7 @@ import { createOutageWatch, type OutageState } from './outage';
 import { createSlotBudget } from './slot-budget';
 import { runJob, type RunJobContext } from './run-job';
 import { createRunningJobs } from './running-jobs';
+import { redisOutcomes } from './outcome-journal';
 import { startRelay, type Relay } from './relay';
 import { describeProxy } from './egress-proxy';
 import { createSender } from './sender';
@@ -224,6 +225,15 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
   // paused for another reason meanwhile (outage.ts).
   const pausedFor = { caller: false, ownedElsewhere: false };
   const outageProbeMs = deps.outageProbeIntervalMs ?? OUTAGE_PROBE_MS;
+  // Attempts waiting to be recorded try again the moment an outage ends (deliver/record.ts).
+  let outageOver = () => undefined as void;
+  let outageEnds = new Promise<void>((resolve) => (outageOver = resolve));
+  const outageEnded = () => outageEnds;
+  const nextOutage = () => {
+    const resolveNow = outageOver;
+    outageEnds = new Promise<void>((resolve) => (outageOver = resolve));
+    resolveNow();
+  };
   const outage = createOutageWatch({
     probes: { postgres: () => db.ping(), redis: () => probeRedis(relayConnection) },
     logger,
@@ -232,6 +242,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
       await Promise.all(workers.map((worker) => worker.pause(true)));
     },
     onEnd: async () => {
+      nextOutage();
       if (pausedFor.caller || pausedFor.ownedElsewhere || stopped) return;
       await Promise.all(workers.map((worker) => worker.resume()));
     },
@@ -245,12 +256,14 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
     enqueue: (deliveries) => enqueueToShards(queues, deliveries),
     promote: promoteInShard,
     recordRetryMs: deps.recordRetryMs,
+    outageEnded,
   });
 
   // What a shard's worker runs for each job (run-job.ts): the payload checked, the delivery processed, its outcome carried out.
   const jobs: RunJobContext = {
     deliver, gate, logger, markDue, isOutage: () => outage.check(), outageProbeMs,
     lockHolder: (shard, jobId) => gateConnection.get(shard.toKey(`${jobId}:lock`)),
+    outcomes: redisOutcomes(gateConnection),
   };
 
   // Without a listener an 'error' (e.g. Redis going away) would crash the process; BullMQ reconnects by itself.

@@ -1,4 +1,5 @@
 import { deliver } from '../src/deliver';
+import type { KnownOutcome } from '../src/deliver';
 import { answered, config, fakeContext, fakeSender, fakeStore, loadedRow } from './deliver-fakes';
 
 // Recording an attempt (deliver/record.ts) on an in-memory store: an answered
@@ -80,4 +81,91 @@ it('keeps the decision of a try that committed although its answer was lost: fou
   expect(store.written).toEqual([]);
   const [asked] = store.calls.filter((c) => c.method === 'current');
   expect(asked.args).toEqual([row.id, (store.calls.find((c) => c.method === 'record')!.args[0] as { attemptId: string }).attemptId]);
+});
+
+/** An in-memory outcome journal of one job (worker.ts keeps it in Redis beside the job). */
+function memoryJournal(rerun: boolean) {
+  const journal = {
+    entry: null as KnownOutcome | null,
+    kept: 0,
+    forgotten: 0,
+    keep: async (outcome: KnownOutcome) => {
+      journal.entry = outcome;
+      journal.kept += 1;
+    },
+    forget: async () => {
+      journal.entry = null;
+      journal.forgotten += 1;
+    },
+    ...(rerun ? { find: async () => journal.entry } : {}),
+  };
+  return journal;
+}
+
+it('keeps an answered attempt in the job\'s outcome journal when the first record fails, and forgets it once written', async () => {
+  const row = loadedRow();
+  const store = fakeStore(row);
+  store.failNextRecords = 2;
+  const journal = memoryJournal(false);
+  const ctx = fakeContext({ store, sender: fakeSender(answered(200, { body: 'thanks', durationMs: 42 })) });
+
+  await expect(deliver(ctx, { deliveryId: row.id, jobId: row.id, journal })).resolves.toMatchObject({ outcome: 'succeeded' });
+  // Kept once (at the first failure), with the attempt's id and the count it was sent at; forgotten after the write.
+  expect(journal.kept).toBe(1);
+  expect(journal.forgotten).toBe(1);
+  expect(journal.entry).toBeNull();
+  // A record that succeeds at once keeps nothing: no Redis round trip on the usual path.
+  const quiet = memoryJournal(false);
+  const other = loadedRow();
+  await deliver(fakeContext({ store: fakeStore(other), sender: fakeSender(answered(200)) }), { deliveryId: other.id, jobId: other.id, journal: quiet });
+  expect([quiet.kept, quiet.forgotten]).toEqual([0, 0]);
+});
+
+it('a job run again after its worker died records the attempt found in its outcome journal: no slot, no send, the same attempt id', async () => {
+  const row = loadedRow();
+  const store = fakeStore(row);
+  const sender = fakeSender(answered(200));
+  const ctx = fakeContext({ store, sender });
+  const journal = memoryJournal(true);
+  journal.entry = {
+    attemptId: 'attempt_kept', attemptCount: 0,
+    result: { ok: true, status: 200, body: 'first run', error: null, durationMs: 12, retryAfterMs: null },
+  };
+
+  await expect(deliver(ctx, { deliveryId: row.id, jobId: row.id, journal })).resolves.toMatchObject({ outcome: 'succeeded', attemptId: 'attempt_kept', attemptNumber: 1, next: { kind: 'done' } });
+  expect(sender.sent).toBe(0);
+  expect(store.written).toHaveLength(1);
+  expect(store.written[0]).toMatchObject({ attemptId: 'attempt_kept', status: 'succeeded', expectedCount: 0, responseBody: 'first run', durationMs: 12 });
+  expect(journal.entry).toBeNull();
+});
+
+it('an outcome journal entry the row has moved past (recorded after all) is dropped, and the job goes on as usual', async () => {
+  // The first run's record committed before its worker died: the count is 1 and the delivery waits for its retry.
+  const row = loadedRow({ max_retries: 3, status: 'pending_retry', attempt_count: 1, next_attempt_at: new Date(Date.now() - 1_000) });
+  const store = fakeStore(row);
+  const sender = fakeSender(answered(200));
+  const journal = memoryJournal(true);
+  journal.entry = { attemptId: 'attempt_old', attemptCount: 0, result: { ok: false, status: 500, body: null, error: null, durationMs: 5, retryAfterMs: null } };
+
+  await expect(deliver(fakeContext({ store, sender }), { deliveryId: row.id, jobId: row.id, journal })).resolves.toMatchObject({ outcome: 'succeeded', attemptNumber: 2 });
+  expect(sender.sent).toBe(1);
+  expect(store.written.map((w) => w.attemptId)).not.toContain('attempt_old');
+  expect(journal.entry).toBeNull();
+});
+
+it('an attempt waiting for PostgreSQL is tried again the moment the outage ends, not at the end of its back-off', async () => {
+  const row = loadedRow();
+  const store = fakeStore(row);
+  store.failNextRecords = 1;
+  let ended!: () => void;
+  const outageOver = new Promise<void>((resolve) => (ended = resolve));
+  const ctx = fakeContext({ store, sender: fakeSender(answered(200)) });
+  Object.assign(ctx, { recordRetryMs: { first: 60_000, max: 60_000 }, isOutage: async () => true, outageEnded: () => outageOver });
+
+  const started = Date.now();
+  const done = deliver(ctx, { deliveryId: row.id, jobId: row.id });
+  setTimeout(ended, 50);
+  await expect(done).resolves.toMatchObject({ outcome: 'succeeded' });
+  expect(Date.now() - started).toBeLessThan(30_000);
+  expect(store.written).toHaveLength(1);
 });

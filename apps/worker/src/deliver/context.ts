@@ -5,7 +5,7 @@ import type { DeliverJobData } from '@hookline/queue';
 import type { DeliveryRef, DeliveryStore, LoadedDelivery } from '../delivery-store';
 import type { EndpointGate } from '../endpoint-gate';
 import type { LocalLine } from '../local-line';
-import type { Sender } from '../sender';
+import type { Sender, SendResult } from '../sender';
 import type { SecretCache } from './send';
 
 // What every phase of a delivery works over: its dependencies, explicit. The
@@ -49,6 +49,32 @@ export type DeliverContext = {
   isOutage?: (err: unknown) => Promise<boolean>;
   /** First and largest wait between two tries of recording one attempt. */
   recordRetryMs: { first: number; max: number };
+  /**
+   * Resolves when the outage under way ends (PostgreSQL and Redis answer
+   * again): an attempt waiting to be recorded tries again then, not at the end
+   * of its back-off. None: only the back-off.
+   */
+  outageEnded?: () => Promise<void>;
+};
+
+/**
+ * An attempt sent and answered whose recording failed, kept in Redis beside
+ * its job (run-job.ts) so that if this worker dies before PostgreSQL takes it,
+ * the job's next run records it instead of sending the callback again.
+ */
+export type KnownOutcome = {
+  /** The attempt's id, the same for every try of recording it. */
+  attemptId: string;
+  /** The delivery's attempt count the attempt was sent at (it is the next one). */
+  attemptCount: number;
+  result: Omit<SendResult, 'headers'>;
+};
+
+/** The job's outcome journal (KnownOutcome). `find` only on a run of a job that started before (a worker died with it, or Redis gave it back). */
+export type OutcomeJournal = {
+  keep(outcome: KnownOutcome): Promise<void>;
+  forget(): Promise<void>;
+  find?: () => Promise<KnownOutcome | null>;
 };
 
 /** A job to run: its payload, plus the BullMQ job's id and age (for the webhook's line of held deliveries). */
@@ -62,6 +88,8 @@ export type DeliverJob = DeliverJobData & {
    * place a job waits in memory long enough for that to happen before it sends.
    */
   stillOwned?: () => Promise<boolean>;
+  /** Where an answered attempt whose recording failed is kept for the job's next run (none: in this process only). */
+  journal?: OutcomeJournal;
 };
 
 export type DeliverOutcome =

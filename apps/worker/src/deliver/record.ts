@@ -3,7 +3,7 @@ import {
 } from '@hookline/domain';
 import type { Announced, AttemptRecord, DeliveryRef, LoadedDelivery, Notice, Recorded } from '../delivery-store';
 import type { SendResult } from '../sender';
-import { capOf, DOCUMENT_COMPLETED, extractionOf, hostOf, isOperational, type DeliverContext } from './context';
+import { capOf, DOCUMENT_COMPLETED, extractionOf, hostOf, isOperational, type DeliverContext, type KnownOutcome, type OutcomeJournal } from './context';
 
 // Record: the attempt and the delivery's new state, written once whatever it
 // takes; then the webhook's change (failing, disabled, circuit) and the
@@ -66,23 +66,30 @@ export function exhaustedNotice(row: LoadedDelivery, previous: string, status: s
  * PostgreSQL takes it, however long that is; giving up would let BullMQ
  * retry the job and send the callback again. The job stays active
  * meanwhile (BullMQ keeps renewing its lock), so no other worker takes it
- * over: only this process dying can cause a second send.
+ * over: only this process dying can cause a second send, and `onFailure`
+ * (the first failure only) lets the caller keep the outcome where the job's
+ * next run finds it (the outcome journal), which closes that too.
+ * During an outage the back-off is cut short the moment it ends.
  */
-export async function untilWritten<T>(ctx: DeliverContext, row: LoadedDelivery, work: () => Promise<T>): Promise<T> {
+export async function untilWritten<T>(ctx: DeliverContext, row: LoadedDelivery, work: () => Promise<T>, onFailure?: () => Promise<void>): Promise<T> {
   const waits = ctx.recordRetryMs;
   let logged = false;
+  let failed = false;
   for (let wait = waits.first; ; wait = Math.min(wait * 2, waits.max)) {
     try {
       const value = await work();
       if (logged) ctx.logger.info('attempt recorded after all', { delivery_id: row.id, webhook_id: row.webhook_id });
       return value;
     } catch (err) {
+      if (!failed && onFailure) await onFailure().catch(() => undefined);
+      failed = true;
       // An outage is logged once for every job it holds (outage.ts); anything else, once per delivery.
-      if (!logged && !(await ctx.isOutage?.(err).catch(() => false))) {
+      const outage = await ctx.isOutage?.(err).catch(() => false);
+      if (!logged && !outage) {
         ctx.logger.warn('could not record an attempt; its outcome is kept and recording is retried', { delivery_id: row.id, webhook_id: row.webhook_id, err: (err as Error).message });
         logged = true;
       }
-      await sleep(wait);
+      await (outage && ctx.outageEnded ? Promise.race([sleep(wait), ctx.outageEnded()]) : sleep(wait));
     }
   }
 }
@@ -90,14 +97,40 @@ export async function untilWritten<T>(ctx: DeliverContext, row: LoadedDelivery, 
 /** What recording an attempt decided: the decision, the attempt's id and number, and the held job callbacks and operational deliveries it releases. */
 export type Written = { decision: Decision; attemptId: string; attemptNumber: number; now: number; wake: string[]; announced: DeliveryRef[] };
 
-/** Records the attempt (once, however many tries that takes) and decides what follows. */
-export async function record(ctx: DeliverContext, row: LoadedDelivery, result: SendResult, once: boolean): Promise<Written> {
-  const { store, config } = ctx;
-  let current = { status: row.status, attemptCount: row.attempt_count };
+/**
+ * Records the attempt (once, however many tries that takes) and decides what
+ * follows. `attemptId`: the id of an attempt a run of this job already sent,
+ * found in its outcome journal; `journal`: where the outcome is kept if
+ * PostgreSQL does not take it at once (and forgotten once it has).
+ */
+export async function record(
+  ctx: DeliverContext, row: LoadedDelivery, result: SendResult, once: boolean,
+  opts: { attemptId?: string; journal?: OutcomeJournal } = {},
+): Promise<Written> {
+  const current = { status: row.status, attemptCount: row.attempt_count };
   // One id for every try: a try that committed although its call failed (the
   // answer lost with the connection) is found by it, not recorded again (the
   // guard on the attempt count refuses the repeat; `current` then finds the id).
-  const attemptId = newId('attempt');
+  const attemptId = opts.attemptId ?? newId('attempt');
+  const { journal } = opts;
+  let kept = false;
+  const keep = journal
+    ? async () => {
+      const { headers: _headers, ...outcome } = result;
+      await journal.keep({ attemptId, attemptCount: row.attempt_count, result: outcome });
+      kept = true;
+    }
+    : undefined;
+  const written = await recordTries(ctx, row, result, once, attemptId, current, keep);
+  if (kept || opts.attemptId) await journal?.forget().catch(() => undefined);
+  return written;
+}
+
+async function recordTries(
+  ctx: DeliverContext, row: LoadedDelivery, result: SendResult, once: boolean, attemptId: string,
+  current: { status: LoadedDelivery['status']; attemptCount: number }, keep: (() => Promise<void>) | undefined,
+): Promise<Written> {
+  const { store, config } = ctx;
   for (let tries = 0; tries < MAX_RECORD_TRIES; tries += 1) {
     const now = Date.now();
     const attemptNumber = current.attemptCount + 1;
@@ -124,10 +157,10 @@ export async function record(ctx: DeliverContext, row: LoadedDelivery, result: S
       wakeExtraction: ends && row.event === DOCUMENT_COMPLETED ? extractionOf(row.data) : null,
     };
     const notice = exhaustedNotice(row, current.status, decision.deliveryStatus, attemptNumber, result);
-    const recorded = await untilWritten(ctx, row, (): Promise<(Recorded & Partial<Announced>) | null> => (notice ? store.recordExhausted(item, notice) : store.record(item)));
+    const recorded = await untilWritten(ctx, row, (): Promise<(Recorded & Partial<Announced>) | null> => (notice ? store.recordExhausted(item, notice) : store.record(item)), keep);
     if (recorded) return { decision, attemptId, attemptNumber, now, wake: recorded.wake, announced: recorded.deliveries ?? [] };
     // Another run recorded an attempt since we loaded the row (or this one did, unanswered): decide again on its count.
-    const fresh = await untilWritten(ctx, row, () => store.current(row.id, attemptId));
+    const fresh = await untilWritten(ctx, row, () => store.current(row.id, attemptId), keep);
     if (!fresh) throw new Error(`delivery ${row.id} vanished while recording an attempt`);
     // Only a try of this decision (same count, same attempt id) can have committed unanswered: its decision stands.
     // (What it released is not known: held job callbacks then come back on their own delay.)
