@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import { Client } from 'pg';
 import { freePort } from '../../tests/support/local-services';
 import { startRedisCluster, startSingleRedis, type RedisCluster, type SingleRedis } from '../../tests/support/redis-topology';
 import { call, eventBody } from '../bench/http';
@@ -81,6 +82,8 @@ export type ScenarioResult = {
   /** Each duplicated delivery: accepted at, and its copies as [received, answered, sender port] (seconds since publishing began). */
   duplicateTimeline: Array<{ key: string; acceptedAt: number; copies: Array<[number, number, number]> }>;
   workerLines: Array<[number, string]>;
+  /** The deliveries that never arrived (the first 20): their rows and attempts in PostgreSQL. */
+  lostDetail: unknown[];
   /** When each worker SIGKILL landed (seconds since publishing began). */
   kills: number[];
   workerLog: { error: number; warn: number };
@@ -305,6 +308,9 @@ export async function runScenario(scenario: Scenario, base: ChaosSettings, pg: P
     clearInterval(ticker);
     progress('');
 
+    // A delivery that never arrived: what PostgreSQL holds of it (its state and attempts), to tell a loss from a delivery that ended failed.
+    const lostDetail = drainTimedOut ? await describeMissing(stack.env.DATABASE_URL, missing.slice(0, 20)).catch((err: Error) => [{ key: '', error: err.message }]) : [];
+    for (const lost of lostDetail) say(`not delivered: ${JSON.stringify(lost)}`);
     const lastFault = faults.reduce((latest, f) => Math.max(latest, f.endSeconds), -Infinity);
     const arrivalTimes = [...accepted.keys()].map((key) => receiver.arrivals.get(key)).filter((at): at is number => at !== undefined);
     const result: ScenarioResult = {
@@ -337,6 +343,7 @@ export async function runScenario(scenario: Scenario, base: ChaosSettings, pg: P
           acceptedAt: +((accepted.get(key)! - t0) / 1000).toFixed(3),
           copies: (receiver.copies.get(key) ?? []).map((c) => [+((c.receivedAt - t0) / 1000).toFixed(3), +((c.answeredAt - t0) / 1000).toFixed(3), c.port]),
         })),
+      lostDetail,
       kills: kills.map((at) => +((at - t0) / 1000).toFixed(3)),
       recoverySeconds: faults.length ? recoverySeconds(arrivalTimes, t0 + lastFault * 1000, settings.rate * settings.hooks, end) : null,
       faults,
@@ -354,5 +361,31 @@ export async function runScenario(scenario: Scenario, base: ChaosSettings, pg: P
     finished = true;
     unregister();
     await cleanup();
+  }
+}
+
+/** The rows of deliveries that never arrived, by deliveryKey (event id / hook index), with their attempts. */
+async function describeMissing(databaseUrl: string, keys: string[]): Promise<unknown[]> {
+  if (keys.length === 0) return [];
+  const db = new Client({ connectionString: databaseUrl });
+  await db.connect();
+  try {
+    const out: unknown[] = [];
+    for (const key of keys) {
+      const [eventId, hook] = key.split('/');
+      const { rows } = await db.query(
+        `SELECT d.id, d.status, d.attempt_count, d.next_attempt_at, d.created_at, d.updated_at, w.url, w.circuit, w.circuit_retry_at, w.failing_since
+           FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
+          WHERE d.event_id = $1 AND ($2::text IS NULL OR w.url LIKE '%/' || $2)`,
+        [eventId, hook ?? null],
+      );
+      const attempts = rows[0]
+        ? (await db.query('SELECT attempt_number, status, response_status, error, duration_ms, created_at FROM attempts WHERE delivery_id = $1 ORDER BY attempt_number', [rows[0].id])).rows
+        : [];
+      out.push({ key, delivery: rows[0] ?? null, attempts });
+    }
+    return out;
+  } finally {
+    await db.end();
   }
 }

@@ -55,7 +55,7 @@ export type RunnableJob = Pick<Job<DeliverJobData, DeliverResult>, 'id' | 'data'
   & Partial<Pick<Job<DeliverJobData, DeliverResult>, 'stalledCounter'>>;
 
 /** Carries out what the deliverer decided for the job (see Next in deliver/context.ts). */
-export async function settle(ctx: RunJobContext, shard: DeliveryQueue, job: RunnableJob, token: string | undefined, result: DeliverResult): Promise<DeliverResult> {
+export async function settle(ctx: RunJobContext, shard: DeliveryQueue, job: RunnableJob, token: string | undefined, result: DeliverResult, letGo: () => void = () => undefined): Promise<DeliverResult> {
   const { next } = result;
   if (next.kind === 'done') return result;
   if (next.kind === 'stop') throw new UnrecoverableError(next.reason);
@@ -70,6 +70,8 @@ export async function settle(ctx: RunJobContext, shard: DeliveryQueue, job: Runn
   // everything that has not waited yet.
   if (next.park && job.priority !== HELD_PRIORITY) await job.changePriority({ priority: HELD_PRIORITY });
   const dueAt = Date.now() + next.delayMs;
+  // Moving the job gives its lock up: this process no longer runs it (running-jobs.ts must not take that lock again).
+  letGo();
   await Promise.all([ctx.markDue(shard, job.id!, dueAt), job.moveToDelayed(dueAt, token)]);
   if (next.park) {
     await ctx.gate.park({ ...next.park, jobId: job.id! }).catch((err: Error) => {
@@ -80,8 +82,12 @@ export async function settle(ctx: RunJobContext, shard: DeliveryQueue, job: Runn
   throw new DelayedError();
 }
 
-/** Runs one job of the shard: what BullMQ's processor function does. */
-export async function runJob(ctx: RunJobContext, shard: DeliveryQueue, job: RunnableJob, token?: string): Promise<DeliverResult> {
+/**
+ * Runs one job of the shard: what BullMQ's processor function does.
+ * `letGo` is called just before the job is moved away while still running
+ * here (held, or put back during an outage), when its lock stops being this process's.
+ */
+export async function runJob(ctx: RunJobContext, shard: DeliveryQueue, job: RunnableJob, token?: string, letGo: () => void = () => undefined): Promise<DeliverResult> {
   // A payload is re-validated before it runs: a bad one can never succeed.
   const parsed = deliverJobData.safeParse(job.data);
   if (!parsed.success) {
@@ -90,7 +96,7 @@ export async function runJob(ctx: RunJobContext, shard: DeliveryQueue, job: Runn
   }
   try {
     const stillOwned = ctx.lockHolder && token !== undefined ? async () => (await ctx.lockHolder!(shard, job.id!)) === token : undefined;
-    return await settle(ctx, shard, job, token, await ctx.deliver({ ...parsed.data, jobId: job.id, enqueuedAt: job.timestamp, stillOwned, journal: journalOf(ctx.outcomes, shard, job) }));
+    return await settle(ctx, shard, job, token, await ctx.deliver({ ...parsed.data, jobId: job.id, enqueuedAt: job.timestamp, stillOwned, journal: journalOf(ctx.outcomes, shard, job) }), letGo);
   } catch (err) {
     if (err instanceof RetryLaterError || err instanceof UnrecoverableError || err instanceof DelayedError) throw err;
     // PostgreSQL or Redis unreachable: not this job's fault. It goes back to
@@ -99,6 +105,7 @@ export async function runJob(ctx: RunJobContext, shard: DeliveryQueue, job: Runn
     // already sent is held in deliver/record.ts (untilWritten) until it is recorded.
     if (await ctx.isOutage()) {
       // Redis itself down: the job stays active until its lock lapses, then BullMQ's stalled check puts it back.
+      letGo();
       await job.moveToDelayed(Date.now() + ctx.outageProbeMs, token).catch(() => {
         throw err;
       });

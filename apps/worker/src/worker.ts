@@ -301,7 +301,7 @@ export function createWorker(deps: WorkerDeps): DeliveryWorker {
         const untrack = token ? running.track(shard.toKey(`${job.id!}:lock`), token) : () => undefined;
         budget.schedule();
         try {
-          return await runJob(jobs, shard, job, token);
+          return await runJob(jobs, shard, job, token, untrack);
         } finally {
           untrack();
           state.inFlight -= 1;
