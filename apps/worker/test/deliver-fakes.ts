@@ -41,6 +41,8 @@ export type FakeStore = DeliveryStorePort & {
   failNextRecords: number;
   /** The attempts written, in order. */
   written: AttemptRecord[];
+  /** How long each record() takes (ms; PostgreSQL busy). */
+  recordDelayMs: number;
   /** How many of the next record() calls the guard refuses (another run recorded an attempt meanwhile). */
   refuseNextRecords: number;
   /** What current() answers after a refusal (default: the row as loaded, no attempt of ours). */
@@ -53,6 +55,7 @@ export function fakeStore(row: LoadedDelivery): FakeStore {
   const calls: FakeStore['calls'] = [];
   const call = (method: string, args: unknown[]) => calls.push({ method, args });
   const write = async (item: AttemptRecord) => {
+    if (store.recordDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, store.recordDelayMs));
     if (store.failNextRecords > 0) {
       store.failNextRecords -= 1;
       throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
@@ -67,6 +70,7 @@ export function fakeStore(row: LoadedDelivery): FakeStore {
   const store: FakeStore = {
     calls,
     failNextRecords: 0,
+    recordDelayMs: 0,
     written: [],
     refuseNextRecords: 0,
     fresh: null,

@@ -121,6 +121,23 @@ it('keeps an answered attempt in the job\'s outcome journal when the first recor
   expect([quiet.kept, quiet.forgotten]).toEqual([0, 0]);
 });
 
+it('keeps an answered attempt in the outcome journal when PostgreSQL is slow to take it, and forgets it once written', async () => {
+  const row = loadedRow();
+  const store = fakeStore(row);
+  store.recordDelayMs = 300;
+  const journal = memoryJournal(false);
+  const kept: Array<KnownOutcome | null> = [];
+  const keep = journal.keep;
+  journal.keep = async (outcome) => {
+    kept.push(outcome);
+    await keep(outcome);
+  };
+  await expect(deliver(fakeContext({ store, sender: fakeSender(answered(200)) }), { deliveryId: row.id, jobId: row.id, journal })).resolves.toMatchObject({ outcome: 'succeeded' });
+  expect(kept).toHaveLength(1);
+  expect(kept[0]).toMatchObject({ attemptId: store.written[0].attemptId, attemptCount: 0, result: { ok: true, status: 200 } });
+  expect([journal.forgotten, journal.entry]).toEqual([1, null]);
+});
+
 it('a job run again after its worker died records the attempt found in its outcome journal: no slot, no send, the same attempt id', async () => {
   const row = loadedRow();
   const store = fakeStore(row);

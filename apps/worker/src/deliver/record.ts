@@ -18,6 +18,13 @@ import { capOf, DOCUMENT_COMPLETED, extractionOf, hostOf, isOperational, type De
 // announces that spell (once: `failing_announced`).
 
 const MAX_RECORD_TRIES = 5;
+/**
+ * An answered attempt not recorded this long after the answer (PostgreSQL
+ * busy, a batch queued behind others) is kept in the outcome journal too: a
+ * worker dying then does not make it go out twice. A healthy record takes a
+ * few milliseconds, so the usual path writes nothing to Redis.
+ */
+export const JOURNAL_AFTER_MS = 50;
 /** DeliverDeps.recordRetryMs when left out. */
 export const RECORD_RETRY_MS = { first: 200, max: 5_000 };
 
@@ -113,17 +120,27 @@ export async function record(
   // guard on the attempt count refuses the repeat; `current` then finds the id).
   const attemptId = opts.attemptId ?? newId('attempt');
   const { journal } = opts;
-  let kept = false;
+  // Kept once: at the first failed try, or when PostgreSQL is slow to take it (a busy batch), whichever comes first.
+  let keeping: Promise<void> | null = null;
   const keep = journal
-    ? async () => {
-      const { headers: _headers, ...outcome } = result;
-      await journal.keep({ attemptId, attemptCount: row.attempt_count, result: outcome });
-      kept = true;
+    ? () => {
+      keeping ??= (async () => {
+        const { headers: _headers, ...outcome } = result;
+        await journal.keep({ attemptId, attemptCount: row.attempt_count, result: outcome });
+      })().catch(() => undefined);
+      return keeping;
     }
     : undefined;
-  const written = await recordTries(ctx, row, result, once, attemptId, current, keep);
-  if (kept || opts.attemptId) await journal?.forget().catch(() => undefined);
-  return written;
+  const slow = keep ? setTimeout(() => void keep(), JOURNAL_AFTER_MS) : undefined;
+  try {
+    return await recordTries(ctx, row, result, once, attemptId, current, keep);
+  } finally {
+    clearTimeout(slow);
+    if (keeping || opts.attemptId) {
+      await keeping;
+      await journal?.forget().catch(() => undefined);
+    }
+  }
 }
 
 async function recordTries(
