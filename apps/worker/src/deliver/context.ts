@@ -58,8 +58,8 @@ export type DeliverContext = {
 };
 
 /**
- * An attempt sent and answered whose recording failed, kept in Redis beside
- * its job (run-job.ts) so that if this worker dies before PostgreSQL takes it,
+ * An attempt sent and answered whose recording failed or is slow (record.ts,
+ * JOURNAL_AFTER_MS), kept in Redis beside its job (run-job.ts) so that if this worker dies before PostgreSQL takes it,
  * the job's next run records it instead of sending the callback again.
  */
 export type KnownOutcome = {
@@ -70,7 +70,7 @@ export type KnownOutcome = {
   result: Omit<SendResult, 'headers'>;
 };
 
-/** The job's outcome journal (KnownOutcome). `find` only on a run of a job that started before (a worker died with it, or Redis gave it back). */
+/** The job's outcome journal (KnownOutcome). `find` only on a run of a job BullMQ's stalled check gave back (its worker died, or lost its lock). */
 export type OutcomeJournal = {
   keep(outcome: KnownOutcome): Promise<void>;
   forget(): Promise<void>;
@@ -88,7 +88,7 @@ export type DeliverJob = DeliverJobData & {
    * place a job waits in memory long enough for that to happen before it sends.
    */
   stillOwned?: () => Promise<boolean>;
-  /** Where an answered attempt whose recording failed is kept for the job's next run (none: in this process only). */
+  /** Where an answered attempt not yet recorded is kept for the job's next run (none: in this process only). */
   journal?: OutcomeJournal;
 };
 
