@@ -99,6 +99,7 @@ async function attempt(ctx: DeliverContext, row: LoadedDelivery, job: DeliverJob
 async function recordKnown(ctx: DeliverContext, row: LoadedDelivery, job: DeliverJob, known: KnownOutcome): Promise<DeliverResult> {
   const result: SendResult = { ...known.result };
   const written = await record(ctx, row, result, job.once === true, { attemptId: known.attemptId, journal: job.journal });
+  ctx.metrics.outcomeJournal.inc({ event: 'recorded' });
   ctx.logger.info('an attempt a stopped run sent was recorded from its outcome journal, not sent again', { delivery_id: row.id, webhook_id: row.webhook_id, attempt_id: known.attemptId });
   // Its slot went with that run (a dead worker's leases are taken back); the circuit counts no failure twice.
   return finish(ctx, row, { probe: false }, result, null, written);

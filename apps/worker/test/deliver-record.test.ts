@@ -132,7 +132,9 @@ it('keeps an answered attempt in the outcome journal when PostgreSQL is slow to 
     kept.push(outcome);
     await keep(outcome);
   };
-  await expect(deliver(fakeContext({ store, sender: fakeSender(answered(200)) }), { deliveryId: row.id, jobId: row.id, journal })).resolves.toMatchObject({ outcome: 'succeeded' });
+  const ctx = fakeContext({ store, sender: fakeSender(answered(200)) });
+  await expect(deliver(ctx, { deliveryId: row.id, jobId: row.id, journal })).resolves.toMatchObject({ outcome: 'succeeded' });
+  expect((await ctx.metrics.outcomeJournal.get()).values).toEqual([expect.objectContaining({ labels: { event: 'kept_slow' }, value: 1 })]);
   expect(kept).toHaveLength(1);
   expect(kept[0]).toMatchObject({ attemptId: store.written[0].attemptId, attemptCount: 0, result: { ok: true, status: 200 } });
   expect([journal.forgotten, journal.entry]).toEqual([1, null]);

@@ -33,6 +33,12 @@ export function createMetrics(opts: { app: string; defaultMetrics?: boolean } = 
       help: 'Deliveries the relay (re-)enqueued.',
       registers: [registry],
     }),
+    outcomeJournal: new Counter({
+      name: 'hookline_outcome_journal_total',
+      help: 'Answered attempts kept in their job\'s outcome journal (why: the record failed or was slow), and kept attempts recorded by a later run instead of being sent again (recorded).',
+      labelNames: ['event'] as const,
+      registers: [registry],
+    }),
     attempts: new Counter({
       name: 'hookline_attempts_total',
       help: 'Callback attempts by outcome (succeeded, failed) and response status class (2xx…5xx, none).',

@@ -122,16 +122,16 @@ export async function record(
   const { journal } = opts;
   // Kept once: at the first failed try, or when PostgreSQL is slow to take it (a busy batch), whichever comes first.
   let keeping: Promise<void> | null = null;
-  const keep = journal
-    ? () => {
-      keeping ??= (async () => {
-        const { headers: _headers, ...outcome } = result;
-        await journal.keep({ attemptId, attemptCount: row.attempt_count, result: outcome });
-      })().catch(() => undefined);
-      return keeping;
-    }
-    : undefined;
-  const slow = keep ? setTimeout(() => void keep(), JOURNAL_AFTER_MS) : undefined;
+  const keepFor = (why: 'kept_failed' | 'kept_slow') => {
+    keeping ??= (async () => {
+      const { headers: _headers, ...outcome } = result;
+      await journal!.keep({ attemptId, attemptCount: row.attempt_count, result: outcome });
+      ctx.metrics.outcomeJournal.inc({ event: why });
+    })().catch(() => undefined);
+    return keeping;
+  };
+  const keep = journal ? () => keepFor('kept_failed') : undefined;
+  const slow = journal ? setTimeout(() => void keepFor('kept_slow'), JOURNAL_AFTER_MS) : undefined;
   try {
     return await recordTries(ctx, row, result, once, attemptId, current, keep);
   } finally {
