@@ -283,7 +283,7 @@ export async function runThroughput(opts: ThroughputOptions): Promise<void> {
       for (const own of ownCommands) redisDelta.delete(own);
       const perDelivery = (n: number) => (n / delivered).toFixed(2);
       const scripts = (redisDelta.get('evalsha') ?? 0) + (redisDelta.get('eval') ?? 0);
-      const top = [...redisDelta].filter(([name]) => name !== 'evalsha' && name !== 'eval').sort((a, b) => b[1] - a[1]).slice(0, 8);
+      const top = [...redisDelta].filter(([name]) => name !== 'evalsha' && name !== 'eval').sort((a, b) => b[1] - a[1]).slice(0, 12);
       results['Redis commands executed per delivery (drain, incl. inside scripts)'] = perDelivery(sumCounts(redisDelta));
       results['  of which EVALSHA/EVAL (sent by clients; what they run is in the total)'] = perDelivery(scripts);
       results['  top commands per delivery'] = top.map(([name, n]) => `${name} ${perDelivery(n)}`).join(', ');
