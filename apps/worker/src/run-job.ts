@@ -54,6 +54,13 @@ function journalOf(store: OutcomeStore | undefined, shard: DeliveryQueue, job: R
 export type RunnableJob = Pick<Job<DeliverJobData, DeliverResult>, 'id' | 'data' | 'timestamp' | 'priority' | 'changePriority' | 'moveToDelayed'>
   & Partial<Pick<Job<DeliverJobData, DeliverResult>, 'stalledCounter'>>;
 
+/**
+ * BullMQ's answers for a job that is not there or not this worker's any more
+ * (its ErrorCode: JobNotExist −1, JobLockNotExist −2, JobNotInState −3, JobLockMismatch −6).
+ */
+const JOB_GONE_CODES = new Set([-1, -2, -3, -6]);
+export const isJobGone = (err: unknown) => JOB_GONE_CODES.has((err as { code?: unknown } | null)?.code as number);
+
 /** Carries out what the deliverer decided for the job (see Next in deliver/context.ts). */
 export async function settle(ctx: RunJobContext, shard: DeliveryQueue, job: RunnableJob, token: string | undefined, result: DeliverResult, letGo: () => void = () => undefined): Promise<DeliverResult> {
   const { next } = result;
@@ -99,6 +106,14 @@ export async function runJob(ctx: RunJobContext, shard: DeliveryQueue, job: Runn
     return await settle(ctx, shard, job, token, await ctx.deliver({ ...parsed.data, jobId: job.id, enqueuedAt: job.timestamp, stillOwned, journal: journalOf(ctx.outcomes, shard, job) }), letGo);
   } catch (err) {
     if (err instanceof RetryLaterError || err instanceof UnrecoverableError || err instanceof DelayedError) throw err;
+    // The job is gone from Redis, or no longer this worker's (Redis lost its
+    // data, or another worker took it over after its lock lapsed): nothing is
+    // left to move. Its delivery row is the truth: the refill or the relay
+    // queues it again if it still waits. DelayedError tells BullMQ to leave the job alone.
+    if (isJobGone(err)) {
+      ctx.logger.info('the job is no longer this worker\'s (Redis lost it, or another worker took it over); its delivery row decides what follows', { job_id: job.id, delivery_id: parsed.data.deliveryId, err: (err as Error).message });
+      throw new DelayedError();
+    }
     // PostgreSQL or Redis unreachable: not this job's fault. It goes back to
     // `delayed` without spending an attempt (the outage is logged once, and
     // the workers pause until it ends). No callback was sent: an attempt

@@ -99,3 +99,28 @@ it('a failure during an outage puts the job back without an attempt; any other f
   await expect(runJob(context(other, new Error('boom'), false), shard, other)).rejects.toThrow('boom');
   expect(other.seen.delayedTo).toEqual([]);
 });
+
+it('a job gone from Redis or taken over (BullMQ\'s missing key, missing lock, wrong state, lock mismatch) is left alone: no retry, no error line', async () => {
+  for (const code of [-1, -2, -3, -6]) {
+    const job = fakeJob();
+    const gone = Object.assign(new Error(`Missing key for job dlv_1. moveToDelayed (${code})`), { code });
+    const lines: string[] = [];
+    const ctx = { ...context(job, gone), logger: { ...logger, error: (m: string) => void lines.push(m), info: () => undefined } as unknown as typeof logger };
+    await expect(runJob(ctx, shard, job)).rejects.toBeInstanceOf(DelayedError);
+    expect(lines).toEqual([]);
+  }
+  // Any other BullMQ error code is still BullMQ's to retry.
+  const job = fakeJob();
+  await expect(runJob(context(job, Object.assign(new Error('has pending dependencies'), { code: -4 })), shard, job)).rejects.toThrow('has pending dependencies');
+});
+
+it('the job\'s outcome journal is looked up only on a run BullMQ\'s stalled check gave back', async () => {
+  const journal = { keep: async () => undefined, find: async () => null, forget: async () => undefined };
+  const first = fakeJob();
+  await runJob({ ...context(first, { outcome: 'succeeded', next: { kind: 'done' } }), outcomes: journal }, shard, first);
+  expect(first.seen.delivered[0].journal?.find).toBeUndefined();
+  expect(first.seen.delivered[0].journal?.keep).toBeDefined();
+  const again = Object.assign(fakeJob(), { stalledCounter: 1 });
+  await runJob({ ...context(again, { outcome: 'succeeded', next: { kind: 'done' } }), outcomes: journal }, shard, again);
+  expect(again.seen.delivered[0].journal?.find).toBeDefined();
+});
