@@ -1,5 +1,5 @@
 import { newId } from '@hookline/domain';
-import { createDb, createdRange, ensurePartitions, runMigrations, writeEventBatch, type Db } from '@hookline/db';
+import { createDb, createdAtWhereAll, createdRange, ensurePartitions, runMigrations, writeEventBatch, type Db } from '@hookline/db';
 import { createTestDatabase, type TestDatabase } from '../../../tests/support/test-database';
 import { LOAD_SQL, RECORD_SQL } from '../src/delivery-store';
 
@@ -7,7 +7,8 @@ import { LOAD_SQL, RECORD_SQL } from '../src/delivery-store';
 // deliveries on several days' partitions, the worker's load (delivery and its
 // event), its record (the delivery's update) and the API's lookup of a delivery
 // by id (the shape Prisma sends: id and a created_at range) each read one
-// partition of each table, through its index. An id issued before ids carried
+// partition of each table, through its index; a page of the API's list reads its
+// event names on the partitions the page spans. An id issued before ids carried
 // time is still found (in every partition). On PostgreSQL and on PGlite.
 
 const DAY = 86_400_000;
@@ -117,6 +118,20 @@ describe.each(stores)('on %s', (_name, open) => {
     const text = await plan(db, 'SELECT * FROM deliveries WHERE id = $1 AND created_at >= $2 AND created_at <= $3', [target.deliveryId, from, to]);
     expect(scanned(text, 'deliveries')).toEqual([`deliveries_p${target.day}`]);
     expect(text).toMatch(new RegExp(`Index Scan using deliveries_p${target.day}_pkey`));
+  });
+
+  it('a page\'s event names (the API\'s list: ids and the span of their times, through Prisma) read only the partitions the page spans', async () => {
+    // Ten deliveries across the third and fourth days.
+    const page = ids.slice(55, 65);
+    const eventIds = page.map((p) => p.eventId);
+    const { createdAt } = createdAtWhereAll(eventIds);
+    const list = eventIds.map((_, i) => `$${i + 1}`).join(', ');
+    const text = await plan(db, `SELECT id, event FROM events WHERE id IN (${list}) AND created_at >= $${eventIds.length + 1} AND created_at <= $${eventIds.length + 2}`, [...eventIds, createdAt!.gte, createdAt!.lte]);
+    expect(scanned(text, 'events').sort()).toEqual([...new Set(page.map((p) => `events_p${p.day}`))].sort());
+    expect(scanned(text, 'events')).toHaveLength(2);
+    expect(text).not.toMatch(/Seq Scan on events_/);
+    // An id that carries no time leaves the read unbounded (every partition), as before.
+    expect(createdAtWhereAll([...eventIds, 'evt_' + 'y'.repeat(24)])).toEqual({});
   });
 
   it('an id that carries no time is still found, in whichever partition it is', async () => {

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { AppError, attemptResource, decodeCursor, deliveryResource, encodeCursor, type deliveryListQuery, type recoverBody } from '@hookline/domain';
 import { createdAtWhere } from '@hookline/db';
 import type { ApiDeps } from '../deps';
-import { attemptRow, attemptsOfWhere, DELIVERY_EVENT, deliveryRow } from './history-rows';
+import { attemptRow, attemptsOfWhere, deliveryRow, withEventNames } from './history-rows';
 import { enqueueWithin, queueDown } from './outbox-enqueue';
 import { getWebhookRow } from './webhooks';
 
@@ -49,9 +49,9 @@ export async function listDeliveries(deps: Pick<ApiDeps, 'db'>, accountId: strin
     },
     orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
     take: query.limit + 1,
-    include: DELIVERY_EVENT,
   });
-  const page = rows.slice(0, query.limit).map(deliveryRow);
+  // The page's event names, on the partitions the page spans (not Prisma's include: by id alone, in every partition).
+  const page = (await withEventNames(deps.db, rows.slice(0, query.limit))).map(deliveryRow);
   const hasMore = rows.length > query.limit;
   const last = page[page.length - 1];
   return { data: page.map(deliveryResource), has_more: hasMore, next_cursor: hasMore && last ? encodeCursor(last) : null };
