@@ -49,11 +49,13 @@ describe.each(stores)('on %s', (_name, open) => {
   let done: () => Promise<void>;
   const ids: { eventId: string; deliveryId: string; day: string }[] = [];
   let oldId: string;
+  let accountId: string;
+  let webhookId: string;
 
   beforeAll(async () => {
     ({ db, done } = await open());
-    const accountId = newId('account');
-    const webhookId = newId('webhook');
+    accountId = newId('account');
+    webhookId = newId('webhook');
     await db.sql.query(`INSERT INTO accounts (id, name, updated_at) VALUES ($1, 'L', now())`, [accountId]);
     await db.sql.query(
       `INSERT INTO webhooks (id, account_id, url, events, signing_secret_enc, updated_at) VALUES ($1, $2, 'https://example.com/l', ARRAY['quota.warning'], 'x', now())`,
@@ -132,6 +134,25 @@ describe.each(stores)('on %s', (_name, open) => {
     expect(text).not.toMatch(/Seq Scan on events_/);
     // An id that carries no time leaves the read unbounded (every partition), as before.
     expect(createdAtWhereAll([...eventIds, 'evt_' + 'y'.repeat(24)])).toEqual({});
+  });
+
+  it('a page of a webhook\'s deliveries (the list\'s query, as Prisma sends it) walks the list index newest first: ties of created_at in id order, no sort of the whole', async () => {
+    // Three deliveries written by one batch, so at one created_at (the tie the id orders).
+    await writeEventBatch(db.sql, [0, 1, 2].map((n) => ({ accountId, event: 'quota.warning', parserId: null, data: { n } })));
+    const all = await db.sql.query<{ id: string; created_at: Date }>('SELECT id, created_at FROM deliveries WHERE webhook_id = $1', [webhookId]);
+    const newestFirst = all.sort((a, b) => b.created_at.getTime() - a.created_at.getTime() || (a.id < b.id ? 1 : -1)).map((r) => r.id);
+    const first = 'SELECT id FROM deliveries WHERE webhook_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3';
+    const text = await plan(db, first, [webhookId, 6, 0]);
+    expect(text).toMatch(/Index Scan using deliveries_\w+_webhook_id_created_at_idx/);
+    // An incremental sort of equal created_at's rows at most: never a Sort node over the webhook's deliveries.
+    expect(text).not.toMatch(/(^|->)\s*Sort \(/m);
+    expect((await db.sql.query<{ id: string }>(first, [webhookId, 6, 0])).map((r) => r.id)).toEqual(newestFirst.slice(0, 6));
+    // The next page, from the cursor (created_at, id) of the page's last row, as listDeliveries asks for it.
+    const cursor = all.find((r) => r.id === newestFirst[1])!;
+    const next = `SELECT id FROM deliveries WHERE webhook_id = $1 AND (created_at < $2 OR (created_at = $2 AND id < $3))
+      ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5`;
+    expect(await plan(db, next, [webhookId, cursor.created_at, cursor.id, 6, 0])).not.toMatch(/(^|->)\s*Sort \(/m);
+    expect((await db.sql.query<{ id: string }>(next, [webhookId, cursor.created_at, cursor.id, 6, 0])).map((r) => r.id)).toEqual(newestFirst.slice(2, 8));
   });
 
   it('an id that carries no time is still found, in whichever partition it is', async () => {

@@ -82,7 +82,7 @@ export type LastDelivery = {
   error: string | null;
 } | null;
 
-/** One index-backed query: (webhook_id, created_at desc, id desc). The webhook is the caller's, listed for its account. */
+/** One index-backed query: (webhook_id, created_at desc), ties in id order. The webhook is the caller's, listed for its account. */
 export async function lastDelivery(deps: Pick<ApiDeps, 'db'>, webhookId: string): Promise<LastDelivery> {
   const row = await deps.db.prisma.delivery.findFirst({
     where: { webhookId },
