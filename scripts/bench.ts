@@ -36,9 +36,10 @@
 //                         --max-in-flight M
 //   storage               bytes per delivery in PostgreSQL (every table and index) after --events N
 //                         (5000) events × --hooks H (4) are delivered, once per payload size of
-//                         --payloads (50,4096 bytes of event data); then the time the retention
-//                         sweeper's batched delete takes to remove a day of --day D deliveries
-//                         (100000; 0 skips it) (scripts/bench/storage.ts).
+//                         --payloads (50,4096 bytes of event data); then the time to remove a day
+//                         of --day D deliveries (100000; 0 skips it) by the batched delete the
+//                         retention sweeper used before partitions and by its partition drop, on
+//                         two days filled alike (scripts/bench/storage.ts).
 //                         Options: --events N --hooks H --payloads B,B… --day D --concurrency C (200)
 //                         --compact on|off (on: the API and the worker run with COMPACT_HISTORY=true;
 //                         off: rows as the versions before it wrote them)

@@ -11,18 +11,23 @@
 //    and per index. Measured as the run leaves the tables (each delivery was
 //    written, then updated once when it succeeded; autovacuum as configured), and
 //    again after VACUUM FULL (the same rows, compacted).
-// 2. Retention, on the first payload size's database: a day holding --day D
-//    deliveries (copies of the delivered rows, with their events and attempts,
-//    created RETENTION + 1 day ago), then the sweeper's own batched DELETE
-//    statement (apps/worker/src/retention.ts, RETENTION_SQL.events, 500 events a
-//    statement, no pause between statements) until that day is gone: statements,
-//    seconds, deliveries/s and WAL written. The sweeper in production pauses
-//    100 ms between statements and stops a sweep after 2 minutes: add
-//    statements × 0.1 s for its wall time.
+// 2. Retention, on the first payload size's database, with the API and the
+//    worker stopped: two whole days older than RETENTION, each its own partition
+//    of events, deliveries and attempts, each holding --day D deliveries (copies
+//    of the delivered rows, with their events and attempts). The first day goes by
+//    the batched DELETE the sweeper used before partitions (apps/worker/src/retention.ts,
+//    RETENTION_SQL.events, 500 events a statement, no pause between statements)
+//    until it is gone: statements, seconds, deliveries/s and WAL written. (The
+//    sweeper in production pauses 100 ms between statements and stops a sweep
+//    after 2 minutes: add statements × 0.1 s for its wall time.) The second day
+//    goes by the sweeper's partition drop (dropPartitions: hookline_drop_partition
+//    per table, its check for waiting deliveries, DETACH, DROP): seconds and WAL.
+//    Then both and their ratio.
 import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
 import { unpackPayload } from '../../packages/db/src/payload';
 import { RETENTION_SQL } from '../../apps/worker/src/retention';
+import { dropPartitions } from '../../packages/db/src/partitions';
 import { publish } from './http';
 import { createStack } from './stack';
 import { progress, sleep, startBenchReceiver, waitUntil } from './support';
@@ -129,7 +134,11 @@ async function measureOne(opts: StorageOptions, padBytes: number, day: number): 
     const compactAll = compact.reduce((sum, s) => sum + s.total, 0);
     const compactKeys = compact.filter((s) => s.table !== 'idempotency_records').reduce((sum, s) => sum + s.total, 0);
     console.log(`  after VACUUM FULL: ${fmt(compactAll / deliveries)} bytes per delivery, ${fmt(compactKeys / deliveries)} without idempotency_records (${compact.slice(0, 4).map((s) => `${s.table} ${fmt(s.total / deliveries)}`).join(', ')})`);
-    if (day > 0) await measureRetention(db, day, deliveries);
+    if (day > 0) {
+      // Nothing else runs on the database meanwhile (the worker's own sweeper would take the old days).
+      await stack.stopChildren();
+      await measureRetention(db, day, deliveries);
+    }
   } finally {
     await db.end().catch(() => undefined);
     await receiver.close();
@@ -137,53 +146,135 @@ async function measureOne(opts: StorageOptions, padBytes: number, day: number): 
   }
 }
 
+const DAY_MS = 86_400_000;
+const SECOND = 1_000;
+
+type Runner = { query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]> };
+const runnerOf = (db: Client): Runner => ({ query: async <T>(text: string, params?: unknown[]) => (await db.query(text, params)).rows as T[] });
+const ymd = (d: Date) => d.toISOString().slice(0, 10).replace(/-/g, '');
+
 /**
- * Copies of the delivered rows (events, deliveries, attempts), each copy with
- * ids suffixed `.k` and created in one day RETENTION + 1 day ago, whatever the
- * schema's columns (a row goes through jsonb and back).
+ * Two whole UTC days older than RETENTION, `first` and `first` + 1 day, each a
+ * partition of its own in events, deliveries and attempts, as the partition
+ * manager makes them (a table LIKE the parent, then attached). The bench's
+ * database was migrated today, so its first partition (the legacy one, which
+ * holds the delivered rows) spans everything before the next midnight: it is
+ * detached and attached again from the end of the second day on (it holds no
+ * older row), which makes room for the two days.
  */
-async function fillDay(db: Client, day: number, perCopy: number): Promise<void> {
+async function makeOldDays(db: Client, first: Date): Promise<void> {
+  const end = new Date(first.getTime() + 2 * DAY_MS);
+  for (const t of ['events', 'deliveries', 'attempts']) {
+    const { rows: [oldest] } = await db.query<{ name: string; upper_bound: Date }>('SELECT name, upper_bound FROM hookline_partitions($1) ORDER BY upper_bound LIMIT 1', [t]);
+    await db.query('BEGIN');
+    await db.query(`ALTER TABLE ${t} DETACH PARTITION ${oldest.name}`);
+    await db.query(`ALTER TABLE ${t} ATTACH PARTITION ${oldest.name} FOR VALUES FROM ('${end.toISOString()}') TO ('${oldest.upper_bound.toISOString()}')`);
+    for (const day of [first, new Date(first.getTime() + DAY_MS)]) {
+      const part = `${t}_p${ymd(day)}`;
+      await db.query(`CREATE TABLE ${part} (LIKE ${t} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`);
+      await db.query(`ALTER TABLE ${t} ATTACH PARTITION ${part} FOR VALUES FROM ('${day.toISOString()}') TO ('${new Date(day.getTime() + DAY_MS).toISOString()}')`);
+    }
+    await db.query('COMMIT');
+  }
+}
+
+/**
+ * Copies of the delivered rows (events, deliveries, attempts) into each of
+ * `days`: copy k of day i has ids suffixed `.<i><k>` and is created at noon
+ * of that day + k seconds, whatever the schema's columns (a row goes through
+ * jsonb and back). The copies are read from the delivered rows only (created
+ * after the days, so the partitions being filled are pruned from the read).
+ */
+async function fillDays(db: Client, days: Date[], day: number, perCopy: number): Promise<number> {
   const copies = Math.max(1, Math.round(day / perCopy));
+  const after = new Date(days[days.length - 1].getTime() + DAY_MS).toISOString();
   const copy = (table: string, overrides: string) => `
     INSERT INTO ${table}
     SELECT (jsonb_populate_record(NULL::${table}, to_jsonb(t) || jsonb_build_object(${overrides}))).*
-      FROM ${table} t WHERE t.id NOT LIKE '%.%'`;
-  const at = `'created_at', now() - interval '${RETENTION_MS / 1000} seconds' - interval '1 day' + $1::int * interval '1 second'`;
+      FROM ${table} t WHERE t.created_at >= '${after}' AND t.id NOT LIKE '%.%'`;
+  // $1 = the suffix, $2 = the day's noon + k seconds.
+  const at = `'created_at', $2::timestamptz`;
   const started = performance.now();
   for (let k = 1; k <= copies; k++) {
-    progress(`retention: writing the day, copy ${k}/${copies}`);
+    const elapsed = (performance.now() - started) / 1000;
+    progress(`retention: writing the days, copy ${k}/${copies} of each (${fmt((k - 1) * perCopy * days.length)} deliveries in ${elapsed.toFixed(0)} s)`);
     await db.query('BEGIN');
-    await db.query(copy('events', `'id', t.id || '.' || $1, ${at}`), [k]);
-    await db.query(copy('deliveries', `'id', t.id || '.' || $1, 'event_id', t.event_id || '.' || $1, ${at}`), [k]);
-    await db.query(copy('attempts', `'id', t.id || '.' || $1, 'delivery_id', t.delivery_id || '.' || $1, ${at}`), [k]);
+    for (const [i, d] of days.entries()) {
+      const params = [`${String.fromCharCode(97 + i)}${k}`, new Date(d.getTime() + DAY_MS / 2 + k * SECOND)];
+      await db.query(copy('events', `'id', t.id || '.' || $1, ${at}`), params);
+      await db.query(copy('deliveries', `'id', t.id || '.' || $1, 'event_id', t.event_id || '.' || $1, ${at}`), params);
+      await db.query(copy('attempts', `'id', t.id || '.' || $1, 'delivery_id', t.delivery_id || '.' || $1, ${at}`), params);
+    }
     await db.query('COMMIT');
   }
   progress('');
-  console.log(`\nretention: wrote a day of ${fmt(copies * perCopy)} deliveries (${copies} copies) in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  console.log(`\nretention: wrote ${days.length} days of ${fmt(copies * perCopy)} deliveries each (${copies} copies of the delivered rows, with their events and attempts) in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  return copies * perCopy;
 }
 
+const walSince = async (db: Client, lsn: string) =>
+  Number((await db.query<{ bytes: string }>('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1) AS bytes', [lsn])).rows[0].bytes);
+const walNow = async (db: Client) => (await db.query<{ lsn: string }>('SELECT pg_current_wal_lsn() AS lsn')).rows[0].lsn;
+
+/**
+ * Two ways to remove an old day, on the same data in the same run: two days
+ * older than RETENTION, each its own partitions, each filled with the same
+ * `day` deliveries. The first day is removed by the batched DELETE the sweeper
+ * used before partitions (and still uses for what partitions do not cover), to
+ * its end; the second by the sweeper's partition drop (dropPartitions →
+ * hookline_drop_partition: the check for waiting deliveries, detach, drop).
+ */
 async function measureRetention(db: Client, day: number, perCopy: number): Promise<void> {
-  await fillDay(db, day, perCopy);
+  const first = new Date(Math.floor((Date.now() - RETENTION_MS) / DAY_MS) * DAY_MS - 2 * DAY_MS);
+  const second = new Date(first.getTime() + DAY_MS);
+  await makeOldDays(db, first);
+  await fillDays(db, [first, second], day, perCopy);
+  progress('retention: VACUUM ANALYZE');
   await db.query('VACUUM ANALYZE');
-  const old = await db.query<{ n: string }>(`SELECT count(*) AS n FROM deliveries WHERE id LIKE '%.%'`);
-  const doomed = Number(old.rows[0].n);
-  const { rows: [before] } = await db.query<{ lsn: string }>('SELECT pg_current_wal_lsn() AS lsn');
+  progress('');
+  const inDay = async (d: Date) => Number((await db.query<{ n: string }>(
+    'SELECT count(*) AS n FROM deliveries WHERE created_at >= $1 AND created_at < $2', [d, new Date(d.getTime() + DAY_MS)])).rows[0].n);
+  const doomed = await inDay(first);
+  const { rows: parts } = await db.query<{ n: string }>(`SELECT count(*) AS n FROM hookline_partitions('deliveries')`);
+
+  // 1. The batched DELETE, RETENTION_SQL.events with the cutoff at the first day's end (recomputed
+  //    per statement, as now() moves): oldest events first, 500 a statement, with their deliveries and attempts.
+  let lsn = await walNow(db);
   let statements = 0;
   let deleted = 0;
   let slowest = 0;
-  const started = performance.now();
+  let started = performance.now();
+  const firstEnd = first.getTime() + DAY_MS;
   for (;;) {
     const t0 = performance.now();
-    const { rows: [row] } = await db.query<{ events: number; deliveries: number }>(RETENTION_SQL.events, [RETENTION_MS, SWEEP_BATCH]);
+    const { rows: [row] } = await db.query<{ events: number; deliveries: number }>(RETENTION_SQL.events, [Date.now() - firstEnd, SWEEP_BATCH]);
     slowest = Math.max(slowest, performance.now() - t0);
     statements++;
     deleted += row.deliveries;
-    if (statements % 20 === 0) progress(`retention: ${fmt(deleted)}/${fmt(doomed)} deliveries deleted`);
+    if (statements % 20 === 0) {
+      const s = (performance.now() - started) / 1000;
+      progress(`retention, batched DELETE: ${fmt(deleted)}/${fmt(doomed)} deliveries deleted in ${s.toFixed(0)} s (${fmt(deleted / s)}/s)`);
+    }
     if (row.events < SWEEP_BATCH) break;
   }
-  const seconds = (performance.now() - started) / 1000;
-  const { rows: [wal] } = await db.query<{ bytes: string }>('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1) AS bytes', [before.lsn]);
+  const deleteSeconds = (performance.now() - started) / 1000;
+  const deleteWal = await walSince(db, lsn);
   progress('');
-  console.log(`retention: deleted ${fmt(deleted)} deliveries (with their events and attempts) in ${statements} statements, ${seconds.toFixed(1)} s of statements (${fmt(deleted / seconds)} deliveries/s, slowest statement ${slowest.toFixed(0)} ms); WAL written ${fmt(Number(wal.bytes) / 1048576)} MB`);
-  console.log(`retention: with the sweeper's 100 ms pause between statements that is ${(seconds + statements * 0.1).toFixed(0)} s of wall time, ${Math.ceil((seconds + statements * 0.1) / 120)} sweeps of at most 2 minutes`);
+  if (await inDay(first) !== 0) throw new Error('the batched DELETE left deliveries of the first day');
+  console.log(`retention, batched DELETE (the sweeper's RETENTION_SQL.events, ${SWEEP_BATCH} events a statement, no pause; ${parts[0].n} partitions per table): deleted ${fmt(deleted)} deliveries (with their events and attempts) in ${statements} statements, ${deleteSeconds.toFixed(1)} s (${fmt(deleted / deleteSeconds)} deliveries/s, slowest statement ${slowest.toFixed(0)} ms); WAL written ${fmt(deleteWal / 1048576)} MB`);
+  console.log(`retention, batched DELETE: with the sweeper's 100 ms pause between statements that is ${(deleteSeconds + statements * 0.1).toFixed(0)} s of wall time, ${Math.ceil((deleteSeconds + statements * 0.1) / 120)} sweeps of at most 2 minutes`);
+  // The first day's partitions, emptied: the sweeper drops them next (not part of either figure).
+  const emptied = await dropPartitions(runnerOf(db), new Date(firstEnd));
+  if (emptied.length !== 3 || emptied.some((p) => p.kept)) throw new Error(`the emptied day's partitions: ${JSON.stringify(emptied)}`);
+
+  // 2. The partition drop: what the sweeper runs for a day wholly older than RETENTION.
+  const dropping = await inDay(second);
+  lsn = await walNow(db);
+  started = performance.now();
+  const dropped = await dropPartitions(runnerOf(db), new Date(second.getTime() + DAY_MS));
+  const dropSeconds = (performance.now() - started) / 1000;
+  const dropWal = await walSince(db, lsn);
+  if (dropped.length !== 3 || dropped.some((p) => p.kept)) throw new Error(`the partition drop: ${JSON.stringify(dropped)}`);
+  console.log(`retention, partition drop (dropPartitions: hookline_drop_partition on ${dropped.map((p) => p.partition).join(', ')}): removed ${fmt(dropping)} deliveries (with their events and attempts) in ${dropSeconds.toFixed(3)} s; WAL written ${fmt(dropWal / 1024)} KB`);
+  console.log(`retention: a day of ${fmt(doomed)} deliveries, batched DELETE ${deleteSeconds.toFixed(1)} s against partition drop ${dropSeconds.toFixed(3)} s: the drop is ${fmt(deleteSeconds / dropSeconds)} times faster, and writes ${fmt(deleteWal / Math.max(1, dropWal))} times less WAL`);
 }

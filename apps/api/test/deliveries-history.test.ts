@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { newId } from '@hookline/domain';
 import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
+import { lastDelivery, listDeliveriesWithAttempts } from '../src/services/deliveries';
 
 // The delivery log serves rows of both shapes the same (docs/operations.md,
 // "Rolling upgrades and the compact history"): rows the previous version wrote
@@ -88,6 +89,15 @@ describe('the delivery log over rows of the previous version and of the compact 
       const res = await request(h.app).get(`/v1/webhooks/${webhookId}/deliveries`).query({ event }).set(owner.auth);
       expect(res.body.data.map((d: { id: string }) => d.id)).toEqual([row.deliveryId]);
     }
+  });
+
+  it("the dashboard's log and a webhook's last delivery read the event name and the attempts of both shapes", async () => {
+    const log = await listDeliveriesWithAttempts(h.deps, owner.accountId, webhookId, { limit: 10 });
+    expect(log.data.map((d) => [d.delivery.id, d.delivery.event, d.attempts.map((a) => [a.event_id, a.event, a.response_status])])).toEqual([
+      [compact.deliveryId, 'quota.exceeded', [[compact.eventId, 'quota.exceeded', 200]]],
+      [previous.deliveryId, 'quota.warning', [[previous.eventId, 'quota.warning', 200]]],
+    ]);
+    expect(await lastDelivery(h.deps, webhookId)).toMatchObject({ status: 'succeeded', event: 'quota.exceeded', responseStatus: 200, error: null });
   });
 
   it("the webhook's recent attempts carry their event id and name in both shapes", async () => {

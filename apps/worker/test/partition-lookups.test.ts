@@ -1,5 +1,5 @@
 import { newId } from '@hookline/domain';
-import { createDb, createdRange, ensurePartitions, runMigrations, writeEventBatch, type Db } from '@hookline/db';
+import { createDb, createdAtWhereAll, createdRange, ensurePartitions, runMigrations, writeEventBatch, type Db } from '@hookline/db';
 import { createTestDatabase, type TestDatabase } from '../../../tests/support/test-database';
 import { LOAD_SQL, RECORD_SQL } from '../src/delivery-store';
 
@@ -7,7 +7,8 @@ import { LOAD_SQL, RECORD_SQL } from '../src/delivery-store';
 // deliveries on several days' partitions, the worker's load (delivery and its
 // event), its record (the delivery's update) and the API's lookup of a delivery
 // by id (the shape Prisma sends: id and a created_at range) each read one
-// partition of each table, through its index. An id issued before ids carried
+// partition of each table, through its index; a page of the API's list reads its
+// event names on the partitions the page spans. An id issued before ids carried
 // time is still found (in every partition). On PostgreSQL and on PGlite.
 
 const DAY = 86_400_000;
@@ -48,11 +49,13 @@ describe.each(stores)('on %s', (_name, open) => {
   let done: () => Promise<void>;
   const ids: { eventId: string; deliveryId: string; day: string }[] = [];
   let oldId: string;
+  let accountId: string;
+  let webhookId: string;
 
   beforeAll(async () => {
     ({ db, done } = await open());
-    const accountId = newId('account');
-    const webhookId = newId('webhook');
+    accountId = newId('account');
+    webhookId = newId('webhook');
     await db.sql.query(`INSERT INTO accounts (id, name, updated_at) VALUES ($1, 'L', now())`, [accountId]);
     await db.sql.query(
       `INSERT INTO webhooks (id, account_id, url, events, signing_secret_enc, updated_at) VALUES ($1, $2, 'https://example.com/l', ARRAY['quota.warning'], 'x', now())`,
@@ -117,6 +120,39 @@ describe.each(stores)('on %s', (_name, open) => {
     const text = await plan(db, 'SELECT * FROM deliveries WHERE id = $1 AND created_at >= $2 AND created_at <= $3', [target.deliveryId, from, to]);
     expect(scanned(text, 'deliveries')).toEqual([`deliveries_p${target.day}`]);
     expect(text).toMatch(new RegExp(`Index Scan using deliveries_p${target.day}_pkey`));
+  });
+
+  it('a page\'s event names (the API\'s list: ids and the span of their times, through Prisma) read only the partitions the page spans', async () => {
+    // Ten deliveries across the third and fourth days.
+    const page = ids.slice(55, 65);
+    const eventIds = page.map((p) => p.eventId);
+    const { createdAt } = createdAtWhereAll(eventIds);
+    const list = eventIds.map((_, i) => `$${i + 1}`).join(', ');
+    const text = await plan(db, `SELECT id, event FROM events WHERE id IN (${list}) AND created_at >= $${eventIds.length + 1} AND created_at <= $${eventIds.length + 2}`, [...eventIds, createdAt!.gte, createdAt!.lte]);
+    expect(scanned(text, 'events').sort()).toEqual([...new Set(page.map((p) => `events_p${p.day}`))].sort());
+    expect(scanned(text, 'events')).toHaveLength(2);
+    expect(text).not.toMatch(/Seq Scan on events_/);
+    // An id that carries no time leaves the read unbounded (every partition), as before.
+    expect(createdAtWhereAll([...eventIds, 'evt_' + 'y'.repeat(24)])).toEqual({});
+  });
+
+  it('a page of a webhook\'s deliveries (the list\'s query, as Prisma sends it) walks the list index newest first: ties of created_at in id order, no sort of the whole', async () => {
+    // Three deliveries written by one batch, so at one created_at (the tie the id orders).
+    await writeEventBatch(db.sql, [0, 1, 2].map((n) => ({ accountId, event: 'quota.warning', parserId: null, data: { n } })));
+    const all = await db.sql.query<{ id: string; created_at: Date }>('SELECT id, created_at FROM deliveries WHERE webhook_id = $1', [webhookId]);
+    const newestFirst = all.sort((a, b) => b.created_at.getTime() - a.created_at.getTime() || (a.id < b.id ? 1 : -1)).map((r) => r.id);
+    const first = 'SELECT id FROM deliveries WHERE webhook_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3';
+    const text = await plan(db, first, [webhookId, 6, 0]);
+    expect(text).toMatch(/Index Scan using deliveries_\w+_webhook_id_created_at_idx/);
+    // An incremental sort of equal created_at's rows at most: never a Sort node over the webhook's deliveries.
+    expect(text).not.toMatch(/(^|->)\s*Sort \(/m);
+    expect((await db.sql.query<{ id: string }>(first, [webhookId, 6, 0])).map((r) => r.id)).toEqual(newestFirst.slice(0, 6));
+    // The next page, from the cursor (created_at, id) of the page's last row, as listDeliveries asks for it.
+    const cursor = all.find((r) => r.id === newestFirst[1])!;
+    const next = `SELECT id FROM deliveries WHERE webhook_id = $1 AND (created_at < $2 OR (created_at = $2 AND id < $3))
+      ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5`;
+    expect(await plan(db, next, [webhookId, cursor.created_at, cursor.id, 6, 0])).not.toMatch(/(^|->)\s*Sort \(/m);
+    expect((await db.sql.query<{ id: string }>(next, [webhookId, cursor.created_at, cursor.id, 6, 0])).map((r) => r.id)).toEqual(newestFirst.slice(2, 8));
   });
 
   it('an id that carries no time is still found, in whichever partition it is', async () => {

@@ -123,6 +123,24 @@ export function createdAtWhere(id: string): { createdAt?: { gte: Date; lte: Date
   return from && to ? { createdAt: { gte: from, lte: to } } : {};
 }
 
+/**
+ * The created_at range that holds the rows of all these ids (from the earliest
+ * id's range to the latest's), as a Prisma filter to spread next to `id: { in: ids }`:
+ * a page of ids reads only the partitions its ids' times span. No bound when an
+ * id carries no time (or there is none).
+ */
+export function createdAtWhereAll(ids: readonly string[]): { createdAt?: { gte: Date; lte: Date } } {
+  let from: Date | null = null;
+  let to: Date | null = null;
+  for (const id of ids) {
+    const range = createdRange(id);
+    if (!range.from || !range.to) return {};
+    if (!from || range.from < from) from = range.from;
+    if (!to || range.to > to) to = range.to;
+  }
+  return from && to ? { createdAt: { gte: from, lte: to } } : {};
+}
+
 /** SQL: `column` within the range of two timestamptz expressions, a NULL one meaning no bound. */
 export const createdWithin = (column: string, from: string, to: string) =>
   `${column} BETWEEN COALESCE(${from}, '-infinity'::timestamptz) AND COALESCE(${to}, 'infinity'::timestamptz)`;

@@ -1,8 +1,8 @@
 import type { z } from 'zod';
 import { AppError, attemptResource, decodeCursor, deliveryResource, encodeCursor, type deliveryListQuery, type recoverBody } from '@hookline/domain';
-import { createdAtWhere } from '@hookline/db';
+import { createdAtWhere, createdAtWhereAll } from '@hookline/db';
 import type { ApiDeps } from '../deps';
-import { attemptRow, attemptsOfWhere, DELIVERY_EVENT, deliveryRow } from './history-rows';
+import { attemptRow, attemptsOfWhere, deliveryRow, withEventNames } from './history-rows';
 import { enqueueWithin, queueDown } from './outbox-enqueue';
 import { getWebhookRow } from './webhooks';
 
@@ -49,9 +49,9 @@ export async function listDeliveries(deps: Pick<ApiDeps, 'db'>, accountId: strin
     },
     orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
     take: query.limit + 1,
-    include: DELIVERY_EVENT,
   });
-  const page = rows.slice(0, query.limit).map(deliveryRow);
+  // The page's event names, on the partitions the page spans (not Prisma's include: by id alone, in every partition).
+  const page = (await withEventNames(deps.db, rows.slice(0, query.limit))).map(deliveryRow);
   const hasMore = rows.length > query.limit;
   const last = page[page.length - 1];
   return { data: page.map(deliveryResource), has_more: hasMore, next_cursor: hasMore && last ? encodeCursor(last) : null };
@@ -61,8 +61,11 @@ export async function listDeliveries(deps: Pick<ApiDeps, 'db'>, accountId: strin
 export async function listDeliveriesWithAttempts(deps: Pick<ApiDeps, 'db'>, accountId: string, webhookId: string, query: DeliveryListQuery) {
   const list = await listDeliveries(deps, accountId, webhookId, query);
   // The deliveries are already this account's webhook's: their attempts are too.
-  const attempts = list.data.length
-    ? await deps.db.prisma.attempt.findMany({ where: { deliveryId: { in: list.data.map((d) => d.id) } }, orderBy: [{ deliveryId: 'asc' }, { attemptNumber: 'desc' }] })
+  // Attempts are never older than their delivery: the partitions before the page's oldest are left out.
+  const ids = list.data.map((d) => d.id);
+  const from = createdAtWhereAll(ids).createdAt?.gte;
+  const attempts = ids.length
+    ? await deps.db.prisma.attempt.findMany({ where: { deliveryId: { in: ids }, ...(from ? { createdAt: { gte: from } } : {}) }, orderBy: [{ deliveryId: 'asc' }, { attemptNumber: 'desc' }] })
     : [];
   const data = list.data.map((delivery) => ({
     delivery,
@@ -82,22 +85,25 @@ export type LastDelivery = {
   error: string | null;
 } | null;
 
-/** One index-backed query: (webhook_id, created_at desc, id desc). The webhook is the caller's, listed for its account. */
+/**
+ * The newest delivery by the list index (webhook_id, created_at desc), ties in id
+ * order; then its event's name and its last attempt, each on the partitions of the
+ * delivery's id's time on (not through Prisma's nested reads, by id alone in every
+ * partition). The webhook is the caller's, listed for its account.
+ */
 export async function lastDelivery(deps: Pick<ApiDeps, 'db'>, webhookId: string): Promise<LastDelivery> {
-  const row = await deps.db.prisma.delivery.findFirst({
+  const found = await deps.db.prisma.delivery.findFirst({
     where: { webhookId },
     orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-    select: {
-      status: true, event: true, eventRecord: { select: { event: true } }, createdAt: true, lastAttemptAt: true, nextAttemptAt: true,
-      attempts: { orderBy: { attemptNumber: 'desc' }, take: 1, select: { responseStatus: true, error: true } },
-    },
+    select: { id: true, status: true, eventId: true, event: true, createdAt: true, lastAttemptAt: true, nextAttemptAt: true },
   });
-  if (!row) return null;
-  const [attempt] = row.attempts;
+  if (!found) return null;
+  // A delivery's own copy of the event's name is NULL in the compact history.
+  const [row] = await withEventNames(deps.db, [found]);
+  const attempt = await deps.db.prisma.attempt.findFirst({ where: attemptsOfWhere(row.id), orderBy: { attemptNumber: 'desc' }, select: { responseStatus: true, error: true } });
   return {
     status: row.status,
-    // A delivery's own copy of the event's name is NULL in the compact history.
-    event: row.event ?? row.eventRecord.event,
+    event: row.eventRecord.event,
     createdAt: row.createdAt.toISOString(),
     lastAttemptAt: row.lastAttemptAt?.toISOString() ?? null,
     nextAttemptAt: row.nextAttemptAt?.toISOString() ?? null,
