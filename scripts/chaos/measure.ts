@@ -17,6 +17,27 @@ export function latencyOf(accepted: Map<string, number>, arrivals: Map<string, n
   return { p50: percentile(lat, 50), p95: percentile(lat, 95), p99: percentile(lat, 99) };
 }
 
+/**
+ * Latency by when the delivery was accepted: one row per `bucketMs` of
+ * acceptance time from `t0` (seconds from t0, deliveries, p50/p95/max ms of
+ * those that arrived), to see which moment of a run its tail comes from.
+ */
+export function latencyByAcceptance(accepted: Map<string, number>, arrivals: Map<string, number>, t0: number, bucketMs = 5_000): Array<{ fromSeconds: number; deliveries: number; p50: number; p95: number; max: number }> {
+  const buckets = new Map<number, number[]>();
+  for (const [key, at] of accepted) {
+    const arrived = arrivals.get(key);
+    if (arrived === undefined) continue;
+    const bucket = Math.floor((at - t0) / bucketMs);
+    const list = buckets.get(bucket) ?? [];
+    list.push(arrived - at);
+    buckets.set(bucket, list);
+  }
+  return [...buckets.entries()].sort((a, b) => a[0] - b[0]).map(([bucket, lat]) => {
+    lat.sort((a, b) => a - b);
+    return { fromSeconds: (bucket * bucketMs) / 1000, deliveries: lat.length, p50: percentile(lat, 50), p95: percentile(lat, 95), max: lat[lat.length - 1] };
+  });
+}
+
 /** The accepted keys that never arrived. */
 export function lostKeys(accepted: Iterable<string>, arrivals: Map<string, number>): string[] {
   return [...accepted].filter((key) => !arrivals.has(key));

@@ -7,7 +7,7 @@ import { call, eventBody } from '../bench/http';
 import { createStack, onInterrupt, type Stack } from '../bench/stack';
 import { deliveryKey, progress, sleep, startBenchReceiver, waitUntil, type Receiver } from '../bench/support';
 import { createFanOut } from '../bench/throughput';
-import { countLogLevels, duplicateCauses, duplicatesOf, latencyOf, lineSplitter, lostKeys, recoverySeconds, type DuplicateCauses, type Duplicates, type Latency } from './measure';
+import { countLogLevels, duplicateCauses, duplicatesOf, latencyByAcceptance, latencyOf, lineSplitter, lostKeys, recoverySeconds, type DuplicateCauses, type Duplicates, type Latency } from './measure';
 import type { PrivatePostgres } from './postgres';
 
 // One chaos scenario on fresh state: a Redis of its own (plain, with AOF, or a
@@ -82,6 +82,8 @@ export type ScenarioResult = {
   /** Each duplicated delivery: accepted at, and its copies as [received, answered, sender port] (seconds since publishing began). */
   duplicateTimeline: Array<{ key: string; acceptedAt: number; copies: Array<[number, number, number]> }>;
   workerLines: Array<[number, string]>;
+  /** Latency (ms) of the deliveries accepted in each 5 s of the run: where its tail comes from. */
+  latencyByAcceptance: ReturnType<typeof latencyByAcceptance>;
   /** The deliveries that never arrived (the first 20): their rows and attempts in PostgreSQL. */
   lostDetail: unknown[];
   /** When each worker SIGKILL landed (seconds since publishing began). */
@@ -334,6 +336,7 @@ export async function runScenario(scenario: Scenario, base: ChaosSettings, pg: P
         { afterMs: settings.receiverDelayMs + 200 },
       ),
       latencyMs: latencyOf(accepted, receiver.arrivals),
+      latencyByAcceptance: latencyByAcceptance(accepted, receiver.arrivals, t0),
       // Each duplicated delivery's copies (seconds since publishing began: request received → answered, and the
       // sender's port), for reading a run's duplicates against its faults and kills.
       duplicateTimeline: [...receiver.duplicated]

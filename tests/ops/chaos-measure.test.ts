@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { countLogLevels, duplicateCauses, duplicatesOf, latencyOf, lineSplitter, lostKeys, recoverySeconds } from '../../scripts/chaos/measure';
+import { countLogLevels, duplicateCauses, duplicatesOf, latencyByAcceptance, latencyOf, lineSplitter, lostKeys, recoverySeconds } from '../../scripts/chaos/measure';
 import { startBenchReceiver, type Receiver } from '../../scripts/bench/support';
 
 // The chaos benchmark's arithmetic (npm run chaos, docs/reliability.md "Chaos
@@ -29,6 +29,16 @@ describe('chaos benchmark: lost, duplicates, latency', () => {
     const arrivals = new Map([['evt_a/0', 1_100], ['evt_a/1', 1_200], ['evt_b/0', 2_300]]);
     expect(latencyOf(accepted, arrivals)).toEqual({ p50: 200, p95: 300, p99: 300 });
     expect(latencyOf(accepted, new Map()).p50).toBeNaN();
+  });
+
+  it('splits latency by when each delivery was accepted, so a run\'s tail can be traced to its moment', () => {
+    const when = new Map([['a', 1_000], ['b', 2_000], ['c', 7_000], ['d', 8_000], ['e', 8_500]]);
+    const arrivals = new Map([['a', 1_100], ['b', 2_300], ['c', 17_000], ['d', 8_100]]);
+    expect(latencyByAcceptance(when, arrivals, 0)).toEqual([
+      { fromSeconds: 0, deliveries: 2, p50: 100, p95: 300, max: 300 },
+      // 'e' never arrived: not in its bucket's figures.
+      { fromSeconds: 5, deliveries: 2, p50: 100, p95: 10_000, max: 10_000 },
+    ]);
   });
 });
 
