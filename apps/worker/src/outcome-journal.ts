@@ -29,7 +29,7 @@ export function parseOutcome(text: string | null): KnownOutcome | null {
         ok: result.ok,
         status: typeof result.status === 'number' ? result.status : null,
         body: typeof result.body === 'string' ? result.body : null,
-        error: (result.error ?? null) as KnownOutcome['result']['error'],
+        error: result.error ?? null,
         durationMs: result.durationMs,
         retryAfterMs: typeof result.retryAfterMs === 'number' ? result.retryAfterMs : null,
       },

@@ -118,9 +118,8 @@ it('the job\'s outcome journal is looked up only on a run BullMQ\'s stalled chec
   const journal = { keep: async () => undefined, find: async () => null, forget: async () => undefined };
   const first = fakeJob();
   await runJob({ ...context(first, { outcome: 'succeeded', next: { kind: 'done' } }), outcomes: journal }, shard, first);
-  expect(first.seen.delivered[0].journal?.find).toBeUndefined();
-  expect(first.seen.delivered[0].journal?.keep).toBeDefined();
+  expect(Object.keys(first.seen.delivered[0].journal ?? {}).sort()).toEqual(['forget', 'keep']);
   const again = Object.assign(fakeJob(), { stalledCounter: 1 });
   await runJob({ ...context(again, { outcome: 'succeeded', next: { kind: 'done' } }), outcomes: journal }, shard, again);
-  expect(again.seen.delivered[0].journal?.find).toBeDefined();
+  expect(Object.keys(again.seen.delivered[0].journal ?? {}).sort()).toEqual(['find', 'forget', 'keep']);
 });

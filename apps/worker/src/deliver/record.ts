@@ -3,7 +3,7 @@ import {
 } from '@hookline/domain';
 import type { Announced, AttemptRecord, DeliveryRef, LoadedDelivery, Notice, Recorded } from '../delivery-store';
 import type { SendResult } from '../sender';
-import { capOf, DOCUMENT_COMPLETED, extractionOf, hostOf, isOperational, type DeliverContext, type KnownOutcome, type OutcomeJournal } from './context';
+import { capOf, DOCUMENT_COMPLETED, extractionOf, hostOf, isOperational, type DeliverContext, type OutcomeJournal } from './context';
 
 // Record: the attempt and the delivery's new state, written once whatever it
 // takes; then the webhook's change (failing, disabled, circuit) and the
@@ -121,14 +121,14 @@ export async function record(
   const attemptId = opts.attemptId ?? newId('attempt');
   const { journal } = opts;
   // Kept once: at the first failed try, or when PostgreSQL is slow to take it (a busy batch), whichever comes first.
-  let keeping: Promise<void> | null = null;
+  const kept: { writing: Promise<void> | null } = { writing: null };
   const keepFor = (why: 'kept_failed' | 'kept_slow') => {
-    keeping ??= (async () => {
+    kept.writing ??= (async () => {
       const { headers: _headers, ...outcome } = result;
       await journal!.keep({ attemptId, attemptCount: row.attempt_count, result: outcome });
       ctx.metrics.outcomeJournal.inc({ event: why });
     })().catch(() => undefined);
-    return keeping;
+    return kept.writing;
   };
   const keep = journal ? () => keepFor('kept_failed') : undefined;
   const slow = journal ? setTimeout(() => void keepFor('kept_slow'), JOURNAL_AFTER_MS) : undefined;
@@ -136,8 +136,8 @@ export async function record(
     return await recordTries(ctx, row, result, once, attemptId, current, keep);
   } finally {
     clearTimeout(slow);
-    if (keeping || opts.attemptId) {
-      await keeping;
+    if (kept.writing || opts.attemptId) {
+      await kept.writing;
       await journal?.forget().catch(() => undefined);
     }
   }
