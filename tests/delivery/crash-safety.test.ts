@@ -129,7 +129,7 @@ describe('crash safety', () => {
       expect(delivery.attempt_count).toBe(1);
       expect(attempts.map((a: { status: string; response_status: number | null }) => [a.status, a.response_status])).toEqual([['succeeded', 200]]);
       expect(survivor.output.some((line) => line.includes('outcome journal') && line.includes(deliveryId))).toBe(true);
-      expect(await stack.api.redis.exists(journalKey)).toBe(0);
+      await eventually(async () => (await stack.api.redis.exists(journalKey)) === 0, 5_000, 'the journal entry removed once recorded');
       // Nothing was sent again, and nothing will be: the job is finished.
       await eventually(async () => (await stack.api.queue.getJobState(deliveryId)) === 'unknown', 10_000, 'the job finished');
       expect(r.received).toHaveLength(1);

@@ -136,9 +136,13 @@ export async function record(
     return await recordTries(ctx, row, result, once, attemptId, current, keep);
   } finally {
     clearTimeout(slow);
-    if (kept.writing || opts.attemptId) {
-      await kept.writing;
-      await journal?.forget().catch(() => undefined);
+    // Forgotten once written, in the background: the job ends with its record, never waits on Redis for this.
+    if (journal && (kept.writing || opts.attemptId)) {
+      const writing = kept.writing;
+      void (async () => {
+        await writing;
+        await journal.forget();
+      })().catch(() => undefined);
     }
   }
 }
