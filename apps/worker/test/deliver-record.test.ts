@@ -1,6 +1,6 @@
 import { deliver } from '../src/deliver';
 import type { KnownOutcome } from '../src/deliver';
-import { answered, config, fakeContext, fakeSender, fakeStore, loadedRow } from './deliver-fakes';
+import { answered, config, fakeContext, fakeGate, fakeSender, fakeStore, loadedRow } from './deliver-fakes';
 
 // Recording an attempt (deliver/record.ts) on an in-memory store: an answered
 // callback is written once, however many tries that takes, and never sent
@@ -187,4 +187,24 @@ it('an attempt waiting for PostgreSQL is tried again the moment the outage ends,
   await expect(done).resolves.toMatchObject({ outcome: 'succeeded' });
   expect(Date.now() - started).toBeLessThan(30_000);
   expect(store.written).toHaveLength(1);
+});
+
+it('records the attempt while the slot is being freed: a Redis that hangs on the release does not hold the record back', async () => {
+  const row = loadedRow();
+  const store = fakeStore(row);
+  const gate = fakeGate();
+  let releaseNow!: () => void;
+  const released = new Promise<void>((resolve) => (releaseNow = resolve));
+  gate.release = async (input) => {
+    gate.calls.push({ method: 'release', input });
+    await released;
+    return 0;
+  };
+  const done = deliver(fakeContext({ store, gate, sender: fakeSender(answered(200)) }), { deliveryId: row.id, jobId: row.id });
+  // The release has not answered, and the attempt is already written.
+  for (let i = 0; i < 50 && store.written.length === 0; i += 1) await new Promise((resolve) => setTimeout(resolve, 10));
+  expect(store.written).toHaveLength(1);
+  expect(gate.calls.filter((c) => c.method === 'release')).toHaveLength(1);
+  releaseNow();
+  await expect(done).resolves.toMatchObject({ outcome: 'succeeded' });
 });

@@ -123,3 +123,13 @@ it('the job\'s outcome journal is looked up only on a run BullMQ\'s stalled chec
   await runJob({ ...context(again, { outcome: 'succeeded', next: { kind: 'done' } }), outcomes: journal }, shard, again);
   expect(Object.keys(again.seen.delivered[0].journal ?? {}).sort()).toEqual(['find', 'forget', 'keep']);
 });
+
+it('lets the job go (no longer tracked as running here) before it moves it away, so its lock is not taken again', async () => {
+  const job = fakeJob();
+  const order: string[] = [];
+  const move = job.moveToDelayed;
+  Object.assign(job, { moveToDelayed: async (at: number, token?: string) => (order.push('moved'), move.call(job, at, token)) });
+  const held: DeliverResult = { outcome: 'held', next: { kind: 'later', delayMs: 100 } };
+  await expect(runJob(context(job, held), shard, job, 'token', () => void order.push('let go'))).rejects.toBeInstanceOf(DelayedError);
+  expect(order).toEqual(['let go', 'moved']);
+});
