@@ -57,8 +57,10 @@ WORKDIR /app
 # Workspace links in node_modules are relative (../packages/…), so they resolve here as in /app of prod-deps.
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/package.json /app/package-lock.json ./
-# The migrations, applied by `migrate` (and at start); compiled code, the dashboard's two assets.
+# The migrations, applied by `migrate` (and at start), and the contract steps (`migrate --contract`,
+# once a rollout has finished); compiled code, the dashboard's two assets.
 COPY --from=build /app/prisma/migrations ./prisma/migrations
+COPY --from=build /app/prisma/contract ./prisma/contract
 COPY --from=build /out ./
 COPY --from=build /app/docker ./docker
 RUN chmod 0755 docker/entrypoint.sh && mkdir -p /secrets && chown node:node /secrets

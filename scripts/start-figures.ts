@@ -51,6 +51,7 @@ function assemble(dir: string): void {
     cpSync(join(ROOT, ws, 'dist'), join(dir, ws, 'dist'), { recursive: true, filter: (src) => !src.endsWith('.d.ts') && !src.endsWith('.tsbuildinfo') });
   }
   cpSync(join(ROOT, 'prisma/migrations'), join(dir, 'prisma/migrations'), { recursive: true });
+  cpSync(join(ROOT, 'prisma/contract'), join(dir, 'prisma/contract'), { recursive: true });
   cpSync(join(ROOT, 'apps/api/src/dashboard/static'), join(dir, 'apps/api/src/dashboard/static'), { recursive: true });
 }
 

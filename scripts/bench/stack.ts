@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { Client } from 'pg';
+import { createDb, runMigrations } from '@hookline/db';
 import { createRedis } from '@hookline/queue';
 import { spawnTsx, waitUntil } from './support';
 import { call } from './http';
@@ -92,6 +93,8 @@ export type StackOptions = {
    * nothing is deleted from it at the end (its owner removes it whole).
    */
   ownRedis?: Record<string, string>;
+  /** The contract steps too (default true: the schema once a rollout has finished). */
+  contract?: boolean;
 };
 
 export async function createStack(opts: StackOptions): Promise<Stack> {
@@ -182,6 +185,14 @@ export async function createStack(opts: StackOptions): Promise<Stack> {
     .filter((name, i, all) => all.indexOf(name) === i && stack.env[name] !== '')
     .map((name) => `${name}=${stack.env[name]} (${reasons[name] ?? 'this scenario\'s setting'})`);
   console.log(`bench: production defaults but ${changed.join('; ')}`);
+  // The schema of a finished rollout: every migration and the contract steps (`npm run db:contract`), which the processes do not run themselves.
+  const migrator = await createDb({ databaseUrl: stack.env.DATABASE_URL, poolSize: 1 });
+  try {
+    await runMigrations(migrator.sql, { contract: opts.contract ?? true });
+  } finally {
+    await migrator.close();
+  }
+  console.log(`bench: schema migrated ${opts.contract ?? true ? 'with the contract steps (npm run db:contract: a finished rollout)' : 'without the contract steps (mid-rollout)'}`);
   return stack;
 }
 

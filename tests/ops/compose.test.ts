@@ -309,7 +309,7 @@ describe('Dockerfile', () => {
   it('the runtime stage copies compiled code, never TypeScript sources (but the dashboard\'s two assets)', () => {
     const runtime = lines.slice(lines.lastIndexOf(froms[froms.length - 1]));
     const copies = runtime.filter((l) => /^COPY --from=build/.test(l));
-    expect(copies).toEqual(expect.arrayContaining(['COPY --from=build /out ./', 'COPY --from=build /app/prisma/migrations ./prisma/migrations']));
+    expect(copies).toEqual(expect.arrayContaining(['COPY --from=build /out ./', 'COPY --from=build /app/prisma/migrations ./prisma/migrations', 'COPY --from=build /app/prisma/contract ./prisma/contract']));
     expect(copies.filter((l) => /\/app\/(apps|packages)\b/.test(l))).toEqual([]);
     const assemble = dockerfile.replace(/\\\n/g, ' ').split('\n').find((l) => /^RUN for ws in apps\/\* packages\/\*/.test(l))!;
     expect(assemble).toMatch(/cp -R "\$ws\/package\.json" "\$ws\/dist"/);

@@ -14,7 +14,7 @@ function withDatabase(url: string, name: string): string {
   return parsed.toString();
 }
 
-export async function createTestDatabase(opts: { poolSize?: number } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(opts: { poolSize?: number; contract?: boolean } = {}): Promise<TestDatabase> {
   const name = `hookline_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
   const admin = new Client({ connectionString: serverUrl() });
   await admin.connect();
@@ -27,7 +27,8 @@ export async function createTestDatabase(opts: { poolSize?: number } = {}): Prom
   const db = await createDb({ databaseUrl: url, poolSize: opts.poolSize ?? 5 });
   // COMPACT_HISTORY=true in the test run's environment runs the suites with the compact history's writes.
   db.compact = process.env.COMPACT_HISTORY === 'true';
-  await runMigrations(db.sql);
+  // The schema as it is once a rollout has finished (the contract steps too); { contract: false }: mid-rollout.
+  await runMigrations(db.sql, { contract: opts.contract ?? true });
   return {
     url,
     db,

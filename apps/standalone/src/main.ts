@@ -70,7 +70,8 @@ async function main() {
   // The embedded database has one process, this one, so nothing of a version before can read it: compact always.
   db.compact = env.DATABASE_URL ? env.COMPACT_HISTORY : true;
   db.partitionIntervalMs = env.PARTITION_INTERVAL;
-  const applied = await runMigrations(db.sql);
+  // The embedded database is this process's alone: no earlier version can use it, so the contract steps run at once.
+  const applied = await runMigrations(db.sql, { contract: !env.DATABASE_URL });
   // The partitions of now and a few intervals ahead (packages/db/src/partitions.ts), before the first write.
   // Not fatal: if they cannot be made now (a lock held too long), a write that needs one makes it.
   await ensurePartitions(db).catch((err: Error) => logger.warn('could not make partitions ahead at start', { err: err.message }));

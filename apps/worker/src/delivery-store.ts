@@ -174,12 +174,12 @@ export const RELAY_LOCK_ID = 72_707_370;
 // Keyset scan: each tick continues after the last row of the previous one (and
 // starts over once it reaches the end), so under a backlog larger than a batch
 // a lost job behind a thousand healthy ones is still found within a few ticks.
-// It walks the partial index of waiting deliveries (deliveries_waiting_next_attempt_at_id_idx).
+// It reads the waiting set, waiting_deliveries (a trigger on deliveries keeps it:
+// migration 20261208010000_waiting_set), on its index (next_attempt_at, id).
 // Exported for the index test (EXPLAIN).
 export const DUE_SQL = `
-SELECT id, webhook_id, status, next_attempt_at FROM deliveries
- WHERE status IN ${WAITING_STATUSES_SQL}
-   AND next_attempt_at < now() - ($1::double precision * interval '1 millisecond')
+SELECT id, webhook_id, status, next_attempt_at FROM waiting_deliveries
+ WHERE next_attempt_at < now() - ($1::double precision * interval '1 millisecond')
    AND ($3::timestamptz IS NULL OR (next_attempt_at, id) > ($3::timestamptz, $4::text))
  ORDER BY next_attempt_at, id
  LIMIT $2`;
@@ -188,9 +188,8 @@ SELECT id, webhook_id, status, next_attempt_at FROM deliveries
 // (each job went with the data), in the keyset order of DUE_SQL, on the same
 // index (the bound on next_attempt_at is what lets the planner walk it in order).
 export const WAITING_SQL = `
-SELECT id, webhook_id, status, next_attempt_at FROM deliveries
- WHERE status IN ${WAITING_STATUSES_SQL}
-   AND next_attempt_at >= COALESCE($2::timestamptz, '-infinity'::timestamptz)
+SELECT id, webhook_id, status, next_attempt_at FROM waiting_deliveries
+ WHERE next_attempt_at >= COALESCE($2::timestamptz, '-infinity'::timestamptz)
    AND ($2::timestamptz IS NULL OR (next_attempt_at, id) > ($2::timestamptz, $3::text))
  ORDER BY next_attempt_at, id
  LIMIT $1`;

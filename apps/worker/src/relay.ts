@@ -32,6 +32,18 @@ const REFILL_RETRY_MS = { first: 250, max: 5_000 };
  */
 const REDIS_WORK_TIMEOUT_MS = 15_000;
 
+/**
+ * Every delivery inserts a row into waiting_deliveries and deletes it when it
+ * ends, so the table is mostly dead rows between vacuums; autovacuum visits a
+ * database once a minute at most, and the embedded PGlite has none. The relay
+ * (one across every worker, under its lock) vacuums it this often: a small
+ * table, milliseconds. SKIP_LOCKED: never waits behind another vacuum. Its
+ * trailing empty pages are given back (vacuum's truncation gives way at once to
+ * a writer waiting for the table).
+ */
+const TIDY_EVERY_MS = 10_000;
+export const TIDY_SQL = 'VACUUM (SKIP_LOCKED) waiting_deliveries';
+
 function within<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -53,6 +65,8 @@ export type RelayDeps = {
   intervalMs?: number;
   batchSize?: number;
   refillBatchSize?: number;
+  /** How often the relay holding the lock vacuums the waiting set (default 10 s; 0: every tick). */
+  tidyEveryMs?: number;
   /** Whether a job's BullMQ lock is held (by a worker running it); none: a job gone from Redis is always lost. */
   lockHeld?: (queue: DeliveryQueue, jobId: string) => Promise<boolean>;
   /** How long a refill waits before its scan, for the other workers to take their running jobs' locks again. */
@@ -92,6 +106,22 @@ export function startRelay(deps: RelayDeps): Relay {
   const batchSize = deps.batchSize ?? BATCH_SIZE;
 
   const store = createDeliveryStore(db);
+  const tidyEveryMs = deps.tidyEveryMs ?? TIDY_EVERY_MS;
+  let tidiedAt = Date.now();
+  let tidyWarned = false;
+
+  async function tidy(sql: SqlRunner): Promise<void> {
+    if (Date.now() - tidiedAt < tidyEveryMs) return;
+    tidiedAt = Date.now();
+    try {
+      await sql.exec(TIDY_SQL);
+      tidyWarned = false;
+    } catch (err) {
+      // Not the relay's job: the scan ran; autovacuum does it later. One line until it works again.
+      if (!tidyWarned) logger.warn('relay: could not vacuum the waiting set; autovacuum will', { err: (err as Error).message });
+      tidyWarned = true;
+    }
+  }
   // Keyset scan: each tick continues after the last row of the previous one (and
   // starts over once it reaches the end), so under a backlog larger than a batch
   // a lost job behind a thousand healthy ones is still found within a few ticks.
@@ -158,7 +188,9 @@ export function startRelay(deps: RelayDeps): Relay {
       const [lock] = await sql.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [RELAY_LOCK_ID]);
       if (!lock?.ok) return null;
       try {
-        return await relayDue(sql);
+        const relayed = await relayDue(sql);
+        await tidy(sql);
+        return relayed;
       } finally {
         await sql.query('SELECT pg_advisory_unlock($1)', [RELAY_LOCK_ID]);
       }

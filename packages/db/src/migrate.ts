@@ -10,6 +10,14 @@ import type { SqlRunner } from './client';
 
 export const MIGRATIONS_DIR = resolve(__dirname, '../../../prisma/migrations');
 
+// Contract migrations (docs/operations.md, "Rolling upgrades: expand and
+// contract"): each takes away what only an earlier version's processes used (an
+// index, a key), so it must not run while such a process may still run. Applied
+// after every migration of MIGRATIONS_DIR, only when asked: `npm run db:contract`
+// once a rollout has finished, and always by the one-process embedded server
+// (no other version can share its database). Recorded in the same table.
+export const CONTRACT_DIR = resolve(__dirname, '../../../prisma/contract');
+
 // Serialises concurrent migrators (an API and several workers starting at once).
 const LOCK_ID = 72_707_369;
 
@@ -38,10 +46,32 @@ export function listMigrations(dir = MIGRATIONS_DIR): Migration[] {
     });
 }
 
+export type MigrateOptions = {
+  /** Also the contract migrations (after every other one). */
+  contract?: boolean;
+  dir?: string;
+  contractDir?: string;
+};
+
 /** Returns the names it applied (empty when the database was up to date). */
-export async function runMigrations(runner: SqlRunner, dir = MIGRATIONS_DIR): Promise<string[]> {
-  const migrations = listMigrations(dir);
+export async function runMigrations(runner: SqlRunner, opts: MigrateOptions = {}): Promise<string[]> {
+  const migrations = [
+    ...listMigrations(opts.dir ?? MIGRATIONS_DIR),
+    ...(opts.contract ? listMigrations(opts.contractDir ?? CONTRACT_DIR) : []),
+  ];
   return runner.withSession((sql) => applyAll(sql, migrations));
+}
+
+/** The contract migrations not applied yet (an unmigrated database: all of them). */
+export async function pendingContract(runner: SqlRunner, contractDir = CONTRACT_DIR): Promise<string[]> {
+  const names = listMigrations(contractDir).map((m) => m.name);
+  if (names.length === 0) return [];
+  const rows = await runner.query<{ migration_name: string }>(
+    `SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL AND migration_name = ANY($1::text[])`,
+    [names],
+  ).catch(() => []);
+  const applied = new Set(rows.map((row) => row.migration_name));
+  return names.filter((name) => !applied.has(name));
 }
 
 async function applyAll(sql: SqlRunner, migrations: Migration[]): Promise<string[]> {

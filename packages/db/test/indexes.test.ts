@@ -10,6 +10,9 @@ import { DOC, documentedIndexes } from './support/documented-indexes';
 // which also proves every migration applies on both. A partitioned table's
 // indexes are listed once, on the table: each partition has its own copy of each.
 
+/** The indexes of the contract step, named in the paragraph under the table. */
+const DROPPED_BY_CONTRACT = ['attempts_pkey', 'deliveries_waiting_next_attempt_at_id_idx'];
+
 async function schemaIndexes(db: Db): Promise<string[]> {
   const rows = await db.sql.query<{ indexname: string }>(
     `SELECT x.indexname FROM pg_indexes x JOIN pg_class c ON c.relname = x.tablename AND c.relnamespace = 'public'::regnamespace
@@ -20,6 +23,15 @@ async function schemaIndexes(db: Db): Promise<string[]> {
 
 describe('the index list of docs/operations.md', () => {
   const documented = documentedIndexes();
+
+  it('names what the contract step drops, under the table', () => {
+    const markdown = readFileSync(DOC, 'utf8');
+    const paragraph = markdown.slice(markdown.indexOf('Dropped by the contract step'), markdown.indexOf('Dropped by `20261207150000_compact_history`'));
+    for (const name of DROPPED_BY_CONTRACT) {
+      expect(paragraph).toContain(`\`${name}\``);
+      expect(documented).not.toContain(name);
+    }
+  });
 
   it('names each index once, each with a table and a query it serves', () => {
     expect(documented.length).toBeGreaterThan(10);
@@ -43,10 +55,20 @@ describe('the index list of docs/operations.md', () => {
     }
   });
 
+  it('before the contract step, also the two it drops (which the previous version uses)', async () => {
+    let t: TestDatabase | undefined;
+    try {
+      t = await createTestDatabase({ poolSize: 1, contract: false });
+      expect(await schemaIndexes(t.db)).toEqual([...documented, ...DROPPED_BY_CONTRACT].sort());
+    } finally {
+      await t?.drop();
+    }
+  });
+
   it('is exactly the indexes of the migrated schema on PGlite', async () => {
     const db = await createDb({ pgliteDir: 'memory://' });
     try {
-      await runMigrations(db.sql);
+      await runMigrations(db.sql, { contract: true });
       expect(await schemaIndexes(db)).toEqual([...documented].sort());
     } finally {
       await db.close();

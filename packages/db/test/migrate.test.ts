@@ -41,19 +41,19 @@ describe('runMigrations', () => {
       '30000101000000_probe': `CREATE TABLE migrate_probe (x int);
 ALTER TABLE "_prisma_migrations" ADD CONSTRAINT refuse_probe CHECK (migration_name <> '30000101000000_probe');`,
     });
-    await expect(runMigrations(t.db.sql, broken)).rejects.toThrow(/30000101000000_probe/);
+    await expect(runMigrations(t.db.sql, { dir: broken })).rejects.toThrow(/30000101000000_probe/);
     expect(await exists('migrate_probe')).toBe(false);
 
     // Nothing half-applied: the same migration, without the sabotage, applies once and is recorded.
     const fixed = migrationsDir({ '30000101000000_probe': 'CREATE TABLE migrate_probe (x int);' });
-    expect(await runMigrations(t.db.sql, fixed)).toEqual(['30000101000000_probe']);
+    expect(await runMigrations(t.db.sql, { dir: fixed })).toEqual(['30000101000000_probe']);
     expect(await exists('migrate_probe')).toBe(true);
-    expect(await runMigrations(t.db.sql, fixed)).toEqual([]);
+    expect(await runMigrations(t.db.sql, { dir: fixed })).toEqual([]);
   });
 
   it('a failing migration is rolled back and named in the error', async () => {
     const dir = migrationsDir({ '30000102000000_bad': 'CREATE TABLE migrate_bad (x int);\nSELECT no_such_function();' });
-    await expect(runMigrations(t.db.sql, dir)).rejects.toThrow(/migration 30000102000000_bad failed/);
+    await expect(runMigrations(t.db.sql, { dir })).rejects.toThrow(/migration 30000102000000_bad failed/);
     expect(await exists('migrate_bad')).toBe(false);
   });
 });

@@ -1,4 +1,4 @@
-import { listMigrations } from '../src';
+import { CONTRACT_DIR, listMigrations } from '../src';
 import { documentedIndexes } from './support/documented-indexes';
 
 // Rolling-safety of migrations (docs/operations.md, "Rolling upgrades and the
@@ -86,6 +86,23 @@ describe('migrations are rolling-safe', () => {
       // An index dropped must serve no query (it is not in the documented list of used indexes).
       for (const drop of statement.matchAll(/\bDROP INDEX (?:CONCURRENTLY )?(?:IF EXISTS )?"?([A-Z0-9_]+)"?/g)) {
         if (used.has(drop[1])) throw new Error(`${statement}: drops ${drop[1].toLowerCase()}, which docs/operations.md says a query uses`);
+      }
+    }
+  });
+
+  // A contract step (prisma/contract, run once no earlier version runs) takes away
+  // only what no query of this version uses: an index or key not in the list.
+  it.each(listMigrations(CONTRACT_DIR).map((m) => [m.name, m.sql]))('contract step %s drops nothing this version uses', (_name, sql) => {
+    const used = new Set(documentedIndexes().map((name) => name.toUpperCase()));
+    const dropped = statements(sql).flatMap((statement) => [
+      ...statement.matchAll(/\bDROP INDEX (?:CONCURRENTLY )?(?:IF EXISTS )?"?([A-Z0-9_]+)"?/g),
+      ...statement.matchAll(/\bDROP CONSTRAINT (?:IF EXISTS )?"?([A-Z0-9_]+)"?/g),
+    ].map((m) => m[1]));
+    expect(dropped.length).toBeGreaterThan(0);
+    for (const name of dropped) expect(used.has(name)).toBe(false);
+    for (const statement of statements(sql)) {
+      for (const [pattern, why] of FORBIDDEN) {
+        if (pattern.test(statement)) throw new Error(`${statement}: ${why}`);
       }
     }
   });

@@ -63,7 +63,7 @@ describe.each([['alone', false], ['after the online preparation', true]] as cons
     // Every migration before the partitioned history: the installation as it is today.
     before = mkdtempSync(join(tmpdir(), 'hookline-pm-'));
     for (const m of listMigrations().filter((x) => x.name < PARTITIONED)) cpSync(join(MIGRATIONS_DIR, m.name), join(before, m.name), { recursive: true });
-    await runMigrations(migrator.sql, before);
+    await runMigrations(migrator.sql, { dir: before });
     // The same and the partitioned history, which the test runs (the later migrations are not its subject).
     through = mkdtempSync(join(tmpdir(), 'hookline-pm-'));
     for (const m of listMigrations().filter((x) => x.name <= PARTITIONED)) cpSync(join(MIGRATIONS_DIR, m.name), join(through, m.name), { recursive: true });
@@ -126,7 +126,7 @@ describe.each([['alone', false], ['after the online preparation', true]] as cons
       await new Promise((resolve) => setTimeout(resolve, 300));
       if (prepared) for (const statement of preparation(bound)) await migrator.sql.exec(statement);
       migrating = Date.now();
-      expect(await runMigrations(migrator.sql, through)).toEqual([PARTITIONED]);
+      expect(await runMigrations(migrator.sql, { dir: through })).toEqual([PARTITIONED]);
       tookMs = Date.now() - migrating;
       await new Promise((resolve) => setTimeout(resolve, 300));
     } finally {

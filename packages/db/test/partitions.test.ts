@@ -51,7 +51,7 @@ const stores: [string, () => Promise<{ db: Db; done: () => Promise<void> }>][] =
   }],
   ['PGlite', async () => {
     const db = await createDb({ pgliteDir: 'memory://' });
-    await runMigrations(db.sql);
+    await runMigrations(db.sql, { contract: true });
     return { db, done: () => db.close() };
   }],
 ];
