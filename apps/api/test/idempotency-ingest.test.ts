@@ -56,6 +56,26 @@ function countingSql(sql: SqlRunner): SqlRunner & { count: number } {
 }
 
 describe('POST /internal/v1/events with Idempotency-Key', () => {
+  it('stores the answer as it is (no secret in it, a third of the sealed size) and still replays one a previous version sealed', async () => {
+    const accountId = await accountWithHook();
+    const first = await publish(quota(accountId), 'evt-plain');
+    expect(first.status).toBe(202);
+    const [stored] = await h.database.db.sql.query<{ body: unknown }>(
+      'SELECT response_body AS body FROM idempotency_records WHERE scope = $1', ['platform:POST /internal/v1/events:evt-plain']);
+    expect(stored!.body).toEqual(first.body);
+
+    // The previous version sealed every stored answer: such a row replays the same.
+    const sealedKey = 'evt-sealed-by-previous-version';
+    const sent = await publish(quota(accountId, 81), sealedKey);
+    await h.database.db.sql.query(
+      `UPDATE idempotency_records SET response_body = $2::jsonb WHERE scope = $1`,
+      [`platform:POST /internal/v1/events:${sealedKey}`, JSON.stringify({ sealed: h.deps.secretBox.encrypt(JSON.stringify(sent.body)) })],
+    );
+    const replayed = await publish(quota(accountId, 81), sealedKey);
+    expect(replayed.headers['idempotent-replayed']).toBe('true');
+    expect(replayed.body).toEqual(sent.body);
+  });
+
   it('writes the event and its answer together; the same key and body replays it; another body is a 409', async () => {
     const accountId = await accountWithHook();
     const first = await publish(quota(accountId), 'evt-key-1');
