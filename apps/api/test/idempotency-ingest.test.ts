@@ -62,7 +62,7 @@ describe('POST /internal/v1/events with Idempotency-Key', () => {
     expect(first.status).toBe(202);
     const [stored] = await h.database.db.sql.query<{ body: unknown }>(
       'SELECT response_body AS body FROM idempotency_records WHERE scope = $1', ['platform:POST /internal/v1/events:evt-plain']);
-    expect(stored!.body).toEqual(first.body);
+    expect(stored.body).toEqual(first.body);
 
     // The previous version sealed every stored answer: such a row replays the same.
     const sealedKey = 'evt-sealed-by-previous-version';

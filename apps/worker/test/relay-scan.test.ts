@@ -129,7 +129,7 @@ it('vacuums the waiting set while it holds the lock: the rows of ended deliverie
   await h.database.db.sql.query(`UPDATE deliveries SET status = 'succeeded', next_attempt_at = NULL WHERE id = ANY($1::text[])`, [ids]);
   // Every other test's deliveries end too: what is left of the table is dead rows only.
   await h.database.db.sql.query(`UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL WHERE status IN ('pending', 'pending_retry')`);
-  const size = async () => Number((await h.database.db.sql.query<{ n: string }>(`SELECT pg_relation_size('waiting_deliveries') AS n`))[0]!.n);
+  const size = async () => Number((await h.database.db.sql.query<{ n: string }>(`SELECT pg_relation_size('waiting_deliveries') AS n`))[0].n);
   expect(await size()).toBeGreaterThan(8_192);
 
   const relay = (tidyEveryMs: number) => startRelay({

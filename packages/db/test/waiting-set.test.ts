@@ -32,7 +32,7 @@ async function waitingRows(db: Db, ids: string[]): Promise<WaitingRow[]> {
 
 async function deliveryOf(db: Db, id: string) {
   const [row] = await db.sql.query<WaitingRow>('SELECT id, webhook_id, event_id, status, next_attempt_at, created_at FROM deliveries WHERE id = $1', [id]);
-  return row!;
+  return row;
 }
 
 /** The ending update of one delivery, in a transaction of its own; whether PostgreSQL made it a HOT update. */
@@ -47,7 +47,7 @@ async function endIsHot(db: Db, id: string): Promise<boolean> {
           'SELECT pg_stat_get_xact_tuples_updated($1::regclass) AS updated, pg_stat_get_xact_tuples_hot_updated($1::regclass) AS hot',
           [part],
         );
-        return { updated: Number(row!.updated), hot: Number(row!.hot) };
+        return { updated: Number(row.updated), hot: Number(row.hot) };
       };
       const before = await counts();
       await sql.query(
@@ -89,8 +89,8 @@ describe.each(stores)('on %s', (_name, open) => {
   it('a published delivery is in the waiting set with its webhook, event, status, next attempt and time', async () => {
     const [written] = await writeEventBatch(db.sql, [{ accountId, event: 'quota.warning', parserId: null, data: { n: 1 } }]);
     const [id] = written!.deliveryIds;
-    const delivery = await deliveryOf(db, id!);
-    expect(await waitingRows(db, [id!])).toEqual([delivery]);
+    const delivery = await deliveryOf(db, id);
+    expect(await waitingRows(db, [id])).toEqual([delivery]);
     expect(delivery.status).toBe('pending');
   });
 
@@ -98,28 +98,28 @@ describe.each(stores)('on %s', (_name, open) => {
     const [written] = await writeEventBatch(db.sql, [{ accountId, event: 'quota.warning', parserId: null, data: { n: 2 } }]);
     const [retried] = written!.deliveryIds;
     await db.sql.query(`UPDATE deliveries SET status = 'pending_retry', attempt_count = 1, next_attempt_at = now() + interval '1 hour' WHERE id = $1`, [retried]);
-    const [row] = await waitingRows(db, [retried!]);
-    expect(row).toEqual(await deliveryOf(db, retried!));
-    expect(row!.status).toBe('pending_retry');
-    expect(row!.next_attempt_at!.getTime()).toBeGreaterThan(Date.now() + 3_000_000);
+    const [row] = await waitingRows(db, [retried]);
+    expect(row).toEqual(await deliveryOf(db, retried));
+    expect(row.status).toBe('pending_retry');
+    expect(row.next_attempt_at!.getTime()).toBeGreaterThan(Date.now() + 3_000_000);
 
     // Another column of a waiting delivery changes: the row stays as it is.
     await db.sql.query('UPDATE deliveries SET attempt_count = 2 WHERE id = $1', [retried]);
-    expect(await waitingRows(db, [retried!])).toEqual([row]);
+    expect(await waitingRows(db, [retried])).toEqual([row]);
 
     await db.sql.query(`UPDATE deliveries SET status = 'succeeded', next_attempt_at = NULL, completed_at = now() WHERE id = $1`, [retried]);
-    expect(await waitingRows(db, [retried!])).toEqual([]);
+    expect(await waitingRows(db, [retried])).toEqual([]);
 
     const [again] = await writeEventBatch(db.sql, [{ accountId, event: 'quota.warning', parserId: null, data: { n: 3 } }]);
     const [cancelled] = again!.deliveryIds;
     await db.sql.query(`UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL WHERE id = $1`, [cancelled]);
-    expect(await waitingRows(db, [cancelled!])).toEqual([]);
+    expect(await waitingRows(db, [cancelled])).toEqual([]);
 
     const [third] = await writeEventBatch(db.sql, [{ accountId, event: 'quota.warning', parserId: null, data: { n: 4 } }]);
     const [deleted] = third!.deliveryIds;
-    expect(await waitingRows(db, [deleted!])).toHaveLength(1);
+    expect(await waitingRows(db, [deleted])).toHaveLength(1);
     await db.sql.query('DELETE FROM deliveries WHERE id = $1', [deleted]);
-    expect(await waitingRows(db, [deleted!])).toEqual([]);
+    expect(await waitingRows(db, [deleted])).toEqual([]);
 
     const { webhookId } = await seed(db);
     const ended = newId('delivery');
@@ -133,7 +133,7 @@ describe.each(stores)('on %s', (_name, open) => {
   it('a partition made ahead keeps the set too', async () => {
     await ensurePartitions(db);
     const partitions = await listPartitions(db.sql, 'deliveries');
-    const ahead = partitions[partitions.length - 1]!;
+    const ahead = partitions[partitions.length - 1];
     const { webhookId } = await seed(db);
     const id = newId('delivery');
     const at = new Date(ahead.lowerBound!.getTime() + 60_000);
@@ -142,21 +142,21 @@ describe.each(stores)('on %s', (_name, open) => {
       [id, webhookId, newId('event'), at],
     );
     const [row] = await db.sql.query<{ part: string }>('SELECT tableoid::regclass::text AS part FROM deliveries WHERE id = $1', [id]);
-    expect(row!.part).toBe(ahead.partition);
+    expect(row.part).toBe(ahead.partition);
     expect(await waitingRows(db, [id])).toEqual([await deliveryOf(db, id)]);
     await db.sql.query('DELETE FROM deliveries WHERE id = $1', [id]);
   });
 
   it('after the contract step the update that ends a delivery is HOT; before it, the partial index makes it not', async () => {
     const [written] = await writeEventBatch(db.sql, [{ accountId, event: 'quota.warning', parserId: null, data: { n: 5 } }]);
-    expect(await endIsHot(db, written!.deliveryIds[0]!)).toBe(true);
+    expect(await endIsHot(db, written!.deliveryIds[0])).toBe(true);
     expect(await waitingRows(db, written!.deliveryIds)).toEqual([]);
 
     const before = await open(false);
     try {
       const { accountId: other } = await seed(before.db);
       const [old] = await writeEventBatch(before.db.sql, [{ accountId: other, event: 'quota.warning', parserId: null, data: { n: 6 } }]);
-      expect(await endIsHot(before.db, old!.deliveryIds[0]!)).toBe(false);
+      expect(await endIsHot(before.db, old!.deliveryIds[0])).toBe(false);
       expect(await waitingRows(before.db, old!.deliveryIds)).toEqual([]);
     } finally {
       await before.done();
