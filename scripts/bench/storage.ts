@@ -121,6 +121,11 @@ async function measureOne(opts: StorageOptions, padBytes: number, day: number): 
     console.log(`\nstorage, event data ~${payload.bytes} bytes (as JSON text): ${fmt(deliveries)} deliveries, ${fmt(attempts)} attempts; ${fmt(Number(packed.n))} events stored compressed`);
     console.log(`  bytes per delivery, every table and index: ${fmt(all / deliveries)}`);
     console.log(`  bytes per delivery without idempotency_records: ${fmt(withoutKeys / deliveries)}`);
+    // What grows with the history kept: events, deliveries, attempts (their partitions) and the keys' records. Not the
+    // waiting set (the deliveries waiting now; its index pages, once emptied, are reused by the next rows), the partitions
+    // made ahead while empty, nor the small tables: their size does not grow with the deliveries.
+    const history = sizes.filter((s) => (/^(events|deliveries|attempts)_/.test(s.table) && s.heap > 0) || s.table === 'idempotency_records').reduce((sum, s) => sum + s.total, 0);
+    console.log(`  bytes per delivery of the history (events, deliveries, attempts, idempotency_records): ${fmt(history / deliveries)}`);
     // Of the updates of deliveries flushed to the statistics so far (a backend reports within seconds), the HOT ones: no index entry, the new version on the same page.
     const { rows: [upd] } = await db.query<{ upd: string; hot: string }>(
       `SELECT COALESCE(sum(n_tup_upd), 0) AS upd, COALESCE(sum(n_tup_hot_upd), 0) AS hot FROM pg_stat_user_tables WHERE relname LIKE 'deliveries%'`);

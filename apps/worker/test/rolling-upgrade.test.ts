@@ -12,7 +12,11 @@ import { PREVIOUS_CURRENT_SQL, PREVIOUS_INSERT_SQL, PREVIOUS_LOAD_SQL, PREVIOUS_
 // process of the previous version runs) each reads what the other writes; with
 // it on, the previous version could not, which is why it waits.
 
-const database = historyDatabase();
+// Mid-rollout: the contract steps have not run (they wait until no process of the previous version runs).
+const database = historyDatabase({ contract: false });
+
+const waiting = async (ids: string[]) =>
+  (await database().db.sql.query<{ id: string }>('SELECT id FROM waiting_deliveries WHERE id = ANY($1::text[]) ORDER BY id', [ids])).map((r) => r.id);
 
 
 const payload = (extractionId: string) => ({
@@ -41,8 +45,10 @@ describe('the previous version and this one, on the migrated schema', () => {
       expect(webhookIds).toContain(row.webhook_id);
       expect(row.data).toEqual(data);
     }
-    const [deliveryId] = written!.deliveryIds;
+    const [deliveryId, other] = written!.deliveryIds;
     expect(await previousRecord(deliveryId)).toEqual([{ delivery_id: deliveryId, wake: null }]);
+    // The previous version's record takes its delivery out of the waiting set (the trigger, not this version's code).
+    expect(await waiting(written!.deliveryIds)).toEqual([other]);
     const [attempt] = await database().db.sql.query<{ id: string; event_id: string; event: string }>('SELECT id, event_id, event FROM attempts WHERE delivery_id = $1', [deliveryId]);
     expect(attempt).toMatchObject({ event_id: written!.eventId, event: DOC });
     expect(await database().db.sql.query(PREVIOUS_CURRENT_SQL, [deliveryId, attempt.id])).toEqual([{ status: 'succeeded', attempt_count: 1, mine: 1 }]);
@@ -60,6 +66,8 @@ describe('the previous version and this one, on the migrated schema', () => {
       JSON.stringify([]),
     ]);
     expect(rows).toEqual([{ id: eventId }]);
+    // Its deliveries are in the waiting set this version's relay scans.
+    expect(await waiting(deliveryIds)).toEqual([...deliveryIds].sort());
     for (const compact of [false, true]) {
       database().db.compact = compact;
       const store = createDeliveryStore(database().db);
@@ -72,6 +80,7 @@ describe('the previous version and this one, on the migrated schema', () => {
       })).toEqual({ wake: [] });
       expect(await store.current(deliveryId, attemptId)).toEqual({ status: 'succeeded', attempt_count: 1, mine: 1 });
     }
+    expect(await waiting(deliveryIds)).toEqual([]);
   });
 
   it('COMPACT_HISTORY on: the previous version would read a compact row without its copies and with only extraction_id as payload (why the switch waits)', async () => {

@@ -11,7 +11,7 @@ import { DOC, documentedIndexes } from './support/documented-indexes';
 // indexes are listed once, on the table: each partition has its own copy of each.
 
 /** The indexes of the contract step, named in the paragraph under the table. */
-const DROPPED_BY_CONTRACT = ['attempts_pkey', 'deliveries_waiting_next_attempt_at_id_idx'];
+const DROPPED_BY_CONTRACT = ['attempts_pkey', 'deliveries_event_id_webhook_id_key', 'deliveries_waiting_next_attempt_at_id_idx'];
 
 async function schemaIndexes(db: Db): Promise<string[]> {
   const rows = await db.sql.query<{ indexname: string }>(

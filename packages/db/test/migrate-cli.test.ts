@@ -37,10 +37,10 @@ describe('npm run db:migrate', () => {
     const midRollout = await createTestDatabase({ contract: false });
     try {
       const before = runCli({ DATABASE_URL: midRollout.url, NODE_ENV: 'production' });
-      expect(before.stdout).toMatch(/^database is up to date\ncontract step\(s\) waiting: 20261208020000_hot_ending_update; run `npm run db:contract` once no process of an earlier version runs/);
+      expect(before.stdout).toMatch(/^database is up to date\ncontract step\(s\) waiting: 20261208020000_hot_ending_update, 20261208040000_deliveries_event_key; run `npm run db:contract` once no process of an earlier version runs/);
       expect(before.status).toBe(0);
       const contracted = runCli({ DATABASE_URL: midRollout.url, NODE_ENV: 'production' }, ['--contract']);
-      expect(contracted.stdout.trim()).toBe('applied 1 migration(s): 20261208020000_hot_ending_update');
+      expect(contracted.stdout.trim()).toBe('applied 2 migration(s): 20261208020000_hot_ending_update, 20261208040000_deliveries_event_key');
       expect(runCli({ DATABASE_URL: midRollout.url, NODE_ENV: 'production' }).stdout.trim()).toBe('database is up to date');
       expect(runCli({ DATABASE_URL: midRollout.url, NODE_ENV: 'production' }, ['--contract']).stdout.trim()).toBe('database is up to date');
     } finally {

@@ -9,10 +9,10 @@ export const DOC = 'extraction.document_completed';
 const secretBox = createSecretBox(randomBytes(32));
 
 /** A fresh database before the file's tests, dropped after them (and its compact mode reset). */
-export function historyDatabase(): () => TestDatabase {
+export function historyDatabase(opts: { contract?: boolean } = {}): () => TestDatabase {
   let database: TestDatabase;
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createTestDatabase(opts);
   });
   afterAll(async () => {
     if (!database) return;
