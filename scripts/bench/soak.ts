@@ -227,6 +227,10 @@ export async function runSoak(opts: SoakOptions): Promise<void> {
     lines.push(...growth.lines.slice(1));
     failures.push(...growth.failures);
     lines.push(`tables at the end: ${TABLES.map((t) => `${t} ${mb(final.tables[t] ?? NaN)} MB`).join(', ')}`);
+    // At a steady rate, with autovacuum reclaiming dead versions as it goes (as a long-running installation's day
+    // partition is): the history's bytes per delivery (these tables with their indexes and partitions, over every row).
+    const historyBytes = TABLES.reduce((sum, t) => sum + (final.tables[t] ?? 0), 0);
+    lines.push(`history at a steady rate: ${fmt(historyBytes / rows)} bytes per delivery (${TABLES.map((t) => `${t} ${fmt((final.tables[t] ?? 0) / rows)}`).join(', ')})`);
 
     console.log('\nsoak results');
     for (const line of lines) console.log(`  ${line}`);
