@@ -4,7 +4,7 @@ import { publishEvent } from '../../../tests/support/publish-event';
 import { createMetrics } from '@hookline/metrics';
 import { enqueueDeliveries } from '@hookline/queue';
 import { DUE_SQL, WAITING_SQL } from '../src/delivery-store';
-import { startRelay } from '../src/relay';
+import { startRelay, type RelayDeps } from '../src/relay';
 import { startApiHarness, type ApiHarness } from '../../../tests/support/api-harness';
 
 // The relay scans overdue deliveries a batch at a time. Under a backlog larger
@@ -15,6 +15,16 @@ beforeAll(async () => {
   h = await startApiHarness();
 });
 afterAll(() => h.close());
+
+/** A relay on the harness that ticks only when the test says (runOnce). */
+const relayWith = (opts: Partial<RelayDeps> & { graceMs: number }) => startRelay({
+  db: h.database.db,
+  queues: h.queues,
+  logger: createLogger({ level: 'error', service: 'relay-test', silent: true }),
+  metrics: createMetrics({ app: 'relay-test', defaultMetrics: false }),
+  intervalMs: 3_600_000,
+  ...opts,
+});
 
 it('finds lost jobs behind a full batch of healthy ones within a few ticks', async () => {
   const { accountId, auth } = await h.integrator();
@@ -30,15 +40,7 @@ it('finds lost jobs behind a full batch of healthy ones within a few ticks', asy
   const [healthy, lost] = [deliveryIds.slice(0, 2), deliveryIds.slice(2)];
   await enqueueDeliveries(h.queue, healthy, { delayMs: 3_600_000 });
 
-  const relay = startRelay({
-    db: h.database.db,
-    queues: h.queues,
-    logger: createLogger({ level: 'error', service: 'relay-test', silent: true }),
-    metrics: createMetrics({ app: 'relay-test', defaultMetrics: false }),
-    graceMs: 0,
-    intervalMs: 3_600_000,
-    batchSize: 2,
-  });
+  const relay = relayWith({ graceMs: 0, batchSize: 2 });
   try {
     let relayed = 0;
     for (let tick = 0; tick < 4; tick++) relayed += (await relay.runOnce()) ?? 0;
@@ -84,15 +86,7 @@ it('refills an emptied queue: every waiting delivery whose job is gone, due or n
   const [kept, lost] = [deliveryIds.slice(0, 2), deliveryIds.slice(2)];
   await enqueueDeliveries(h.queue, kept, { delayMs: 3_600_000 });
 
-  const relay = startRelay({
-    db: h.database.db,
-    queues: h.queues,
-    logger: createLogger({ level: 'error', service: 'relay-test', silent: true }),
-    metrics: createMetrics({ app: 'relay-test', defaultMetrics: false }),
-    graceMs: 30_000,
-    intervalMs: 3_600_000,
-    refillBatchSize: 2,
-  });
+  const relay = relayWith({ graceMs: 30_000, refillBatchSize: 2 });
   try {
     expect(await relay.runOnce()).toBe(0);
     expect(await relay.refill()).toBe(lost.length);
@@ -132,15 +126,7 @@ it('vacuums the waiting set while it holds the lock: the rows of ended deliverie
   const size = async () => Number((await h.database.db.sql.query<{ n: string }>(`SELECT pg_relation_size('waiting_deliveries') AS n`))[0].n);
   expect(await size()).toBeGreaterThan(8_192);
 
-  const relay = (tidyEveryMs: number) => startRelay({
-    db: h.database.db,
-    queues: h.queues,
-    logger: createLogger({ level: 'error', service: 'relay-test', silent: true }),
-    metrics: createMetrics({ app: 'relay-test', defaultMetrics: false }),
-    graceMs: 0,
-    intervalMs: 3_600_000,
-    tidyEveryMs,
-  });
+  const relay = (tidyEveryMs: number) => relayWith({ graceMs: 0, tidyEveryMs });
   const notYet = relay(3_600_000);
   try {
     await notYet.runOnce();
