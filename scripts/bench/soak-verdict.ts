@@ -24,10 +24,13 @@ export const WARMUP_MIN_SECONDS = 120;
 export const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 export const mb = (bytes: number) => (Number.isFinite(bytes) ? (bytes / 1024 / 1024).toFixed(1) : '-');
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const thirds = (xs: number[]) => {
+/** The lowest value; NaN if any is NaN (a sample that could not be read). */
+const floorOf = (xs: number[]) => (xs.some((x) => Number.isNaN(x)) ? NaN : Math.min(...xs));
+const thirdsBy = (xs: number[], of: (part: number[]) => number) => {
   const k = Math.floor(xs.length / 3);
-  return [xs.slice(0, k), xs.slice(k, xs.length - k), xs.slice(xs.length - k)].map(mean);
+  return [xs.slice(0, k), xs.slice(k, xs.length - k), xs.slice(xs.length - k)].map(of);
 };
+const thirds = (xs: number[]) => thirdsBy(xs, mean);
 
 /** Samples that count as warm-up: the first 20%, or the first 2 minutes if that is more, at most half. */
 export function warmUpCount(samples: number, intervalSeconds: number): number {
@@ -49,11 +52,12 @@ export function judgeGrowth(steady: Sample[], intervalSeconds: number, deliveryR
     lines.push('growth not judged: fewer than 3 samples after warm-up (run longer or sample more often)');
     return { lines, failures };
   }
+  // A process's RSS saws up and down with its garbage collector (±30% within a minute is usual): judged on its floor,
+  // the lowest sample of each third after warm-up, which a leak raises and a collection does not.
   for (const [name, pick] of [['API', (s: Sample) => s.apiRss], ['worker', (s: Sample) => s.workerRss]] as const) {
-    const base = mean(post.slice(0, 3).map(pick));
-    const end = mean(post.slice(-3).map(pick));
-    const growth = end / base - 1;
-    const line = `${name} RSS ${mb(base)} MB after warm-up → ${mb(end)} MB at the end (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)}%, limit +${RSS_GROWTH_LIMIT * 100}%)`;
+    const [f1, f2, f3] = thirdsBy(post.map(pick), floorOf);
+    const growth = f3 / f1 - 1;
+    const line = `${name} RSS floor (lowest sample) by thirds ${mb(f1)} → ${mb(f2)} → ${mb(f3)} MB (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)}%, limit +${RSS_GROWTH_LIMIT * 100}%)`;
     lines.push(line);
     // NaN (a process gone, or no /proc) fails too.
     if (!(growth <= RSS_GROWTH_LIMIT)) failures.push(line);

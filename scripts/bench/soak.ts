@@ -15,8 +15,9 @@
 //
 // The verdict uses the samples taken while publishing. Warm-up: the first 20% of
 // them, or the first 2 minutes if that is longer, at most half. On the rest:
-//   - RSS: the mean of the last 3 samples may exceed the mean of the first 3 by at
-//     most 10%, for the API and for the worker;
+//   - RSS: the floor (lowest sample) of the last third may exceed the floor of the
+//     first third by at most 10%, for the API and for the worker (RSS saws with the
+//     garbage collector; a leak raises the floor, a collection does not);
 //   - Redis used_memory grows without bound if the mean of the last third is over
 //     1.5× the mean of the first third AND the thirds' means rise monotonically;
 //   - the backlog is unbounded if its last-third mean exceeds 10 s of deliveries at
