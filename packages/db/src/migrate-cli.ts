@@ -19,7 +19,7 @@ async function main() {
     process.stdout.write(applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}\n` : 'database is up to date\n');
     const pending = contract ? [] : await pendingContract(db.sql);
     if (pending.length) {
-      process.stdout.write(`contract step(s) waiting: ${pending.join(', ')}; run \`npm run db:contract\` once no process of an earlier version runs (docs/operations.md, "Rolling upgrades: expand and contract")\n`);
+      process.stdout.write(`contract step(s) waiting: ${pending.join(', ')}; run \`npm run db:contract\` once no process of an earlier version runs (docs/operations.md, "The waiting set and the contract step")\n`);
     }
   } finally {
     await db.close();

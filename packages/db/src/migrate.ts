@@ -10,8 +10,8 @@ import type { SqlRunner } from './client';
 
 export const MIGRATIONS_DIR = resolve(__dirname, '../../../prisma/migrations');
 
-// Contract migrations (docs/operations.md, "Rolling upgrades: expand and
-// contract"): each takes away what only an earlier version's processes used (an
+// Contract migrations (docs/operations.md, "The waiting set and the contract
+// step"): each takes away what only an earlier version's processes used (an
 // index, a key), so it must not run while such a process may still run. Applied
 // after every migration of MIGRATIONS_DIR, only when asked: `npm run db:contract`
 // once a rollout has finished, and always by the one-process embedded server
