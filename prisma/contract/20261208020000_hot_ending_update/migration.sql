@@ -1,7 +1,7 @@
 -- Contract step of the waiting set (issue #25, "Half the bytes"), after
 -- prisma/migrations/20261208010000_waiting_set. Run by `npm run db:contract` once
--- no process of an earlier version runs (docs/operations.md, "Rolling upgrades:
--- expand and contract"): those versions' queries use what it drops.
+-- no process of an earlier version runs (docs/operations.md, "The waiting set
+-- and the contract step"): those versions' queries use what it drops.
 --
 -- The relay's partial index: the waiting set is read from waiting_deliveries
 -- now. With it gone, no index of deliveries covers a column that the update

@@ -3,8 +3,8 @@
 -- The update that ends a delivery changes its status and next_attempt_at, which
 -- the relay's partial index deliveries_waiting_next_attempt_at_id_idx covers
 -- (its columns and its predicate). So it is never a HOT update: the row gets a
--- second version elsewhere and every index of deliveries a second entry, about
--- 300 bytes per delivery that nothing reads. Here the set of waiting deliveries
+-- second version, and every index of deliveries a new entry, that nothing reads
+-- (docs/scaling.md measures what it costs). Here the set of waiting deliveries
 -- (pending, pending_retry) moves to waiting_deliveries, a small table the relay
 -- and the partition drop read instead. Once that index is gone (the contract
 -- step, prisma/contract/20261208020000_hot_ending_update, run when no process of
