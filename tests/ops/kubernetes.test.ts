@@ -262,6 +262,45 @@ describe('deploy/kubernetes/migrate: the migration Job applied before a rollout'
   });
 });
 
+describe('deploy/kubernetes/contract: the contract Job applied once a rollout has finished', () => {
+  const dir = join(BASE, 'contract');
+  const objects = byKindAndName(plainRender(dir));
+  const migrateJob = byKindAndName(plainRender(join(BASE, 'migrate')))[0];
+
+  it('renders one Job, the same with kubectl kustomize (where installed), valid against the Kubernetes schema', () => {
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['Job/hookline-contract']);
+    if (kubectl) {
+      const out = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8', timeout: 30_000 });
+      expect(out.stderr).toBe('');
+      expect(byKindAndName(readYaml(out.stdout))).toEqual(objects);
+    }
+    const out = spawnSync(process.execPath, [join(ROOT, 'tests/support/k8s-validate.mjs')], { input: JSON.stringify(objects), encoding: 'utf8', timeout: 30_000 });
+    expect(JSON.parse(out.stdout)).toEqual([{ kind: 'Job', name: 'hookline-contract', error: null }]);
+  });
+
+  it('is the migration Job with `migrate --contract`, and that command applies the contract steps to a database mid-rollout', async () => {
+    const job = objects[0];
+    const [container] = job.spec.template.spec.containers;
+    expect(container.args).toEqual(['migrate', '--contract']);
+    expect({ ...container, args: migrateJob.spec.template.spec.containers[0].args }).toEqual(migrateJob.spec.template.spec.containers[0]);
+    expect(job.metadata.labels['app.kubernetes.io/component']).toBe('contract');
+    expect(job.spec.template.metadata.labels['app.kubernetes.io/component']).toBe('contract');
+
+    ensureBuilt();
+    const mid = await createTestDatabase({ contract: false });
+    try {
+      const secrets = { ...testSecrets(), DATABASE_URL: mid.url };
+      const run = spawnSync('sh', [join(ROOT, 'docker/entrypoint.sh'), ...container.args], { cwd: ROOT, env: { ...containerEnv(objects, container, secrets), PATH: process.env.PATH ?? '' }, encoding: 'utf8', timeout: 60_000 });
+      expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
+      expect(run.stdout).toMatch(/^applied \d+ migration\(s\): .*20261208020000_hot_ending_update/);
+      const [index] = await mid.db.sql.query<{ n: string }>(`SELECT count(*) AS n FROM pg_indexes WHERE indexname = 'deliveries_waiting_next_attempt_at_id_idx'`);
+      expect(Number(index!.n)).toBe(0);
+    } finally {
+      await mid.drop();
+    }
+  }, 300_000);
+});
+
 describe('deploy/kubernetes: the API and two workers, started with the manifests\' environment, answer their probes', () => {
   const objects = rendered.base;
   const children: ChildProcess[] = [];
