@@ -294,7 +294,7 @@ describe('deploy/kubernetes/contract: the contract Job applied once a rollout ha
       expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
       expect(run.stdout).toMatch(/^applied \d+ migration\(s\): .*20261208020000_hot_ending_update/);
       const [index] = await mid.db.sql.query<{ n: string }>(`SELECT count(*) AS n FROM pg_indexes WHERE indexname = 'deliveries_waiting_next_attempt_at_id_idx'`);
-      expect(Number(index!.n)).toBe(0);
+      expect(Number(index.n)).toBe(0);
     } finally {
       await mid.drop();
     }
