@@ -283,7 +283,7 @@ describe('deploy/kubernetes/contract: the contract Job applied once a rollout ha
     const [container] = job.spec.template.spec.containers;
     expect(container.args).toEqual(['migrate', '--contract']);
     expect({ ...container, args: migrateJob.spec.template.spec.containers[0].args }).toEqual(migrateJob.spec.template.spec.containers[0]);
-    expect(job.metadata.labels['app.kubernetes.io/component']).toBe('contract');
+    expect((job.metadata as { labels?: Record<string, string> }).labels?.['app.kubernetes.io/component']).toBe('contract');
     expect(job.spec.template.metadata.labels['app.kubernetes.io/component']).toBe('contract');
 
     ensureBuilt();
