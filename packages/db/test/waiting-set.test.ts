@@ -147,6 +147,33 @@ describe.each(stores)('on %s', (_name, open) => {
     await db.sql.query('DELETE FROM deliveries WHERE id = $1', [id]);
   });
 
+  it('partitions of deliveries keep room for the ending versions (fillfactor 90), those made ahead too', async () => {
+    await ensurePartitions(db);
+    const rows = await db.sql.query<{ part: string; options: string[] | null }>(
+      `SELECT c.relname AS part, c.reloptions AS options FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'deliveries'::regclass`,
+    );
+    expect(rows.length).toBeGreaterThan(2);
+    for (const row of rows) expect([row.part, row.options]).toEqual([row.part, ['fillfactor=90']]);
+  });
+
+  it('the partition drop reads the waiting set: a partition it names is kept, and dropped once it names none', async () => {
+    await ensurePartitions(db);
+    const partitions = await listPartitions(db.sql, 'deliveries');
+    const ahead = partitions[partitions.length - 1];
+    const id = newId('delivery');
+    // A row of the waiting set alone (no delivery behind it): only the set can have kept the partition.
+    await db.sql.query(
+      `INSERT INTO waiting_deliveries (id, created_at, webhook_id, event_id, status, next_attempt_at) VALUES ($1, $2, 'wh_x', 'evt_x', 'pending', $2)`,
+      [id, new Date(ahead.lowerBound!.getTime() + 1_000)],
+    );
+    const drop = () => db.sql.query<{ kept: boolean; reason: string | null }>('SELECT kept, reason FROM hookline_drop_partition($1, $2)', ['deliveries', ahead.partition]);
+    expect(await drop()).toEqual([{ kept: true, reason: 'a waiting delivery' }]);
+    await db.sql.query('DELETE FROM waiting_deliveries WHERE id = $1', [id]);
+    expect(await drop()).toEqual([{ kept: false, reason: null }]);
+    expect((await listPartitions(db.sql, 'deliveries')).map((p) => p.partition)).not.toContain(ahead.partition);
+    await ensurePartitions(db);
+  });
+
   it('after the contract step the update that ends a delivery is HOT; before it, the partial index makes it not', async () => {
     const [written] = await writeEventBatch(db.sql, [{ accountId, event: 'quota.warning', parserId: null, data: { n: 5 } }]);
     expect(await endIsHot(db, written!.deliveryIds[0])).toBe(true);
