@@ -1,5 +1,5 @@
 import type { Db } from '@hookline/db';
-import { isProxyFailure, isWaiting, type SecretBox } from '@hookline/domain';
+import { isProxyFailure, isWaiting, withinOrNull, type SecretBox } from '@hookline/domain';
 import { statusClass } from '@hookline/metrics';
 import { annotate, ATTR, inSpan } from '@hookline/telemetry';
 import { inAttemptSpan } from './attempt-span';
@@ -30,15 +30,6 @@ export type { DeliverConfig, DeliverContext, DeliverJob, DeliverOutcome, Deliver
 /** How long a run waits for its outcome journal (Redis failing over, say) before it goes on without it. */
 const JOURNAL_READ_MS = 2_000;
 
-/** The work's value, or null if it fails or takes longer than `ms`. */
-function withinMs<T>(work: Promise<T>, ms: number): Promise<T | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<null>((resolve) => {
-    timer = setTimeout(() => resolve(null), ms);
-  });
-  return Promise.race([work.catch(() => null), late]).finally(() => clearTimeout(timer));
-}
-
 /** The deliverer's dependencies: the context's, with the store built from `db` (or given: a test's fake) and the secrets' cache from `secretBox`. */
 export type DeliverDeps = Omit<DeliverContext, 'store' | 'secrets' | 'recordRetryMs'> & {
   secretBox: SecretBox;
@@ -67,7 +58,7 @@ export async function deliver(ctx: DeliverContext, job: DeliverJob): Promise<Del
   annotate({ [ATTR.webhookId]: row.webhook_id, [ATTR.eventId]: row.event_id });
   // A job run before (its worker died, or Redis gave it back): an attempt that
   // run sent and could not record is recorded now, not sent again.
-  const known = job.journal?.find ? await withinMs(job.journal.find(), JOURNAL_READ_MS) : null;
+  const known = job.journal?.find ? await withinOrNull(job.journal.find(), JOURNAL_READ_MS) : null;
   if (known) {
     if (isWaiting(row.status) && row.attempt_count === known.attemptCount) return recordKnown(ctx, row, job, known);
     // Recorded after all (the row moved on): nothing left to keep.

@@ -1,6 +1,7 @@
 import type { Logger } from '@hookline/config';
 import type { Db, SqlRunner } from '@hookline/db';
 import type { Metrics } from '@hookline/metrics';
+import { within } from '@hookline/domain';
 import { enqueueToShards, FIRST_ATTEMPT_PRIORITY, RETRY_PRIORITY, type DeliveryQueue, type DeliveryQueues, type DeliveryRef } from '@hookline/queue';
 import { createDeliveryStore, RELAY_LOCK_ID, type WaitingRow } from './delivery-store';
 
@@ -43,15 +44,6 @@ const REDIS_WORK_TIMEOUT_MS = 15_000;
  */
 const TIDY_EVERY_MS = 10_000;
 export const TIDY_SQL = 'VACUUM (SKIP_LOCKED) waiting_deliveries';
-
-function within<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
 
 export type RelayDeps = {
   db: Db;
@@ -106,6 +98,10 @@ export function startRelay(deps: RelayDeps): Relay {
   const batchSize = deps.batchSize ?? BATCH_SIZE;
 
   const store = createDeliveryStore(db);
+  const redisWithin = <T>(work: Promise<T>) => {
+    const ms = deps.redisTimeoutMs ?? REDIS_WORK_TIMEOUT_MS;
+    return within(work, ms, `Redis did not answer within ${ms} ms`);
+  };
   const tidyEveryMs = deps.tidyEveryMs ?? TIDY_EVERY_MS;
   let tidiedAt = Date.now();
   let tidyWarned = false;
@@ -132,7 +128,7 @@ export function startRelay(deps: RelayDeps): Relay {
     const last = rows[rows.length - 1];
     after = rows.length < batchSize || !last ? null : { nextAttemptAt: new Date(last.next_attempt_at), id: last.id };
     if (rows.length === 0) return 0;
-    return within(relayRows(rows), deps.redisTimeoutMs ?? REDIS_WORK_TIMEOUT_MS);
+    return redisWithin(relayRows(rows));
   }
 
   async function relayRows(rows: WaitingRow[]): Promise<number> {
@@ -207,7 +203,7 @@ export function startRelay(deps: RelayDeps): Relay {
     for (;;) {
       const rows = await store.waiting(size, from);
       scanned += rows.length;
-      if (rows.length > 0) enqueued += await within(relayRows(rows), deps.redisTimeoutMs ?? REDIS_WORK_TIMEOUT_MS);
+      if (rows.length > 0) enqueued += await redisWithin(relayRows(rows));
       const last = rows[rows.length - 1];
       if (rows.length < size || !last || stopped) break;
       from = { nextAttemptAt: new Date(last.next_attempt_at), id: last.id };

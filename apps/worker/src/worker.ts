@@ -1,7 +1,7 @@
 import { Job, Worker } from 'bullmq';
 import { throttledWarn, type Logger, type WorkerEnv } from '@hookline/config';
 import { readInstallationId, type Db } from '@hookline/db';
-import type { SecretBox } from '@hookline/domain';
+import { withinOrNull, type SecretBox } from '@hookline/domain';
 import type { Metrics } from '@hookline/metrics';
 import {
   claimQueuePrefix, createDeliveryQueues, deriveRedis, DELIVER_JOB, drainingShards, enqueueToShards, markReadyAt, probeRedis, QueueOwnedElsewhereError, shardCount,
@@ -103,22 +103,6 @@ const CLOSE_MARGIN_MS = 5_000;
 /** How often each shard's worker is checked for taking jobs, and how long jobs may wait untaken with a slot free. */
 const WATCHDOG_MS = 5_000;
 const STUCK_MS = 10_000;
-
-/** `work`'s value, or null when it fails or takes longer than `ms`. */
-async function withinOrNull<T>(work: Promise<T>, ms: number): Promise<T | null> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      work.catch(() => null),
-      new Promise<null>((resolve) => {
-        timer = setTimeout(() => resolve(null), ms);
-        timer.unref();
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Waits for `work`, but no longer than `ms`. */
 async function settledWithin(work: Promise<unknown>, ms: number): Promise<void> {

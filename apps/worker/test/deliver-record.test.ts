@@ -208,3 +208,15 @@ it('records the attempt while the slot is being freed: a Redis that hangs on the
   releaseNow();
   await expect(done).resolves.toMatchObject({ outcome: 'succeeded' });
 });
+
+it('a journal lookup that hangs (Redis failing over) holds a run back 2 s at most, then the job goes on without it', async () => {
+  const row = loadedRow();
+  const store = fakeStore(row);
+  const sender = fakeSender(answered(200));
+  const journal = { ...memoryJournal(true), find: () => new Promise<KnownOutcome | null>(() => undefined) };
+  const started = Date.now();
+  await expect(deliver(fakeContext({ store, sender }), { deliveryId: row.id, jobId: row.id, journal })).resolves.toMatchObject({ outcome: 'succeeded' });
+  expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
+  expect(Date.now() - started).toBeLessThan(10_000);
+  expect(sender.sent).toBe(1);
+});

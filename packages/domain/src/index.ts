@@ -16,3 +16,4 @@ export * from './addresses';
 export * from './client-address';
 export * from './custom-headers';
 export * from './listen';
+export * from './timeouts';
